@@ -1,0 +1,1 @@
+"""The embedded local stack (Postgres + Kafka-protocol broker) and the production stack files."""

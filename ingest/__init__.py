@@ -1,0 +1,1 @@
+"""Source connectors, Kafka producer/consumer, validation, PII redaction, the Postgres writer."""

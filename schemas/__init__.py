@@ -1,0 +1,1 @@
+"""The one source of truth for every name: event models, topics, tables, migrations."""

@@ -1,0 +1,3 @@
+"""trendmine: customer feedback from every silo, turned into revenue-weighted trends."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from trendmine.cli import main
+
+main()

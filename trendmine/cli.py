@@ -1,0 +1,175 @@
+"""The `trendmine` command line (Typer). Every command has --help.
+
+Errors a user can meet are TrendmineError: printed as one line, exit code 1.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from trendmine.config import describe, get_settings
+from trendmine.errors import TrendmineError
+
+app = typer.Typer(
+    help="trendmine: customer feedback from every silo, turned into revenue-weighted trends.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+topics_app = typer.Typer(help="Kafka topics: create or list them.", no_args_is_help=True)
+app.add_typer(topics_app, name="topics")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+@app.callback()
+def _global(
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Embedded stack state (env TRENDMINE_DATA_DIR).")
+    ] = None,
+) -> None:
+    if data_dir is not None:
+        os.environ["TRENDMINE_DATA_DIR"] = str(data_dir)
+    get_settings(fresh=True)
+
+
+def _settings():
+    return get_settings()
+
+
+@app.command()
+def up(
+    pg_port: Annotated[int | None, typer.Option(help="Embedded Postgres port.")] = None,
+    kafka_port: Annotated[int | None, typer.Option(help="Embedded broker port.")] = None,
+) -> None:
+    """Start the embedded Postgres + broker (in the background, loopback only), create the
+    database, apply migrations and create the topics. Safe to run twice."""
+    from trendmine import stack
+    from trendmine.db import public_url
+
+    if pg_port:
+        os.environ["TRENDMINE_PG_PORT"] = str(pg_port)
+    if kafka_port:
+        os.environ["TRENDMINE_KAFKA_PORT"] = str(kafka_port)
+    settings = get_settings(fresh=True)
+    t0 = time.perf_counter()
+    with console.status("starting the stack..."):
+        report = stack.up(settings)
+    for name, started in report.started.items():
+        console.print(f"{name}: {'started' if started else 'already running'}")
+    if report.database_created:
+        console.print(f"database {settings.database_name}: created")
+    console.print(f"migrations applied: {', '.join(report.migrations) or 'none pending'}")
+    console.print(f"topics created: {len(report.topics_created)}")
+    console.print(f"[bold]Postgres (BI tools):[/bold] {public_url(settings)}")
+    console.print(f"[bold]Kafka bootstrap:[/bold]    {settings.bootstrap()}")
+    if settings.embedded_kafka:
+        console.print("[dim]The embedded broker keeps messages in memory: for local use only.[/dim]")
+    console.print(f"[dim]ready in {time.perf_counter() - t0:.1f}s[/dim]")
+
+
+@app.command()
+def down() -> None:
+    """Stop the embedded Postgres and broker (data in Postgres is kept)."""
+    from trendmine import stack
+
+    for name, stopped in stack.down(_settings()).items():
+        console.print(f"{name}: {'stopped' if stopped else 'was not running'}")
+
+
+@app.command()
+def status() -> None:
+    """What is running, on which ports, the schema version and topic offsets."""
+    from trendmine import stack
+
+    report = stack.status(_settings())
+    for s in report.services:
+        state = f"running (pid {s.pid})" if s.running else "stopped"
+        extra = f" [yellow]{s.detail}[/yellow]" if s.detail else ""
+        console.print(f"{s.name}: {state} on 127.0.0.1:{s.port}{extra}")
+    console.print(f"database: {report.database}")
+    if report.database_error:
+        console.print(f"  [red]{report.database_error}[/red]")
+    else:
+        pend = f", pending: {', '.join(report.pending)}" if report.pending else ""
+        console.print(f"  schema version: {report.schema_version}{pend}")
+    if report.kafka_error:
+        console.print(f"kafka: [red]{report.kafka_error}[/red]")
+    else:
+        table = Table("topic", "partitions", "end offset", "committed", "lag", title="topics")
+        for t in report.topics:
+            table.add_row(t.topic, str(t.partitions), str(t.end_offset),
+                          "-" if t.committed is None else str(t.committed),
+                          "-" if t.lag is None else str(t.lag))
+        console.print(table)
+        if _settings().embedded_kafka:
+            console.print("[dim]offsets on the embedded broker may be approximate[/dim]")
+
+
+@app.command()
+def config() -> None:
+    """Show the effective configuration (secrets masked)."""
+    table = Table("variable", "value", "meaning")
+    for row in describe(_settings()):
+        table.add_row(*row)
+    console.print(table)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply pending schema migrations to the configured Postgres."""
+    from trendmine.stack import migrate_database
+
+    done = migrate_database(_settings())
+    console.print(f"migrations applied: {', '.join(done) or 'none pending'}")
+
+
+@topics_app.command("create")
+def topics_create() -> None:
+    """Create every trendmine topic that is missing on the configured Kafka."""
+    from ingest.kafka import create_topics
+
+    created = create_topics(_settings())
+    console.print(f"topics created: {', '.join(created) or 'none (all exist)'}")
+
+
+@topics_app.command("list")
+def topics_list() -> None:
+    """List trendmine topics with offsets."""
+    from ingest.kafka import topic_offsets
+
+    for t in topic_offsets(_settings()):
+        console.print(f"{t.topic}\tpartitions={t.partitions}\tend={t.end_offset}")
+
+
+def main() -> None:
+    try:
+        app()
+    except TrendmineError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # an unexpected failure still gets one line, unless debugging
+        if os.environ.get("TRENDMINE_DEBUG"):
+            raise
+        err_console.print(
+            f"[red]error:[/red] unexpected {type(exc).__name__}: {exc} "
+            "(set TRENDMINE_DEBUG=1 for the traceback, and please report it)",
+            highlight=False, soft_wrap=True,
+        )
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""All configuration in one place: environment variables with the TRENDMINE_ prefix.
+
+``trendmine config`` prints the effective values with secrets masked.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+class Settings(BaseSettings):
+    """Every knob trendmine has. Set ``TRENDMINE_<NAME>`` to change one."""
+
+    model_config = SettingsConfigDict(env_prefix="TRENDMINE_", extra="ignore")
+
+    # --- where things run
+    data_dir: Path = Field(
+        default=Path.home() / ".trendmine",
+        description="Embedded stack state (Postgres data, broker, pid files, logs).",
+    )
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="Your own Postgres 14+ with pgvector; unset = the embedded Postgres.",
+    )
+    kafka_bootstrap: str | None = Field(
+        default=None, description="Your own Kafka bootstrap servers; unset = the embedded broker."
+    )
+    pg_port: int = Field(default=54329, description="Loopback port of the embedded Postgres.")
+    kafka_port: int = Field(default=59092, description="Loopback port of the embedded broker.")
+    database_name: str = Field(default="trendmine", description="Database the embedded stack creates.")
+    topic_prefix: str = Field(default="", description="Prefix for every topic name (shared clusters).")
+    topic_partitions: int = Field(default=3, ge=1, description="Partitions per topic created.")
+    topic_replication: int = Field(default=1, ge=1, description="Replication factor of topics created.")
+
+    # --- ingest
+    consumer_group: str = Field(default="trendmine-ingest", description="Kafka consumer group.")
+    batch_size: int = Field(default=5000, ge=1, description="Max records per ingest batch.")
+    max_text_chars: int = Field(
+        default=20000, ge=1, description="Longer feedback texts are rejected to the DLQ."
+    )
+    redact_pii: bool = Field(default=True, description="Replace e-mails, phones, cards, IBANs.")
+    idle_seconds: float = Field(
+        default=5.0, gt=0, description="`ingest --once` stops after this long with nothing new."
+    )
+
+    # --- mining
+    embedding_model: str = Field(
+        default=DEFAULT_MODEL, description="sentence-transformers model name or path."
+    )
+    embed_batch_size: int = Field(default=128, ge=1)
+    window_days: int = Field(default=180, ge=1, description="Analysis window for clustering.")
+    random_state: int = Field(default=42, description="Seed for reproducible clustering.")
+
+    # --- trends
+    segment_weights: dict[str, float] = Field(
+        default={"enterprise": 3.0, "mid_market": 1.5, "smb": 1.0, "unknown": 0.5},
+        description="Multiplier per segment in the weighted score (JSON).",
+    )
+    source_weights: dict[str, float] = Field(
+        default={"crm_notes": 1.0, "support_tickets": 0.8, "ideas": 1.0, "sales_calls": 1.2},
+        description="Multiplier per source in the weighted score (JSON).",
+    )
+    arr_weight: float = Field(
+        default=0.5, ge=0, le=1,
+        description="0 = score counts accounts only, 1 = ARR only; between blends the two.",
+    )
+
+    # --- schedules
+    ingest_cron: str = Field(default="* * * * *", description="Schedule of the ingest deployment.")
+    mine_cron: str = Field(default="0 * * * *", description="Schedule of mine + trends.")
+
+    @property
+    def embedded_db(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def embedded_kafka(self) -> bool:
+        return self.kafka_bootstrap is None
+
+    def dsn(self) -> str:
+        """The Postgres connection string in force."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"postgresql://postgres@127.0.0.1:{self.pg_port}/{self.database_name}"
+
+    def bootstrap(self) -> str:
+        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+
+def mask_url(url: str) -> str:
+    """postgresql://user:secret@host/db -> postgresql://user:***@host/db."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def describe(settings: Settings) -> list[tuple[str, str, str]]:
+    """(env var, value, description) rows for `trendmine config`, secrets masked."""
+    rows = []
+    for name, field in Settings.model_fields.items():
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            shown = mask_url(value.get_secret_value())
+        elif value is None:
+            shown = "(embedded)" if name in ("database_url", "kafka_bootstrap") else "-"
+        else:
+            shown = str(value)
+        rows.append((f"TRENDMINE_{name.upper()}", shown, field.description or ""))
+    return rows
+
+
+@lru_cache(maxsize=1)
+def _cached() -> Settings:
+    return Settings()
+
+
+def get_settings(fresh: bool = False) -> Settings:
+    """The settings of this process (read once from the environment)."""
+    if fresh:
+        _cached.cache_clear()
+    return _cached()
+
+
+def env_override(**values: str) -> dict[str, str]:
+    """TRENDMINE_* env dict for a child process (used by tests and the demo)."""
+    env = dict(os.environ)
+    env.update({f"TRENDMINE_{k.upper()}": v for k, v in values.items()})
+    return env
