@@ -151,6 +151,16 @@ def topics_list() -> None:
         console.print(f"{t.topic}\tpartitions={t.partitions}\tend={t.end_offset}")
 
 
+def _register_commands() -> None:
+    from trendmine import cli_ingest, cli_read
+
+    cli_ingest.register(app)
+    cli_read.register(app)
+
+
+_register_commands()
+
+
 def main() -> None:
     try:
         app()

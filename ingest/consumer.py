@@ -1,0 +1,187 @@
+"""The ingest worker: consume a batch -> validate -> normalise -> redact -> upsert -> commit.
+
+Order per batch (at-least-once from Kafka, exactly-once in effect in Postgres):
+1. dead letters are published and flushed,
+2. the Postgres transaction holding the batch commits,
+3. only then are the Kafka offsets committed.
+A crash anywhere replays the batch: upserts are idempotent, and a dead letter published twice
+has the same origin (topic, partition, offset), by which `trendmine dlq` counts.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from ingest import dlq
+from ingest.kafka import consumer, producer
+from ingest.normalise import normalise_text
+from ingest.redact import Redactor
+from ingest.validate import Rejection, validate_account, validate_feedback, validate_opportunity
+from ingest.writer import FeedbackRow, write_accounts, write_feedback, write_opportunities
+from schemas.events import Account, Opportunity
+from schemas.names import ACCOUNTS_TOPIC, INGEST_TOPICS, OPPORTUNITIES_TOPIC, Source
+from trendmine.config import Settings
+from trendmine.db import connect
+
+
+@dataclass
+class IngestStats:
+    consumed: int = 0
+    stored: int = 0          # messages that landed in a table (a replayed duplicate included)
+    rejected: int = 0
+    rows_changed: int = 0    # feedback rows inserted or changed
+    batches: int = 0
+    by_topic: Counter = field(default_factory=Counter)
+    by_code: Counter = field(default_factory=Counter)
+    lag: dict[str, int] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+    first_record: float | None = None
+    last_record: float | None = None
+
+    @property
+    def rate(self) -> float:
+        """Records per second from the first record to the last (excludes the group join)."""
+        if self.first_record is None or self.last_record is None:
+            return 0.0
+        return self.consumed / max(self.last_record - self.first_record, 1e-6)
+
+    def as_dict(self) -> dict:
+        return {
+            "consumed": self.consumed, "stored": self.stored, "rejected": self.rejected,
+            "rows_changed": self.rows_changed, "batches": self.batches,
+            "rejected_by_code": dict(self.by_code), "records_per_s": round(self.rate, 1),
+        }
+
+
+@dataclass
+class _Batch:
+    feedback: list[FeedbackRow] = field(default_factory=list)
+    accounts: list[tuple[Account, datetime]] = field(default_factory=list)
+    opportunities: list[tuple[Opportunity, datetime]] = field(default_factory=list)
+    rejects: list[tuple[object, Rejection]] = field(default_factory=list)
+
+
+class IngestWorker:
+    """One member of the `trendmine-ingest` consumer group."""
+
+    def __init__(self, settings: Settings, *, group_id: str | None = None) -> None:
+        self.settings = settings
+        self.group_id = group_id or settings.topic(settings.consumer_group)
+        self.redactor = Redactor(enabled=settings.redact_pii)
+        self._kind: dict[str, Source | str] = {
+            settings.topic(t): t for t in (ACCOUNTS_TOPIC, OPPORTUNITIES_TOPIC)
+        }
+        self._kind.update({settings.topic(f"feedback.{s.value}"): s for s in Source})
+
+    # ------------------------------------------------------------------ transform
+    def transform(self, records) -> _Batch:
+        batch = _Batch()
+        limit = self.settings.max_text_chars
+        for rec in records:
+            kind = self._kind.get(rec.topic)
+            if isinstance(kind, Source):
+                result = validate_feedback(rec.value, expected_source=kind, max_text_chars=limit)
+                if isinstance(result, Rejection):
+                    batch.rejects.append((rec, result))
+                    continue
+                text, _ = self.redactor(normalise_text(result.text))
+                if not text.strip():
+                    batch.rejects.append((rec, Rejection(
+                        "empty_text", "text is empty after removing markup, quotes and signature"
+                    )))
+                    continue
+                batch.feedback.append(FeedbackRow(result, text, rec.topic, rec.partition,
+                                                  rec.offset))
+                continue
+            ts = datetime.fromtimestamp(rec.timestamp / 1000, UTC)
+            validate = validate_account if kind == ACCOUNTS_TOPIC else validate_opportunity
+            result = validate(rec.value)
+            if isinstance(result, Rejection):
+                batch.rejects.append((rec, result))
+            elif kind == ACCOUNTS_TOPIC:
+                batch.accounts.append((result, ts))
+            else:
+                batch.opportunities.append((result, ts))
+        return batch
+
+    # ------------------------------------------------------------------ one batch
+    def handle(self, records, *, conn, prod, stats: IngestStats) -> None:
+        """Dead letters, then the DB transaction; the caller commits offsets afterwards."""
+        batch = self.transform(records)
+        for rec, rej in batch.rejects:
+            dlq.send(prod, self.settings, rec.value, rej.code, rej.reason, topic=rec.topic,
+                     partition=rec.partition, offset=rec.offset, key=rec.key)
+            stats.by_code[rej.code] += 1
+        if batch.rejects:
+            prod.flush()
+        with conn.transaction():
+            stats.rows_changed += write_feedback(conn, batch.feedback)
+            write_accounts(conn, batch.accounts)
+            write_opportunities(conn, batch.opportunities)
+        stats.consumed += len(records)
+        stats.rejected += len(batch.rejects)
+        stats.stored += len(records) - len(batch.rejects)
+        stats.batches += 1
+        for rec in records:
+            stats.by_topic[rec.topic] += 1
+
+    def run(
+        self, *, once: bool = True, stop: threading.Event | None = None,
+        on_batch: Callable[[IngestStats], None] | None = None,
+        join_timeout: float = 60.0,
+    ) -> IngestStats:
+        """Consume until stopped (or, with once, until idle_seconds pass with nothing new)."""
+        stop = stop or threading.Event()
+        stats = IngestStats()
+        topics = [self.settings.topic(t) for t in INGEST_TOPICS]
+        cons = consumer(self.settings, *topics, group_id=self.group_id)
+        prod = producer(self.settings)
+        conn = connect(self.settings, autocommit=True)
+        try:
+            idle_since = None
+            join_deadline = time.monotonic() + join_timeout
+            while not stop.is_set():
+                polled = cons.poll(timeout_ms=500, max_records=self.settings.batch_size)
+                records = [r for msgs in polled.values() for r in msgs]
+                now = time.monotonic()
+                if records:
+                    stats.first_record = stats.first_record or now
+                    self.handle(records, conn=conn, prod=prod, stats=stats)
+                    cons.commit()  # only after the rows are committed
+                    stats.last_record = time.monotonic()
+                    idle_since = None
+                    self._update_lag(cons, stats)
+                    if on_batch:
+                        on_batch(stats)
+                    continue
+                if not cons.assignment():
+                    if now > join_deadline and once:
+                        break  # no partitions for us (more workers than partitions)
+                    continue
+                idle_since = idle_since or now
+                if once and now - idle_since >= self.settings.idle_seconds:
+                    break
+                if on_batch:
+                    on_batch(stats)
+        finally:
+            prod.flush()
+            prod.close()
+            cons.close(autocommit=False)
+            conn.close()
+        return stats
+
+    @staticmethod
+    def _update_lag(cons, stats: IngestStats) -> None:
+        """Lag from the fetch high-water marks (no ListOffsets: see ARCHITECTURE.md)."""
+        lag: Counter = Counter()
+        for tp in cons.assignment():
+            hw = cons.highwater(tp)
+            if hw is not None:
+                lag[tp.topic] += max(hw - cons.position(tp), 0)
+        stats.lag = dict(lag)
+

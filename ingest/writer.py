@@ -1,0 +1,177 @@
+"""The Postgres writer: idempotent, set-based upserts of one batch in one transaction.
+
+Rows go through COPY into a temporary staging table, then one INSERT ... ON CONFLICT per
+table. Replaying a message changes nothing; a newer edit of a record (later updated_at) wins
+and the version it replaces is kept in feedback_history; older snapshots never overwrite
+newer ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+
+from schemas.events import Account, FeedbackEvent, Opportunity
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class FeedbackRow:
+    event: FeedbackEvent
+    text: str  # normalised and redacted
+    topic: str
+    partition: int
+    offset: int
+
+
+def _newest(rows, key, stamp):
+    """Keep one row per key: the newest by stamp, then by arrival order (later wins)."""
+    best: dict = {}
+    for i, row in enumerate(rows):
+        k = key(row)
+        rank = (stamp(row), i)
+        if k not in best or rank >= best[k][0]:
+            best[k] = (rank, row)
+    return [row for _, row in best.values()]
+
+
+_FEEDBACK_COLS = (
+    "source", "source_id", "account_id", "opportunity_id", "author", "votes", "url", "text",
+    "text_hash", "metadata", "created_at", "updated_at", "kafka_topic", "kafka_partition",
+    "kafka_offset",
+)
+
+
+def write_feedback(conn: psycopg.Connection, rows: list[FeedbackRow]) -> int:
+    """Upsert feedback rows inside the caller's transaction; returns rows inserted or changed."""
+    if not rows:
+        return 0
+    rows = _newest(
+        rows, key=lambda r: (r.event.source.value, r.event.source_id),
+        stamp=lambda r: r.event.updated_at or r.event.created_at,
+    )
+    conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS stage_feedback "
+        "(LIKE trendmine.feedback INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    )
+    with conn.cursor().copy(
+        f"COPY stage_feedback ({', '.join(_FEEDBACK_COLS)}) FROM STDIN"
+    ) as copy:
+        for r in rows:
+            e = r.event
+            copy.write_row((
+                e.source.value, e.source_id, e.account_id, e.opportunity_id, e.author, e.votes,
+                e.url, r.text, text_hash(r.text), json.dumps(e.metadata), e.created_at,
+                e.updated_at, r.topic, r.partition, r.offset,
+            ))
+    # Keep the version an edit replaces (only when the incoming row is newer and different).
+    conn.execute(
+        """
+        INSERT INTO trendmine.feedback_history
+            (feedback_id, version, text_hash, created_at, updated_at)
+        SELECT f.feedback_id, f.version, f.text_hash, f.created_at, f.updated_at
+        FROM stage_feedback s
+        JOIN trendmine.feedback f USING (source, source_id)
+        WHERE coalesce(s.updated_at, s.created_at) >= coalesce(f.updated_at, f.created_at)
+          AND (s.text_hash, s.created_at, s.updated_at)
+              IS DISTINCT FROM (f.text_hash, f.created_at, f.updated_at)
+        ON CONFLICT DO NOTHING
+        """
+    )
+    cols = ", ".join(_FEEDBACK_COLS)
+    updates = ", ".join(
+        f"{c} = EXCLUDED.{c}" for c in _FEEDBACK_COLS if c not in ("source", "source_id")
+    )
+    cur = conn.execute(
+        f"""
+        INSERT INTO trendmine.feedback AS f ({cols})
+        SELECT {cols} FROM stage_feedback
+        ON CONFLICT (source, source_id) DO UPDATE SET {updates},
+            version = f.version + 1, last_ingested_at = now()
+        WHERE coalesce(EXCLUDED.updated_at, EXCLUDED.created_at)
+              >= coalesce(f.updated_at, f.created_at)
+          AND (EXCLUDED.text_hash, EXCLUDED.created_at, EXCLUDED.updated_at, EXCLUDED.account_id,
+               EXCLUDED.opportunity_id, EXCLUDED.votes, EXCLUDED.metadata)
+              IS DISTINCT FROM (f.text_hash, f.created_at, f.updated_at, f.account_id,
+               f.opportunity_id, f.votes, f.metadata)
+        """
+    )
+    return cur.rowcount
+
+
+def write_accounts(
+    conn: psycopg.Connection, accounts: list[tuple[Account, datetime]]
+) -> int:
+    """Upsert account snapshots (newest wins) and record each snapshot in account_history.
+
+    The datetime is the snapshot time used when the record has no updated_at (Kafka time).
+    """
+    if not accounts:
+        return 0
+    rows = [(a, a.updated_at or ts) for a, ts in accounts]
+    rows = _newest(rows, key=lambda r: r[0].account_id, stamp=lambda r: r[1])
+    with conn.cursor() as cur:
+        cur.executemany(
+            """
+            INSERT INTO trendmine.account_history
+                (account_id, valid_from, segment, arr, icp_fit, plan)
+            VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING
+            """,
+            [(a.account_id, ts, a.segment, a.arr, a.icp_fit, a.plan) for a, ts in rows],
+        )
+        cur.executemany(
+            """
+            INSERT INTO trendmine.accounts AS t
+                (account_id, name, segment, arr, icp_fit, region, plan, updated_at)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+            ON CONFLICT (account_id) DO UPDATE SET name = EXCLUDED.name,
+                segment = EXCLUDED.segment, arr = EXCLUDED.arr, icp_fit = EXCLUDED.icp_fit,
+                region = EXCLUDED.region, plan = EXCLUDED.plan, updated_at = EXCLUDED.updated_at,
+                ingested_at = now()
+            WHERE EXCLUDED.updated_at >= t.updated_at
+            """,
+            [(a.account_id, a.name, a.segment, a.arr, a.icp_fit, a.region, a.plan, ts)
+             for a, ts in rows],
+        )
+    return len(rows)
+
+
+def write_opportunities(
+    conn: psycopg.Connection, opportunities: list[tuple[Opportunity, datetime]]
+) -> int:
+    if not opportunities:
+        return 0
+    rows = [(o, o.updated_at or ts) for o, ts in opportunities]
+    rows = _newest(rows, key=lambda r: r[0].opportunity_id, stamp=lambda r: r[1])
+    with conn.cursor() as cur:
+        cur.executemany(
+            """
+            INSERT INTO trendmine.opportunity_history
+                (opportunity_id, valid_from, amount, stage, loss_reason)
+            VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING
+            """,
+            [(o.opportunity_id, ts, o.amount, o.stage.value, o.loss_reason) for o, ts in rows],
+        )
+        cur.executemany(
+            """
+            INSERT INTO trendmine.opportunities AS t
+                (opportunity_id, account_id, name, amount, stage, close_date, loss_reason,
+                 updated_at)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+            ON CONFLICT (opportunity_id) DO UPDATE SET account_id = EXCLUDED.account_id,
+                name = EXCLUDED.name, amount = EXCLUDED.amount, stage = EXCLUDED.stage,
+                close_date = EXCLUDED.close_date, loss_reason = EXCLUDED.loss_reason,
+                updated_at = EXCLUDED.updated_at, ingested_at = now()
+            WHERE EXCLUDED.updated_at >= t.updated_at
+            """,
+            [(o.opportunity_id, o.account_id, o.name, o.amount, o.stage.value, o.close_date,
+              o.loss_reason, ts) for o, ts in rows],
+        )
+    return len(rows)

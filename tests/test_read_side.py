@@ -1,0 +1,111 @@
+"""Read side: the BI role's privileges, the data dictionary, similar(), --since parsing."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import psycopg
+import pytest
+
+from trendmine import datadict
+from trendmine.bi import create_bi_role, role_url
+from trendmine.errors import TrendmineError
+from trendmine.queries import parse_since, similar
+
+from .conftest import REPO
+from .test_trends import T0, World
+
+
+@pytest.fixture
+def bi_conn(settings, db):
+    name = f"bi_{uuid.uuid4().hex[:10]}"
+    create_bi_role(db, name, "s3cret-pw")
+    create_bi_role(db, name, "s3cret-pw")  # idempotent
+    url = role_url(settings.dsn(), name, "s3cret-pw", show_password=True)
+    with psycopg.connect(url, autocommit=True) as conn:
+        yield conn
+    db.execute(f'DROP OWNED BY "{name}"')
+    db.execute(f'DROP ROLE "{name}"')
+
+
+def test_bi_role_reads_trends_views_only(settings, db, bi_conn):
+    w = World(db)
+    w.account("acme", "enterprise", 1000)
+    t = w.theme("SSO")
+    w.feedback("acme", T0, [t])
+    for view in ("feedback", "themes", "theme_trends", "emerging_themes", "accounts"):
+        bi_conn.execute(f"SELECT * FROM trends.{view} LIMIT 1").fetchall()
+    assert bi_conn.execute("SELECT count(*) FROM trends.feedback").fetchone()[0] == 1
+    denied = [
+        "SELECT * FROM trendmine.feedback",
+        "SELECT * FROM trendmine.accounts",
+        "INSERT INTO trendmine.themes (label) VALUES ('x')",
+        "UPDATE trendmine.feedback SET text = 'x'",
+        "DELETE FROM trendmine.feedback",
+        "DELETE FROM trends.themes",
+        "UPDATE trends.feedback SET text = 'x'",
+        "CREATE TABLE public.bi_owned (x int)",
+        "CREATE TABLE trends.bi_owned (x int)",
+        "CREATE TEMP TABLE bi_tmp (x int)",
+    ]
+    for stmt in denied:
+        with pytest.raises(psycopg.Error):
+            bi_conn.execute(stmt)
+    assert db.execute("SELECT count(*) FROM trendmine.feedback").fetchone()[0] == 1
+
+
+def test_role_url_masks_the_password():
+    url = role_url("postgresql://postgres@127.0.0.1:5432/trendmine", "trendmine_bi", "pw")
+    assert url == "postgresql://trendmine_bi:***@127.0.0.1:5432/trendmine"
+
+
+def test_bad_role_name_is_refused(db):
+    with pytest.raises(TrendmineError, match="role name"):
+        create_bi_role(db, 'x"; DROP TABLE y; --', "pw")
+
+
+def test_data_dictionary_is_up_to_date(db):
+    text = datadict.render(db)
+    assert "`trends.theme_trends`" in text and "| `weighted_score` |" in text
+    committed = (REPO / "docs" / "data-dictionary.md").read_text()
+    assert committed == text, (
+        "docs/data-dictionary.md drifted: run `python -m trendmine.datadict --out "
+        "docs/data-dictionary.md` against a migrated database")
+
+
+def test_similar_returns_closest_feedback_with_account_and_theme(db):
+    from pgvector.psycopg import register_vector
+
+    w = World(db)
+    w.account("acme", "enterprise", 100_000)
+    w.opportunity("o1", "acme", 5_000)
+    sso, export = w.theme("SSO"), w.theme("Export")
+    near = w.feedback("acme", T0, [sso], text="saml single sign on please")
+    far = w.feedback(None, T0, [export], text="csv export")
+    register_vector(db)
+    rng = np.random.default_rng(0)
+    q = rng.normal(size=8).astype(np.float32)
+    q /= np.linalg.norm(q)
+    for fid, vec in ((near, q + 0.05 * rng.normal(size=8)), (far, -q)):
+        db.execute("INSERT INTO trendmine.feedback_embedding (feedback_id, ord, model, "
+                   "text_hash, embedding) VALUES (%s, 0, 'm', 'h', %s)",
+                   (fid, np.asarray(vec, dtype=np.float32)))
+    rows = similar(db, q, "m", limit=5)
+    assert [r["feedback_id"] for r in rows] == [near, far]
+    top = rows[0]
+    assert top["similarity"] > 0.9 and top["theme_id"] == sso
+    assert (top["account_name"], top["segment"], top["arr"], top["open_deals"]) == (
+        "Acme", "enterprise", 100_000.0, 1)
+    with pytest.raises(TrendmineError, match="no embeddings"):
+        similar(db, q, "other-model")
+
+
+def test_parse_since():
+    now = datetime(2024, 5, 1, tzinfo=UTC)
+    assert parse_since("90d", now) == now - timedelta(days=90)
+    assert parse_since("2w", now) == now - timedelta(weeks=2)
+    assert parse_since("2024-01-31", now) == datetime(2024, 1, 31, tzinfo=UTC)
+    with pytest.raises(TrendmineError, match="since"):
+        parse_since("abc", now)

@@ -1,0 +1,74 @@
+"""A read-only LOGIN role for BI tools: the documented `trends` views and nothing else.
+
+The views run with their owner's rights, so the role needs USAGE on schema trends and SELECT
+on its views only: no grant at all on schema trendmine (the raw and derived tables).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+
+from schemas.names import DB_SCHEMA, READ_SCHEMA
+from trendmine.config import mask_url
+from trendmine.errors import TrendmineError
+
+DEFAULT_ROLE = "trendmine_bi"
+_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(18)
+
+
+def create_bi_role(conn: psycopg.Connection, name: str = DEFAULT_ROLE,
+                   password: str | None = None) -> None:
+    """Create (or update) the role; idempotent. Needs a superuser or CREATEROLE + view owner."""
+    if not _NAME_RE.match(name):
+        raise TrendmineError(f"invalid role name {name!r}",
+                             "use lowercase letters, digits and _ (max 63, no leading digit)")
+    role, read = sql.Identifier(name), sql.Identifier(READ_SCHEMA)
+    # Utility statements take no bind parameters; Literal quotes the password client-side.
+    pw = sql.SQL("PASSWORD {}").format(sql.Literal(password)) if password else sql.SQL("")
+    db = conn.execute("SELECT current_database()").fetchone()[0]
+    with conn.transaction():
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
+        verb = "ALTER" if exists else "CREATE"
+        stmts = [
+            sql.SQL(verb + " ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
+                    "NOINHERIT NOREPLICATION {}").format(role, pw),
+            # every session of the role is read-only, whatever else it is granted later
+            sql.SQL("ALTER ROLE {} SET default_transaction_read_only = on").format(role),
+            sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(db), role),
+            sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(read, role),
+            sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}").format(read, role),
+            # views a later migration adds (created by this same owner) are readable too
+            sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA {} GRANT SELECT ON TABLES TO {}")
+            .format(read, role),
+            sql.SQL("REVOKE ALL ON SCHEMA {} FROM {}").format(sql.Identifier(DB_SCHEMA), role),
+            sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA {} FROM {}")
+            .format(sql.Identifier(DB_SCHEMA), role),
+            sql.SQL("REVOKE TEMPORARY ON DATABASE {} FROM {}").format(sql.Identifier(db), role),
+            # PUBLIC may still create in schema public on Postgres < 15 (CVE-2018-1058)
+            sql.SQL("REVOKE CREATE ON SCHEMA public FROM PUBLIC"),
+        ]
+        for stmt in stmts:
+            conn.execute(stmt)
+
+
+def role_url(dsn: str, name: str, password: str | None, show_password: bool = False) -> str:
+    """The connection URL for the role, password masked unless `show_password`."""
+    parts = urlsplit(dsn)
+    host = parts.hostname or "localhost"
+    if ":" in host:
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port else ""
+    auth = quote(name, safe="")
+    if password:
+        auth += ":" + quote(password, safe="")
+    url = urlunsplit(parts._replace(netloc=f"{auth}@{host}{port}"))
+    return url if show_password else mask_url(url)

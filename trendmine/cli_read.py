@@ -1,0 +1,257 @@
+"""CLI: the read side. trends, emerging, theme, similar, report, bi-role, trends-rebuild."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from trendmine.config import get_settings
+
+console = Console()
+_BARS = "▁▂▃▄▅▆▇█"
+
+
+class Period(StrEnum):
+    day = "day"
+    week = "week"
+    month = "month"
+
+
+class RankBy(StrEnum):
+    score = "score"
+    arr = "arr"
+    accounts = "accounts"
+    mentions = "mentions"
+
+
+class Format(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+def sparkline(values: list[float]) -> str:
+    """Unicode bars scaled to the series maximum (all-zero -> lowest bars)."""
+    top = max(values, default=0.0)
+    if top <= 0:
+        return _BARS[0] * len(values)
+    return "".join(_BARS[min(len(_BARS) - 1, int(v / top * (len(_BARS) - 1) + 0.5))]
+                   for v in values)
+
+
+def _money(v: float) -> str:
+    if abs(v) >= 1e6:
+        return f"{v / 1e6:,.1f}M"
+    if abs(v) >= 1e3:
+        return f"{v / 1e3:,.0f}k"
+    return f"{v:,.0f}"
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{v:+.0%}"
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, Decimal):
+        return float(v)
+    if isinstance(v, date | datetime):
+        return v.isoformat()
+    return v
+
+
+def trends(
+    since: Annotated[str, typer.Option(help="Window: 90d, 12w, 6m, 1y or a date.")] = "90d",
+    period: Annotated[Period, typer.Option(help="Sparkline and growth period.")] = Period.week,
+    segment: Annotated[str | None, typer.Option(help="Only accounts in this segment "
+                                                "(current segment; 'unknown' too).")] = None,
+    source: Annotated[str | None, typer.Option(help="Only feedback from this source.")] = None,
+    rank_by: Annotated[RankBy, typer.Option(help="Ranking column.")] = RankBy.score,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
+) -> None:
+    """Top themes of the window: mentions, distinct accounts, ARR, open pipeline, growth."""
+    from mining.scoring import ScoreWeights
+    from schemas.names import Source
+    from trendmine.db import connection
+    from trendmine.errors import TrendmineError
+    from trendmine.queries import parse_since, top_trends
+
+    if source is not None and source not in {s.value for s in Source}:
+        raise TrendmineError(f"unknown --source {source!r}",
+                             f"use one of {', '.join(s.value for s in Source)}")
+    settings = get_settings()
+    start = parse_since(since)
+    with connection(settings) as conn:
+        rows = top_trends(conn, start, period.value, segment, source, rank_by.value, limit,
+                          weights=ScoreWeights.from_settings(settings))
+    if fmt is Format.json:
+        typer.echo(json.dumps([r.as_dict() for r in rows], indent=2))
+        return
+    if fmt is Format.csv:
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["theme_id", "label", "mentions", "accounts", "arr", "pipeline", "score",
+                    "growth", "series"])
+        for r in rows:
+            w.writerow([r.theme_id, r.label, r.mentions, r.accounts, f"{r.arr:.2f}",
+                        f"{r.pipeline:.2f}", f"{r.score:.4f}",
+                        "" if r.growth is None else f"{r.growth:.4f}",
+                        " ".join(f"{v:g}" for v in r.series)])
+        typer.echo(buf.getvalue(), nl=False)
+        return
+    title = f"top themes since {start:%Y-%m-%d}, ranked by {rank_by.value}"
+    title += "".join(f", {k}={v}" for k, v in (("segment", segment), ("source", source)) if v)
+    table = Table("id", "theme", "mentions", "accounts", "ARR", "pipeline", "score", "growth",
+                  f"per {period.value}", title=title)
+    for r in rows:
+        table.add_row(str(r.theme_id), r.label, f"{r.mentions:,}", f"{r.accounts:,}",
+                      _money(r.arr), _money(r.pipeline), f"{r.score:,.1f}", _pct(r.growth),
+                      sparkline(r.series))
+    console.print(table)
+    if not rows:
+        console.print("[dim]no mined feedback in that window (run the pipeline first)[/dim]")
+
+
+def emerging(limit: Annotated[int, typer.Option(min=1, max=500)] = 20) -> None:
+    """Themes rising faster than their own history explains, with the evidence."""
+    from trendmine.db import connection
+    from trendmine.queries import emerging as load
+
+    with connection(get_settings()) as conn:
+        rows = load(conn, limit)
+    if not rows:
+        console.print("no emerging themes (run `trendmine trends-rebuild` after mining)")
+        return
+    table = Table("#", "theme", "", "accounts", "mentions", "ARR", "pipeline", "observed",
+                  "expected", "-log10 p", "evidence", title="emerging themes")
+    for e in rows:
+        ev = e["evidence"] or {}
+        table.add_row(
+            str(e["rank"]), f"{e['theme_id']} {e['label']}",
+            "[bold red]NEW[/bold red]" if e["is_new"] else "", str(e["accounts"]),
+            str(e["mentions"]), _money(e["arr"]), _money(e["pipeline"]),
+            f"{e['observed']:.1f}", f"{e['expected']:.1f}",
+            f"{e['statistic']:.1f} > {e['threshold']:.1f}",
+            f"{sparkline(ev.get('weighted_per_period', []))} {ev.get('method', '')}, "
+            f"top account {ev.get('top_account_share', 0):.0%}")
+    console.print(table)
+
+
+def theme(theme_id: Annotated[int, typer.Argument(help="Theme id (see `trendmine trends`).")]
+          ) -> None:
+    """One theme: label, quotes, trend per segment, accounts asking, sources, lineage."""
+    from trendmine.db import connection
+    from trendmine.queries import theme_detail
+
+    with connection(get_settings()) as conn:
+        d = theme_detail(conn, theme_id)
+    console.print(f"[bold]#{d['theme_id']} {d['label']}[/bold]  ({d['status']}"
+                  + (f", merged into {d['merged_into']}" if d["merged_into"] else "") + ")")
+    console.print(f"keywords: {', '.join(d['keywords'] or [])}")
+    console.print(f"{d['n_feedback']:,} records, {d['n_accounts']:,} accounts, first seen "
+                  f"{d['first_seen'] or '-'}, last seen {d['last_seen'] or '-'}")
+    for q in d["quotes"][:5]:
+        console.print(f"  [italic]“{q}”[/italic]")
+    seg = Table("segment", "mentions", "growth", "weekly score", title="trend per segment")
+    for s in d["segments"]:
+        seg.add_row(s["segment"], str(s["mentions"]), _pct(s["growth"]), sparkline(s["series"]))
+    console.print(seg)
+    acc = Table("account", "segment", "ARR", "mentions", "open deals", "open pipeline",
+                title="accounts asking")
+    for a in d["accounts"]:
+        acc.add_row(a["name"] or a["account_id"], a["segment"], _money(a["arr"]),
+                    str(a["mentions"]), str(a["open_deals"]), _money(a["open_pipeline"]))
+    console.print(acc)
+    console.print("sources: " + ", ".join(f"{s['source']} {s['mentions']}" for s in d["sources"]))
+    for ev in d["lineage"]:
+        related = ", ".join(map(str, ev["related_theme_ids"] or []))
+        console.print(f"lineage: {ev['at']:%Y-%m-%d} {ev['event']} theme {ev['theme_id']}"
+                      + (f" (with {related})" if related else ""))
+
+
+def similar(text: Annotated[str, typer.Argument(help="What a customer asked for.")],
+            limit: Annotated[int, typer.Option(min=1, max=200)] = 10) -> None:
+    """What other customers asked for this? The closest feedback, with theme, account, ARR."""
+    from mining.embed import Embedder
+    from trendmine.db import connection
+    from trendmine.queries import similar as nearest
+
+    settings = get_settings()
+    embedder = Embedder(model=settings.embedding_model)
+    vec = embedder.encode([text])[0]
+    with connection(settings) as conn:
+        rows = nearest(conn, vec, embedder.model_id, limit)
+    table = Table("sim", "account", "segment", "ARR", "open deals", "theme", "source", "text",
+                  title=f"closest to: {text}")
+    for r in rows:
+        table.add_row(f"{r['similarity']:.2f}", r["account_name"] or r["account_id"] or "-",
+                      r["segment"], _money(r["arr"]), str(r["open_deals"]),
+                      r["theme_label"] or "-", r["source"], r["text"][:120])
+    console.print(table)
+
+
+def report(out: Annotated[Path, typer.Option(help="HTML file to write.")] = Path("report.html")
+           ) -> None:
+    """Write one self-contained HTML report (opens offline)."""
+    from trendmine.db import connection
+    from trendmine.report import write_report
+
+    settings = get_settings()
+    with connection(settings) as conn:
+        path = write_report(conn, out, settings)
+    console.print(f"wrote {path}")
+
+
+def bi_role_create(
+    name: Annotated[str, typer.Option(help="Role name.")] = "trendmine_bi",
+    password: Annotated[str | None, typer.Option(
+        help="Password (default: generated and shown once).")] = None,
+) -> None:
+    """Create a read-only LOGIN role that can read the `trends` views and nothing else."""
+    from trendmine.bi import create_bi_role, generate_password, role_url
+    from trendmine.db import connection
+
+    settings = get_settings()
+    generated = password is None
+    pw = generate_password() if generated else password
+    with connection(settings, autocommit=True) as conn:
+        create_bi_role(conn, name, pw)
+    console.print(f"role {name}: can read the trends views only")
+    console.print(role_url(settings.dsn(), name, pw, show_password=generated), highlight=False,
+                  soft_wrap=True)
+    if generated:
+        console.print("[dim]the password is shown once; store it now[/dim]")
+
+
+def trends_rebuild() -> None:
+    """Recompute the trend tables and the emerging themes (no re-mining)."""
+    from trendmine.db import connection
+    from trendmine.trends import rebuild_trends
+
+    with connection(get_settings()) as conn:
+        counts = rebuild_trends(conn, get_settings())
+    console.print(f"trend rows: {counts['trend_rows']:,}, emerging themes: "
+                  f"{counts['emerging']}, in {counts['seconds']:.2f}s")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the read-side commands to the trendmine app."""
+    app.command("trends")(trends)
+    app.command("emerging")(emerging)
+    app.command("theme")(theme)
+    app.command("similar")(similar)
+    app.command("report")(report)
+    app.command("trends-rebuild")(trends_rebuild)
+    bi = typer.Typer(help="A read-only Postgres role for BI tools.", no_args_is_help=True)
+    bi.command("create")(bi_role_create)
+    app.add_typer(bi, name="bi-role")

@@ -1,0 +1,295 @@
+"""Rebuild trendmine.theme_trends and trendmine.theme_emerging from the mined assignments.
+
+Set-based: a few INSERT ... SELECT statements over temp tables, in one transaction (delete +
+insert), so readers see the old trends or the new ones, never a half-built mix.
+
+Definitions (also in the COMMENTs of trends.theme_trends):
+- a *mention* is a feedback RECORD with at least one snippet in the theme;
+- periods are UTC calendar days, ISO weeks (starting Monday) and calendar months;
+- an account's segment and ARR are taken AS OF the period: its newest account_history
+  snapshot taken before the period ends, else its earliest snapshot, else the current
+  trendmine.accounts row; feedback without a known account is segment ``unknown``, ARR 0;
+- *pipeline* is the amount of the distinct opportunities linked from the feedback itself
+  (feedback.opportunity_id) whose current stage is ``open``. The account's other open deals
+  are deliberately not added: they would credit every theme an account mentions with the
+  account's whole pipeline;
+- weighted_score: see mining.scoring (each account once per period);
+- growth: weighted_score / mean(weighted_score of the previous 4 periods, missing periods
+  count as 0, only periods since the theme first appeared in that segment) - 1; null when
+  there is no earlier period or that mean is 0. mentions_prev: mentions of the previous
+  period (0 when the theme was quiet then, null before its first period).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from mining.emerging import EmergingTheme, ThemeSeries, detect_emerging
+from mining.scoring import ScoreWeights
+from schemas.names import ALL_SEGMENTS
+from trendmine.config import Settings
+
+GRAINS = ("day", "week", "month")
+GROWTH_PERIODS = 4
+EMERGING_GRAIN = "week"
+EMERGING_BASELINE_PERIODS = 12
+EMERGING_RECENT_PERIODS = 2
+
+# Per (grain, theme, record): the rows every later step aggregates.
+_RECORDS = """
+CREATE TEMP TABLE tm_rec ON COMMIT DROP AS
+SELECT g.grain, m.theme_id, f.feedback_id, f.account_id, f.source, f.opportunity_id,
+       date_trunc(g.grain, f.created_at AT TIME ZONE 'UTC')::date AS period_start,
+       (date_trunc(g.grain, f.created_at AT TIME ZONE 'UTC') + ('1 ' || g.grain)::interval)
+           AT TIME ZONE 'UTC' AS period_end
+FROM (SELECT DISTINCT feedback_id, theme_id FROM trendmine.feedback_theme) m
+JOIN trendmine.feedback f USING (feedback_id)
+CROSS JOIN unnest(%(grains)s::text[]) AS g(grain)
+"""
+
+# Segment and ARR of each (grain, period, account) as of the period end.
+_ACCOUNT_STATE = """
+CREATE TEMP TABLE tm_acct ON COMMIT DROP AS
+WITH p AS (
+    SELECT DISTINCT grain, period_start, period_end, account_id
+    FROM tm_rec WHERE account_id IS NOT NULL
+), h AS (
+    SELECT account_id, segment, arr, valid_from,
+           lead(valid_from) OVER w AS valid_to, row_number() OVER w AS rn
+    FROM trendmine.account_history
+    WINDOW w AS (PARTITION BY account_id ORDER BY valid_from)
+)
+SELECT p.grain, p.period_start, p.account_id,
+       coalesce(h.segment, a.segment, 'unknown') AS segment,
+       coalesce(h.arr, a.arr, 0) AS arr
+FROM p
+LEFT JOIN h ON h.account_id = p.account_id
+           -- the snapshot in force at period end; the earliest one also covers earlier periods
+           AND (h.valid_from < p.period_end OR h.rn = 1)
+           AND (h.valid_to IS NULL OR h.valid_to >= p.period_end)
+LEFT JOIN trendmine.accounts a ON a.account_id = p.account_id
+"""
+
+# One row per voice (an account, or an anonymous record) per theme x period, with its
+# contribution to the weighted score (mining.scoring.account_contribution in SQL).
+_VOICES = """
+CREATE TEMP TABLE tm_voice ON COMMIT DROP AS
+WITH sw AS (SELECT * FROM unnest(%(src_keys)s::text[], %(src_vals)s::float8[]) AS t(source, w)),
+gw AS (SELECT * FROM unnest(%(seg_keys)s::text[], %(seg_vals)s::float8[]) AS t(segment, w)),
+v AS (
+    SELECT r.grain, r.theme_id, r.period_start, r.account_id,
+           coalesce(r.account_id, 'feedback:' || r.feedback_id) AS voice,
+           coalesce(ac.segment, 'unknown') AS segment, coalesce(ac.arr, 0) AS arr,
+           count(*)::integer AS records,
+           max(coalesce(sw.w, %(fallback)s)) AS source_w
+    FROM tm_rec r
+    LEFT JOIN tm_acct ac ON ac.grain = r.grain AND ac.period_start = r.period_start
+                        AND ac.account_id = r.account_id
+    LEFT JOIN sw ON sw.source = r.source
+    GROUP BY 1, 2, 3, 4, 5, 6, 7
+)
+SELECT v.*,
+       coalesce(gw.w, %(fallback)s) * v.source_w
+         * ((1 - %(arr_weight)s) + %(arr_weight)s * least(v.arr / %(ref_arr)s, %(arr_cap)s))
+         AS contrib
+FROM v LEFT JOIN gw ON gw.segment = v.segment
+"""
+
+_INSERT_TRENDS = """
+INSERT INTO trendmine.theme_trends (theme_id, grain, period_start, segment, mentions, accounts,
+    arr, pipeline, weighted_score, mentions_prev, growth, computed_at)
+WITH agg AS (
+    SELECT theme_id, grain, period_start,
+           CASE WHEN grouping(segment) = 1 THEN %(all)s ELSE segment END AS segment,
+           sum(records)::integer AS mentions, count(account_id)::integer AS accounts,
+           sum(arr) AS arr, sum(contrib) AS score
+    FROM tm_voice
+    GROUP BY GROUPING SETS ((theme_id, grain, period_start, segment),
+                            (theme_id, grain, period_start))
+), opp AS (  -- distinct open opportunities per theme x period x segment
+    SELECT DISTINCT r.theme_id, r.grain, r.period_start,
+           coalesce(ac.segment, 'unknown') AS segment, o.opportunity_id, o.amount
+    FROM tm_rec r
+    JOIN trendmine.opportunities o ON o.opportunity_id = r.opportunity_id AND o.stage = 'open'
+    LEFT JOIN tm_acct ac ON ac.grain = r.grain AND ac.period_start = r.period_start
+                        AND ac.account_id = r.account_id
+), pipe AS (
+    SELECT theme_id, grain, period_start, segment, sum(amount) AS pipeline
+    FROM opp GROUP BY 1, 2, 3, 4
+    UNION ALL
+    SELECT theme_id, grain, period_start, %(all)s, sum(amount)
+    FROM (SELECT DISTINCT theme_id, grain, period_start, opportunity_id, amount FROM opp) d
+    GROUP BY 1, 2, 3
+), j AS (
+    SELECT agg.*, coalesce(pipe.pipeline, 0) AS pipeline,
+           -- a running period number, so window frames can count periods, gaps included
+           CASE agg.grain
+               WHEN 'day' THEN agg.period_start - date '2000-01-03'
+               WHEN 'week' THEN (agg.period_start - date '2000-01-03') / 7
+               ELSE extract(year FROM agg.period_start)::int * 12
+                    + extract(month FROM agg.period_start)::int
+           END AS pidx
+    FROM agg LEFT JOIN pipe USING (theme_id, grain, period_start, segment)
+), w AS (
+    SELECT j.*,
+           sum(score) OVER (PARTITION BY theme_id, grain, segment ORDER BY pidx
+                            RANGE BETWEEN {n_prev} PRECEDING AND 1 PRECEDING) AS prev_sum,
+           sum(mentions) OVER (PARTITION BY theme_id, grain, segment ORDER BY pidx
+                               RANGE BETWEEN 1 PRECEDING AND 1 PRECEDING) AS prev_mentions,
+           pidx - min(pidx) OVER (PARTITION BY theme_id, grain, segment) AS since_first
+    FROM j
+)
+SELECT theme_id, grain, period_start, segment, mentions, accounts, arr, pipeline, score,
+       CASE WHEN since_first > 0 THEN coalesce(prev_mentions, 0)::integer END,
+       CASE WHEN since_first > 0 AND prev_sum > 0
+            THEN score / (prev_sum / least(since_first, {n_prev})) - 1 END,
+       %(now)s
+FROM w
+""".replace("{n_prev}", str(int(GROWTH_PERIODS)))  # a frame offset must be a literal
+
+
+def _weights_params(weights: ScoreWeights, ref_arr: float) -> dict:
+    from mining.scoring import FALLBACK_WEIGHT
+
+    return {
+        "src_keys": list(weights.source_weights), "src_vals": list(weights.source_weights.values()),
+        "seg_keys": list(weights.segment_weights),
+        "seg_vals": list(weights.segment_weights.values()),
+        "arr_weight": weights.arr_weight, "arr_cap": weights.arr_cap, "ref_arr": ref_arr,
+        "fallback": FALLBACK_WEIGHT,
+    }
+
+
+def reference_arr_sql(conn: psycopg.Connection) -> float:
+    """mining.scoring.reference_arr over the CRM's current accounts, in SQL."""
+    row = conn.execute(
+        "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY arr) FROM trendmine.accounts "
+        "WHERE arr > 0").fetchone()
+    return float(row[0]) if row and row[0] else 1.0
+
+
+def rebuild_trends(conn: psycopg.Connection, settings: Settings,
+                   grains: tuple[str, ...] = GRAINS, now: datetime | None = None,
+                   weights: ScoreWeights | None = None) -> dict[str, int | float]:
+    """Recompute theme_trends (all grains) and theme_emerging; returns counts and timings.
+
+    ``now`` places the emerging-detection window: it ends with the last period completed
+    before ``now``; by default ``now`` is the newest feedback time, so a paused ingest does
+    not make every theme look like it is fading.
+    """
+    bad = [g for g in grains if g not in GRAINS]
+    if bad or not grains:
+        raise ValueError(f"grains: expected some of {GRAINS}, got {grains!r}")
+    weights = weights or ScoreWeights.from_settings(settings)
+    t0 = time.perf_counter()
+    computed_at = datetime.now(UTC)
+    with conn.transaction():
+        # the sorts and hashes of one rebuild fit in memory instead of spilling to disk
+        conn.execute("SET LOCAL work_mem = '256MB'")
+        ref_arr = reference_arr_sql(conn)
+        params = {"grains": list(grains), "all": ALL_SEGMENTS, "now": computed_at,
+                  **_weights_params(weights, ref_arr)}
+        conn.execute(_RECORDS, params)
+        conn.execute("ANALYZE tm_rec")
+        conn.execute(_ACCOUNT_STATE, params)
+        conn.execute(_VOICES, params)
+        conn.execute("ANALYZE tm_voice")
+        conn.execute("DELETE FROM trendmine.theme_trends WHERE grain = ANY(%s)", (list(grains),))
+        cur = conn.execute(_INSERT_TRENDS, params)
+        n_trends = cur.rowcount
+        t_trends = time.perf_counter() - t0
+        grain = EMERGING_GRAIN if EMERGING_GRAIN in grains else grains[0]
+        found = _emerging(conn, grain, now, computed_at)
+    return {"trend_rows": n_trends, "emerging": len(found), "reference_arr": ref_arr,
+            "trends_seconds": round(t_trends, 3),
+            "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _period_starts(grain: str, end: date, n: int) -> list[date]:
+    """The n period starts ending with the period containing `end`, oldest first."""
+    if grain == "day":
+        return [end - timedelta(days=i) for i in range(n - 1, -1, -1)]
+    if grain == "week":
+        monday = end - timedelta(days=end.weekday())
+        return [monday - timedelta(weeks=i) for i in range(n - 1, -1, -1)]
+    months = end.year * 12 + end.month - 1
+    return [date((m := months - i) // 12, m % 12 + 1, 1) for i in range(n - 1, -1, -1)]
+
+
+def _emerging(conn: psycopg.Connection, grain: str, now: datetime | None,
+              computed_at: datetime) -> list[EmergingTheme]:
+    """Run mining.emerging on the fresh trends and replace theme_emerging with its ranking."""
+    conn.execute("DELETE FROM trendmine.theme_emerging")
+    if now is None:
+        row = conn.execute("SELECT max(created_at) FROM trendmine.feedback").fetchone()
+        if row is None or row[0] is None:
+            return []
+        now = row[0]
+    # the window ends with the last COMPLETE period: a period still in progress would look
+    # like a collapse in demand
+    current = _period_starts(grain, now.astimezone(UTC).date(), 1)[0]
+    last_complete = current - timedelta(days=1)
+    periods = _period_starts(grain, last_complete,
+                             EMERGING_BASELINE_PERIODS + EMERGING_RECENT_PERIODS)
+    index = {p: i for i, p in enumerate(periods)}
+    recent_start = periods[-EMERGING_RECENT_PERIODS]
+    n = len(periods)
+
+    rows = conn.execute(
+        "SELECT tt.theme_id, t.label, tt.period_start, tt.weighted_score, tt.mentions, "
+        "tt.accounts FROM trendmine.theme_trends tt JOIN trendmine.themes t USING (theme_id) "
+        "WHERE tt.grain = %s AND tt.segment = %s AND tt.period_start BETWEEN %s AND %s "
+        "AND t.status <> 'merged'",
+        (grain, ALL_SEGMENTS, periods[0], periods[-1])).fetchall()
+    first = dict(conn.execute(
+        "SELECT theme_id, min(period_start) FROM tm_voice WHERE grain = %s GROUP BY 1",
+        (grain,)).fetchall())
+    recent = conn.execute(
+        "SELECT theme_id, array_agg(w), sum(arr) FILTER (WHERE is_account) FROM ("
+        "  SELECT theme_id, voice, sum(contrib) AS w, max(arr) AS arr,"
+        "         bool_or(account_id IS NOT NULL) AS is_account"
+        "  FROM tm_voice WHERE grain = %s AND period_start >= %s AND period_start <= %s"
+        "  GROUP BY 1, 2) v GROUP BY 1", (grain, recent_start, periods[-1])).fetchall()
+    pipeline = dict(conn.execute(
+        "SELECT theme_id, sum(amount) FROM (SELECT DISTINCT r.theme_id, o.opportunity_id, "
+        "o.amount FROM tm_rec r JOIN trendmine.opportunities o "
+        "ON o.opportunity_id = r.opportunity_id AND o.stage = 'open' "
+        "WHERE r.grain = %s AND r.period_start >= %s AND r.period_start <= %s) d GROUP BY 1",
+        (grain, recent_start, periods[-1])).fetchall())
+
+    labels: dict[int, str] = {}
+    cols: dict[int, dict[str, list]] = defaultdict(
+        lambda: {"w": [0.0] * n, "m": [0] * n, "a": [0] * n})
+    for theme_id, label, p, score, mentions, accounts in rows:
+        labels[theme_id] = label
+        i = index[p]
+        cols[theme_id]["w"][i] = float(score)
+        cols[theme_id]["m"][i] = mentions
+        cols[theme_id]["a"][i] = accounts
+    recent_by = {r[0]: (r[1], float(r[2] or 0)) for r in recent}
+    series = []
+    for theme_id, c in cols.items():
+        f = first.get(theme_id)
+        weights_recent, arr = recent_by.get(theme_id, ([], 0.0))
+        series.append(ThemeSeries(
+            theme_id=theme_id, label=labels[theme_id], weighted=c["w"], mentions=c["m"],
+            accounts=c["a"], recent_account_weights=[float(w) for w in weights_recent],
+            first_index=index.get(f) if f is not None and f >= periods[0] else None,
+            recent_arr=arr, recent_pipeline=float(pipeline.get(theme_id) or 0)))
+    found = detect_emerging(series, recent_periods=EMERGING_RECENT_PERIODS)
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO trendmine.theme_emerging (theme_id, grain, period_start, rank, is_new, "
+            "mentions, accounts, arr, pipeline, observed, expected, statistic, p_value, "
+            "threshold, evidence, computed_at) VALUES "
+            "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [(e.theme_id, grain, recent_start, e.rank, e.is_new, e.mentions, e.accounts, e.arr,
+              e.pipeline, e.observed, e.expected, e.statistic, e.p_value, e.threshold,
+              Jsonb({**e.evidence, "periods": [p.isoformat() for p in periods]}), computed_at)
+             for e in found])
+    return found
