@@ -1,0 +1,33 @@
+"""Theme mining: embed feedback, cluster it into themes, label, match and assign.
+
+Pure computation over arrays and rows: no Kafka, no Prefect, no database.
+Each stage is a swappable object (BERTopic-style); every estimator follows the
+scikit-learn contract (`__init__` stores params, `fit` learns `attr_`, returns self).
+"""
+
+from mining.assign import assign_incremental
+from mining.cluster import HDBSCANClusterer
+from mining.embed import Embedder, text_hash
+from mining.label import CTfidfLabeller
+from mining.match import LineageEvent, MatchResult, match_themes
+from mining.model import ThemeModel
+from mining.outliers import reduce_outliers
+from mining.reduce import IdentityReducer, PCAReducer, UMAPReducer
+from mining.snippets import split_snippets
+
+__all__ = [
+    "CTfidfLabeller",
+    "Embedder",
+    "HDBSCANClusterer",
+    "IdentityReducer",
+    "LineageEvent",
+    "MatchResult",
+    "PCAReducer",
+    "ThemeModel",
+    "UMAPReducer",
+    "assign_incremental",
+    "match_themes",
+    "reduce_outliers",
+    "split_snippets",
+    "text_hash",
+]

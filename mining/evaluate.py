@@ -1,0 +1,104 @@
+"""Clustering quality against labelled data (NMI, ARI, noise) and a BERTopic baseline."""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def evaluate(labels_true: Sequence, labels_pred: Sequence[int]) -> dict[str, float | int]:
+    """NMI and ARI over ALL items, noise (-1) counted as one more predicted group.
+
+    Counting noise as a group (not dropping it) keeps a method from scoring well by
+    discarding hard items; `noise_share` and `n_themes` are reported beside.
+    """
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    y_true = np.asarray([str(v) for v in labels_true])
+    y_pred = np.asarray(labels_pred, dtype=np.int64)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"labels_pred: expected {y_true.shape[0]} labels, got {y_pred.shape[0]}")
+    return {
+        "nmi": float(normalized_mutual_info_score(y_true, y_pred)),
+        "ari": float(adjusted_rand_score(y_true, y_pred)),
+        "noise_share": float(np.mean(y_pred < 0)) if y_pred.size else 0.0,
+        "n_themes": int(np.unique(y_pred[y_pred >= 0]).size),
+        "n_items": int(y_pred.size),
+    }
+
+
+def load_labelled_csv(
+    path: str | Path, text_col: str = "text", label_col: str = "intent"
+) -> tuple[list[str], list[str]]:
+    """(texts, labels) from a CSV with a header, e.g. clinc150's `text,intent`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"path: no such file {path}")
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        missing = {text_col, label_col} - set(reader.fieldnames or ())
+        if missing:
+            raise ValueError(
+                f"text_col/label_col: column(s) {sorted(missing)} not in {path.name} "
+                f"(has {reader.fieldnames})"
+            )
+        rows = list(reader)
+    return [r[text_col] for r in rows], [r[label_col] for r in rows]
+
+
+def run_bertopic(embeddings: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+    """BERTopic with its defaults (its UMAP + HDBSCAN) on the same precomputed embeddings."""
+    try:
+        from bertopic import BERTopic
+    except ImportError as exc:
+        raise ValueError(
+            "compare_with: the BERTopic baseline needs the optional dev dependency; "
+            "pip install 'trendmine[dev]' (or bertopic==0.17.4)"
+        ) from exc
+    # embedding_model=None would try to load one; the embeddings are given, so pass a stub.
+    topics, _ = BERTopic(embedding_model=_NoEmbedder(), verbose=False).fit_transform(
+        list(texts), embeddings=np.asarray(embeddings)
+    )
+    return np.asarray(topics, dtype=np.int64)
+
+
+class _NoEmbedder:
+    """Placeholder so BERTopic never loads (or downloads) a model of its own."""
+
+    def embed(self, documents: Any, verbose: bool = False) -> np.ndarray:  # pragma: no cover
+        raise RuntimeError("embeddings must be precomputed")
+
+
+def compare(
+    texts: Sequence[str],
+    labels: Sequence,
+    embeddings: np.ndarray,
+    compare_with: Sequence[str] = ("bertopic",),
+    model: Any = None,
+) -> list[dict[str, Any]]:
+    """One row per method: trendmine's ThemeModel (or `model`) and each baseline named."""
+    from mining.model import ThemeModel
+
+    unknown = set(compare_with) - {"bertopic"}
+    if unknown:
+        raise ValueError(f"compare_with: unknown baseline(s) {sorted(unknown)}; use 'bertopic'")
+    rows: list[dict[str, Any]] = []
+    start = time.perf_counter()
+    fitted = (model or ThemeModel()).fit(embeddings)
+    rows.append(
+        {"method": "trendmine", **evaluate(labels, fitted.labels_),
+         "fit_seconds": round(time.perf_counter() - start, 2)}
+    )  # fmt: skip
+    if "bertopic" in compare_with:
+        start = time.perf_counter()
+        pred = run_bertopic(embeddings, texts)
+        rows.append(
+            {"method": "bertopic", **evaluate(labels, pred),
+             "fit_seconds": round(time.perf_counter() - start, 2)}
+        )  # fmt: skip
+    return rows

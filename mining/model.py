@@ -1,0 +1,148 @@
+"""ThemeModel: embeddings -> reduce -> cluster -> outliers -> label, order-independent."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from mining._validate import as_matrix, check_float, l2_normalize
+from mining.assign import assign_incremental
+from mining.cluster import HDBSCANClusterer
+from mining.embed import Embedder
+from mining.label import CTfidfLabeller
+from mining.outliers import compute_centroids, reduce_outliers
+from mining.reduce import UMAPReducer
+
+DEFAULT_OUTLIER_THRESHOLD = 0.45
+
+
+def canonical_order(X: np.ndarray) -> np.ndarray:
+    """A permutation that depends only on the set of rows, not on their input order.
+
+    Rows are keyed by a hash of their values rounded to 1e-4, so float noise in the last
+    bits (e.g. from a different batch composition) does not change the order.
+    """
+    q = np.ascontiguousarray(np.round(X * 1e4).astype(np.int32))
+    digests = (hashlib.blake2b(row.tobytes(), digest_size=8).digest() for row in q)
+    keys = np.fromiter(
+        (int.from_bytes(d, "big") for d in digests),
+        dtype=np.uint64,
+        count=q.shape[0],
+    )
+    # Identical rows get identical keys; their relative order cannot change the result.
+    return np.argsort(keys, kind="stable")
+
+
+class ThemeModel:
+    """Cluster feedback embeddings into themes, BERTopic-style, with stable numbering.
+
+    Parts (each swappable): `embedder` (texts -> vectors, only for `fit_texts`), `reducer`
+    (`fit_transform`), `clusterer` (`fit` -> `labels_`), `labeller` (`fit(texts, labels,
+    embeddings, groups)` -> `keywords_`, `labels_text_`, `quotes_`).
+
+    Learned: `labels_` (-1 = noise), `method_` ("cluster"/"outlier"/"noise"),
+    `similarity_` (cosine to the assigned centroid), `cluster_ids_`, `centroids_`
+    (row i = unit-norm mean embedding of cluster `cluster_ids_[i]`), and with texts:
+    `keywords_`, `labels_text_`, `quotes_`. Clusters are numbered 0..k-1 by size
+    (largest first), ties broken by a content-derived key, so the partition and the
+    numbering do not depend on the input order.
+    """
+
+    def __init__(
+        self,
+        embedder: Any = None,
+        reducer: Any = None,
+        clusterer: Any = None,
+        labeller: Any = None,
+        outlier_threshold: float | None = DEFAULT_OUTLIER_THRESHOLD,
+        random_state: int | None = 42,
+    ) -> None:
+        self.embedder = embedder
+        self.reducer = reducer
+        self.clusterer = clusterer
+        self.labeller = labeller
+        self.outlier_threshold = outlier_threshold
+        self.random_state = random_state
+
+    def _parts(self) -> tuple[Any, Any, Any]:
+        check_float("outlier_threshold", self.outlier_threshold, -1.0, 1.0, allow_none=True)
+        reducer = self.reducer or UMAPReducer(random_state=self.random_state)
+        clusterer = self.clusterer or HDBSCANClusterer(random_state=self.random_state)
+        labeller = self.labeller or CTfidfLabeller()
+        for name, part, method in (
+            ("reducer", reducer, "fit_transform"),
+            ("clusterer", clusterer, "fit"),
+            ("labeller", labeller, "fit"),
+        ):
+            if not callable(getattr(part, method, None)):
+                raise ValueError(f"{name}: expected an object with a {method}() method")
+        return reducer, clusterer, labeller
+
+    def fit(
+        self,
+        embeddings: np.ndarray,
+        texts: Sequence[str] | None = None,
+        groups: Sequence | None = None,
+    ) -> ThemeModel:
+        reducer, clusterer, labeller = self._parts()
+        X = l2_normalize(as_matrix("embeddings", embeddings))
+        n = X.shape[0]
+        if texts is not None and len(texts) != n:
+            raise ValueError(f"texts: expected {n} texts (one per embedding), got {len(texts)}")
+        if groups is not None and len(groups) != n:
+            raise ValueError(f"groups: expected {n} groups (one per embedding), got {len(groups)}")
+
+        perm = canonical_order(X)
+        rank = np.empty(n, dtype=np.int64)
+        rank[perm] = np.arange(n)
+        raw = np.full(n, -1, dtype=np.int64)
+        if n >= 3:
+            reduced = reducer.fit_transform(X[perm])
+            raw[perm] = np.asarray(clusterer.fit(reduced).labels_, dtype=np.int64)
+        self.reducer_, self.clusterer_, self.labeller_ = reducer, clusterer, labeller
+
+        raw = self._renumber(raw, rank)
+        labels, method, sim = reduce_outliers(X, raw, threshold=self.outlier_threshold)
+        self.labels_ = labels
+        self.method_ = method.astype(str)
+        self.similarity_ = sim
+        self.cluster_ids_, self.centroids_ = compute_centroids(X, labels)
+        self.n_themes_ = int(self.cluster_ids_.size)
+        self.noise_share_ = float(np.mean(labels < 0)) if n else 0.0
+        if texts is not None:
+            labeller.fit(list(texts), labels, X, groups)
+            self.keywords_ = labeller.keywords_
+            self.labels_text_ = labeller.labels_text_
+            self.quotes_ = labeller.quotes_
+        return self
+
+    @staticmethod
+    def _renumber(labels: np.ndarray, rank: np.ndarray) -> np.ndarray:
+        """0..k-1 by size descending, ties by the smallest canonical rank of a member."""
+        ids = np.unique(labels[labels >= 0])
+        if ids.size == 0:
+            return labels
+        sizes = np.array([(labels == c).sum() for c in ids])
+        first = np.array([rank[labels == c].min() for c in ids])
+        order = ids[np.lexsort((first, -sizes))]
+        mapping = {int(old): new for new, old in enumerate(order)}
+        return np.array([mapping.get(int(v), -1) for v in labels], dtype=np.int64)
+
+    def fit_texts(self, texts: Sequence[str], groups: Sequence | None = None) -> ThemeModel:
+        """Embed `texts` with the embedder (stored in `embeddings_`), then `fit`."""
+        embedder = self.embedder or Embedder()
+        if not callable(getattr(embedder, "encode", None)):
+            raise ValueError("embedder: expected an object with an encode(texts) method")
+        self.embedder_ = embedder
+        self.embeddings_ = np.asarray(embedder.encode(list(texts)), dtype=np.float32)
+        return self.fit(self.embeddings_, texts=texts, groups=groups)
+
+    def predict(self, embeddings: np.ndarray, threshold: float | None = None):
+        """Assign new items to the fitted themes: (cluster ids or -1, similarities)."""
+        thr = self.outlier_threshold if threshold is None else threshold
+        return assign_incremental(
+            embeddings, self.centroids_, self.cluster_ids_, threshold=-1.0 if thr is None else thr
+        )

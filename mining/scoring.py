@@ -1,0 +1,113 @@
+"""The weighted demand score: one formula, used by the SQL rebuild and by Python alike.
+
+Score of a theme in a period (and segment)::
+
+    weighted_score = sum over distinct accounts a that mention the theme in the period of
+        segment_weight[segment(a)]
+        * max(source_weight[source] for the sources a used for the theme in the period)
+        * ((1 - arr_weight) + arr_weight * min(arr(a) / reference_arr, arr_cap))
+
+- An account counts once per period however many records it sends (50 tickets = 1 account).
+- ``segment(a)`` and ``arr(a)`` are the account's values as of the period; an account the CRM
+  does not know (or feedback without an account) has segment ``unknown`` and ARR 0, and each
+  anonymous record counts as its own voice.
+- ``reference_arr`` is the median ARR of the accounts the CRM knows (ARR > 0), so an account
+  at median ARR scores exactly its segment x source weight; ``arr_cap`` stops a single huge
+  account from outweighing everything else.
+- ``arr_weight`` = 0 counts accounts only; 1 weighs by ARR only; 0.5 (default) blends them.
+
+Weights live in Settings (TRENDMINE_SEGMENT_WEIGHTS, TRENDMINE_SOURCE_WEIGHTS,
+TRENDMINE_ARR_WEIGHT); changing them needs a trends rebuild, never a re-mining.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from statistics import median
+
+DEFAULT_SEGMENT_WEIGHTS: dict[str, float] = {
+    "enterprise": 3.0,
+    "mid_market": 1.5,
+    "smb": 1.0,
+    "unknown": 0.5,
+}
+DEFAULT_SOURCE_WEIGHTS: dict[str, float] = {
+    "crm_notes": 1.0,
+    "support_tickets": 0.8,
+    "ideas": 1.0,
+    "sales_calls": 1.2,
+}
+DEFAULT_ARR_WEIGHT = 0.5
+DEFAULT_ARR_CAP = 10.0
+# A segment or source missing from the weight maps weighs like an SMB account / a plain note.
+FALLBACK_WEIGHT = 1.0
+
+
+@dataclass(frozen=True)
+class ScoreWeights:
+    """The knobs of the weighted score (validated on construction)."""
+
+    segment_weights: Mapping[str, float] = field(
+        default_factory=lambda: dict(DEFAULT_SEGMENT_WEIGHTS)
+    )
+    source_weights: Mapping[str, float] = field(
+        default_factory=lambda: dict(DEFAULT_SOURCE_WEIGHTS)
+    )
+    arr_weight: float = DEFAULT_ARR_WEIGHT
+    arr_cap: float = DEFAULT_ARR_CAP
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.arr_weight <= 1.0:
+            raise ValueError(f"arr_weight: expected 0..1, got {self.arr_weight!r}")
+        if self.arr_cap <= 0:
+            raise ValueError(f"arr_cap: expected > 0, got {self.arr_cap!r}")
+        for name, weights in (
+            ("segment_weights", self.segment_weights),
+            ("source_weights", self.source_weights),
+        ):
+            bad = {k: v for k, v in weights.items() if not v >= 0}
+            if bad:
+                raise ValueError(f"{name}: weights must be >= 0, got {bad}")
+
+    @classmethod
+    def from_settings(cls, settings) -> ScoreWeights:
+        return cls(
+            dict(settings.segment_weights),
+            dict(settings.source_weights),
+            float(settings.arr_weight),
+        )
+
+    def segment(self, segment: str | None) -> float:
+        return float(self.segment_weights.get(segment or "unknown", FALLBACK_WEIGHT))
+
+    def source(self, source: str) -> float:
+        return float(self.source_weights.get(source, FALLBACK_WEIGHT))
+
+
+def reference_arr(arrs: Iterable[float]) -> float:
+    """Median of the positive ARRs; 1.0 when there is none (ARR then only adds nothing)."""
+    positive = [float(a) for a in arrs if a and a > 0]
+    return float(median(positive)) if positive else 1.0
+
+
+def account_contribution(
+    segment: str | None, sources: Iterable[str], arr: float, ref_arr: float, weights: ScoreWeights
+) -> float:
+    """One distinct account's share of a theme's weighted score in one period."""
+    src = max((weights.source(s) for s in sources), default=FALLBACK_WEIGHT)
+    ratio = min(max(float(arr), 0.0) / ref_arr, weights.arr_cap) if ref_arr > 0 else 0.0
+    return (
+        weights.segment(segment) * src * ((1.0 - weights.arr_weight) + weights.arr_weight * ratio)
+    )
+
+
+def weighted_score(
+    accounts: Iterable[tuple[str | None, Iterable[str], float]],
+    ref_arr: float,
+    weights: ScoreWeights,
+) -> float:
+    """Sum of account_contribution over distinct accounts: (segment, sources, arr) each."""
+    return sum(
+        account_contribution(seg, srcs, arr, ref_arr, weights) for seg, srcs, arr in accounts
+    )

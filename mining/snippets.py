@@ -1,0 +1,103 @@
+"""Split long texts (call transcripts, long notes) into embeddable snippets."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+# Abbreviations whose trailing dot does not end a sentence.
+_ABBREV = (
+    "e.g.", "i.e.", "etc.", "vs.", "mr.", "mrs.", "ms.", "dr.", "prof.", "inc.", "ltd.",
+    "approx.", "no.", "fig.", "cf.", "st.", "jr.", "sr.", "co.", "corp.", "u.s.",
+)  # fmt: skip
+_ABBREV_RE = re.compile(r"(?i)(?<![\w.])(" + "|".join(re.escape(a) for a in _ABBREV) + r")")
+_PROTECT = "\x00"
+# A sentence ends at . ! ? (possibly repeated, possibly followed by quotes/brackets) + space.
+_SENT_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
+# A speaker turn at the start of a line: "Alice: ...", "Rep (Acme): ...", "SPEAKER 1: ...".
+_SPEAKER = re.compile(r"^\s*[A-Z][\w .'()-]{0,40}?:\s+(?=\S)")
+_TRIVIAL_WORDS = {
+    "ok", "okay", "thanks", "thank", "you", "hi", "hello", "hey", "bye", "goodbye", "yes",
+    "no", "yeah", "yep", "sure", "great", "cool", "right", "uh", "um", "hmm", "so", "and",
+    "cheers", "morning", "good", "afternoon", "evening", "all", "everyone", "there", "much",
+    "mhm", "alright", "perfect", "got", "it", "sounds", "see", "ya", "talk", "soon", "later",
+}  # fmt: skip
+_WORD = re.compile(r"[\w'’]+")
+
+
+def _approx_tokens(text: str) -> int:
+    # ~1.3 word pieces per English word for MiniLM-style tokenisers.
+    return int(len(_WORD.findall(text)) * 1.3 + 0.999)
+
+
+def split_sentences(text: str) -> list[str]:
+    """Regex sentence split that keeps "e.g.", "3.5", "v2.1" and speaker turns intact."""
+    out: list[str] = []
+    for line in re.split(r"\n\s*\n|\n(?=\s*[A-Z][\w .'()-]{0,40}?:\s)|\n", text):
+        line = line.strip()
+        if not line:
+            continue
+        # Protect abbreviation dots; decimals/versions never match (no space after the dot).
+        protected = _ABBREV_RE.sub(lambda m: m.group(0).replace(".", _PROTECT), line)
+        for part in _SENT_END.split(protected):
+            part = part.replace(_PROTECT, ".").strip()
+            if part:
+                out.append(part)
+    return out
+
+
+def _is_trivial(text: str) -> bool:
+    words = [w.lower() for w in _WORD.findall(_SPEAKER.sub("", text))]
+    return len(words) < 3 or all(w in _TRIVIAL_WORDS for w in words)
+
+
+def split_snippets(
+    text: str,
+    max_tokens: int = 128,
+    count_tokens: Callable[[str], int] | None = None,
+) -> list[str]:
+    """Split `text` into snippets of consecutive sentences, each <= `max_tokens`.
+
+    Short texts come back as `[text]`. Trivial snippets (fewer than 3 words, greetings,
+    "ok thanks") are dropped unless nothing else is left. Deterministic.
+    """
+    if not isinstance(max_tokens, int) or max_tokens < 8:
+        raise ValueError(f"max_tokens: expected an int >= 8, got {max_tokens!r}")
+    count = count_tokens or _approx_tokens
+    text = text.strip()
+    if not text:
+        return [text]
+    if count(text) <= max_tokens and "\n" not in text:
+        return [text]
+    sentences = [s for s in split_sentences(text) if not _is_trivial(s)]
+    if not sentences:
+        return [text]
+    snippets: list[str] = []
+    window: list[str] = []
+    used = 0
+    for sent in sentences:
+        n = count(sent)
+        if window and used + n > max_tokens:
+            snippets.append(" ".join(window))
+            window, used = [], 0
+        if n > max_tokens:  # one over-long sentence: cut it on word boundaries
+            snippets.extend(_cut_words(sent, max_tokens, count))
+            continue
+        window.append(sent)
+        used += n
+    if window:
+        snippets.append(" ".join(window))
+    return snippets or [text]
+
+
+def _cut_words(sentence: str, max_tokens: int, count: Callable[[str], int]) -> list[str]:
+    pieces: list[str] = []
+    words: list[str] = []
+    for word in sentence.split():
+        if words and count(" ".join([*words, word])) > max_tokens:
+            pieces.append(" ".join(words))
+            words = []
+        words.append(word)
+    if words:
+        pieces.append(" ".join(words))
+    return pieces
