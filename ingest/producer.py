@@ -72,7 +72,11 @@ def publish_files(
         for path in paths:
             data, name = _read(path)
             chosen = resolve_format(target, fmt, data, name)
-            for item in connectors.parse(target, chosen, data):
+            try:
+                items = list(connectors.parse(target, chosen, data))
+            except ValueError as exc:  # the file as a whole is not the format it claims
+                raise TrendmineError(f"{name or 'stdin'}: {exc}", "check --format") from exc
+            for item in items:
                 if isinstance(item, connectors.Unparseable):
                     dlq.send(prod, settings, item.raw, "unparseable_" + chosen.replace("-", "_"),
                              f"{name or 'stdin'}: {item.reason}", topic=topic)

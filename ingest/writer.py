@@ -115,8 +115,8 @@ def write_accounts(
     """
     if not accounts:
         return 0
-    rows = [(a, a.updated_at or ts) for a, ts in accounts]
-    rows = _newest(rows, key=lambda r: r[0].account_id, stamp=lambda r: r[1])
+    snapshots = [(a, a.updated_at or ts) for a, ts in accounts]
+    rows = _newest(snapshots, key=lambda r: r[0].account_id, stamp=lambda r: r[1])
     with conn.cursor() as cur:
         cur.executemany(
             """
@@ -124,7 +124,7 @@ def write_accounts(
                 (account_id, valid_from, segment, arr, icp_fit, plan)
             VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING
             """,
-            [(a.account_id, ts, a.segment, a.arr, a.icp_fit, a.plan) for a, ts in rows],
+            [(a.account_id, ts, a.segment, a.arr, a.icp_fit, a.plan) for a, ts in snapshots],
         )
         cur.executemany(
             """
@@ -148,8 +148,8 @@ def write_opportunities(
 ) -> int:
     if not opportunities:
         return 0
-    rows = [(o, o.updated_at or ts) for o, ts in opportunities]
-    rows = _newest(rows, key=lambda r: r[0].opportunity_id, stamp=lambda r: r[1])
+    snapshots = [(o, o.updated_at or ts) for o, ts in opportunities]
+    rows = _newest(snapshots, key=lambda r: r[0].opportunity_id, stamp=lambda r: r[1])
     with conn.cursor() as cur:
         cur.executemany(
             """
@@ -157,7 +157,8 @@ def write_opportunities(
                 (opportunity_id, valid_from, amount, stage, loss_reason)
             VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING
             """,
-            [(o.opportunity_id, ts, o.amount, o.stage.value, o.loss_reason) for o, ts in rows],
+            [(o.opportunity_id, ts, o.amount, o.stage.value, o.loss_reason)
+             for o, ts in snapshots],
         )
         cur.executemany(
             """

@@ -100,7 +100,7 @@ def test_replay_is_idempotent_and_edits_keep_history(settings, db):
     assert row == ("Ticket 1 (edited): SSO is now a renewal blocker", 2)
     assert db.execute("SELECT text FROM trendmine.feedback WHERE source_id = 'zd:2'"
                       ).fetchone()[0].startswith("Ticket 2")
-    hist = db.execute("SELECT version, created_at FROM trendmine.feedback_history "
+    hist = db.execute("SELECT h.version, h.created_at FROM trendmine.feedback_history h "
                       "JOIN trendmine.feedback USING (feedback_id) WHERE source_id = 'zd:1'"
                       ).fetchall()
     assert len(hist) == 1 and hist[0][0] == 1

@@ -1,0 +1,133 @@
+"""Kafka -> Postgres ingest rate of `trendmine ingest` vs a bare kafka-python consumer.
+
+    python bench/bench_ingest.py [--n 100000]
+
+Starts its own embedded Postgres and broker, publishes N canonical events (with duplicates
+and bad records mixed in), then in one run: (1) a bare KafkaConsumer reads every message in
+its own group, (2) IngestWorker ingests them into Postgres. Prints both rates, the ratio,
+and produced = stored + rejected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from infra.embedded import EmbeddedStack, free_port  # noqa: E402
+from ingest import dlq  # noqa: E402
+from ingest.consumer import IngestWorker  # noqa: E402
+from ingest.kafka import consumer, create_topics, producer  # noqa: E402
+from schemas.names import INGEST_TOPICS, Source, feedback_topic  # noqa: E402
+from trendmine.config import Settings  # noqa: E402
+from trendmine.db import ensure_database  # noqa: E402
+from trendmine.stack import migrate_database  # noqa: E402
+
+PHRASES = [
+    "We need SAML single sign-on before the renewal, contact ops@acme.io",
+    "CSV export times out on large reports; call me at +1 415 555 0142",
+    "Please add a native Salesforce integration for opportunities",
+    "Dashboards are slow to load for our EU team every Monday morning",
+]
+
+
+def make_events(n: int) -> list[tuple[str, bytes]]:
+    t0 = datetime(2026, 6, 1, tzinfo=UTC)
+    sources = list(Source)
+    out = []
+    for i in range(n):
+        src = sources[i % 4]
+        if i % 200 == 199:
+            out.append((src.value, b'{"source": broken'))
+            continue
+        sid = i - 1 if i % 50 == 49 else i  # 2% duplicates of the previous record
+        out.append(
+            (
+                src.value,
+                json.dumps(
+                    {
+                        "source": src.value,
+                        "source_id": f"bench:{sid}",
+                        "account_id": f"acct-{sid % 500}",
+                        "text": f"{PHRASES[sid % 4]} (ref {sid})",
+                        "created_at": (t0 + timedelta(seconds=sid)).isoformat(),
+                    }
+                ).encode(),
+            )
+        )
+    return out
+
+
+def bare_rate(settings: Settings, n: int) -> float:
+    topics = [settings.topic(t) for t in INGEST_TOPICS]
+    c = consumer(settings, *topics, group_id="bench-bare", max_poll_records=5000)
+    got, first, last = 0, None, time.monotonic()
+    while got < n and time.monotonic() - last < 15:
+        batch = c.poll(timeout_ms=500)
+        for msgs in batch.values():
+            first = first or time.monotonic()
+            last = time.monotonic()
+            got += len(msgs)
+    print(f"bare consumer read {got} of {n}")
+    rate = got / (last - first)
+    c.close()
+    return rate
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=100_000)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        stack = EmbeddedStack(Path(tmp), free_port(), free_port())
+        stack.start()
+        try:
+            s = Settings(
+                data_dir=Path(tmp), pg_port=stack.postgres.port, kafka_port=stack.broker.port
+            )
+            ensure_database(s)
+            migrate_database(s)
+            create_topics(s)
+            events = make_events(args.n)
+            prod = producer(s)
+            t = time.monotonic()
+            for src, value in events:
+                prod.send(s.topic(feedback_topic(src)), key=b"k", value=value)
+            prod.flush()
+            print(f"produced {len(events)} in {time.monotonic() - t:.1f}s")
+            raw = bare_rate(s, len(events))
+            stats = IngestWorker(s).run(once=True)
+            rejected = len({d.origin for d in dlq.read_all(s)})
+            ratio = stats.rate / raw
+            print(f"bare kafka-python consumer: {raw:,.0f} msg/s")
+            print(f"trendmine ingest:           {stats.rate:,.0f} events/s (ratio {ratio:.2f})")
+            print(
+                f"produced={len(events)} stored={stats.stored} rejected={rejected} "
+                f"exact={len(events) == stats.stored + rejected}"
+            )
+            out = Path(__file__).parent / "results" / "ingest.json"
+            out.write_text(
+                json.dumps(
+                    {
+                        "n": len(events),
+                        "bare_rate": raw,
+                        "ingest_rate": stats.rate,
+                        "ratio": ratio,
+                        "stored": stats.stored,
+                        "rejected": rejected,
+                    },
+                    indent=2,
+                )
+            )
+        finally:
+            stack.stop()
+
+
+if __name__ == "__main__":
+    main()
