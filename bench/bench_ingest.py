@@ -20,14 +20,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from infra.embedded import EmbeddedStack, free_port  # noqa: E402
-from ingest import dlq  # noqa: E402
-from ingest.consumer import IngestWorker  # noqa: E402
-from ingest.kafka import consumer, create_topics, producer  # noqa: E402
-from schemas.names import INGEST_TOPICS, Source, feedback_topic  # noqa: E402
-from trendmine.config import Settings  # noqa: E402
-from trendmine.db import ensure_database  # noqa: E402
-from trendmine.stack import migrate_database  # noqa: E402
+from infra.embedded import EmbeddedStack, free_port
+from ingest import dlq
+from ingest.consumer import IngestWorker
+from ingest.kafka import consumer, create_topics, producer
+from schemas.names import INGEST_TOPICS, Source, feedback_topic
+from trendmine.config import Settings
+from trendmine.db import ensure_database
+from trendmine.stack import migrate_database
 
 PHRASES = [
     "We need SAML single sign-on before the renewal, contact ops@acme.io",

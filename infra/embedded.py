@@ -40,9 +40,9 @@ def _port_owner(port: int) -> str:
     """Best-effort 'name (pid N)' of the process listening on a loopback port."""
     with contextlib.suppress(psutil.Error, PermissionError):
         for conn in psutil.net_connections(kind="tcp"):
-            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN:
-                if conn.pid:
-                    return f"{psutil.Process(conn.pid).name()} (pid {conn.pid})"
+            listening = conn.status == psutil.CONN_LISTEN
+            if conn.laddr and conn.laddr.port == port and listening and conn.pid:
+                return f"{psutil.Process(conn.pid).name()} (pid {conn.pid})"
     return "another process"
 
 
@@ -102,7 +102,10 @@ class EmbeddedPostgres:
     def _pg_ctl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
         return subprocess.run(
             [str(self._bin / "pg_ctl"), "-D", str(self.pgdata), *args],
-            capture_output=True, text=True, timeout=timeout, **self._run_as(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            **self._run_as(),
         )
 
     def pid(self) -> int | None:
@@ -138,9 +141,20 @@ class EmbeddedPostgres:
         if not (self.pgdata / "PG_VERSION").exists():
             self.pgdata.mkdir(parents=True, exist_ok=True)
             res = subprocess.run(
-                [str(self._bin / "initdb"), "-D", str(self.pgdata), "--auth=trust",
-                 "--encoding=UTF8", "--locale=C", "-U", "postgres"],
-                capture_output=True, text=True, timeout=120, **self._run_as(),
+                [
+                    str(self._bin / "initdb"),
+                    "-D",
+                    str(self.pgdata),
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                    "-U",
+                    "postgres",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                **self._run_as(),
             )
             if res.returncode != 0:
                 raise ServiceUnavailable(
@@ -149,8 +163,14 @@ class EmbeddedPostgres:
                 )
         # pg_ctl removes a stale postmaster.pid by itself when the pid is dead.
         res = self._pg_ctl(
-            "-w", "-t", "60", "-l", str(self.log),
-            "-o", f"-h 127.0.0.1 -p {self.port} -k {self.socket_dir}", "start",
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            str(self.log),
+            "-o",
+            f"-h 127.0.0.1 -p {self.port} -k {self.socket_dir}",
+            "start",
         )
         if res.returncode != 0:
             tail = self.log.read_text(errors="replace").strip().splitlines()[-3:]
@@ -219,9 +239,19 @@ class EmbeddedBroker:
         url = f"tcp://127.0.0.1:{self.port}"
         with open(self.log, "ab") as log:
             proc = subprocess.Popen(
-                [self.binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-                 "--storage-engine", "memory://tansu/"],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                [
+                    self.binary(),
+                    "broker",
+                    "--listener-url",
+                    url,
+                    "--advertised-listener-url",
+                    url,
+                    "--storage-engine",
+                    "memory://tansu/",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 start_new_session=True,  # outlives `trendmine up`
             )
         self.pidfile.write_text(str(proc.pid))
@@ -271,4 +301,3 @@ class EmbeddedStack:
 
     def states(self) -> list[ServiceState]:
         return [self.postgres.state(), self.broker.state()]
-

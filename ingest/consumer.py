@@ -32,9 +32,9 @@ from trendmine.db import connect
 @dataclass
 class IngestStats:
     consumed: int = 0
-    stored: int = 0          # messages that landed in a table (a replayed duplicate included)
+    stored: int = 0  # messages that landed in a table (a replayed duplicate included)
     rejected: int = 0
-    rows_changed: int = 0    # feedback rows inserted or changed
+    rows_changed: int = 0  # feedback rows inserted or changed
     batches: int = 0
     by_topic: Counter = field(default_factory=Counter)
     by_code: Counter = field(default_factory=Counter)
@@ -52,9 +52,13 @@ class IngestStats:
 
     def as_dict(self) -> dict:
         return {
-            "consumed": self.consumed, "stored": self.stored, "rejected": self.rejected,
-            "rows_changed": self.rows_changed, "batches": self.batches,
-            "rejected_by_code": dict(self.by_code), "records_per_s": round(self.rate, 1),
+            "consumed": self.consumed,
+            "stored": self.stored,
+            "rejected": self.rejected,
+            "rows_changed": self.rows_changed,
+            "batches": self.batches,
+            "rejected_by_code": dict(self.by_code),
+            "records_per_s": round(self.rate, 1),
         }
 
 
@@ -91,12 +95,19 @@ class IngestWorker:
                     continue
                 text, _ = self.redactor(normalise_text(result.text))
                 if not text.strip():
-                    batch.rejects.append((rec, Rejection(
-                        "empty_text", "text is empty after removing markup, quotes and signature"
-                    )))
+                    batch.rejects.append(
+                        (
+                            rec,
+                            Rejection(
+                                "empty_text",
+                                "text is empty after removing markup, quotes and signature",
+                            ),
+                        )
+                    )
                     continue
-                batch.feedback.append(FeedbackRow(result, text, rec.topic, rec.partition,
-                                                  rec.offset))
+                batch.feedback.append(
+                    FeedbackRow(result, text, rec.topic, rec.partition, rec.offset)
+                )
                 continue
             ts = datetime.fromtimestamp(rec.timestamp / 1000, UTC)
             validate = validate_account if kind == ACCOUNTS_TOPIC else validate_opportunity
@@ -114,8 +125,17 @@ class IngestWorker:
         """Dead letters, then the DB transaction; the caller commits offsets afterwards."""
         batch = self.transform(records)
         for rec, rej in batch.rejects:
-            dlq.send(prod, self.settings, rec.value, rej.code, rej.reason, topic=rec.topic,
-                     partition=rec.partition, offset=rec.offset, key=rec.key)
+            dlq.send(
+                prod,
+                self.settings,
+                rec.value,
+                rej.code,
+                rej.reason,
+                topic=rec.topic,
+                partition=rec.partition,
+                offset=rec.offset,
+                key=rec.key,
+            )
             stats.by_code[rej.code] += 1
         if batch.rejects:
             prod.flush()
@@ -131,7 +151,10 @@ class IngestWorker:
             stats.by_topic[rec.topic] += 1
 
     def run(
-        self, *, once: bool = True, stop: threading.Event | None = None,
+        self,
+        *,
+        once: bool = True,
+        stop: threading.Event | None = None,
         on_batch: Callable[[IngestStats], None] | None = None,
         join_timeout: float = 60.0,
     ) -> IngestStats:
@@ -184,4 +207,3 @@ class IngestWorker:
             if hw is not None:
                 lag[tp.topic] += max(hw - cons.position(tp), 0)
         stats.lag = dict(lag)
-

@@ -17,7 +17,12 @@ DLQ_REPLAY_GROUP = "trendmine-dlq-replay"
 
 
 def dlq_headers(
-    code: str, reason: str, *, topic: str | None, partition: int | None, offset: int | None,
+    code: str,
+    reason: str,
+    *,
+    topic: str | None,
+    partition: int | None,
+    offset: int | None,
     key: bytes | None,
 ) -> list[tuple[str, bytes]]:
     headers = [
@@ -37,15 +42,23 @@ def dlq_headers(
 
 
 def send(
-    prod: KafkaProducer, settings: Settings, raw: bytes, code: str, reason: str, *,
-    topic: str | None, partition: int | None = None, offset: int | None = None,
+    prod: KafkaProducer,
+    settings: Settings,
+    raw: bytes,
+    code: str,
+    reason: str,
+    *,
+    topic: str | None,
+    partition: int | None = None,
+    offset: int | None = None,
     key: bytes | None = None,
 ):
     """Publish one rejected record; returns the send future (the caller flushes)."""
     return prod.send(
-        settings.topic(names.DLQ_TOPIC), key=key, value=raw,
-        headers=dlq_headers(code, reason, topic=topic, partition=partition, offset=offset,
-                            key=key),
+        settings.topic(names.DLQ_TOPIC),
+        key=key,
+        value=raw,
+        headers=dlq_headers(code, reason, topic=topic, partition=partition, offset=offset, key=key),
     )
 
 
@@ -78,10 +91,16 @@ def _decode(msg) -> DeadLetter:
 
     part, off = text(names.DLQ_HEADER_PARTITION), text(names.DLQ_HEADER_OFFSET)
     return DeadLetter(
-        msg.partition, msg.offset, text(names.DLQ_HEADER_ERROR_CODE) or "unknown",
-        text(names.DLQ_HEADER_REASON) or "", text(names.DLQ_HEADER_TOPIC),
-        int(part) if part else None, int(off) if off else None, h.get(names.DLQ_HEADER_KEY),
-        text(names.DLQ_HEADER_REJECTED_AT) or "", msg.value,
+        msg.partition,
+        msg.offset,
+        text(names.DLQ_HEADER_ERROR_CODE) or "unknown",
+        text(names.DLQ_HEADER_REASON) or "",
+        text(names.DLQ_HEADER_TOPIC),
+        int(part) if part else None,
+        int(off) if off else None,
+        h.get(names.DLQ_HEADER_KEY),
+        text(names.DLQ_HEADER_REJECTED_AT) or "",
+        msg.value,
     )
 
 
@@ -108,7 +127,10 @@ def read_all(settings: Settings, idle_seconds: float = 2.0) -> Iterator[DeadLett
 
 
 def replay(
-    settings: Settings, *, code: str | None = None, topic: str | None = None,
+    settings: Settings,
+    *,
+    code: str | None = None,
+    topic: str | None = None,
     idle_seconds: float = 3.0,
 ) -> tuple[int, int]:
     """Republish dead letters (original bytes) to their origin topic, once each.

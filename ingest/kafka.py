@@ -46,7 +46,8 @@ def admin(settings: Settings) -> KafkaAdminClient:
     check_reachable(settings)
     try:
         return KafkaAdminClient(
-            bootstrap_servers=settings.bootstrap(), request_timeout_ms=10000,
+            bootstrap_servers=settings.bootstrap(),
+            request_timeout_ms=10000,
             client_id="trendmine-admin",
         )
     except (KafkaError, OSError) as exc:
@@ -113,8 +114,12 @@ def create_topics(settings: Settings) -> list[str]:
                 continue
             configs = {"cleanup.policy": "compact"} if base in COMPACTED_TOPICS else {}
             wanted.append(
-                NewTopic(name, settings.topic_partitions, settings.topic_replication,
-                         topic_configs=configs)
+                NewTopic(
+                    name,
+                    settings.topic_partitions,
+                    settings.topic_replication,
+                    topic_configs=configs,
+                )
             )
         created = []
         for topic in wanted:  # one at a time: a race with another creator is not an error
@@ -160,9 +165,14 @@ def topic_offsets(settings: Settings, group_id: str | None = None) -> list[Topic
             ends = c.end_offsets(tps) if tps else {}
             committed = [c.committed(tp) for tp in tps]
             known = [x for x in committed if x is not None]
-            rows.append(TopicOffsets(
-                name, len(tps), sum(ends.values()), sum(known) if known else None,
-            ))
+            rows.append(
+                TopicOffsets(
+                    name,
+                    len(tps),
+                    sum(ends.values()),
+                    sum(known) if known else None,
+                )
+            )
         return rows
     except KafkaError as exc:
         raise _unreachable(settings, exc) from exc

@@ -26,9 +26,7 @@ def topic_for(target: str) -> str:
         return feedback_topic(target)
     if target in {e.value for e in Entity}:
         return ENTITY_TOPICS[Entity(target)]
-    raise TrendmineError(
-        f"unknown target {target!r}", f"use one of: {', '.join(TARGETS)}"
-    )
+    raise TrendmineError(f"unknown target {target!r}", f"use one of: {', '.join(TARGETS)}")
 
 
 @dataclass
@@ -43,7 +41,9 @@ def _read(path: str) -> tuple[bytes, str | None]:
         return sys.stdin.buffer.read(), None
     p = Path(path)
     if not p.is_file():
-        raise TrendmineError(f"no such file: {path}", "give a path to an export file, or - for stdin")
+        raise TrendmineError(
+            f"no such file: {path}", "give a path to an export file, or - for stdin"
+        )
     return p.read_bytes(), p.name
 
 
@@ -62,7 +62,10 @@ def resolve_format(target: str, fmt: str | None, data: bytes, filename: str | No
 
 
 def publish_files(
-    settings: Settings, target: str, paths: Iterable[str], fmt: str | None = None,
+    settings: Settings,
+    target: str,
+    paths: Iterable[str],
+    fmt: str | None = None,
     on_record: Callable[[int], None] | None = None,
 ) -> PublishStats:
     topic = settings.topic(topic_for(target))
@@ -78,8 +81,14 @@ def publish_files(
                 raise TrendmineError(f"{name or 'stdin'}: {exc}", "check --format") from exc
             for item in items:
                 if isinstance(item, connectors.Unparseable):
-                    dlq.send(prod, settings, item.raw, "unparseable_" + chosen.replace("-", "_"),
-                             f"{name or 'stdin'}: {item.reason}", topic=topic)
+                    dlq.send(
+                        prod,
+                        settings,
+                        item.raw,
+                        "unparseable_" + chosen.replace("-", "_"),
+                        f"{name or 'stdin'}: {item.reason}",
+                        topic=topic,
+                    )
                     stats.rejected += 1
                 else:
                     key = item.key.encode() if item.key else None
@@ -94,7 +103,9 @@ def publish_files(
     return stats
 
 
-def publish_raw(settings: Settings, target: str, items: Iterable[tuple[bytes | None, bytes]]) -> int:
+def publish_raw(
+    settings: Settings, target: str, items: Iterable[tuple[bytes | None, bytes]]
+) -> int:
     """Publish already-serialised (key, value) messages to a target's topic."""
     topic = settings.topic(topic_for(target))
     prod = producer(settings)

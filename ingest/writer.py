@@ -43,8 +43,20 @@ def _newest(rows, key, stamp):
 
 
 _FEEDBACK_COLS = (
-    "source", "source_id", "account_id", "opportunity_id", "author", "votes", "url", "text",
-    "text_hash", "metadata", "created_at", "updated_at", "kafka_topic", "kafka_partition",
+    "source",
+    "source_id",
+    "account_id",
+    "opportunity_id",
+    "author",
+    "votes",
+    "url",
+    "text",
+    "text_hash",
+    "metadata",
+    "created_at",
+    "updated_at",
+    "kafka_topic",
+    "kafka_partition",
     "kafka_offset",
 )
 
@@ -54,7 +66,8 @@ def write_feedback(conn: psycopg.Connection, rows: list[FeedbackRow]) -> int:
     if not rows:
         return 0
     rows = _newest(
-        rows, key=lambda r: (r.event.source.value, r.event.source_id),
+        rows,
+        key=lambda r: (r.event.source.value, r.event.source_id),
         stamp=lambda r: r.event.updated_at or r.event.created_at,
     )
     conn.execute(
@@ -66,11 +79,25 @@ def write_feedback(conn: psycopg.Connection, rows: list[FeedbackRow]) -> int:
     ) as copy:
         for r in rows:
             e = r.event
-            copy.write_row((
-                e.source.value, e.source_id, e.account_id, e.opportunity_id, e.author, e.votes,
-                e.url, r.text, text_hash(r.text), json.dumps(e.metadata), e.created_at,
-                e.updated_at, r.topic, r.partition, r.offset,
-            ))
+            copy.write_row(
+                (
+                    e.source.value,
+                    e.source_id,
+                    e.account_id,
+                    e.opportunity_id,
+                    e.author,
+                    e.votes,
+                    e.url,
+                    r.text,
+                    text_hash(r.text),
+                    json.dumps(e.metadata),
+                    e.created_at,
+                    e.updated_at,
+                    r.topic,
+                    r.partition,
+                    r.offset,
+                )
+            )
     # Keep the version an edit replaces (only when the incoming row is newer and different).
     conn.execute(
         """
@@ -106,9 +133,7 @@ def write_feedback(conn: psycopg.Connection, rows: list[FeedbackRow]) -> int:
     return cur.rowcount
 
 
-def write_accounts(
-    conn: psycopg.Connection, accounts: list[tuple[Account, datetime]]
-) -> int:
+def write_accounts(conn: psycopg.Connection, accounts: list[tuple[Account, datetime]]) -> int:
     """Upsert account snapshots (newest wins) and record each snapshot in account_history.
 
     The datetime is the snapshot time used when the record has no updated_at (Kafka time).
@@ -137,8 +162,10 @@ def write_accounts(
                 ingested_at = now()
             WHERE EXCLUDED.updated_at >= t.updated_at
             """,
-            [(a.account_id, a.name, a.segment, a.arr, a.icp_fit, a.region, a.plan, ts)
-             for a, ts in rows],
+            [
+                (a.account_id, a.name, a.segment, a.arr, a.icp_fit, a.region, a.plan, ts)
+                for a, ts in rows
+            ],
         )
     return len(rows)
 
@@ -157,8 +184,7 @@ def write_opportunities(
                 (opportunity_id, valid_from, amount, stage, loss_reason)
             VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING
             """,
-            [(o.opportunity_id, ts, o.amount, o.stage.value, o.loss_reason)
-             for o, ts in snapshots],
+            [(o.opportunity_id, ts, o.amount, o.stage.value, o.loss_reason) for o, ts in snapshots],
         )
         cur.executemany(
             """
@@ -172,7 +198,18 @@ def write_opportunities(
                 updated_at = EXCLUDED.updated_at, ingested_at = now()
             WHERE EXCLUDED.updated_at >= t.updated_at
             """,
-            [(o.opportunity_id, o.account_id, o.name, o.amount, o.stage.value, o.close_date,
-              o.loss_reason, ts) for o, ts in rows],
+            [
+                (
+                    o.opportunity_id,
+                    o.account_id,
+                    o.name,
+                    o.amount,
+                    o.stage.value,
+                    o.close_date,
+                    o.loss_reason,
+                    ts,
+                )
+                for o, ts in rows
+            ],
         )
     return len(rows)

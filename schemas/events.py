@@ -29,11 +29,13 @@ class FeedbackEvent(BaseModel):
 
     source: Source = Field(description="Which silo it came from.")
     source_id: str = Field(
-        min_length=1, max_length=256,
+        min_length=1,
+        max_length=256,
         description="The record's id in its own system; (source, source_id) is unique.",
     )
     account_id: str | None = Field(
-        default=None, max_length=256,
+        default=None,
+        max_length=256,
         description="The customer account it came from; null for an unknown prospect.",
     )
     text: str = Field(

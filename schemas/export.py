@@ -13,7 +13,8 @@ JSONSCHEMA_DIR = Path(__file__).parent / "jsonschema"
 def render() -> dict[str, str]:
     """File name -> JSON text, exactly as committed."""
     return {
-        f"{name}.schema.json": json.dumps(model.model_json_schema(), indent=2, sort_keys=True) + "\n"
+        f"{name}.schema.json": json.dumps(model.model_json_schema(), indent=2, sort_keys=True)
+        + "\n"
         for name, model in MODELS.items()
     }
 

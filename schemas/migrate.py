@@ -85,13 +85,9 @@ def pending(conn: psycopg.Connection) -> list[Migration]:
 
 
 def _check_pgvector(conn: psycopg.Connection) -> None:
-    row = conn.execute(
-        "SELECT 1 FROM pg_available_extensions WHERE name = 'vector'"
-    ).fetchone()
+    row = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'").fetchone()
     if row is None:
-        raise PgvectorMissing(
-            "the pgvector extension is not available on this Postgres server"
-        )
+        raise PgvectorMissing("the pgvector extension is not available on this Postgres server")
 
 
 def migrate(conn: psycopg.Connection) -> list[Migration]:

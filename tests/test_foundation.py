@@ -48,16 +48,15 @@ def test_every_read_view_and_column_is_commented(db):
         assert comment, f"view trends.{name} has no COMMENT"
         cols = db.execute(
             "SELECT attname, col_description(attrelid, attnum) FROM pg_attribute "
-            "WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped", (oid,),
+            "WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped",
+            (oid,),
         ).fetchall()
         missing = [c for c, d in cols if not d]
         assert not missing, f"trends.{name} columns without COMMENT: {missing}"
 
 
 def test_changed_applied_migration_is_refused(db):
-    db.execute(
-        f"UPDATE {migrate.MIGRATIONS_TABLE} SET checksum = 'x' WHERE version = 1"
-    )
+    db.execute(f"UPDATE {migrate.MIGRATIONS_TABLE} SET checksum = 'x' WHERE version = 1")
     with pytest.raises(migrate.MigrationError, match="changed after it was applied"):
         migrate.migrate(db)
 
@@ -95,7 +94,11 @@ def test_config_masks_secrets():
 def _cli(*args: str, env: dict, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "trendmine", *args],
-        env=env, capture_output=True, text=True, timeout=timeout, cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
     )
 
 
@@ -121,8 +124,12 @@ def test_up_status_down_life_cycle(cli_env):
     url = f"postgresql://postgres@127.0.0.1:{cli_env['TRENDMINE_PG_PORT']}/trendmine"
     assert url in first.stdout
     with psycopg.connect(url) as conn:
-        views = {r[0] for r in conn.execute(
-            "SELECT table_name FROM information_schema.views WHERE table_schema = 'trends'")}
+        views = {
+            r[0]
+            for r in conn.execute(
+                "SELECT table_name FROM information_schema.views WHERE table_schema = 'trends'"
+            )
+        }
     assert {"feedback", "themes", "theme_trends", "emerging_themes"} <= views
 
     again = _cli("up", env=cli_env)  # harmless the second time
@@ -166,13 +173,16 @@ def test_port_taken_gets_one_clear_line(cli_env):
         res = _cli("up", env=cli_env)
     assert res.returncode == 1
     assert "Traceback" not in res.stderr
-    assert f"port {cli_env['TRENDMINE_PG_PORT']}" in res.stderr and "TRENDMINE_PG_PORT" in res.stderr
+    assert (
+        f"port {cli_env['TRENDMINE_PG_PORT']}" in res.stderr and "TRENDMINE_PG_PORT" in res.stderr
+    )
 
 
 def test_unreachable_broker_gets_one_clear_line(settings):
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRENDMINE_")}
-    env.update(TRENDMINE_KAFKA_BOOTSTRAP=f"127.0.0.1:{free_port()}",
-               TRENDMINE_DATABASE_URL=settings.dsn())
+    env.update(
+        TRENDMINE_KAFKA_BOOTSTRAP=f"127.0.0.1:{free_port()}", TRENDMINE_DATABASE_URL=settings.dsn()
+    )
     res = _cli("topics", "create", env=env, timeout=60)
     assert res.returncode == 1
     assert "Traceback" not in res.stderr

@@ -25,7 +25,9 @@ T0 = datetime(2026, 9, 1, tzinfo=UTC)
 
 def event(i: int, **over) -> dict:
     e = {
-        "source": "support_tickets", "source_id": f"zd:{i}", "account_id": f"acct-{i % 7}",
+        "source": "support_tickets",
+        "source_id": f"zd:{i}",
+        "account_id": f"acct-{i % 7}",
         "text": f"Ticket {i}: please add SAML single sign-on, reach me at jane{i}@acme.com",
         "created_at": (T0 + timedelta(minutes=i)).isoformat(),
     }
@@ -50,15 +52,15 @@ def test_canonical_events_land_normalised_and_redacted(settings, db):
     stats = drain(settings)
     assert (stats.consumed, stats.stored, stats.rejected) == (50, 50, 0)
     assert db.execute("SELECT count(*) FROM trendmine.feedback").fetchone()[0] == 50
-    text = db.execute(
-        "SELECT text FROM trendmine.feedback WHERE source_id = 'zd:3'").fetchone()[0]
+    text = db.execute("SELECT text FROM trendmine.feedback WHERE source_id = 'zd:3'").fetchone()[0]
     assert "[EMAIL]" in text and "@acme.com" not in text
 
 
 BAD = {
     "malformed_json": b'{"source": "support_tickets", "source_id": ',
-    "missing_field": json.dumps({"source": "support_tickets", "text": "x",
-                                 "created_at": T0.isoformat()}).encode(),
+    "missing_field": json.dumps(
+        {"source": "support_tickets", "text": "x", "created_at": T0.isoformat()}
+    ).encode(),
     "unknown_source": json.dumps(event(1, source="fax_machine")).encode(),
     "bad_timestamp": json.dumps(event(2, created_at="last tuesday")).encode(),
     "invalid_utf8": json.dumps(event(3)).encode().replace(b"Ticket", b"Ticket \xff\xfe"),
@@ -88,21 +90,30 @@ def test_replay_is_idempotent_and_edits_keep_history(settings, db):
     put(settings, "support_tickets", [event(i) for i in range(10)])
     drain(settings)
     put(settings, "support_tickets", [event(i) for i in range(10)])  # a replay
-    edited = event(1, text="Ticket 1 (edited): SSO is now a renewal blocker",
-                   updated_at=(T0 + timedelta(days=3)).isoformat())
-    stale = event(2, text="an older snapshot must not win",
-                  updated_at=(T0 - timedelta(days=3)).isoformat())
+    edited = event(
+        1,
+        text="Ticket 1 (edited): SSO is now a renewal blocker",
+        updated_at=(T0 + timedelta(days=3)).isoformat(),
+    )
+    stale = event(
+        2, text="an older snapshot must not win", updated_at=(T0 - timedelta(days=3)).isoformat()
+    )
     put(settings, "support_tickets", [edited, stale])
     drain(settings)
     assert db.execute("SELECT count(*) FROM trendmine.feedback").fetchone()[0] == 10
-    row = db.execute("SELECT text, version FROM trendmine.feedback WHERE source_id = 'zd:1'"
-                     ).fetchone()
+    row = db.execute(
+        "SELECT text, version FROM trendmine.feedback WHERE source_id = 'zd:1'"
+    ).fetchone()
     assert row == ("Ticket 1 (edited): SSO is now a renewal blocker", 2)
-    assert db.execute("SELECT text FROM trendmine.feedback WHERE source_id = 'zd:2'"
-                      ).fetchone()[0].startswith("Ticket 2")
-    hist = db.execute("SELECT h.version, h.created_at FROM trendmine.feedback_history h "
-                      "JOIN trendmine.feedback USING (feedback_id) WHERE source_id = 'zd:1'"
-                      ).fetchall()
+    assert (
+        db.execute("SELECT text FROM trendmine.feedback WHERE source_id = 'zd:2'")
+        .fetchone()[0]
+        .startswith("Ticket 2")
+    )
+    hist = db.execute(
+        "SELECT h.version, h.created_at FROM trendmine.feedback_history h "
+        "JOIN trendmine.feedback USING (feedback_id) WHERE source_id = 'zd:1'"
+    ).fetchall()
     assert len(hist) == 1 and hist[0][0] == 1
 
 
@@ -111,19 +122,44 @@ def test_unknown_account_is_kept_and_joins_when_it_arrives(settings, db):
     drain(settings)
     row = db.execute("SELECT account_name FROM trends.feedback").fetchone()
     assert row == (None,)
-    put(settings, "accounts", [
-        {"account_id": "new-co", "name": "New Co", "segment": "smb", "arr": 12000,
-         "updated_at": T0.isoformat()},
-        {"account_id": "new-co", "name": "New Co", "segment": "Mid-Market", "arr": 90000,
-         "updated_at": (T0 + timedelta(days=30)).isoformat()},
-        {"account_id": "new-co", "name": "Old snapshot", "segment": "smb", "arr": 1,
-         "updated_at": (T0 - timedelta(days=30)).isoformat()},
-    ])
-    put(settings, "opportunities", [{"opportunity_id": "o1", "account_id": "new-co",
-                                     "amount": 50000, "stage": "open"}])
+    put(
+        settings,
+        "accounts",
+        [
+            {
+                "account_id": "new-co",
+                "name": "New Co",
+                "segment": "smb",
+                "arr": 12000,
+                "updated_at": T0.isoformat(),
+            },
+            {
+                "account_id": "new-co",
+                "name": "New Co",
+                "segment": "Mid-Market",
+                "arr": 90000,
+                "updated_at": (T0 + timedelta(days=30)).isoformat(),
+            },
+            {
+                "account_id": "new-co",
+                "name": "Old snapshot",
+                "segment": "smb",
+                "arr": 1,
+                "updated_at": (T0 - timedelta(days=30)).isoformat(),
+            },
+        ],
+    )
+    put(
+        settings,
+        "opportunities",
+        [{"opportunity_id": "o1", "account_id": "new-co", "amount": 50000, "stage": "open"}],
+    )
     drain(settings)
     assert db.execute("SELECT account_name, segment, arr FROM trends.feedback").fetchone() == (
-        "New Co", "mid_market", 90000)
+        "New Co",
+        "mid_market",
+        90000,
+    )
     assert db.execute("SELECT count(*) FROM trendmine.account_history").fetchone()[0] == 3
     assert db.execute("SELECT open_pipeline FROM trends.accounts").fetchone()[0] == 50000
 
@@ -149,19 +185,29 @@ def test_crash_between_write_and_commit_loses_and_doubles_nothing(settings, db):
     # Restart: the uncommitted batch is consumed again and upserted idempotently.
     stats = IngestWorker(settings).run(once=True)
     assert stats.consumed == 300
-    assert db.execute("SELECT count(*), count(DISTINCT source_id) FROM trendmine.feedback"
-                      ).fetchone() == (300, 300)
+    assert db.execute(
+        "SELECT count(*), count(DISTINCT source_id) FROM trendmine.feedback"
+    ).fetchone() == (300, 300)
 
 
 def test_sigkill_mid_run_then_restart_is_exact(settings, db):
     n = 20000
     put(settings, "support_tickets", [event(i) for i in range(n)])
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRENDMINE_")}
-    env.update(TRENDMINE_DATABASE_URL=settings.dsn(), TRENDMINE_KAFKA_BOOTSTRAP=settings.bootstrap(),
-               TRENDMINE_TOPIC_PREFIX=settings.topic_prefix, TRENDMINE_BATCH_SIZE="500",
-               TRENDMINE_IDLE_SECONDS="2")
-    proc = subprocess.Popen([sys.executable, "-m", "trendmine", "ingest"], env=env, cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env.update(
+        TRENDMINE_DATABASE_URL=settings.dsn(),
+        TRENDMINE_KAFKA_BOOTSTRAP=settings.bootstrap(),
+        TRENDMINE_TOPIC_PREFIX=settings.topic_prefix,
+        TRENDMINE_BATCH_SIZE="500",
+        TRENDMINE_IDLE_SECONDS="2",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trendmine", "ingest"],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         landed = db.execute("SELECT count(*) FROM trendmine.feedback").fetchone()[0]
@@ -171,16 +217,23 @@ def test_sigkill_mid_run_then_restart_is_exact(settings, db):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert 0 < landed < n, "the kill should land mid-run"
-    res = subprocess.run([sys.executable, "-m", "trendmine", "ingest", "--once"], env=env,
-                         cwd=REPO, capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [sys.executable, "-m", "trendmine", "ingest", "--once"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr
-    assert db.execute("SELECT count(*), count(DISTINCT source_id) FROM trendmine.feedback"
-                      ).fetchone() == (n, n)
+    assert db.execute(
+        "SELECT count(*), count(DISTINCT source_id) FROM trendmine.feedback"
+    ).fetchone() == (n, n)
 
 
 def test_produced_equals_stored_plus_rejected(settings, db):
     good = [event(i) for i in range(3000)]
-    dups = [event(i) for i in range(0, 3000, 10)]          # re-sent records
+    dups = [event(i) for i in range(0, 3000, 10)]  # re-sent records
     bad = [v for v in BAD.values()] * 20
     produced = put(settings, "support_tickets", good + dups + bad)
     stats = drain(settings)
@@ -214,5 +267,9 @@ def test_produce_vendor_files_and_dlq_replay(settings, db):
     sent, _ = dlq.replay(settings, code="text_too_long")
     assert sent == 1
     drain(settings)
-    assert db.execute("SELECT count(*) FROM trendmine.feedback WHERE source_id = 'zd:9000'"
-                      ).fetchone()[0] == 1
+    assert (
+        db.execute(
+            "SELECT count(*) FROM trendmine.feedback WHERE source_id = 'zd:9000'"
+        ).fetchone()[0]
+        == 1
+    )

@@ -73,7 +73,9 @@ def up(
     console.print(f"[bold]Postgres (BI tools):[/bold] {public_url(settings)}")
     console.print(f"[bold]Kafka bootstrap:[/bold]    {settings.bootstrap()}")
     if settings.embedded_kafka:
-        console.print("[dim]The embedded broker keeps messages in memory: for local use only.[/dim]")
+        console.print(
+            "[dim]The embedded broker keeps messages in memory: local use only.[/dim]"
+        )
     console.print(f"[dim]ready in {time.perf_counter() - t0:.1f}s[/dim]")
 
 
@@ -107,9 +109,13 @@ def status() -> None:
     else:
         table = Table("topic", "partitions", "end offset", "committed", "lag", title="topics")
         for t in report.topics:
-            table.add_row(t.topic, str(t.partitions), str(t.end_offset),
-                          "-" if t.committed is None else str(t.committed),
-                          "-" if t.lag is None else str(t.lag))
+            table.add_row(
+                t.topic,
+                str(t.partitions),
+                str(t.end_offset),
+                "-" if t.committed is None else str(t.committed),
+                "-" if t.lag is None else str(t.lag),
+            )
         console.print(table)
         if _settings().embedded_kafka:
             console.print("[dim]offsets on the embedded broker may be approximate[/dim]")
@@ -177,7 +183,8 @@ def main() -> None:
         err_console.print(
             f"[red]error:[/red] unexpected {type(exc).__name__}: {exc} "
             "(set TRENDMINE_DEBUG=1 for the traceback, and please report it)",
-            highlight=False, soft_wrap=True,
+            highlight=False,
+            soft_wrap=True,
         )
         sys.exit(1)
 

@@ -15,8 +15,10 @@ from rich.table import Table
 from trendmine.config import get_settings
 
 console = Console()
-dlq_app = typer.Typer(help="The dead-letter topic: list, count and replay rejected records.",
-                      invoke_without_command=True)
+dlq_app = typer.Typer(
+    help="The dead-letter topic: list, count and replay rejected records.",
+    invoke_without_command=True,
+)
 
 
 def _progress_table(stats) -> Table:
@@ -24,17 +26,26 @@ def _progress_table(stats) -> Table:
     for col in ("consumed", "stored", "rejected", "records/s", "lag"):
         t.add_column(col, justify="right")
     lag = ", ".join(f"{k.split('.', 1)[-1]}={v}" for k, v in sorted(stats.lag.items()) if v) or "0"
-    t.add_row(str(stats.consumed), str(stats.stored), str(stats.rejected),
-              f"{stats.rate:,.0f}", lag)
+    t.add_row(
+        str(stats.consumed), str(stats.stored), str(stats.rejected), f"{stats.rate:,.0f}", lag
+    )
     return t
 
 
 def produce(
-    target: Annotated[str, typer.Argument(help="crm_notes, support_tickets, ideas, sales_calls, "
-                                          "accounts or opportunities")],
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="crm_notes, support_tickets, ideas, sales_calls, accounts or opportunities"
+        ),
+    ],
     files: Annotated[list[str], typer.Argument(help="Export files; - reads stdin.")],
-    fmt: Annotated[str | None, typer.Option("--format", help="Input format (detected when "
-                                            "unambiguous); see `trendmine formats`.")] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format", help="Input format (detected when unambiguous); see `trendmine formats`."
+        ),
+    ] = None,
 ) -> None:
     """Publish vendor exports (or canonical JSON Lines) to Kafka."""
     from rich.progress import Progress
@@ -45,10 +56,13 @@ def produce(
     topic_for(target)  # a wrong target fails before anything is read
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task(f"publishing {target}", total=None)
-        stats = publish_files(settings, target, files, fmt,
-                              on_record=lambda n: progress.advance(task, n))
-    console.print(f"{target}: published {stats.published}, rejected to the DLQ {stats.rejected} "
-                  f"({stats.files} file(s))")
+        stats = publish_files(
+            settings, target, files, fmt, on_record=lambda n: progress.advance(task, n)
+        )
+    console.print(
+        f"{target}: published {stats.published}, rejected to the DLQ {stats.rejected} "
+        f"({stats.files} file(s))"
+    )
 
 
 def formats() -> None:
@@ -72,13 +86,16 @@ def ingest(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     worker = IngestWorker(settings)
-    with Live(_progress_table(IngestStats()),
-              console=console, refresh_per_second=4, transient=False) as live:
+    with Live(
+        _progress_table(IngestStats()), console=console, refresh_per_second=4, transient=False
+    ) as live:
         stats = worker.run(once=once, stop=stop, on_batch=lambda s: live.update(_progress_table(s)))
         live.update(_progress_table(stats))
     by_code = ", ".join(f"{k}={v}" for k, v in stats.by_code.most_common()) or "none"
-    console.print(f"stored {stats.stored}, rejected {stats.rejected} ({by_code}); "
-                  f"{stats.rows_changed} rows inserted or changed")
+    console.print(
+        f"stored {stats.stored}, rejected {stats.rejected} ({by_code}); "
+        f"{stats.rows_changed} rows inserted or changed"
+    )
 
 
 @dlq_app.callback()

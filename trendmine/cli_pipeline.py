@@ -1,4 +1,4 @@
-"""CLI: mine, run (ingest -> mine -> trends once) and demo (the whole story on the embedded stack)."""
+"""CLI: mine, run (ingest -> mine -> trends, once) and demo (the whole story, embedded)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,13 @@ console = Console()
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                    TimeElapsedColumn(), console=console)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
 
 
 def _mine(settings) -> dict:
@@ -64,7 +69,8 @@ def demo(
     weeks: Annotated[int, typer.Option(help="Weeks of history.")] = 16,
     seed: Annotated[int, typer.Option(help="Seed of the generated world.")] = 7,
     out: Annotated[Path, typer.Option(help="Where to write the HTML report.")] = Path(
-        "trendmine-report.html"),
+        "trendmine-report.html"
+    ),
 ) -> None:
     """Generate a B2B SaaS world in vendor export formats, publish it through Kafka, run the
     pipeline on the embedded stack, and show the emerging themes and the report."""
@@ -72,15 +78,16 @@ def demo(
 
     from ingest.producer import publish_files
     from trendmine import stack
-    from trendmine.demo import generate_world, write_world
     from trendmine.db import connection, public_url
+    from trendmine.demo import generate_world, write_world
     from trendmine.report import write_report
 
     settings = get_settings()
     t0 = time.perf_counter()
     stack.up(settings)
-    world = generate_world(seed=seed, n_accounts=accounts, n_feedback=feedback, weeks=weeks,
-                           end=datetime.now(UTC))
+    world = generate_world(
+        seed=seed, n_accounts=accounts, n_feedback=feedback, weeks=weeks, end=datetime.now(UTC)
+    )
     files = write_world(world, settings.data_dir / "demo-world")
     published = rejected = 0
     order = ["accounts", "opportunities", "crm_notes", "support_tickets", "ideas", "sales_calls"]
@@ -89,8 +96,10 @@ def demo(
             s = publish_files(settings, target, [str(path)])
             published += s.published
             rejected += s.rejected
-    console.print(f"published {published} records from vendor exports "
-                  f"({rejected} unparseable, sent to the DLQ)")
+    console.print(
+        f"published {published} records from vendor exports "
+        f"({rejected} unparseable, sent to the DLQ)"
+    )
     run()
     from trendmine.queries import emerging
 

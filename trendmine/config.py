@@ -35,10 +35,16 @@ class Settings(BaseSettings):
     )
     pg_port: int = Field(default=54329, description="Loopback port of the embedded Postgres.")
     kafka_port: int = Field(default=59092, description="Loopback port of the embedded broker.")
-    database_name: str = Field(default="trendmine", description="Database the embedded stack creates.")
-    topic_prefix: str = Field(default="", description="Prefix for every topic name (shared clusters).")
+    database_name: str = Field(
+        default="trendmine", description="Database the embedded stack creates."
+    )
+    topic_prefix: str = Field(
+        default="", description="Prefix for every topic name (shared clusters)."
+    )
     topic_partitions: int = Field(default=3, ge=1, description="Partitions per topic created.")
-    topic_replication: int = Field(default=1, ge=1, description="Replication factor of topics created.")
+    topic_replication: int = Field(
+        default=1, ge=1, description="Replication factor of topics created."
+    )
 
     # --- ingest
     consumer_group: str = Field(default="trendmine-ingest", description="Kafka consumer group.")
@@ -69,7 +75,9 @@ class Settings(BaseSettings):
         description="Multiplier per source in the weighted score (JSON).",
     )
     arr_weight: float = Field(
-        default=0.5, ge=0, le=1,
+        default=0.5,
+        ge=0,
+        le=1,
         description="0 = score counts accounts only, 1 = ARR only; between blends the two.",
     )
 

@@ -56,7 +56,7 @@ def embed_missing(conn, embedder: Embedder, progress: Progress | None = None) ->
     ).fetchall()
     chunk = 2048
     for start in range(0, len(todo), chunk):
-        part = todo[start:start + chunk]
+        part = todo[start : start + chunk]
         vectors = embedder.encode([r[2] for r in part])
         with conn.transaction():
             conn.execute(  # a stale embedding of an edited snippet is replaced
@@ -91,8 +91,13 @@ def _previous_themes(conn):
     return ids, cents, [members[i] for i in ids]
 
 
-def mine(settings: Settings, *, run_id: int | None = None, progress: Progress | None = None,
-         now: datetime | None = None) -> dict:
+def mine(
+    settings: Settings,
+    *,
+    run_id: int | None = None,
+    progress: Progress | None = None,
+    now: datetime | None = None,
+) -> dict:
     """Embed what is new, cluster the window, match to existing themes, write it all."""
     now = now or datetime.now(UTC)
     since = now - timedelta(days=settings.window_days)
@@ -127,11 +132,20 @@ def mine(settings: Settings, *, run_id: int | None = None, progress: Progress | 
             {keys[i] for i in np.flatnonzero(model.labels_ == cid)} for cid in model.cluster_ids_
         ]
         prev_ids, prev_cents, prev_members = _previous_themes(conn)
-        match = match_themes(prev_ids, prev_cents if prev_ids else np.zeros((0, X.shape[1])),
-                             prev_members, model.centroids_, new_members)
+        match = match_themes(
+            prev_ids,
+            prev_cents if prev_ids else np.zeros((0, X.shape[1])),
+            prev_members,
+            model.centroids_,
+            new_members,
+        )
         counts = _write_themes(conn, model, rows, match, embedder.model_id, run_id)
-        counts.update(split=split, embedded=embedded, snippets=len(rows),
-                      noise_share=round(model.noise_share_, 4))
+        counts.update(
+            split=split,
+            embedded=embedded,
+            snippets=len(rows),
+            noise_share=round(model.noise_share_, 4),
+        )
         return counts
     finally:
         conn.close()
@@ -145,42 +159,60 @@ def _write_themes(conn, model: ThemeModel, rows, match, model_id: str, run_id) -
             tid = match.assigned[j]
             if tid is None:
                 tid = conn.execute(
-                    "INSERT INTO trendmine.themes (label, model) VALUES ('', %s) RETURNING theme_id",
+                    "INSERT INTO trendmine.themes (label, model) VALUES ('', %s) "
+                    "RETURNING theme_id",
                     (model_id,),
                 ).fetchone()[0]
             theme_of[cid] = tid
             idx = np.flatnonzero(model.labels_ == cid)
-            quotes = [{"feedback_id": rows[i][0], "account_id": rows[i][4], "text": rows[i][2]}
-                      for i in model.quotes_.get(cid, [])]
+            quotes = [
+                {"feedback_id": rows[i][0], "account_id": rows[i][4], "text": rows[i][2]}
+                for i in model.quotes_.get(cid, [])
+            ]
             conn.execute(
                 """UPDATE trendmine.themes SET label = %s, keywords = %s, quotes = %s, size = %s,
                    n_feedback = %s, n_accounts = %s, first_seen = %s, last_seen = %s,
                    status = 'active', merged_into = NULL, centroid = %s, model = %s,
                    updated_at = now() WHERE theme_id = %s""",
-                (model.labels_text_.get(cid, f"theme {tid}"), model.keywords_.get(cid, []),
-                 Jsonb(quotes), len(idx), len({rows[i][0] for i in idx}),
-                 len({rows[i][4] for i in idx if rows[i][4]}),
-                 min(rows[i][5] for i in idx), max(rows[i][5] for i in idx),
-                 model.centroids_[j], model_id, tid),
+                (
+                    model.labels_text_.get(cid, f"theme {tid}"),
+                    model.keywords_.get(cid, []),
+                    Jsonb(quotes),
+                    len(idx),
+                    len({rows[i][0] for i in idx}),
+                    len({rows[i][4] for i in idx if rows[i][4]}),
+                    min(rows[i][5] for i in idx),
+                    max(rows[i][5] for i in idx),
+                    model.centroids_[j],
+                    model_id,
+                    tid,
+                ),
             )
         for old, new in match.merged.items():
-            conn.execute("UPDATE trendmine.themes SET status = 'merged', merged_into = %s "
-                         "WHERE theme_id = %s", (new, old))
+            conn.execute(
+                "UPDATE trendmine.themes SET status = 'merged', merged_into = %s "
+                "WHERE theme_id = %s",
+                (new, old),
+            )
         for old in match.retired:
-            conn.execute("UPDATE trendmine.themes SET status = 'retired' WHERE theme_id = %s",
-                         (old,))
+            conn.execute(
+                "UPDATE trendmine.themes SET status = 'retired' WHERE theme_id = %s", (old,)
+            )
         cluster_ids = list(model.cluster_ids_)
         for ev in match.events:
-            if ev.event == "birth":
-                tid = theme_of[int(cluster_ids[ev.theme])]
-            else:
-                tid = ev.theme
+            tid = theme_of[int(cluster_ids[ev.theme])] if ev.event == "birth" else ev.theme
             conn.execute(
                 """INSERT INTO trendmine.theme_lineage
                    (run_id, event, theme_id, related_theme_ids, similarity, overlap)
                    VALUES (%s, %s, %s, %s, %s, %s)""",
-                (run_id, ev.event, tid, list(ev.related), float(ev.similarity),
-                 float(getattr(ev, "overlap", 0.0))),
+                (
+                    run_id,
+                    ev.event,
+                    tid,
+                    list(ev.related),
+                    float(ev.similarity),
+                    float(getattr(ev, "overlap", 0.0)),
+                ),
             )
         conn.execute("DELETE FROM trendmine.feedback_theme")
         with conn.cursor().copy(
@@ -189,7 +221,19 @@ def _write_themes(conn, model: ThemeModel, rows, match, model_id: str, run_id) -
         ) as copy:
             for i, lab in enumerate(model.labels_):
                 if lab >= 0:
-                    copy.write_row((rows[i][0], rows[i][1], theme_of[int(lab)],
-                                    float(model.similarity_[i]), str(model.method_[i]), run_id))
-    return {"themes": len(theme_of), "births": len(match.births), "retired": len(match.retired),
-            "merged": len(match.merged)}
+                    copy.write_row(
+                        (
+                            rows[i][0],
+                            rows[i][1],
+                            theme_of[int(lab)],
+                            float(model.similarity_[i]),
+                            str(model.method_[i]),
+                            run_id,
+                        )
+                    )
+    return {
+        "themes": len(theme_of),
+        "births": len(match.births),
+        "retired": len(match.retired),
+        "merged": len(match.merged),
+    }

@@ -72,9 +72,12 @@ class StatusReport:
 
 
 def status(settings: Settings) -> StatusReport:
-    services = embedded(settings).states() if (settings.embedded_db or settings.embedded_kafka) else []
+    services = (
+        embedded(settings).states() if (settings.embedded_db or settings.embedded_kafka) else []
+    )
     services = [
-        s for s in services
+        s
+        for s in services
         if (s.name == "postgres" and settings.embedded_db)
         or (s.name == "broker" and settings.embedded_kafka)
     ]
