@@ -60,18 +60,18 @@ def run_bertopic(embeddings: np.ndarray, texts: Sequence[str]) -> np.ndarray:
             "compare_with: the BERTopic baseline needs the optional dev dependency; "
             "pip install 'trendmine[dev]' (or bertopic==0.17.4)"
         ) from exc
-    # embedding_model=None would try to load one; the embeddings are given, so pass a stub.
+    from bertopic.backend import BaseEmbedder
+
+    class _NoEmbedder(BaseEmbedder):
+        """Embeddings are given; this stops BERTopic loading (or downloading) a model."""
+
+        def embed(self, documents: Any, verbose: bool = False) -> np.ndarray:
+            raise RuntimeError("embeddings must be precomputed")
+
     topics, _ = BERTopic(embedding_model=_NoEmbedder(), verbose=False).fit_transform(
         list(texts), embeddings=np.asarray(embeddings)
     )
     return np.asarray(topics, dtype=np.int64)
-
-
-class _NoEmbedder:
-    """Placeholder so BERTopic never loads (or downloads) a model of its own."""
-
-    def embed(self, documents: Any, verbose: bool = False) -> np.ndarray:  # pragma: no cover
-        raise RuntimeError("embeddings must be precomputed")
 
 
 def compare(

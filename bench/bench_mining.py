@@ -1,0 +1,208 @@
+"""trendmine ThemeModel vs BERTopic defaults on clinc150, plus a 100k-item scale run.
+
+    python bench/bench_mining.py                      # everything (about 10-15 min on 2 cores)
+    python bench/bench_mining.py --skip-scale         # quality only
+    python bench/bench_mining.py --bertopic-scale-n 0 # no BERTopic scale run
+
+Quality: clinc150 test.csv (5,500 requests, 150 intents + 1,000 'oos') "full", and its
+in-scope part (4,500), plus val.csv as a check against over-fitting. Both methods get the
+SAME all-MiniLM-L6-v2 embeddings in the same run. NMI/ARI count noise (-1) as one label.
+
+Scale: 100,000 items with stored embeddings. clinc150 train+val+test (23,700 texts) are
+embedded once; the other 76,300 items are copies of random originals plus Gaussian jitter
+(sigma 0.02 per dimension, re-normalised; mean cosine to the original ~0.93, i.e. close
+paraphrases). We time ThemeModel.fit (reduce + cluster + outliers + centroids, no labelling)
+and peak RSS in a fresh child process (so the time includes numba's JIT compile of UMAP,
+about 20-40 s here, as a fresh flow run would pay it), assign 1,000 new items to the
+fitted themes, and time BERTopic on the first N items (default 20,000) under a 10-minute limit.
+Writes bench/results/mining.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from mining import Embedder, ThemeModel, assign_incremental  # noqa: E402
+from mining.evaluate import evaluate, load_labelled_csv, run_bertopic  # noqa: E402
+
+CLINC = Path(os.environ.get("TRENDMINE_CLINC150_DIR", REPO.parent / "shared/datasets/clinc150"))
+CACHE = Path(os.environ.get("TRENDMINE_BENCH_CACHE", Path.home() / ".cache/trendmine-bench"))
+OUT = REPO / "bench/results/mining.json"
+
+
+def embeddings(split: str) -> tuple[list[str], np.ndarray, np.ndarray]:
+    texts, y = load_labelled_csv(CLINC / f"{split}.csv")
+    path = CACHE / f"clinc150_{split}_minilm.npy"
+    if path.is_file():
+        emb = np.load(path)
+    else:
+        CACHE.mkdir(parents=True, exist_ok=True)
+        emb = Embedder().encode(texts)
+        np.save(path, emb)
+    return texts, np.asarray(y), emb
+
+
+def scale_set(n: int = 100_000, seed: int = 0) -> np.ndarray:
+    E = np.concatenate([embeddings(s)[2] for s in ("train", "val", "test")])
+    rng = np.random.default_rng(seed)
+    src = np.concatenate([np.arange(len(E)), rng.integers(0, len(E), max(0, n - len(E)))])[:n]
+    X = E[src].copy()
+    extra = np.arange(n) >= len(E)
+    X[extra] += rng.normal(scale=0.02, size=(int(extra.sum()), E.shape[1])).astype(np.float32)
+    return X / np.linalg.norm(X, axis=1, keepdims=True)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def run_quality() -> list[dict]:
+    rows = []
+    # Compile numba (UMAP, pynndescent) once before timing, for both methods alike.
+    t = time.perf_counter()
+    # 5,000 items: UMAP switches to NN-descent above 4,096, which compiles separately.
+    ThemeModel().fit(embeddings("train")[2][:5000])
+    print(f"warm-up (numba JIT) {time.perf_counter() - t:.1f} s", flush=True)
+    for split, part in (("test", "full"), ("test", "in-scope"), ("val", "full")):
+        texts, y, emb = embeddings(split)
+        keep = np.ones(len(y), bool) if part == "full" else y != "oos"
+        texts_k = [t for t, k in zip(texts, keep, strict=True) if k]
+        for method in ("trendmine", "bertopic"):
+            t = time.perf_counter()
+            if method == "trendmine":
+                pred = ThemeModel().fit(emb[keep]).labels_
+            else:
+                pred = run_bertopic(emb[keep], texts_k)
+            secs = time.perf_counter() - t
+            row = {
+                "dataset": f"clinc150 {split} {part}",
+                "method": method,
+                **evaluate(y[keep], pred),
+                "fit_seconds": round(secs, 1),
+            }
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    return rows
+
+
+def run_scale(n: int) -> dict:
+    X = scale_set(n)
+    base = peak_rss_mb()
+    t = time.perf_counter()
+    model = ThemeModel().fit(X)
+    fit_s = time.perf_counter() - t
+    new = scale_set(n + 1000, seed=1)[-1000:]  # 1,000 unseen jittered items
+    t = time.perf_counter()
+    assign_incremental(new, model.centroids_, model.cluster_ids_, threshold=0.45)
+    assign_s = time.perf_counter() - t
+    return {
+        "n_items": n,
+        "fit_seconds": round(fit_s, 1),
+        "n_themes": model.n_themes_,
+        "noise_share": round(model.noise_share_, 4),
+        "peak_rss_mb": round(peak_rss_mb()),
+        "rss_before_fit_mb": round(base),
+        "assign_1000_seconds": round(assign_s, 3),
+    }
+
+
+def run_bertopic_scale(n: int) -> dict:
+    X = scale_set(max(n, 23_700))[:n]
+    texts = [f"item {i}" for i in range(n)]  # texts only feed BERTopic's c-TF-IDF labels
+    t = time.perf_counter()
+    pred = run_bertopic(X, texts)
+    return {
+        "n_items": n,
+        "fit_seconds": round(time.perf_counter() - t, 1),
+        "n_themes": len(set(pred.tolist()) - {-1}),
+        "noise_share": round(float(np.mean(pred < 0)), 4),
+        "peak_rss_mb": round(peak_rss_mb()),
+    }
+
+
+def child(part: str, n: int, timeout: int) -> dict:
+    """Run one part in a fresh process: clean peak memory, hard time limit."""
+    cmd = [sys.executable, __file__, "--child", part, "--n", str(n)]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=True)
+    except subprocess.TimeoutExpired:
+        return {"n_items": n, "error": f"did not finish within {timeout} s"}
+    except subprocess.CalledProcessError as exc:
+        return {"n_items": n, "error": exc.stderr.strip().splitlines()[-1:]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def table(rows: list[dict], scale: dict | None, bt_scale: dict | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    tab = Table(title="trendmine vs BERTopic defaults (same all-MiniLM-L6-v2 embeddings)")
+    for col in ("dataset", "method", "NMI", "ARI", "noise %", "themes", "fit s"):
+        tab.add_column(col)
+    for r in rows:
+        tab.add_row(
+            r["dataset"],
+            r["method"],
+            f"{r['nmi']:.3f}",
+            f"{r['ari']:.3f}",
+            f"{100 * r['noise_share']:.1f}",
+            str(r["n_themes"]),
+            str(r["fit_seconds"]),
+        )
+    console = Console()
+    console.print(tab)
+    if scale:
+        console.print(f"scale, trendmine: {scale}")
+    if bt_scale:
+        console.print(f"scale, BERTopic:  {bt_scale}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--skip-scale", action="store_true")
+    ap.add_argument("--skip-quality", action="store_true")
+    ap.add_argument("--scale-n", type=int, default=100_000)
+    ap.add_argument("--bertopic-scale-n", type=int, default=20_000)
+    ap.add_argument("--child", choices=("scale", "bertopic-scale"), help=argparse.SUPPRESS)
+    ap.add_argument("--n", type=int, default=0, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child == "scale":
+        print(json.dumps(run_scale(args.n)))
+        return
+    if args.child == "bertopic-scale":
+        print(json.dumps(run_bertopic_scale(args.n)))
+        return
+    if not (CLINC / "test.csv").is_file():
+        sys.exit(f"clinc150 not found at {CLINC}; set TRENDMINE_CLINC150_DIR")
+    results = json.loads(OUT.read_text()) if OUT.is_file() else {}
+    if not args.skip_quality:
+        results["quality"] = run_quality()
+    if not args.skip_scale:
+        for s in ("train", "val", "test"):
+            embeddings(s)  # embed once, outside the timed children
+        results["scale"] = child("scale", args.scale_n, timeout=900)
+        if args.bertopic_scale_n:
+            results["bertopic_scale"] = child("bertopic-scale", args.bertopic_scale_n, 600)
+    results["command"] = "python " + " ".join(sys.argv)
+    results["cpu_count"] = os.cpu_count()
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(results, indent=2))
+    table(results.get("quality", []), results.get("scale"), results.get("bertopic_scale"))
+    print(f"wrote {OUT.relative_to(REPO)}; command: {results['command']}")
+
+
+if __name__ == "__main__":
+    main()

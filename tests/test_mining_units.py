@@ -1,0 +1,284 @@
+"""Fast, pure unit tests for mining/ (no database, no model, synthetic data)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from mining import (
+    CTfidfLabeller,
+    HDBSCANClusterer,
+    PCAReducer,
+    ThemeModel,
+    assign_incremental,
+    match_themes,
+    reduce_outliers,
+    split_snippets,
+    text_hash,
+)
+from mining.evaluate import evaluate
+from mining.outliers import compute_centroids
+
+
+def blobs(
+    n_per: int = 60, k: int = 8, dim: int = 32, spread: float = 0.08, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Unit-norm points around k random directions (a stand-in for sentence embeddings)."""
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(k, dim))
+    centers /= np.linalg.norm(centers, axis=1, keepdims=True)
+    y = np.repeat(np.arange(k), n_per)
+    X = centers[y] + spread * rng.normal(size=(len(y), dim))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    return X.astype(np.float32), y
+
+
+def fast_model(**kw) -> ThemeModel:
+    # PCA keeps these tests fast; UMAP (the default) is covered by test_mining_clinc.
+    return ThemeModel(reducer=PCAReducer(n_components=8), **kw)
+
+
+# --- snippets -------------------------------------------------------------------------
+
+
+def test_short_text_is_one_snippet() -> None:
+    assert split_snippets("Export to CSV fails for big files") == [
+        "Export to CSV fails for big files"
+    ]
+    assert split_snippets("ok thanks") == ["ok thanks"]
+
+
+def test_snippets_respect_abbreviations_decimals_and_speakers() -> None:
+    text = (
+        "Hi there.\n"
+        "Alice: Thanks for joining. We need SAML SSO with Okta, e.g. for 500 seats.\n"
+        "Bob: Version 3.5 made the export slow, it takes minutes for large reports.\n"
+        "Alice: ok thanks."
+    )
+    out = split_snippets(text, max_tokens=24)
+    joined = " | ".join(out)
+    assert "e.g. for 500 seats" in joined  # "e.g." did not end a sentence
+    assert "Version 3.5 made" in joined  # nor did the decimal point
+    assert not any(s.lower().startswith(("hi there", "alice: ok")) for s in out)  # trivial out
+    assert all(len(s.split()) * 1.3 <= 24 + 2 for s in out)
+    assert split_snippets(text, max_tokens=24) == out  # deterministic
+
+
+def test_snippets_use_token_counter() -> None:
+    text = " ".join(f"Sentence number {i} talks about billing exports." for i in range(20))
+    out = split_snippets(text, max_tokens=20, count_tokens=lambda s: len(s.split()))
+    assert len(out) > 5
+    assert all(len(s.split()) <= 20 for s in out)
+    with pytest.raises(ValueError, match="max_tokens"):
+        split_snippets(text, max_tokens=0)
+
+
+def test_text_hash_is_sha256() -> None:
+    assert text_hash("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+# --- labelling ------------------------------------------------------------------------
+
+
+def test_ctfidf_keywords_bigrams_no_stopwords_no_placeholders() -> None:
+    texts = [
+        "SSO login with SAML fails for [EMAIL]",
+        "we need SSO login through SAML",
+        "SAML SSO login is broken again",
+        "export to CSV is too slow",
+        "the CSV export takes forever",
+        "CSV export times out for [EMAIL]",
+    ]
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    emb, _ = blobs(n_per=3, k=2, dim=16)
+    lab = CTfidfLabeller(top_n_words=6).fit(texts, labels, emb, groups=list("aabccd"))
+    kw0, kw1 = lab.keywords_[0], lab.keywords_[1]
+    assert "sso login" in kw0 and "csv export" in kw1  # bigrams in
+    stop = {"the", "to", "is", "for", "with", "we"}
+    assert not stop & {w for k in kw0 + kw1 for w in k.split()}  # stop words out
+    assert not any("email" in k for k in kw0 + kw1)  # placeholders never become keywords
+    assert lab.labels_text_[0] and lab.labels_text_[0][0].isupper()
+    q0 = lab.quotes_[0]
+    assert 1 <= len(q0) <= 5 and set(q0) <= {0, 1, 2}
+    assert len({"aab"[i] for i in q0}) == len(q0) or len(q0) <= 3
+
+
+def test_quotes_prefer_distinct_accounts_and_skip_duplicates() -> None:
+    rng = np.random.default_rng(1)
+    base = rng.normal(size=16)
+    emb = base + 0.05 * rng.normal(size=(8, 16))
+    texts = ["same text"] * 3 + [f"different complaint {i}" for i in range(5)]
+    groups = ["a", "a", "a", "a", "b", "c", "d", "e"]
+    lab = CTfidfLabeller(n_quotes=4).fit(texts, np.zeros(8, int), emb, groups)
+    q = lab.quotes_[0]
+    assert len([i for i in q if texts[i] == "same text"]) <= 1
+    assert len({groups[i] for i in q}) == len(q)
+
+
+# --- model: order independence, outliers ----------------------------------------------
+
+
+def test_theme_model_is_order_independent() -> None:
+    X, _ = blobs()
+    a = fast_model().fit(X)
+    perm = np.random.default_rng(7).permutation(len(X))
+    b = fast_model().fit(X[perm])
+    back = np.empty_like(b.labels_)
+    back[perm] = b.labels_
+    np.testing.assert_array_equal(a.labels_, back)  # same partition AND same numbering
+    np.testing.assert_allclose(a.centroids_, b.centroids_, atol=1e-6)
+
+
+def test_theme_model_recovers_blobs_and_labels() -> None:
+    X, y = blobs()
+    texts = [f"topic{t} word{t} common {i % 5}" for i, t in enumerate(y)]
+    m = fast_model().fit(X, texts=texts, groups=[i % 7 for i in range(len(y))])
+    r = evaluate(y, m.labels_)
+    assert r["nmi"] > 0.95 and r["n_themes"] == 8
+    assert set(m.method_) <= {"cluster", "outlier", "noise"}
+    assert m.centroids_.shape == (8, X.shape[1])
+    assert np.allclose(np.linalg.norm(m.centroids_, axis=1), 1, atol=1e-5)
+    assert set(m.keywords_) == set(m.cluster_ids_.tolist())
+    assert all(3 <= len(q) <= 5 for q in m.quotes_.values())
+
+
+def test_outlier_reduction_bounds_noise() -> None:
+    X, _y = blobs(spread=0.15)
+    raw = HDBSCANClusterer(min_cluster_size=10).fit(PCAReducer(8).fit_transform(X)).labels_
+    labels, method, sim = reduce_outliers(X, raw, threshold=0.3)
+    assert np.mean(labels < 0) <= 0.10
+    assert np.all((method == "outlier") == ((raw < 0) & (labels >= 0)))
+    assert np.all(sim[method == "outlier"] >= 0.3)
+    kept, _m2, _ = reduce_outliers(X, raw, threshold=None)
+    np.testing.assert_array_equal(kept, raw)
+    with pytest.raises(ValueError, match="threshold"):
+        reduce_outliers(X, raw, threshold=2.0)
+
+
+def test_params_validated_with_their_name() -> None:
+    X, _ = blobs(n_per=10, k=2)
+    with pytest.raises(ValueError, match="min_cluster_size"):
+        HDBSCANClusterer(min_cluster_size=1).fit(X)
+    with pytest.raises(ValueError, match="cluster_selection_method"):
+        HDBSCANClusterer(cluster_selection_method="best").fit(X)
+    with pytest.raises(ValueError, match="outlier_threshold"):
+        ThemeModel(outlier_threshold=3).fit(X)
+    with pytest.raises(ValueError, match="embeddings"):
+        fast_model().fit(np.ones(5))
+
+
+# --- matching -------------------------------------------------------------------------
+
+
+def _clusters(model: ThemeModel, keys: list) -> list[set]:
+    return [{keys[i] for i in np.flatnonzero(model.labels_ == c)} for c in model.cluster_ids_]
+
+
+def test_match_same_data_keeps_every_id() -> None:
+    X, _ = blobs()
+    keys = list(range(len(X)))
+    m = fast_model().fit(X)
+    prev_ids = [100 + int(c) for c in m.cluster_ids_]
+    res = match_themes(prev_ids, m.centroids_, _clusters(m, keys), m.centroids_, _clusters(m, keys))
+    assert res.assigned == prev_ids
+    assert {e.event for e in res.events} == {"continue"}
+    assert not res.births and not res.retired
+
+
+def test_match_with_ten_percent_new_items_retains_old_members() -> None:
+    X, _ = blobs(n_per=66, k=8)
+    rng = np.random.default_rng(3)
+    order = rng.permutation(len(X))
+    old, extra = order[:480], order[480:]  # +10% new items
+    m1 = fast_model().fit(X[old])
+    m2 = fast_model().fit(X[np.concatenate([old, extra])])
+    keys1, keys2 = old.tolist(), np.concatenate([old, extra]).tolist()
+    prev_ids = [int(c) + 1 for c in m1.cluster_ids_]
+    res = match_themes(
+        prev_ids, m1.centroids_, _clusters(m1, keys1), m2.centroids_, _clusters(m2, keys2)
+    )
+    id_of_old = {k: prev_ids[c] for k, c in zip(keys1, m1.labels_, strict=True) if c >= 0}
+    new_ids = {}
+    for k, c in zip(keys2, m2.labels_, strict=True):
+        if c >= 0 and res.assigned[c] is not None:
+            new_ids[k] = res.assigned[c]
+    kept = np.mean([new_ids.get(k) == t for k, t in id_of_old.items()])
+    assert kept >= 0.9
+
+
+def test_match_merge_split_retire_birth() -> None:
+    X, _ = blobs(n_per=40, k=4, dim=16)
+    idx = [set(range(i * 40, (i + 1) * 40)) for i in range(4)]
+    C = np.stack([X[sorted(s)].mean(0) for s in idx])
+
+    def cen(keys: set) -> np.ndarray:
+        return X[sorted(keys)].mean(0)
+
+    # prev: A, B, C, D. new: A+B merged, C split in two halves, D gone, plus a stranger.
+    half1, half2 = set(sorted(idx[2])[:20]), set(sorted(idx[2])[20:])
+    stranger = np.random.default_rng(9).normal(size=16)
+    new_members = [idx[0] | idx[1], half1, half2, {"x1", "x2", "x3"}]
+    new_c = np.stack([cen(idx[0] | idx[1]), cen(half1), cen(half2), stranger])
+    res = match_themes([10, 11, 12, 13], C, idx, new_c, new_members)
+    events = {(e.event, e.theme) for e in res.events}
+    assert res.assigned[0] in (10, 11)
+    absorbed = 11 if res.assigned[0] == 10 else 10
+    assert res.merged == {absorbed: res.assigned[0]}
+    assert ("merge", res.assigned[0]) in events
+    assert sorted(x for x in res.assigned[1:3] if x is not None) == [12]
+    assert ("split", 12) in events and 12 in res.parents.values()
+    assert res.retired == [13] and ("retire", 13) in events
+    assert res.assigned[3] is None and 3 in res.births
+
+
+def test_match_without_members_uses_centroids() -> None:
+    X, _ = blobs(n_per=20, k=3, dim=16)
+    C = np.stack([X[i * 20 : (i + 1) * 20].mean(0) for i in range(3)])
+    empty = [set(), set(), set()]
+    res = match_themes([1, 2, 3], C, empty, C[[2, 0]], [set(), set()])
+    assert res.assigned == [3, 1] and res.retired == [2]
+
+
+# --- incremental assignment -----------------------------------------------------------
+
+
+def test_assign_incremental_fast_and_thresholded() -> None:
+    rng = np.random.default_rng(0)
+    C = rng.normal(size=(500, 384)).astype(np.float32)
+    ids = np.arange(1000, 1500)
+    X = C[rng.integers(0, 500, 1000)] + 0.01 * rng.normal(size=(1000, 384)).astype(np.float32)
+    t = time.perf_counter()
+    got, _sim = assign_incremental(X, C, ids, threshold=0.5)
+    assert time.perf_counter() - t < 5
+    Cn = C / np.linalg.norm(C, axis=1, keepdims=True)
+    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
+    np.testing.assert_array_equal(got, ids[(Xn @ Cn.T).argmax(1)])
+    far, _ = assign_incremental(-Cn[:3], Cn[:1], [7], threshold=0.5)
+    assert far.tolist()[0] == -1
+    with pytest.raises(ValueError, match="centroids"):
+        assign_incremental(X, C[:, :10], ids)
+
+
+def test_compute_centroids_unit_norm() -> None:
+    X, y = blobs(n_per=5, k=3)
+    ids, C = compute_centroids(X, np.where(y == 2, -1, y))
+    assert ids.tolist() == [0, 1] and np.allclose(np.linalg.norm(C, axis=1), 1, atol=1e-6)
+
+
+def test_evaluate_counts_noise_as_a_group() -> None:
+    r = evaluate(["a", "a", "b", "b"], [0, 0, -1, -1])
+    assert r["nmi"] == pytest.approx(1.0) and r["noise_share"] == 0.5 and r["n_themes"] == 1
+
+
+def test_umap_sampled_fit_places_the_rest() -> None:
+    # The large-n path: UMAP on an evenly spaced sample, the rest placed by neighbours.
+    from mining import UMAPReducer
+
+    X, y = blobs(n_per=50, k=6)
+    red = UMAPReducer(max_fit_samples=150, n_neighbors=10)
+    m = ThemeModel(reducer=red).fit(X)
+    assert red.sample_index_.size == 150 and red.sample_Y_.shape == (150, 5)
+    assert evaluate(y, m.labels_)["nmi"] > 0.9
+    assert red.transform(X[:4]).shape == (4, 5)
