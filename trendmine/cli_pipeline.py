@@ -114,7 +114,37 @@ def demo(
     console.print(f"[dim]demo done in {time.perf_counter() - t0:.0f}s[/dim]")
 
 
+def eval_(
+    dataset: Annotated[Path, typer.Option(help="Labelled CSV file.")],
+    text_col: Annotated[str, typer.Option(help="Text column.")] = "text",
+    label_col: Annotated[str, typer.Option(help="Label column.")] = "intent",
+    compare: Annotated[
+        list[str] | None, typer.Option(help="Also run: bertopic.")
+    ] = None,
+) -> None:
+    """Run the same mining on a labelled CSV: NMI, ARI, noise share, number of themes."""
+    from rich.table import Table
+
+    from mining import Embedder
+    from mining.evaluate import compare as run_compare
+    from mining.evaluate import load_labelled_csv
+    from trendmine.errors import TrendmineError
+
+    settings = get_settings()
+    try:
+        texts, labels = load_labelled_csv(dataset, text_col, label_col)
+        embeddings = Embedder(model=settings.embedding_model).encode(texts, show_progress=True)
+        rows = run_compare(texts, labels, embeddings, compare_with=tuple(compare or ()))
+    except ValueError as exc:
+        raise TrendmineError(str(exc)) from exc
+    table = Table(*rows[0].keys(), title=f"{dataset.name}: {len(texts)} items")
+    for row in rows:
+        table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()))
+    console.print(table)
+
+
 def register(app: typer.Typer) -> None:
+    app.command("eval")(eval_)
     app.command()(mine)
     app.command()(run)
     app.command()(demo)
