@@ -7,7 +7,7 @@ message. The JSON Schema files in ``schemas/jsonschema`` are generated from thes
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from enum import StrEnum
 from typing import Any
 
@@ -109,12 +109,6 @@ class Opportunity(BaseModel):
     loss_reason: str | None = None
     name: str | None = None
     updated_at: AwareDatetime | None = None
-
-
-def utc_now() -> datetime:
-    from datetime import UTC
-
-    return datetime.now(UTC)
 
 
 MODELS: dict[str, type[BaseModel]] = {

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -141,9 +140,3 @@ def get_settings(fresh: bool = False) -> Settings:
         _cached.cache_clear()
     return _cached()
 
-
-def env_override(**values: str) -> dict[str, str]:
-    """TRENDMINE_* env dict for a child process (used by tests and the demo)."""
-    env = dict(os.environ)
-    env.update({f"TRENDMINE_{k.upper()}": v for k, v in values.items()})
-    return env

@@ -249,6 +249,19 @@ def iter_jsonl(lines: Iterable[bytes], start: int = 1) -> Iterator[tuple[int, An
             yield n, exc, raw
 
 
+def map_json_records(
+    stream: IO[bytes], list_keys: tuple[str, ...], vendor: str,
+    is_record: Callable[[dict[str, Any]], bool], mapper: Callable[[Any], Any], what: str,
+) -> Iterator[Any]:
+    """`iter_json_records`, each record mapped by `mapper` (a failure becomes Unparseable)."""
+    for item in iter_json_records(stream, list_keys, vendor, is_record):
+        if isinstance(item, tuple):
+            _, record, raw = item
+            yield safe_map(raw, lambda r=record: mapper(r), what)
+        else:
+            yield item
+
+
 def iter_json_records(
     stream: IO[bytes], list_keys: tuple[str, ...], vendor: str,
     is_record: Callable[[dict[str, Any]], bool],

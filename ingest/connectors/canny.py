@@ -17,10 +17,9 @@ from ingest.connectors._base import (
     clean_str,
     compact,
     iso,
-    iter_json_records,
+    map_json_records,
     parse_number,
     parse_timestamp,
-    safe_map,
 )
 from ingest.normalise import normalise_text
 
@@ -90,12 +89,7 @@ def _post(post: dict[str, Any]) -> Parsed:
 
 
 def parse(target: str, stream: IO[bytes]) -> Iterator[Item]:
-    for item in iter_json_records(stream, LIST_KEYS, "Canny", _is_post):
-        if isinstance(item, tuple):
-            _, post, raw = item
-            yield safe_map(raw, lambda p=post: _post(p), "Canny post")
-        else:
-            yield item
+    yield from map_json_records(stream, LIST_KEYS, "Canny", _is_post, _post, "Canny post")
 
 
 def sniff(head: Head) -> bool:

@@ -19,9 +19,8 @@ from ingest.connectors._base import (
     clean_str,
     compact,
     iso,
-    iter_json_records,
+    map_json_records,
     parse_timestamp,
-    safe_map,
 )
 from ingest.normalise import normalise_text
 
@@ -114,12 +113,9 @@ def _conversation(conv: dict[str, Any]) -> Parsed:
 
 
 def parse(target: str, stream: IO[bytes]) -> Iterator[Item]:
-    for item in iter_json_records(stream, LIST_KEYS, "Intercom", _is_conversation):
-        if isinstance(item, tuple):
-            _, conv, raw = item
-            yield safe_map(raw, lambda c=conv: _conversation(c), "Intercom conversation")
-        else:
-            yield item
+    yield from map_json_records(
+        stream, LIST_KEYS, "Intercom", _is_conversation, _conversation, "Intercom conversation"
+    )
 
 
 def sniff(head: Head) -> bool:
