@@ -1,4 +1,8 @@
-"""Prefect flows and tasks: thin glue over ingest/ and mining/ (issue 6; not written yet).
+"""Prefect flows and tasks: thin glue over ingest/, trendmine.mine and trendmine.trends.
 
-Until then `trendmine run` and `trendmine demo` call the same steps as plain functions.
+- `flows.pipeline`: the flows `ingest`, `mine`, `trends` and `pipeline` (the three in order,
+  then the HTML report and a markdown artifact); each records itself in pipeline_runs.
+- `flows.tasks`: the small named tasks, with retries for transient errors and timeouts.
+- `flows.deployments`: the scheduled deployments behind `trendmine serve` and prefect.yaml.
+- `flows.runtime`: Prefect's offline defaults and the CLI's progress hook (no Prefect import).
 """

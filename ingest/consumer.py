@@ -10,12 +10,17 @@ has the same origin (topic, partition, offset), by which `trendmine dlq` counts.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+
+from kafka.errors import CommitFailedError
+from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from ingest import dlq
 from ingest.kafka import consumer, producer
@@ -27,6 +32,17 @@ from schemas.events import Account, Opportunity
 from schemas.names import ACCOUNTS_TOPIC, INGEST_TOPICS, OPPORTUNITIES_TOPIC, Source
 from trendmine.config import Settings
 from trendmine.db import connect
+
+log = logging.getLogger(__name__)
+
+
+def _next_offsets(polled: dict) -> dict:
+    """The offsets to commit once a polled batch is stored: last offset + 1 per partition."""
+    return {
+        TopicPartition(tp.topic, tp.partition): OffsetAndMetadata(msgs[-1].offset + 1, "", -1)
+        for tp, msgs in polled.items()
+        if msgs
+    }
 
 
 @dataclass
@@ -158,13 +174,35 @@ class IngestWorker:
         on_batch: Callable[[IngestStats], None] | None = None,
         join_timeout: float = 60.0,
     ) -> IngestStats:
-        """Consume until stopped (or, with once, until idle_seconds pass with nothing new)."""
+        """Consume until stopped (or, with once, until idle_seconds pass with nothing new).
+
+        One batch is written (in a writer thread, with its own connection) while the next is
+        fetched: Postgres and the broker work in parallel instead of in turn. A batch's
+        offsets are committed, from this thread, only after its transaction has committed.
+        """
         stop = stop or threading.Event()
         stats = IngestStats()
         topics = [self.settings.topic(t) for t in INGEST_TOPICS]
         cons = consumer(self.settings, *topics, group_id=self.group_id)
         prod = producer(self.settings)
         conn = connect(self.settings, autocommit=True)
+        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trendmine-writer")
+        pending: tuple[Future, dict] | None = None
+
+        def settle() -> None:
+            """Wait for the batch in flight, then commit its offsets."""
+            nonlocal pending
+            if pending is None:
+                return
+            future, offsets = pending
+            pending = None
+            future.result()  # re-raises a failed write: its offsets stay uncommitted
+            self._commit(cons, offsets)
+            stats.last_record = time.monotonic()
+            self._update_lag(cons, stats)
+            if on_batch:
+                on_batch(stats)
+
         try:
             idle_since = None
             join_deadline = time.monotonic() + join_timeout
@@ -172,15 +210,12 @@ class IngestWorker:
                 polled = cons.poll(timeout_ms=500, max_records=self.settings.batch_size)
                 records = [r for msgs in polled.values() for r in msgs]
                 now = time.monotonic()
+                settle()
                 if records:
                     stats.first_record = stats.first_record or now
-                    self.handle(records, conn=conn, prod=prod, stats=stats)
-                    cons.commit()  # only after the rows are committed
-                    stats.last_record = time.monotonic()
+                    job = writer.submit(self.handle, records, conn=conn, prod=prod, stats=stats)
+                    pending = (job, _next_offsets(polled))
                     idle_since = None
-                    self._update_lag(cons, stats)
-                    if on_batch:
-                        on_batch(stats)
                     continue
                 if not cons.assignment():
                     if now > join_deadline and once:
@@ -191,12 +226,23 @@ class IngestWorker:
                     break
                 if on_batch:
                     on_batch(stats)
+            settle()  # Ctrl-C / stop: finish and commit the batch in hand
         finally:
+            writer.shutdown(wait=True)
             prod.flush()
             prod.close()
             cons.close(autocommit=False)
             conn.close()
         return stats
+
+    @staticmethod
+    def _commit(cons, offsets: dict) -> None:
+        try:
+            cons.commit(offsets)
+        except CommitFailedError:
+            # The group rebalanced while the batch was written: its partitions now belong to
+            # another member, which re-reads from the last commit. Upserts make that harmless.
+            log.warning("offset commit refused after a rebalance; the batch will be re-read")
 
     @staticmethod
     def _update_lag(cons, stats: IngestStats) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -17,6 +17,12 @@ from mining.outliers import compute_centroids, reduce_outliers
 from mining.reduce import UMAPReducer
 
 DEFAULT_OUTLIER_THRESHOLD = 0.45
+# progress(stage, done, total): called at the start (done=0) and end (done=total) of a stage
+Progress = Callable[[str, int, int], None]
+
+
+def _noop(stage: str, done: int, total: int) -> None:
+    return None
 
 
 def canonical_order(X: np.ndarray) -> np.ndarray:
@@ -86,8 +92,12 @@ class ThemeModel:
         embeddings: np.ndarray,
         texts: Sequence[str] | None = None,
         groups: Sequence | None = None,
+        progress: Progress | None = None,
     ) -> ThemeModel:
+        """Learn the themes; `progress` (optional) hears each stage start and end:
+        reduce, cluster, outliers, label."""
         reducer, clusterer, labeller = self._parts()
+        tick = progress or _noop
         X = l2_normalize(as_matrix("embeddings", embeddings))
         n = X.shape[0]
         if texts is not None and len(texts) != n:
@@ -100,12 +110,18 @@ class ThemeModel:
         rank[perm] = np.arange(n)
         raw = np.full(n, -1, dtype=np.int64)
         if n >= 3:
+            tick("reduce", 0, n)
             reduced = reducer.fit_transform(X[perm])
+            tick("reduce", n, n)
+            tick("cluster", 0, n)
             raw[perm] = np.asarray(clusterer.fit(reduced).labels_, dtype=np.int64)
+            tick("cluster", n, n)
         self.reducer_, self.clusterer_, self.labeller_ = reducer, clusterer, labeller
 
         raw = self._renumber(raw, rank)
+        tick("outliers", 0, n)
         labels, method, sim = reduce_outliers(X, raw, threshold=self.outlier_threshold)
+        tick("outliers", n, n)
         self.labels_ = labels
         self.method_ = method.astype(str)
         self.similarity_ = sim
@@ -113,10 +129,12 @@ class ThemeModel:
         self.n_themes_ = int(self.cluster_ids_.size)
         self.noise_share_ = float(np.mean(labels < 0)) if n else 0.0
         if texts is not None:
+            tick("label", 0, self.n_themes_)
             labeller.fit(list(texts), labels, X, groups)
             self.keywords_ = labeller.keywords_
             self.labels_text_ = labeller.labels_text_
             self.quotes_ = labeller.quotes_
+            tick("label", self.n_themes_, self.n_themes_)
         return self
 
     @staticmethod

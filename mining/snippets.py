@@ -51,27 +51,48 @@ def _is_trivial(text: str) -> bool:
     return len(words) < 3 or all(w in _TRIVIAL_WORDS for w in words)
 
 
+def _content_words(text: str) -> int:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    words = _WORD.findall(_SPEAKER.sub("", text))
+    return sum(1 for w in words if w.lower() not in ENGLISH_STOP_WORDS)
+
+
 def split_snippets(
     text: str,
     max_tokens: int = 128,
     count_tokens: Callable[[str], int] | None = None,
+    granularity: str = "sentence",
+    min_content_words: int = 3,
 ) -> list[str]:
-    """Split `text` into snippets of consecutive sentences, each <= `max_tokens`.
+    """Split `text` into snippets, each <= `max_tokens`.
 
-    Short texts come back as `[text]`. Trivial snippets (fewer than 3 words, greetings,
-    "ok thanks") are dropped unless nothing else is left. Deterministic.
+    ``granularity="sentence"`` (default): one snippet per sentence (or line, bullet, speaker
+    turn), because one sentence rarely carries two requests while a window of several does
+    (a call that raises SSO, pricing and dark mode in turn made every 128-token window a
+    mix of themes, and mixed snippets cluster by their combination, not by any request).
+    A sentence with fewer than `min_content_words` non-stop words ("Any ETA?", "Flagged to
+    PM.") is glued to the sentence before it (or after it, when first), so filler never
+    forms a theme of its own. A single-sentence text comes back as `[text]`.
+    ``granularity="window"``: consecutive sentences packed up to `max_tokens` (for long
+    single-topic documents). Trivial sentences (fewer than 3 words, greetings, "ok thanks")
+    are dropped unless nothing else is left. Deterministic.
     """
     if not isinstance(max_tokens, int) or max_tokens < 8:
         raise ValueError(f"max_tokens: expected an int >= 8, got {max_tokens!r}")
+    if granularity not in ("sentence", "window"):
+        raise ValueError(f"granularity: expected 'sentence' or 'window', got {granularity!r}")
     count = count_tokens or _approx_tokens
     text = text.strip()
     if not text:
         return [text]
-    if count(text) <= max_tokens and "\n" not in text:
+    if granularity == "window" and count(text) <= max_tokens and "\n" not in text:
         return [text]
     sentences = [s for s in split_sentences(text) if not _is_trivial(s)]
     if not sentences:
         return [text]
+    if granularity == "sentence":
+        return _sentence_snippets(sentences, max_tokens, count, min_content_words) or [text]
     snippets: list[str] = []
     window: list[str] = []
     used = 0
@@ -88,6 +109,29 @@ def split_snippets(
     if window:
         snippets.append(" ".join(window))
     return snippets or [text]
+
+
+def _sentence_snippets(
+    sentences: list[str], max_tokens: int, count: Callable[[str], int], min_words: int
+) -> list[str]:
+    units: list[str] = []
+    pending = ""  # short sentences before the first real one
+    for sent in sentences:
+        if _content_words(sent) < min_words:
+            if units and count(units[-1]) + count(sent) <= max_tokens:
+                units[-1] = f"{units[-1]} {sent}"
+            else:
+                pending = f"{pending} {sent}".strip()
+            continue
+        if pending:
+            sent, pending = f"{pending} {sent}", ""
+        units.append(sent)
+    if pending:
+        units.append(pending)
+    out: list[str] = []
+    for unit in units:
+        out.extend(_cut_words(unit, max_tokens, count) if count(unit) > max_tokens else [unit])
+    return out
 
 
 def _cut_words(sentence: str, max_tokens: int, count: Callable[[str], int]) -> list[str]:

@@ -1,14 +1,14 @@
-"""CLI: mine, run (ingest -> mine -> trends, once) and demo (the whole story, embedded)."""
+"""CLI: mine and eval; `run`, `serve` and `demo` (the Prefect flows) live in cli_flows."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from trendmine.config import get_settings
 
@@ -25,93 +25,61 @@ def _progress() -> Progress:
     )
 
 
-def _mine(settings) -> dict:
+# The stages in the order a run meets them (full: reduce..match; incremental: assign).
+MINE_STAGES = ("split", "embed", "assign", "reduce", "cluster", "outliers", "label", "match",
+               "write")
+
+
+def _mine(settings, mode: str | None = None) -> dict:
     from trendmine.mine import mine as run_mine
 
     with _progress() as progress:
         tasks: dict[str, int] = {}
 
-        def report(stage: str, done: int, total: int) -> None:
+        def report(stage: str, done: int, total: int | None) -> None:
             if stage not in tasks:
                 tasks[stage] = progress.add_task(stage, total=total)
             progress.update(tasks[stage], completed=done, total=total)
 
-        return run_mine(settings, progress=report)
+        return run_mine(settings, progress=report, mode=mode)
 
 
-def mine() -> None:
-    """Embed new feedback, cluster the analysis window into themes with stable ids, label them."""
-    counts = _mine(get_settings())
-    console.print(", ".join(f"{k}={v}" for k, v in counts.items()))
+def mine_summary(counts: dict) -> Table:
+    """The end-of-run summary: what was done, how much, and where the time went."""
+    table = Table(title=f"mine: {counts.get('mode', '?')} run ({counts.get('mode_reason', '')})",
+                  show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    rows = (
+        ("records (re)split", "split"), ("snippets embedded now", "embedded"),
+        ("snippets considered", "snippets"), ("assigned to a theme", "assigned"),
+        ("left unassigned", "unassigned"), ("noise share", "noise_share"),
+        ("active themes", "themes"), ("new themes (births)", "births"), ("merged", "merged"),
+        ("retired", "retired"), ("themes touched", "themes_touched"),
+    )
+    for label, key in rows:
+        if key in counts:
+            table.add_row(label, str(counts[key]))
+    stages = counts.get("stage_seconds") or {}
+    timing = ", ".join(f"{s} {stages[s]:.1f}s" for s in MINE_STAGES if s in stages)
+    table.add_row("time", f"{counts.get('seconds', 0):.1f}s" + (f" ({timing})" if timing else ""))
+    return table
 
 
-def run() -> None:
-    """Run the pipeline once: ingest what is on Kafka, mine themes, rebuild trend tables."""
-    from ingest.consumer import IngestWorker
-    from trendmine.db import connection
-    from trendmine.trends import rebuild_trends
-
-    settings = get_settings()
-    t0 = time.perf_counter()
-    stats = IngestWorker(settings).run(once=True)
-    console.print(f"ingest: stored {stats.stored}, rejected {stats.rejected}")
-    counts = _mine(settings)
-    console.print("mine: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
-    with connection(settings, autocommit=True) as conn:
-        trend = rebuild_trends(conn, settings)
-    console.print(f"trends: {trend.get('trend_rows')} rows, {trend.get('emerging')} emerging")
-    console.print(f"[dim]pipeline done in {time.perf_counter() - t0:.0f}s[/dim]")
-
-
-def demo(
-    feedback: Annotated[int, typer.Option(help="Feedback records to generate.")] = 20000,
-    accounts: Annotated[int, typer.Option(help="Accounts to generate.")] = 240,
-    weeks: Annotated[int, typer.Option(help="Weeks of history.")] = 16,
-    seed: Annotated[int, typer.Option(help="Seed of the generated world.")] = 7,
-    out: Annotated[Path, typer.Option(help="Where to write the HTML report.")] = Path(
-        "trendmine-report.html"
-    ),
+def mine(
+    full: Annotated[bool, typer.Option("--full", help="Re-cluster the whole window.")] = False,
+    incremental: Annotated[bool, typer.Option(
+        "--incremental", help="Only attach new snippets to existing themes.")] = False,
 ) -> None:
-    """Generate a B2B SaaS world in vendor export formats, publish it through Kafka, run the
-    pipeline on the embedded stack, and show the emerging themes and the report."""
-    from datetime import UTC, datetime
+    """Embed new feedback and assign it to themes with stable ids: a full re-clustering when
+    needed (no themes yet, many unassigned snippets, old themes), else incremental."""
+    from trendmine.errors import TrendmineError
 
-    from ingest.producer import publish_files
-    from trendmine import stack
-    from trendmine.db import connection, public_url
-    from trendmine.demo import generate_world, write_world
-    from trendmine.report import write_report
-
-    settings = get_settings()
-    t0 = time.perf_counter()
-    stack.up(settings)
-    world = generate_world(
-        seed=seed, n_accounts=accounts, n_feedback=feedback, weeks=weeks, end=datetime.now(UTC)
-    )
-    files = write_world(world, settings.data_dir / "demo-world")
-    published = rejected = 0
-    order = ["accounts", "opportunities", "crm_notes", "support_tickets", "ideas", "sales_calls"]
-    for target in sorted(files, key=lambda t: order.index(t) if t in order else 99):
-        for path in files[target]:
-            s = publish_files(settings, target, [str(path)])
-            published += s.published
-            rejected += s.rejected
-    console.print(
-        f"published {published} records from vendor exports "
-        f"({rejected} unparseable, sent to the DLQ)"
-    )
-    run()
-    from trendmine.queries import emerging
-
-    with connection(settings, autocommit=True) as conn:
-        rows = emerging(conn, 5)
-        write_report(conn, out, settings)
-    console.print("[bold]Top emerging themes[/bold]")
-    for r in rows:
-        console.print(f"  {r}")
-    console.print(f"report: {out.resolve()} (open it in a browser; no network needed)")
-    console.print(f"BI tools: {public_url(settings)} (read-only role: trendmine bi-role create)")
-    console.print(f"[dim]demo done in {time.perf_counter() - t0:.0f}s[/dim]")
+    if full and incremental:
+        raise TrendmineError("--full and --incremental exclude each other", "pick one")
+    mode = "full" if full else "incremental" if incremental else None
+    counts = _mine(get_settings(), mode)
+    console.print(mine_summary(counts))
 
 
 def eval_(
@@ -146,5 +114,6 @@ def eval_(
 def register(app: typer.Typer) -> None:
     app.command("eval")(eval_)
     app.command()(mine)
-    app.command()(run)
-    app.command()(demo)
+    from trendmine import cli_flows  # run, serve, demo: the Prefect flows
+
+    cli_flows.register(app)

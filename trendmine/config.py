@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+MINE_MODES = ("auto", "full", "incremental")
 
 
 class Settings(BaseSettings):
@@ -63,6 +65,28 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(default=128, ge=1)
     window_days: int = Field(default=180, ge=1, description="Analysis window for clustering.")
     random_state: int = Field(default=42, description="Seed for reproducible clustering.")
+    mine_mode: Literal["auto", "full", "incremental"] = Field(
+        default="auto",
+        description="`trendmine mine` default: full re-clustering, incremental attach, or auto "
+        "(full when needed, see the recluster_* settings).",
+    )
+    assign_threshold: float = Field(
+        default=0.5, ge=-1, le=1,
+        description="Incremental mode: cosine to a theme centroid needed to attach a snippet.",
+    )
+    recluster_pool_share: float = Field(
+        default=0.05, gt=0, le=1,
+        description="Auto mode re-clusters when the unassigned snippets since the last full "
+        "run reach this share of the window.",
+    )
+    recluster_pool_size: int = Field(
+        default=2000, ge=1,
+        description="... or this many snippets.",
+    )
+    recluster_max_age_hours: float = Field(
+        default=24.0, ge=0,
+        description="... or when the last full run is older than this (0 = never by age).",
+    )
 
     # --- trends
     segment_weights: dict[str, float] = Field(
@@ -83,6 +107,11 @@ class Settings(BaseSettings):
     # --- schedules
     ingest_cron: str = Field(default="* * * * *", description="Schedule of the ingest deployment.")
     mine_cron: str = Field(default="0 * * * *", description="Schedule of mine + trends.")
+    prefect_port: int = Field(
+        default=4200,
+        description="Port of the local Prefect server `trendmine serve` starts when "
+        "PREFECT_API_URL is unset.",
+    )
 
     @property
     def embedded_db(self) -> bool:

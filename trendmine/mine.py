@@ -2,26 +2,47 @@
 
 The computation lives in `mining/` (pure); this module only reads rows, calls it, and
 writes the results back in one transaction.
+
+Two ways to assign snippets (`mode`):
+- *full*: cluster the whole analysis window, match the clusters to the existing themes
+  (stable ids, lineage), rewrite every assignment (method 'cluster' / 'outlier');
+- *incremental*: attach the snippets that arrived since the last full run to the nearest
+  existing theme when the cosine to its centroid reaches `assign_threshold` (method
+  'incremental'); the rest stay unassigned, in the *pool*, until a full run can find the
+  new theme they form (that is how an emerging theme gets its own id).
+`auto` (the default) runs a full re-clustering when there are no themes yet, when the
+themes come from another embedding model, when the pool has grown past
+`recluster_pool_share` of the window or `recluster_pool_size` snippets, or when the last
+full run is older than `recluster_max_age_hours`; otherwise incremental.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 from pgvector.psycopg import register_vector
 from psycopg.types.json import Jsonb
 
-from mining import Embedder, ThemeModel, match_themes, split_snippets, text_hash
-from trendmine.config import Settings
+from mining import Embedder, ThemeModel, assign_incremental, match_themes, split_snippets, text_hash
+from trendmine.config import MINE_MODES, Settings
 from trendmine.db import connect
 
 Progress = Callable[[str, int, int], None]
+# full-run assignments; 'incremental' rows come from attach runs in between
+_FULL_METHODS = ["cluster", "outlier"]
 
 
-def sync_snippets(conn, since: datetime) -> int:
+def _noop(stage: str, done: int, total: int) -> None:
+    return None
+
+
+def sync_snippets(conn, since: datetime, progress: Progress | None = None) -> int:
     """(Re)split records whose snippets are missing or stale; returns records split."""
+    tick = progress or _noop
     rows = conn.execute(
         """SELECT f.feedback_id, f.text FROM trendmine.feedback f
            WHERE f.created_at >= %s AND NOT EXISTS (
@@ -31,6 +52,7 @@ def sync_snippets(conn, since: datetime) -> int:
                      trendmine.feedback_embedding e WHERE e.feedback_id = f.feedback_id))""",
         (since,),
     ).fetchall()
+    tick("split", 0, len(rows))
     if not rows:
         return 0
     with conn.transaction():
@@ -39,9 +61,12 @@ def sync_snippets(conn, since: datetime) -> int:
         with conn.cursor().copy(
             "COPY trendmine.feedback_snippet (feedback_id, ord, text, text_hash) FROM STDIN"
         ) as copy:
-            for fid, text in rows:
+            for n, (fid, text) in enumerate(rows, start=1):
                 for i, snip in enumerate(split_snippets(text)):
                     copy.write_row((fid, i, snip, text_hash(snip)))
+                if n % 2000 == 0:
+                    tick("split", n, len(rows))
+    tick("split", len(rows), len(rows))
     return len(rows)
 
 
@@ -54,6 +79,8 @@ def embed_missing(conn, embedder: Embedder, progress: Progress | None = None) ->
            WHERE e.feedback_id IS NULL""",
         (embedder.model_id,),
     ).fetchall()
+    if progress:
+        progress("embed", 0, len(todo))
     chunk = 2048
     for start in range(0, len(todo), chunk):
         part = todo[start : start + chunk]
@@ -91,14 +118,102 @@ def _previous_themes(conn):
     return ids, cents, [members[i] for i in ids]
 
 
+_WINDOW_ROWS = """
+SELECT s.feedback_id, s.ord, s.text, e.embedding, f.account_id, f.created_at
+FROM trendmine.feedback_snippet s
+JOIN trendmine.feedback_embedding e ON e.feedback_id = s.feedback_id
+     AND e.ord = s.ord AND e.model = %(model)s AND e.text_hash = s.text_hash
+JOIN trendmine.feedback f ON f.feedback_id = s.feedback_id
+WHERE f.created_at >= %(since)s {extra}
+ORDER BY s.feedback_id, s.ord
+"""
+# Not assigned, and embedded after the last full run: what incremental mode may attach.
+_PENDING = """AND NOT EXISTS (SELECT 1 FROM trendmine.feedback_theme ft
+                  WHERE ft.feedback_id = s.feedback_id AND ft.ord = s.ord)
+     AND (%(last_full)s::timestamptz IS NULL OR e.embedded_at > %(last_full)s::timestamptz)"""
+
+
+def _vectors(rows) -> np.ndarray:
+    if not rows:
+        return np.zeros((0, 0), dtype=np.float32)
+    return np.array([r[3].to_numpy() for r in rows], dtype=np.float32)
+
+
+def _state(conn, model_id: str, since: datetime) -> dict[str, Any]:
+    """What the mode decision needs: themes of this model, the last full run, window size."""
+    themes = conn.execute(
+        "SELECT count(*) FILTER (WHERE model = %s), count(*) FROM trendmine.themes "
+        "WHERE status = 'active' AND centroid IS NOT NULL",
+        (model_id,),
+    ).fetchone()
+    last_full, age_h = conn.execute(
+        "SELECT max(assigned_at), extract(epoch FROM now() - max(assigned_at)) / 3600 "
+        "FROM trendmine.feedback_theme WHERE method = ANY(%s)",
+        (_FULL_METHODS,),
+    ).fetchone()
+    window = conn.execute(
+        "SELECT count(*) FROM trendmine.feedback_snippet s JOIN trendmine.feedback f "
+        "USING (feedback_id) WHERE f.created_at >= %s",
+        (since,),
+    ).fetchone()[0]
+    return {"themes": themes[0], "other_model_themes": themes[1] - themes[0],
+            "last_full": last_full, "age_hours": float(age_h) if age_h is not None else None,
+            "window": window}
+
+
+def _needs_full(settings: Settings, requested: str, state: dict[str, Any]) -> str | None:
+    """Why a full re-clustering must run before anything else, or None."""
+    if requested == "full":
+        return "requested"
+    if state["themes"] == 0:
+        return "themes from another embedding model" if state["other_model_themes"] else (
+            "no themes yet")
+    if state["last_full"] is None:
+        return "no full run yet"
+    if requested == "auto" and settings.recluster_max_age_hours and (
+        state["age_hours"] >= settings.recluster_max_age_hours
+    ):
+        return f"last full run {state['age_hours']:.0f} h ago"
+    return None
+
+
+def _pool_too_big(settings: Settings, pool: int, window: int) -> str | None:
+    if pool >= settings.recluster_pool_size:
+        return f"{pool} unassigned snippets >= {settings.recluster_pool_size}"
+    if window and pool / window >= settings.recluster_pool_share:
+        return f"{pool} unassigned snippets = {pool / window:.1%} of the window"
+    return None
+
+
 def mine(
     settings: Settings,
     *,
     run_id: int | None = None,
     progress: Progress | None = None,
     now: datetime | None = None,
+    mode: str | None = None,
 ) -> dict:
-    """Embed what is new, cluster the window, match to existing themes, write it all."""
+    """Embed what is new, then assign snippets to themes (full or incremental, see module doc).
+
+    Returns counts: split, embedded, snippets, themes, births, retired, merged, noise_share
+    (full runs), plus mode, mode_reason, assigned, unassigned (the pool), seconds and
+    stage_seconds.
+    """
+    requested = mode or settings.mine_mode
+    if requested not in MINE_MODES:
+        raise ValueError(f"mode: expected one of {MINE_MODES}, got {requested!r}")
+    t_start = time.perf_counter()
+    stage_t: dict[str, float] = {}
+    started: dict[str, float] = {}
+
+    def tick(stage: str, done: int, total: int) -> None:
+        now_t = time.perf_counter()
+        started.setdefault(stage, now_t)
+        if done >= total:
+            stage_t[stage] = round(now_t - started[stage], 3)
+        if progress:
+            progress(stage, done, total)
+
     now = now or datetime.now(UTC)
     since = now - timedelta(days=settings.window_days)
     conn = connect(settings, autocommit=True)
@@ -107,51 +222,127 @@ def mine(
         latest = conn.execute("SELECT max(created_at) FROM trendmine.feedback").fetchone()[0]
         if latest is not None and latest < since:  # old data: anchor the window on it
             since = latest - timedelta(days=settings.window_days)
-        split = sync_snippets(conn, since)
+        split = sync_snippets(conn, since, tick)
         embedder = Embedder(model=settings.embedding_model, batch_size=settings.embed_batch_size)
-        embedded = embed_missing(conn, embedder, progress)
-        rows = conn.execute(
-            """SELECT s.feedback_id, s.ord, s.text, e.embedding, f.account_id, f.created_at
-               FROM trendmine.feedback_snippet s
-               JOIN trendmine.feedback_embedding e ON e.feedback_id = s.feedback_id
-                    AND e.ord = s.ord AND e.model = %s AND e.text_hash = s.text_hash
-               JOIN trendmine.feedback f ON f.feedback_id = s.feedback_id
-               WHERE f.created_at >= %s ORDER BY s.feedback_id, s.ord""",
-            (embedder.model_id, since),
-        ).fetchall()
-        if len(rows) < 10:
-            return {"split": split, "embedded": embedded, "snippets": len(rows), "themes": 0}
-        if progress:
-            progress("cluster", 0, len(rows))
-        X = np.array([r[3].to_numpy().astype(np.float32) for r in rows])
-        texts = [r[2] for r in rows]
-        groups = [r[4] or f"unknown:{r[0]}" for r in rows]
-        model = ThemeModel(random_state=settings.random_state).fit(X, texts=texts, groups=groups)
-        keys = [(r[0], r[1]) for r in rows]
-        new_members = [
-            {keys[i] for i in np.flatnonzero(model.labels_ == cid)} for cid in model.cluster_ids_
-        ]
-        prev_ids, prev_cents, prev_members = _previous_themes(conn)
-        match = match_themes(
-            prev_ids,
-            prev_cents if prev_ids else np.zeros((0, X.shape[1])),
-            prev_members,
-            model.centroids_,
-            new_members,
-        )
-        counts = _write_themes(conn, model, rows, match, embedder.model_id, run_id)
-        counts.update(
-            split=split,
-            embedded=embedded,
-            snippets=len(rows),
-            noise_share=round(model.noise_share_, 4),
-        )
+        embedded = embed_missing(conn, embedder, tick)
+        state = _state(conn, embedder.model_id, since)
+        reason = _needs_full(settings, requested, state)
+        counts: dict[str, Any] | None = None
+        if reason is None:
+            counts, reason = _incremental(
+                conn, settings, embedder.model_id, since, state, requested, run_id, tick
+            )
+        if counts is None:
+            counts = _full(conn, settings, embedder.model_id, since, run_id, tick)
+            counts["mode"] = "full"
+        counts.update(split=split, embedded=embedded, mode_reason=reason,
+                      seconds=round(time.perf_counter() - t_start, 2), stage_seconds=stage_t)
         return counts
     finally:
         conn.close()
 
 
-def _write_themes(conn, model: ThemeModel, rows, match, model_id: str, run_id) -> dict:
+def _incremental(conn, settings: Settings, model_id: str, since: datetime,
+                 state: dict[str, Any], requested: str, run_id: int | None,
+                 tick: Progress) -> tuple[dict[str, Any] | None, str]:
+    """Attach pending snippets to the nearest theme; None when a full run must run instead."""
+    rows = conn.execute(
+        _WINDOW_ROWS.format(extra=_PENDING),
+        {"model": model_id, "since": since, "last_full": state["last_full"]},
+    ).fetchall()
+    themes = conn.execute(
+        "SELECT theme_id, centroid FROM trendmine.themes WHERE status = 'active' "
+        "AND centroid IS NOT NULL AND model = %s ORDER BY theme_id",
+        (model_id,),
+    ).fetchall()
+    tick("assign", 0, len(rows))
+    ids = [t[0] for t in themes]
+    C = np.array([t[1].to_numpy() for t in themes], dtype=np.float32)
+    assigned, sim = (
+        assign_incremental(_vectors(rows), C, ids, threshold=settings.assign_threshold)
+        if rows else (np.zeros(0, np.int64), np.zeros(0, np.float32))
+    )
+    tick("assign", len(rows), len(rows))
+    pool = int((assigned < 0).sum())
+    if requested == "auto":
+        too_big = _pool_too_big(settings, pool, state["window"])
+        if too_big:
+            return None, too_big
+    attached = np.flatnonzero(assigned >= 0)
+    tick("write", 0, len(attached))
+    with conn.transaction():
+        with conn.cursor().copy(
+            "COPY trendmine.feedback_theme (feedback_id, ord, theme_id, similarity, method, "
+            "run_id) FROM STDIN"
+        ) as copy:
+            for i in attached:
+                copy.write_row((rows[i][0], rows[i][1], int(assigned[i]), float(sim[i]),
+                                "incremental", run_id))
+        touched = sorted({int(t) for t in assigned[attached]})
+        conn.execute(
+            """UPDATE trendmine.themes t SET size = s.size, n_feedback = s.n_feedback,
+                   n_accounts = s.n_accounts, first_seen = s.first_seen,
+                   last_seen = s.last_seen, updated_at = now()
+               FROM (SELECT ft.theme_id, count(*) AS size,
+                            count(DISTINCT ft.feedback_id) AS n_feedback,
+                            count(DISTINCT f.account_id) AS n_accounts,
+                            min(f.created_at) AS first_seen, max(f.created_at) AS last_seen
+                     FROM trendmine.feedback_theme ft JOIN trendmine.feedback f
+                     USING (feedback_id) WHERE ft.theme_id = ANY(%s) GROUP BY 1) s
+               WHERE t.theme_id = s.theme_id""",
+            (touched,),
+        )
+    tick("write", len(attached), len(attached))
+    reason = "requested" if requested == "incremental" else (
+        f"{pool} unassigned snippets, below the re-clustering thresholds")
+    return {"mode": "incremental", "snippets": len(rows), "themes": len(ids), "births": 0,
+            "retired": 0, "merged": 0, "assigned": len(attached), "unassigned": pool,
+            "themes_touched": len(touched)}, reason
+
+
+def _full(conn, settings: Settings, model_id: str, since: datetime, run_id: int | None,
+          tick: Progress) -> dict[str, Any]:
+    """Cluster the whole window, match to the previous themes, rewrite assignments."""
+    rows = conn.execute(
+        _WINDOW_ROWS.format(extra=""), {"model": model_id, "since": since}
+    ).fetchall()
+    if len(rows) < 10:
+        return {"snippets": len(rows), "themes": 0, "births": 0, "retired": 0, "merged": 0,
+                "assigned": 0, "unassigned": len(rows)}
+    X = _vectors(rows)
+    texts = [r[2] for r in rows]
+    groups = [r[4] or f"unknown:{r[0]}" for r in rows]
+    model = ThemeModel(random_state=settings.random_state).fit(
+        X, texts=texts, groups=groups, progress=tick
+    )
+    tick("match", 0, 1)
+    keys = [(r[0], r[1]) for r in rows]
+    new_members = [
+        {keys[i] for i in np.flatnonzero(model.labels_ == cid)} for cid in model.cluster_ids_
+    ]
+    prev_ids, prev_cents, prev_members = _previous_themes(conn)
+    match = match_themes(
+        prev_ids,
+        prev_cents if prev_ids else np.zeros((0, X.shape[1])),
+        prev_members,
+        model.centroids_,
+        new_members,
+    )
+    tick("match", 1, 1)
+    counts = _write_themes(conn, model, rows, match, model_id, run_id, tick)
+    assigned = int((model.labels_ >= 0).sum())
+    counts.update(
+        snippets=len(rows),
+        noise_share=round(model.noise_share_, 4),
+        assigned=assigned,
+        unassigned=len(rows) - assigned,
+    )
+    return counts
+
+
+def _write_themes(conn, model: ThemeModel, rows, match, model_id: str, run_id,
+                  tick: Progress = _noop) -> dict:
+    tick("write", 0, len(model.cluster_ids_))
     with conn.transaction():
         theme_of: dict[int, int] = {}
         for j, cid in enumerate(model.cluster_ids_):
@@ -231,6 +422,7 @@ def _write_themes(conn, model: ThemeModel, rows, match, model_id: str, run_id) -
                             run_id,
                         )
                     )
+    tick("write", len(model.cluster_ids_), len(model.cluster_ids_))
     return {
         "themes": len(theme_of),
         "births": len(match.births),

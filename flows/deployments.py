@@ -1,0 +1,94 @@
+"""Scheduled deployments, served by `trendmine serve` in one long-running process.
+
+`prefect.yaml` at the repository root declares the same deployments for a Prefect server with
+a process worker (infra/compose.yaml). Prefect's ephemeral API has no scheduler, so `serve`
+starts a local Prefect server (state under the trendmine data dir) unless PREFECT_API_URL
+names one already.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from trendmine.config import Settings
+from trendmine.errors import ServiceUnavailable
+
+if TYPE_CHECKING:
+    from prefect.deployments.runner import RunnerDeployment
+
+INGEST = "ingest/scheduled"
+MINE_TRENDS = "pipeline/mine-trends"
+ON_DEMAND = "pipeline/on-demand"
+SERVER_START_TIMEOUT_S = 180.0
+
+
+def build_deployments(settings: Settings) -> list[RunnerDeployment]:
+    """ingest on `ingest_cron`, mine + trends (+ report, artifact) on `mine_cron`, and an
+    unscheduled full pipeline for `prefect deployment run pipeline/on-demand`."""
+    from prefect.deployments.runner import EntrypointType
+
+    from flows.pipeline import ingest_flow, pipeline_flow
+
+    common = {"entrypoint_type": EntrypointType.MODULE_PATH,  # runs from any directory
+              "tags": ["trendmine"]}
+    return [
+        # one ingest at a time: a slow drain must not pile up consumers every minute
+        ingest_flow.to_deployment(name=INGEST.split("/")[1], cron=settings.ingest_cron,
+                                  concurrency_limit=1, **common),
+        pipeline_flow.to_deployment(name=MINE_TRENDS.split("/")[1], cron=settings.mine_cron,
+                                    parameters={"include_ingest": False},
+                                    concurrency_limit=1, **common),
+        pipeline_flow.to_deployment(name=ON_DEMAND.split("/")[1], **common),
+    ]
+
+
+def _healthy(api_url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{api_url}/health", timeout=2) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+def start_local_server(settings: Settings, log_path: Path) -> tuple[subprocess.Popen, str]:
+    """`prefect server start` on 127.0.0.1 (scheduler included); returns (process, API URL).
+
+    Must run before this process imports prefect: the caller then sets PREFECT_API_URL.
+    """
+    api_url = f"http://127.0.0.1:{settings.prefect_port}/api"
+    if _healthy(api_url):
+        raise ServiceUnavailable(
+            f"a Prefect server already answers on port {settings.prefect_port}",
+            f"set PREFECT_API_URL={api_url} to use it, or TRENDMINE_PREFECT_PORT to start "
+            "another",
+        )
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+             "--port", str(settings.prefect_port)],
+            stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(),
+        )
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    while not _healthy(api_url):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise ServiceUnavailable(
+                f"the local Prefect server did not start on port {settings.prefect_port}",
+                f"see {log_path}; or set PREFECT_API_URL to a running Prefect server",
+            )
+        time.sleep(1)
+    return proc, api_url
+
+
+def serve_forever(settings: Settings) -> None:
+    """Serve the deployments until Ctrl-C (flow runs execute in subprocesses)."""
+    from prefect import serve
+
+    serve(*build_deployments(settings), print_starting_message=False)

@@ -1,0 +1,105 @@
+"""The Prefect flows: ingest, mine, trends, and the pipeline that runs them in order.
+
+Each flow records itself in trendmine.pipeline_runs (a stage run inside a pipeline run points
+at it through parent_run_id), so a failed run leaves a `failed` row with its error.
+`settings` is a parameter so tests and the CLI can point a run at any stack; deployments
+leave it unset and read the TRENDMINE_* environment of the process that runs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+
+from flows.tasks import (
+    consume_until_idle,
+    mine_themes,
+    publish_emerging_artifact,
+    rebuild_trend_tables,
+    record_run_end,
+    record_run_start,
+    write_html_report,
+)
+from trendmine import runs
+from trendmine.config import Settings, get_settings
+
+REPORT_NAME = "trendmine-report.html"
+
+
+@dataclass
+class RunRecord:
+    run_id: int
+    counts: dict[str, Any] = field(default_factory=dict)
+    stage: str | None = None
+    report_path: str | None = None
+
+
+@contextmanager
+def recorded(settings: Settings, name: str, parent_run_id: int | None = None
+             ) -> Iterator[RunRecord]:
+    """A pipeline_runs row around a flow body: `completed` with counts, or `failed`."""
+    run = RunRecord(record_run_start(settings, name, parent_run_id))
+    try:
+        yield run
+    except BaseException as exc:  # Ctrl-C and timeouts too: no row may stay `running`
+        where = f"{run.stage}: " if run.stage else ""
+        error = f"{where}{type(exc).__name__}: {exc}"
+        try:  # plain call, not a task: the flow engine is unwinding
+            runs.finish_run(settings, run.run_id, runs.FAILED, run.counts, error=error)
+        except Exception as rec_exc:
+            get_run_logger().warning("could not record run %s as failed: %s", run.run_id,
+                                     rec_exc)
+        get_run_logger().error("run %s failed: %s", run.run_id, error)
+        raise
+    record_run_end(settings, run.run_id, run.counts, run.report_path)
+
+
+@flow(name="ingest", description="Drain Kafka (feedback + CRM topics) into Postgres.")
+def ingest_flow(settings: Settings | None = None, parent_run_id: int | None = None
+                ) -> dict[str, Any]:
+    settings = settings or get_settings()
+    with recorded(settings, "ingest", parent_run_id) as run:
+        run.counts = consume_until_idle(settings)
+    return run.counts
+
+
+@flow(name="mine", description="Embed new feedback, cluster it into themes with stable ids.")
+def mine_flow(settings: Settings | None = None, parent_run_id: int | None = None
+              ) -> dict[str, Any]:
+    settings = settings or get_settings()
+    with recorded(settings, "mine", parent_run_id) as run:
+        run.counts = mine_themes(settings, run.run_id)
+    return run.counts
+
+
+@flow(name="trends", description="Rebuild theme_trends and detect emerging themes.")
+def trends_flow(settings: Settings | None = None, parent_run_id: int | None = None
+                ) -> dict[str, Any]:
+    settings = settings or get_settings()
+    with recorded(settings, "trends", parent_run_id) as run:
+        run.counts = rebuild_trend_tables(settings)
+    return run.counts
+
+
+@flow(name="pipeline", description="ingest -> mine -> trends, then the report and artifact.")
+def pipeline_flow(settings: Settings | None = None, include_ingest: bool = True,
+                  report_path: str | None = None) -> dict[str, Any]:
+    """Returns {"run_id", "counts" per stage, "report_path", "markdown"}."""
+    settings = settings or get_settings()
+    out = Path(report_path) if report_path else settings.data_dir / REPORT_NAME
+    with recorded(settings, "pipeline") as run:
+        stages = ([("ingest", ingest_flow)] if include_ingest else []) + [
+            ("mine", mine_flow), ("trends", trends_flow)]
+        for run.stage, stage_flow in stages:
+            run.counts[run.stage] = stage_flow(settings, parent_run_id=run.run_id)
+        run.stage = "report"
+        run.report_path = write_html_report(settings, out)
+        markdown = publish_emerging_artifact(settings, run.report_path, run.counts)
+        run.stage = None
+    return {"run_id": run.run_id, "counts": run.counts, "report_path": run.report_path,
+            "markdown": markdown}

@@ -1,0 +1,62 @@
+"""Prefect's environment for trendmine, and a progress hook for the CLI.
+
+Nothing here imports Prefect: Prefect reads its settings and logging configuration when it
+is first imported, so `configure_prefect` must run before anything imports `prefect`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from trendmine.config import Settings
+
+# (stage, done, total or None when unknown)
+Reporter = Callable[[str, int, int | None], None]
+_reporter: Reporter | None = None
+
+
+def configure_prefect(settings: Settings, *, console_level: str | None = None) -> Path | None:
+    """Offline defaults for Prefect, set in the environment; returns PREFECT_HOME if set here.
+
+    - Without a Prefect API configured (PREFECT_API_URL), flows run against Prefect's local
+      ephemeral API, whose SQLite database lives in PREFECT_HOME: put it under the trendmine
+      data dir instead of ~/.prefect, so the embedded stack keeps everything in one place.
+    - Analytics off (no network here, and none wanted).
+    - `console_level` quiets Prefect's console handler only; run logs still reach the API.
+    Variables the user already set win.
+    """
+    if "prefect" in sys.modules:  # too late to change Prefect's settings in this process
+        return None
+    home = None
+    if not os.environ.get("PREFECT_API_URL") and not os.environ.get("PREFECT_HOME"):
+        home = settings.data_dir / "prefect"
+        home.mkdir(parents=True, exist_ok=True)
+        os.environ["PREFECT_HOME"] = str(home)
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    # the ephemeral API starts in 10-25 s on a busy 2-core machine; Prefect's default is 20 s
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    if console_level:
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", console_level)
+    return home
+
+
+@contextmanager
+def reporting(reporter: Reporter) -> Iterator[None]:
+    """Send task progress to `reporter` (the CLI's progress display) while inside."""
+    global _reporter
+    previous, _reporter = _reporter, reporter
+    try:
+        yield
+    finally:
+        _reporter = previous
+
+
+def report(stage: str, done: int, total: int | None = None) -> None:
+    """Progress from a task; a no-op unless a CLI is listening (e.g. under `serve`)."""
+    if _reporter is not None:
+        _reporter(stage, done, total)

@@ -1,0 +1,308 @@
+"""CLI: `run` (the pipeline flow once), `serve` (the scheduled deployments) and `demo`.
+
+Prefect is imported only inside these commands, after `configure_prefect` has set its
+offline defaults (local API state under the trendmine data dir, no analytics).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from flows.runtime import configure_prefect, reporting
+from trendmine.config import Settings, get_settings
+
+console = Console()
+DEMO_ORDER = ("accounts", "opportunities", "crm_notes", "support_tickets", "ideas", "sales_calls")
+STAGE_LABELS = {
+    "ingest": "ingest Kafka -> Postgres",
+    "embed": "embed new feedback",
+    "cluster": "cluster into themes",
+    "trends": "rebuild trend tables",
+    "report": "write the HTML report",
+}
+
+
+def _stage_counts(result: dict[str, Any]) -> str:
+    parts = []
+    for stage, c in result["counts"].items():
+        parts.append(f"{stage}: in {c.get('in')}, out {c.get('out')}")
+    return "; ".join(parts)
+
+
+# ---------------------------------------------------------------------------- run
+
+
+def run(
+    report: Annotated[Path | None, typer.Option(
+        help="Where to write the HTML report (default: <data dir>/trendmine-report.html)."
+    )] = None,
+) -> None:
+    """Run the pipeline flow once (ingest -> mine -> trends -> report) on the configured stack;
+    the run is recorded in trends.pipeline_runs and as a Prefect flow run."""
+    settings = get_settings()
+    configure_prefect(settings)  # Prefect's own INFO logs stay on: this is the operator's view
+    from flows.pipeline import pipeline_flow
+
+    t0 = time.perf_counter()
+    result = pipeline_flow(settings=settings, report_path=str(report) if report else None)
+    console.print(f"pipeline run {result['run_id']} completed: {_stage_counts(result)}")
+    console.print(f"report: {result['report_path']}")
+    console.print(f"[dim]pipeline done in {time.perf_counter() - t0:.0f}s[/dim]")
+
+
+# ---------------------------------------------------------------------------- serve
+
+
+def serve() -> None:
+    """Serve the scheduled deployments in this process until Ctrl-C: ingest on
+    TRENDMINE_INGEST_CRON (every minute), mine + trends + report on TRENDMINE_MINE_CRON
+    (hourly), and `pipeline/on-demand`. Without PREFECT_API_URL a local Prefect server
+    (scheduler and UI) is started on 127.0.0.1:TRENDMINE_PREFECT_PORT."""
+    from flows.deployments import INGEST, MINE_TRENDS, ON_DEMAND, start_local_server
+
+    settings = get_settings()
+    home = configure_prefect(settings)
+    server = None
+    if not os.environ.get("PREFECT_API_URL"):
+        log = (home or settings.data_dir / "prefect") / "server.log"
+        with console.status(f"starting a local Prefect server (log: {log})..."):
+            server, api_url = start_local_server(settings, log)
+        os.environ["PREFECT_API_URL"] = api_url  # before prefect is imported below
+    from flows.deployments import serve_forever
+
+    api = os.environ["PREFECT_API_URL"]
+    console.print(f"Prefect API: {api}  (UI: {api.removesuffix('/api')})")
+    console.print(f"  {INGEST:<22} cron {settings.ingest_cron!r}")
+    console.print(f"  {MINE_TRENDS:<22} cron {settings.mine_cron!r}")
+    console.print(f"  {ON_DEMAND:<22} run it: prefect deployment run {ON_DEMAND}")
+    console.print("serving; Ctrl-C stops (a run in progress finishes its batch first)")
+    try:
+        serve_forever(settings)
+    finally:
+        if server is not None:
+            server.terminate()
+            try:
+                server.wait(timeout=20)
+            except Exception:
+                server.kill()
+
+
+# ---------------------------------------------------------------------------- demo
+
+
+@dataclass
+class DemoResult:
+    produced: int  # records read from the vendor export files
+    published: int  # of those, sent to the feedback / CRM topics
+    unparseable: int  # of those, sent straight to the DLQ by produce
+    stored: int  # consumed by ingest and stored in Postgres
+    rejected: int  # consumed by ingest and sent to the DLQ
+    run_id: int
+    report_path: Path
+    emerging: list[dict[str, Any]]
+    world: Any
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+class _StageProgress:
+    """One progress row per stage; a new stage completes the one before it."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.rows: dict[str, TaskID] = {}
+        self.current: str | None = None
+        self.totals: dict[str, int] = {}
+
+    def start(self, key: str, label: str, total: int | None = None) -> None:
+        self.finish_current()
+        self.rows[key] = self.progress.add_task(label, total=total, info="")
+        self.current = key
+
+    def finish_current(self) -> None:
+        if self.current is not None:
+            row = self.rows[self.current]
+            task = self.progress.tasks[self.progress.task_ids.index(row)]
+            self.progress.update(row, total=task.total or max(task.completed, 1),
+                                 completed=task.total or max(task.completed, 1))
+            self.current = None
+
+    def __call__(self, stage: str, done: int, total: int | None) -> None:
+        total = self.totals.get(stage, total)
+        if stage != self.current:
+            self.start(stage, STAGE_LABELS.get(stage, stage), total)
+        info = f"{done:,}" + (f" / {total:,}" if total else "")
+        self.progress.update(self.rows[stage], completed=done, total=total, info=info)
+
+
+def _progress() -> Progress:
+    return Progress(SpinnerColumn(), TextColumn("{task.description:<28}"), BarColumn(),
+                    TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console)
+
+
+def run_demo(settings: Settings, *, feedback: int, accounts: int, weeks: int, seed: int,
+             out: Path, top: int = 5) -> DemoResult:
+    """Generate, publish through the produce path, run the pipeline flow; with progress."""
+    from ingest.producer import publish_files
+    from trendmine import stack
+    from trendmine.demo import generate_world, write_world
+
+    seconds: dict[str, float] = {}
+    with _progress() as progress:
+        stages = _StageProgress(progress)
+        t = time.perf_counter()
+        stages.start("up", "start the embedded stack")
+        stack.up(settings)
+        seconds["up"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        stages.start("world", f"generate {feedback:,} records")
+        world = generate_world(seed=seed, n_accounts=accounts, n_feedback=feedback,
+                               weeks=weeks, end=datetime.now(UTC))
+        files = write_world(world, settings.data_dir / "demo-world")
+        seconds["generate"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        targets = sorted(files, key=lambda x: DEMO_ORDER.index(x) if x in DEMO_ORDER else 99)
+        stages.start("publish", "publish exports to Kafka", len(targets))
+        row = stages.rows["publish"]
+        published = unparseable = seen = 0
+
+        def one_record(n: int) -> None:
+            nonlocal seen
+            seen += n
+            if seen % 500 == 0:
+                progress.update(row, info=f"{seen:,} records")
+
+        for target in targets:  # one producer per target, as `trendmine produce` would
+            s = publish_files(settings, target, [str(p) for p in files[target]],
+                              on_record=one_record)
+            published += s.published
+            unparseable += s.rejected
+            progress.advance(row)
+        progress.update(row, info=f"{seen:,} records")
+        seconds["publish"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        stages.start("prefect", "start Prefect's local API")
+        from prefect.client.orchestration import get_client
+
+        with get_client(sync_client=True) as client:  # starts the ephemeral API now, not
+            client.api_healthcheck()  # hidden inside the first flow call
+        from flows.pipeline import pipeline_flow
+
+        seconds["prefect_start"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        stages.totals["ingest"] = published  # every published message is consumed once
+        with reporting(stages):
+            result = pipeline_flow(settings=settings, report_path=str(out))
+        stages.finish_current()
+        seconds["pipeline"] = time.perf_counter() - t
+
+    from trendmine.db import connection
+    from trendmine.summary import top_emerging
+
+    with connection(settings, autocommit=True) as conn:
+        emerging = top_emerging(conn, top)
+    ingest = result["counts"]["ingest"]
+    return DemoResult(
+        produced=published + unparseable, published=published, unparseable=unparseable,
+        stored=ingest["stored"], rejected=ingest["rejected"], run_id=result["run_id"],
+        report_path=Path(result["report_path"]), emerging=emerging, world=world,
+        seconds=seconds,
+    )
+
+
+def _print_emerging(rows: list[dict[str, Any]]) -> None:
+    from trendmine.summary import evidence_line, money
+
+    if not rows:
+        console.print("No theme rises faster than its own history explains.")
+        return
+    table = Table(title="Top emerging themes", title_justify="left", show_lines=False)
+    for col, justify in (("#", "right"), ("theme", "left"), ("accounts", "right"),
+                         ("ARR", "right"), ("open pipeline", "right"), ("lift", "right")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for r in rows:
+        new = " [red](new)[/red]" if r["is_new"] else ""
+        table.add_row(str(r["rank"]), f"{r['label']}{new}", str(r["accounts"]),
+                      money(r["arr"]), money(r["pipeline"]),
+                      f"{r['lift']:.1f}x" if r.get("lift") else "-")
+    console.print(table)
+    for r in rows:
+        console.print(f"[bold]{r['rank']}. {r['label']}[/bold]: {evidence_line(r)}",
+                      highlight=False)
+        for q in r["quotes"]:
+            console.print(f'   [dim]"{q}"[/dim]', highlight=False)
+
+
+def demo(
+    feedback: Annotated[int, typer.Option(help="Feedback records to generate.")] = 20000,
+    accounts: Annotated[int, typer.Option(help="Accounts to generate.")] = 240,
+    weeks: Annotated[int, typer.Option(help="Weeks of history.")] = 16,
+    seed: Annotated[int, typer.Option(help="Seed of the generated world.")] = 7,
+    out: Annotated[Path, typer.Option(help="Where to write the HTML report.")] = Path(
+        "trendmine-report.html"
+    ),
+    verbose: Annotated[bool, typer.Option(help="Show Prefect's own logs too.")] = False,
+) -> None:
+    """Generate a B2B SaaS world in vendor export formats, publish it through Kafka, run the
+    pipeline flow on the embedded stack, and show the emerging themes and the report."""
+    from trendmine.db import public_url
+
+    settings = get_settings()
+    # Prefect's console logs would drown the progress display; the run is still logged to
+    # its API (browse it with `prefect server start`, see below)
+    home = configure_prefect(settings, console_level=None if verbose else "CRITICAL")
+    t0 = time.perf_counter()
+    res = run_demo(settings, feedback=feedback, accounts=accounts, weeks=weeks, seed=seed,
+                   out=out)
+    console.print(
+        f"{res.produced:,} records in the vendor exports: {res.published:,} published to "
+        f"Kafka, {res.unparseable} unparseable sent to the DLQ; ingest stored "
+        f"{res.stored:,} and rejected {res.rejected} to the DLQ "
+        f"({res.stored + res.rejected + res.unparseable:,} accounted for)", highlight=False)
+    console.print()
+    _print_emerging(res.emerging)
+    console.print()
+    console.print(f"[bold]Report:[/bold] {res.report_path}", highlight=False)
+    console.print(f"  open it in a browser (offline): xdg-open {res.report_path}  "
+                  f"or {res.report_path.as_uri()}", highlight=False)
+    console.print(f"[bold]BI tools[/bold] (Metabase, Superset, Tableau): Postgres at "
+                  f"{public_url(settings)}, schema [bold]trends[/bold]", highlight=False)
+    console.print("  a read-only login for them: trendmine bi-role create   "
+                  "(views and columns: docs/data-dictionary.md)")
+    console.print(f"[bold]This run:[/bold] trends.pipeline_runs run_id {res.run_id}; "
+                  "explore it with trendmine trends / emerging / theme ID", highlight=False)
+    if home is not None:
+        console.print(f"  Prefect flow runs, logs and the emerging-themes artifact: "
+                      f"PREFECT_HOME={home} prefect server start  (then http://127.0.0.1:4200)",
+                      highlight=False)
+    console.print(f"[dim]demo done in {time.perf_counter() - t0:.0f}s (stack "
+                  f"{res.seconds['up']:.0f}s, generate {res.seconds['generate']:.0f}s, "
+                  f"publish {res.seconds['publish']:.0f}s, Prefect start "
+                  f"{res.seconds['prefect_start']:.0f}s, pipeline "
+                  f"{res.seconds['pipeline']:.0f}s)[/dim]")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(run)
+    app.command()(serve)
+    app.command()(demo)

@@ -1,0 +1,60 @@
+"""trendmine.pipeline_runs: every flow run records itself (start, end, status, counts).
+
+Plain SQL, no Prefect: the flows call these through tasks, and the failure path calls
+`finish_run` directly so a failed run is recorded even while the flow engine unwinds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from trendmine.config import Settings
+from trendmine.db import connection
+
+RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
+MAX_ERROR_CHARS = 2000
+
+
+def run_params(settings: Settings) -> dict[str, Any]:
+    """The parameters that decide what a run produces (never a secret or a URL)."""
+    return {
+        "topic_prefix": settings.topic_prefix,
+        "consumer_group": settings.consumer_group,
+        "batch_size": settings.batch_size,
+        "redact_pii": settings.redact_pii,
+        "max_text_chars": settings.max_text_chars,
+        "embedding_model": settings.embedding_model,
+        "window_days": settings.window_days,
+        "random_state": settings.random_state,
+        "segment_weights": settings.segment_weights,
+        "source_weights": settings.source_weights,
+        "arr_weight": settings.arr_weight,
+        "embedded_db": settings.embedded_db,
+        "embedded_kafka": settings.embedded_kafka,
+    }
+
+
+def start_run(settings: Settings, flow: str, *, parent_run_id: int | None = None,
+              prefect_flow_run_id: str | None = None) -> int:
+    """Insert a `running` row; returns its run_id."""
+    with connection(settings, autocommit=True) as conn:
+        return conn.execute(
+            "INSERT INTO trendmine.pipeline_runs (flow, status, params, model, parent_run_id, "
+            "prefect_flow_run_id) VALUES (%s, %s, %s, %s, %s, %s) RETURNING run_id",
+            (flow, RUNNING, Jsonb(run_params(settings)), settings.embedding_model,
+             parent_run_id, prefect_flow_run_id),
+        ).fetchone()[0]
+
+
+def finish_run(settings: Settings, run_id: int, status: str, counts: dict[str, Any], *,
+               error: str | None = None, report_path: str | None = None) -> None:
+    """Close the row: end time, final status, counts, the error of a failed run."""
+    with connection(settings, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE trendmine.pipeline_runs SET ended_at = now(), status = %s, counts = %s, "
+            "error = %s, report_path = coalesce(%s, report_path) WHERE run_id = %s",
+            (status, Jsonb(counts), error[:MAX_ERROR_CHARS] if error else None, report_path,
+             run_id),
+        )
