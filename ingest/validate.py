@@ -61,14 +61,17 @@ def _classify(model: type[BaseModel], exc: ValidationError) -> Rejection:
 def parse_model(model: type[BaseModel], raw: bytes) -> BaseModel | Rejection:
     """bytes -> model instance, or the Rejection that explains the problem."""
     try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return Rejection(
-            "invalid_utf8", f"message is not valid UTF-8 (byte {exc.start}); re-encode as UTF-8"
-        )
-    try:
         return model.model_validate_json(raw)
     except ValidationError as exc:
+        # The JSON parser rejects invalid UTF-8 too; decoding only on failure keeps the
+        # common path to one parse while still naming the real problem.
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as dec:
+            return Rejection(
+                "invalid_utf8",
+                f"message is not valid UTF-8 (byte {dec.start}); re-encode as UTF-8",
+            )
         return _classify(model, exc)
 
 

@@ -70,9 +70,10 @@ def write_feedback(conn: psycopg.Connection, rows: list[FeedbackRow]) -> int:
         key=lambda r: (r.event.source.value, r.event.source_id),
         stamp=lambda r: r.event.updated_at or r.event.created_at,
     )
+    # Only the copied columns, no defaults: a staged row must not draw a feedback_id.
     conn.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS stage_feedback "
-        "(LIKE trendmine.feedback INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        f"CREATE TEMP TABLE IF NOT EXISTS stage_feedback ON COMMIT DELETE ROWS AS "
+        f"SELECT {', '.join(_FEEDBACK_COLS)} FROM trendmine.feedback WITH NO DATA"
     )
     with conn.cursor().copy(
         f"COPY stage_feedback ({', '.join(_FEEDBACK_COLS)}) FROM STDIN"
@@ -90,7 +91,7 @@ def write_feedback(conn: psycopg.Connection, rows: list[FeedbackRow]) -> int:
                     e.url,
                     r.text,
                     text_hash(r.text),
-                    json.dumps(e.metadata),
+                    json.dumps(e.metadata) if e.metadata else "{}",
                     e.created_at,
                     e.updated_at,
                     r.topic,

@@ -7,18 +7,27 @@ Method (per theme, on a regular series of periods, oldest..newest):
    in its baseline (shrunk towards the global mean with ``prior_accounts`` pseudo-accounts).
    The baseline then reads as "accounts per period", and a recent window of heavier accounts
    (enterprise, high ARR) reads as more accounts than the baseline had.
-2. The baseline is the theme's periods before the recent window, from its first period on.
-   Its mean and variance are shrunk towards a global prior (the median theme's baseline)
-   with ``prior_periods`` pseudo-periods, so a short history is not over-trusted and a
-   brand-new theme (no baseline, ``is_new``) is compared with the typical theme.
-3. The recent window's demand is tested against a negative binomial with that mean and
-   variance (a Poisson when the baseline is not over-dispersed): p = P(X >= observed).
+2. The baseline is every period since the data starts (``data_start``), not since the
+   theme's first mention: weeks of silence are history too, and a theme nobody mentioned
+   for ten weeks has a rate near zero, not a typical rate. It stops ``guard_periods``
+   before the recent window: a surge that began a week before the window would otherwise
+   inflate its own baseline's mean and variance and hide itself.
+   Periods may be partly observed (``exposure``: the share of the period elapsed, e.g. the
+   current week on a Thursday); rates are per fully observed period.
+3. The theme's rate gets an empirical-Bayes Gamma prior fitted to the established themes
+   (mean m, spread v across themes; strength m / v pseudo-periods, at most
+   ``prior_periods``): a short or silent history is not over-trusted, and a theme with no
+   observed baseline at all is compared with the typical theme. The recent window is tested
+   against the posterior predictive: a negative binomial with the posterior mean, its
+   uncertainty, and the theme's own week-to-week over-dispersion (shrunk towards the median
+   theme's): p = P(X >= observed).
    The observed value leaves out the single loudest account (a theme must still look
    surprising without it), so one account spamming tickets cannot make a theme emerge.
 4. A theme is flagged when p passes the Benjamini-Hochberg cut at false discovery rate
    ``alpha`` over all themes tested (threshold = -log10 of that cut, shown as evidence),
    at least ``min_accounts`` distinct accounts spoke in the recent window, and the window
    is at least ``min_lift`` times its expectation. Flagged themes are ranked by statistic.
+   ``is_new``: no mention before the recent window.
 """
 
 from __future__ import annotations
@@ -102,14 +111,16 @@ def benjamini_hochberg(p_values: Sequence[float], alpha: float) -> float:
     return alpha * k / m
 
 
-def _baseline(x: np.ndarray, start: int, end: int) -> tuple[int, float, float]:
-    base = x[start:end]
-    n = len(base)
-    if n == 0:
-        return 0, 0.0, 0.0
-    mu = float(base.mean())
-    var = float(base.var(ddof=1)) if n > 1 else mu
-    return n, mu, var
+def _baseline(x: np.ndarray, e: np.ndarray, start: int, end: int) -> tuple[float, float, float]:
+    """(exposure, rate per full period, variance per full period) over periods [start, end)."""
+    base, expo = x[start:end], e[start:end]
+    total = float(expo.sum())
+    if total <= 0:
+        return 0.0, 0.0, 0.0
+    mu = float(base.sum()) / total
+    full = base[expo >= 0.999]
+    var = float(full.var(ddof=1)) if len(full) > 1 else mu
+    return total, mu, var
 
 
 def detect_emerging(
@@ -121,14 +132,26 @@ def detect_emerging(
     prior_periods: float = 2.0,
     prior_accounts: float = 3.0,
     unit: float | None = None,
+    exposure: Sequence[float] | None = None,
+    data_start: int | None = None,
+    guard_periods: int = 1,
 ) -> list[EmergingTheme]:
-    """Flag and rank the themes whose recent weighted demand beats their own baseline."""
+    """Flag and rank the themes whose recent weighted demand beats their own baseline.
+
+    ``exposure``: observed share of each period (default: all 1). ``data_start``: index of
+    the first period with any data (default: 0 when a theme was active before the first
+    period, else the earliest ``first_index``). ``guard_periods``: periods just before the
+    recent window left out of the baseline, so the first weeks of a ramp-up do not count as
+    the history the rest of it is compared with.
+    """
     if recent_periods < 1:
         raise ValueError(f"recent_periods: expected >= 1, got {recent_periods!r}")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha: expected 0 < alpha < 1, got {alpha!r}")
     if min_accounts < 1:
         raise ValueError(f"min_accounts: expected >= 1, got {min_accounts!r}")
+    if guard_periods < 0:
+        raise ValueError(f"guard_periods: expected >= 0, got {guard_periods!r}")
     if not series:
         return []
     n_periods = len(series[0].weighted)
@@ -136,7 +159,15 @@ def detect_emerging(
         raise ValueError("series: every theme needs the same number of periods")
     if n_periods <= recent_periods:
         raise ValueError("series: need more periods than recent_periods")
+    expo = np.ones(n_periods) if exposure is None else np.asarray(exposure, dtype=float)
+    if expo.shape != (n_periods,) or (expo < 0).any() or (expo > 1).any():
+        raise ValueError("exposure: expected one share in [0, 1] per period")
     split = n_periods - recent_periods
+    base_end = max(split - guard_periods, 0)  # baseline: [start, base_end)
+    if data_start is None:
+        firsts = [s.first_index for s in series]
+        data_start = 0 if any(f is None for f in firsts) else min(firsts)
+    start = int(min(max(data_start, 0), base_end))
 
     # the typical theme's contribution per account (median, so a few enterprise-heavy
     # themes do not make every other account look small)
@@ -147,82 +178,90 @@ def detect_emerging(
     ]
     global_unit = unit or (float(np.median(per_theme)) if per_theme else 1.0)
 
-    units, xs, stats = [], [], []
+    units, xs = [], []
     for s in series:
-        start = s.first_index or 0
         if unit:
             u = unit
         else:  # the theme's own contribution per account, shrunk towards the global one
-            w_b = float(np.sum(s.weighted[start:split]))
-            a_b = float(np.sum(s.accounts[start:split]))
+            w_b = float(np.sum(s.weighted[start:base_end]))
+            a_b = float(np.sum(s.accounts[start:base_end]))
             u = (w_b + prior_accounts * global_unit) / (a_b + prior_accounts)
-        x = np.asarray(s.weighted, dtype=float) / u
         units.append(u)
-        xs.append(x)
-        stats.append(_baseline(x, start, split))
-    established = [(mu, var) for n, mu, var in stats if n >= 3]
-    mu0 = float(np.median([m for m, _ in established])) if established else 1.0
-    mu0 = max(mu0, 0.5)  # a silent catalogue must not make one mention look like a surge
-    # the prior's spread: the median theme's dispersion index (variance / mean), at least 1
-    ratios = [v / m for m, v in established if m > 0]
-    var0 = mu0 * max(float(np.median(ratios)) if ratios else 1.0, 1.0)
+        xs.append(np.asarray(s.weighted, dtype=float) / u)
+    counts = [np.asarray(s.accounts, dtype=float) for s in series]
+    # Two looks at each theme, each against its own history: the weighted demand (a few
+    # heavy accounts) and the breadth, distinct accounts per period (many light ones: ten
+    # SMB accounts weigh less than one enterprise account, yet ten customers is news).
+    # Each leaves out the loudest account.
+    robust_w = [float(x[split:].sum()) - (float(np.max(s.recent_account_weights)) / u
+                                          if len(s.recent_account_weights) else 0.0)
+                for s, x, u in zip(series, xs, units, strict=True)]
+    robust_a = [float(c[split:].sum()) - float(min(recent_periods, c[split:].max(initial=0)))
+                for c in counts]
+    look_w = _look(xs, robust_w, expo, start, base_end, split, prior_periods)
+    look_a = _look(counts, robust_a, expo, start, base_end, split, prior_periods)
 
     tests = []
-    for s, x, u, (n_b, mu_b, var_b) in zip(series, xs, units, stats, strict=True):
-        mu = (n_b * mu_b + prior_periods * mu0) / (n_b + prior_periods)
-        # a brand-new theme has no swing of its own to measure: the prior is a rate (Poisson)
-        var = (n_b * var_b + prior_periods * var0) / (n_b + prior_periods) if n_b else mu0
-        expected = recent_periods * mu
+    for s, x, u, lw, la in zip(series, xs, units, look_w, look_a, strict=True):
+        # Bonferroni over the two looks: a theme gets no extra chance from having two
+        p = min(1.0, 2 * min(lw["p"], la["p"]))
         contrib = np.asarray(s.recent_account_weights, dtype=float) / u
-        observed = float(x[split:].sum())
-        robust = observed - (float(contrib.max()) if len(contrib) else 0.0)
-        p, method = upper_tail(robust, expected, recent_periods * var)
-        tests.append((p, method, expected, contrib, observed, robust))
+        tests.append((p, lw, la, contrib, float(x[split:].sum())))
     p_cut = benjamini_hochberg([t[0] for t in tests], alpha)
     threshold = -math.log10(p_cut)
 
     found: list[EmergingTheme] = []
-    for s, u, (n_b, mu_b, var_b), (p, method, expected, contrib, observed, robust) in zip(
-        series, units, stats, tests, strict=True
-    ):
+    for s, u, (p, lw, la, contrib, observed) in zip(series, units, tests, strict=True):
         stat = min(-math.log10(max(p, 1e-300)), _MAX_STAT)
         n_acc = len(s.recent_account_weights)
-        if p > p_cut or n_acc < min_accounts or observed < min_lift * expected:
+        lifts = [look["observed"] / look["expected"] for look in (lw, la) if look["expected"] > 0]
+        if p > p_cut or n_acc < min_accounts or max(lifts, default=math.inf) < min_lift:
             continue
         top_share = float(contrib.max() / contrib.sum()) if contrib.sum() > 0 else 0.0
+        baseline_mentions = int(np.sum(s.mentions[:split]))
         found.append(
             EmergingTheme(
                 theme_id=s.theme_id,
                 label=s.label,
                 rank=0,
-                is_new=n_b == 0,
+                is_new=baseline_mentions == 0,
                 mentions=int(np.sum(s.mentions[split:])),
                 accounts=n_acc,
                 arr=float(s.recent_arr),
                 pipeline=float(s.recent_pipeline),
                 observed=observed * u,
-                expected=expected * u,
+                expected=lw["expected"] * u,
                 statistic=stat,
                 p_value=p,
                 threshold=threshold,
                 evidence={
-                    "method": method,
+                    "method": lw["method"],
                     "weighted_per_period": [round(float(v), 4) for v in s.weighted],
                     "mentions_per_period": [int(v) for v in s.mentions],
                     "accounts_per_period": [int(v) for v in s.accounts],
+                    "exposure_per_period": [round(float(v), 4) for v in expo],
                     "recent_periods": recent_periods,
-                    "baseline_periods": n_b,
-                    "baseline_mean": mu_b * u,
-                    "baseline_var": var_b * u * u,
-                    "prior_mean": mu0 * u,
-                    "prior_periods": prior_periods,
+                    "baseline_periods": base_end - start,
+                    "guard_periods": split - base_end,
+                    "baseline_mentions": baseline_mentions,
+                    "baseline_mean": lw["baseline_mean"] * u,
+                    "baseline_var": lw["baseline_var"] * u * u,
+                    "prior_mean": lw["prior_mean"] * u,
+                    "prior_periods": round(lw["prior_periods"], 4),
                     "unit": u,
-                    "observed_without_top_account": robust * u,
+                    "observed_without_top_account": lw["robust"] * u,
+                    "p_weighted": lw["p"],
+                    "p_accounts": la["p"],
+                    "accounts_observed": la["observed"],
+                    "accounts_expected": round(la["expected"], 4),
+                    "accounts_method": la["method"],
                     "top_account_share": round(top_share, 4),
                     "recent_accounts": n_acc,
-                    "lift": observed / expected if expected > 0 else None,
+                    "lift": observed / lw["expected"] if lw["expected"] > 0 else None,
+                    "accounts_lift": (la["observed"] / la["expected"]
+                                      if la["expected"] > 0 else None),
                     "alpha": alpha,
-                    "multiple_testing": "benjamini_hochberg",
+                    "multiple_testing": "bonferroni over 2 looks, then benjamini_hochberg",
                     "themes_tested": len(series),
                     "min_accounts": min_accounts,
                     "min_lift": min_lift,
@@ -231,3 +270,44 @@ def detect_emerging(
         )
     found.sort(key=lambda e: (-e.statistic, -e.observed, e.theme_id))
     return [replace(e, rank=i) for i, e in enumerate(found, start=1)]
+
+
+def _look(
+    xs: Sequence[np.ndarray],
+    robust: Sequence[float],
+    expo: np.ndarray,
+    start: int,
+    base_end: int,
+    split: int,
+    prior_periods: float,
+) -> list[dict[str, Any]]:
+    """One measure (a series per theme) tested against each theme's own baseline.
+
+    Empirical-Bayes Gamma prior on the per-period rate from the themes with a real
+    history (strength = mean / variance across themes, at most `prior_periods`), then the
+    posterior predictive of the recent window, widened by the theme's own over-dispersion
+    (shrunk towards the median theme's): a negative binomial upper tail.
+    """
+    stats = [_baseline(x, expo, start, base_end) for x in xs]
+    established = [(mu, var) for e_b, mu, var in stats if e_b >= 3 and mu > 0]
+    rates = np.array([mu for mu, _ in established]) if established else np.array([1.0])
+    m0 = max(float(np.mean(rates)), 0.5)  # a silent catalogue must not make one mention a surge
+    v0 = float(np.var(rates)) if len(rates) > 1 else m0
+    strength = min(prior_periods, m0 / max(v0, 1e-9))  # pseudo-periods
+    # week-to-week swing of the median theme (variance / mean), at least Poisson's 1
+    ratios = [v / m for m, v in established]
+    d0 = max(float(np.median(ratios)) if ratios else 1.0, 1.0)
+    recent_expo = float(expo[split:].sum())
+    out = []
+    for x, rob, (e_b, mu_b, var_b) in zip(xs, robust, stats, strict=True):
+        mu = (strength * m0 + e_b * mu_b) / (strength + e_b)
+        disp = max((e_b * (var_b / mu_b if mu_b > 0 else 1.0) + prior_periods * d0)
+                   / (e_b + prior_periods), 1.0)
+        expected = recent_expo * mu
+        # rate uncertainty (Gamma posterior) on top of the theme's own over-dispersion
+        var = expected * disp + recent_expo**2 * mu / (strength + e_b)
+        p, method = upper_tail(rob, expected, var)
+        out.append({"p": p, "method": method, "expected": expected, "robust": rob,
+                    "observed": float(x[split:].sum()), "baseline_mean": mu_b,
+                    "baseline_var": var_b, "prior_mean": m0, "prior_periods": strength})
+    return out

@@ -103,7 +103,7 @@ def test_planted_surges_rank_top5_and_decoys_stay_quiet():
             assert e.statistic >= e.threshold and e.accounts >= 3
             assert len(e.evidence["weighted_per_period"]) == PERIODS
             assert e.evidence["method"] in ("poisson", "negative_binomial")
-            assert e.is_new == (e.evidence["baseline_periods"] == 0)
+            assert e.is_new == (e.evidence["baseline_mentions"] == 0)
         new = [e for e in found if e.theme_id == ids["brand_new"]]
         assert all(e.is_new for e in new)
     for name, n in hits.items():

@@ -37,6 +37,8 @@ def _mine(settings, mode: str | None = None) -> dict:
         tasks: dict[str, int] = {}
 
         def report(stage: str, done: int, total: int | None) -> None:
+            if total == 0:  # nothing to do in this stage: show it as done, not 0%
+                done = total = 1
             if stage not in tasks:
                 tasks[stage] = progress.add_task(stage, total=total)
             progress.update(tasks[stage], completed=done, total=total)

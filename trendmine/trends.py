@@ -221,6 +221,14 @@ def _period_starts(grain: str, end: date, n: int) -> list[date]:
     return [date((m := months - i) // 12, m % 12 + 1, 1) for i in range(n - 1, -1, -1)]
 
 
+def _next_period_start(grain: str, start: date) -> date:
+    if grain == "day":
+        return start + timedelta(days=1)
+    if grain == "week":
+        return start + timedelta(weeks=1)
+    return date(start.year + start.month // 12, start.month % 12 + 1, 1)
+
+
 def _emerging(conn: psycopg.Connection, grain: str, now: datetime | None,
               computed_at: datetime) -> list[EmergingTheme]:
     """Run mining.emerging on the fresh trends and replace theme_emerging with its ranking."""
@@ -230,12 +238,19 @@ def _emerging(conn: psycopg.Connection, grain: str, now: datetime | None,
         if row is None or row[0] is None:
             return []
         now = row[0]
-    # the window ends with the last COMPLETE period: a period still in progress would look
-    # like a collapse in demand
-    current = _period_starts(grain, now.astimezone(UTC).date(), 1)[0]
-    last_complete = current - timedelta(days=1)
-    periods = _period_starts(grain, last_complete,
+    # The window ends with the period containing `now`, counted for the share of it that
+    # has elapsed (its exposure): dropping it would hide the newest week whenever `now`
+    # sits at its very end, and counting it as a full period would read a Tuesday as a
+    # collapse in demand.
+    now = now.astimezone(UTC)
+    current = _period_starts(grain, now.date(), 1)[0]
+    periods = _period_starts(grain, current,
                              EMERGING_BASELINE_PERIODS + EMERGING_RECENT_PERIODS)
+    start_dt = datetime.combine(current, datetime.min.time(), UTC)
+    length = (datetime.combine(_next_period_start(grain, current), datetime.min.time(), UTC)
+              - start_dt)
+    elapsed = min(max((now - start_dt) / length, 1e-3), 1.0)
+    exposure = [1.0] * (len(periods) - 1) + [elapsed]
     index = {p: i for i, p in enumerate(periods)}
     recent_start = periods[-EMERGING_RECENT_PERIODS]
     n = len(periods)
@@ -281,7 +296,12 @@ def _emerging(conn: psycopg.Connection, grain: str, now: datetime | None,
             accounts=c["a"], recent_account_weights=[float(w) for w in weights_recent],
             first_index=index.get(f) if f is not None and f >= periods[0] else None,
             recent_arr=arr, recent_pipeline=float(pipeline.get(theme_id) or 0)))
-    found = detect_emerging(series, recent_periods=EMERGING_RECENT_PERIODS)
+    # the history starts where the data does (any theme), not at each theme's first mention
+    data_first = min(first.values(), default=None)
+    data_start = 0 if data_first is None or data_first <= periods[0] else sum(
+        p < data_first for p in periods)
+    found = detect_emerging(series, recent_periods=EMERGING_RECENT_PERIODS,
+                            exposure=exposure, data_start=data_start)
     with conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO trendmine.theme_emerging (theme_id, grain, period_start, rank, is_new, "

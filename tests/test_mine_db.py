@@ -1,0 +1,188 @@
+"""`trendmine mine` against the real Postgres: stable theme ids, full vs incremental runs.
+
+CLINC150 requests (40 intents + some out-of-scope) are stored as feedback rows, mined once
+per module, and each test works on a copy of that mined database (CREATE DATABASE ...
+TEMPLATE), so the embedding and the first clustering are paid once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import psycopg
+import pytest
+from psycopg import sql
+from pydantic import SecretStr
+
+from mining.evaluate import load_labelled_csv
+from mining.snippets import split_snippets
+from tests.conftest import CLINC150
+from trendmine.config import Settings
+from trendmine.mine import mine
+
+NOW = datetime(2025, 6, 2, tzinfo=UTC)
+N_INTENTS = 40
+HELD_OUT_INTENTS = 6  # never in the base: what incremental mode must NOT attach
+
+
+def _dataset() -> dict[str, list[tuple[str, str]]]:
+    if not (CLINC150 / "test.csv").is_file():
+        pytest.skip(f"clinc150 not found at {CLINC150} (set TRENDMINE_CLINC150_DIR)")
+    texts, intents = load_labelled_csv(CLINC150 / "test.csv")
+    names = sorted({i for i in intents if i != "oos"})[: N_INTENTS + HELD_OUT_INTENTS]
+    base_intents, far_intents = set(names[:N_INTENTS]), set(names[N_INTENTS:])
+    rng = np.random.default_rng(0)
+    rows = [(t, i) for t, i in zip(texts, intents, strict=True)
+            if i in base_intents or i in far_intents or i == "oos"]
+    assert all(split_snippets(t) == [t] for t, _ in rows)  # one snippet per record
+    order = rng.permutation(len(rows))
+    base, extra, far = [], [], []
+    oos = 0
+    for k in order:
+        intent = rows[k][1]
+        if intent in far_intents:
+            far.append(rows[k])
+        elif intent == "oos":
+            oos += 1
+            if oos <= 120:
+                base.append(rows[k])
+        elif len(extra) < 120 and rng.random() < 0.1:
+            extra.append(rows[k])
+        else:
+            base.append(rows[k])
+    return {"base": base, "extra": extra, "far": far}
+
+
+def _insert(conn: psycopg.Connection, items: list[tuple[str, str]], tag: str) -> None:
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO trendmine.feedback (source, source_id, account_id, text, text_hash, "
+            "metadata, created_at) VALUES ('support_tickets', %s, %s, %s, %s, %s, %s)",
+            [(f"{tag}:{k}", f"acct{k % 97}", text, f"{tag}{k}",
+              psycopg.types.json.Jsonb({"intent": intent}),
+              NOW - timedelta(days=1 + k % 60, minutes=k))
+             for k, (text, intent) in enumerate(items)])
+
+
+def _assignments(settings: Settings) -> dict[str, int]:
+    """source_id -> theme_id of every assigned record (one snippet each)."""
+    with psycopg.connect(settings.dsn()) as conn:
+        return dict(conn.execute(
+            "SELECT f.source_id, ft.theme_id FROM trendmine.feedback_theme ft "
+            "JOIN trendmine.feedback f USING (feedback_id)").fetchall())
+
+
+def _clone(services: dict[str, str], template: Settings, tmp_path: Path) -> Settings:
+    name = f"tm_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(f"{services['server_url']}/postgres", autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+            sql.Identifier(name), sql.Identifier(template.dsn().rsplit("/", 1)[1])))
+    url = SecretStr(f"{services['server_url']}/{name}")
+    return template.model_copy(update={"database_url": url,
+                                       "data_dir": tmp_path / "data"})
+
+
+@pytest.fixture(scope="module")
+def data() -> dict[str, list[tuple[str, str]]]:
+    return _dataset()
+
+
+@pytest.fixture(scope="module")
+def mined(services, tmp_path_factory, data) -> tuple[Settings, dict]:
+    """A database holding the base items, mined once (full run)."""
+    from tests.conftest import make_settings
+
+    settings = make_settings(services, tmp_path_factory.mktemp("mined"))
+    with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+        _insert(conn, data["base"], "base")
+    counts = mine(settings, now=NOW)
+    return settings, counts
+
+
+def test_first_run_is_full_and_assigns_almost_everything(mined, data):
+    _, counts = mined
+    assert counts["mode"] == "full" and counts["mode_reason"] == "no themes yet"
+    assert counts["snippets"] == len(data["base"])
+    assert counts["births"] == counts["themes"] > 0.5 * N_INTENTS
+    assert counts["unassigned"] <= 0.10 * counts["snippets"]
+    for stage in ("split", "embed", "reduce", "cluster", "outliers", "label", "match", "write"):
+        assert stage in counts["stage_seconds"], stage
+
+
+def test_rerun_on_the_same_data_changes_no_theme_id(services, mined, tmp_path):
+    settings = _clone(services, mined[0], tmp_path)
+    before = _assignments(settings)
+    counts = mine(settings, now=NOW, mode="full")
+    assert counts["mode"] == "full" and counts["embedded"] == 0
+    assert (counts["births"], counts["merged"], counts["retired"]) == (0, 0, 0)
+    assert _assignments(settings) == before
+    # auto mode right after a full run: nothing pending, nothing changes
+    counts = mine(settings, now=NOW)
+    assert counts["mode"] == "incremental" and counts["snippets"] == 0
+    assert _assignments(settings) == before
+
+
+def test_ten_percent_more_items_keep_ninety_percent_of_old_ids(services, mined, data,
+                                                               tmp_path):
+    settings = _clone(services, mined[0], tmp_path)
+    before = _assignments(settings)
+    with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+        _insert(conn, data["extra"], "extra")
+    assert len(data["extra"]) >= 0.09 * len(data["base"])
+    counts = mine(settings, now=NOW, mode="full")
+    after = _assignments(settings)
+    kept = sum(after.get(sid) == tid for sid, tid in before.items())
+    assert kept >= 0.90 * len(before), (kept, len(before), counts)
+
+
+def test_incremental_attaches_close_items_and_leaves_far_ones(services, mined, data,
+                                                             tmp_path):
+    settings = _clone(services, mined[0], tmp_path)
+    before = _assignments(settings)
+    with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+        # the theme most items of each base intent went to
+        intent_of = dict(conn.execute(
+            "SELECT source_id, metadata->>'intent' FROM trendmine.feedback").fetchall())
+        _insert(conn, data["extra"], "extra")
+        _insert(conn, data["far"], "far")
+    votes: dict[str, Counter] = {}
+    for sid, tid in before.items():
+        votes.setdefault(intent_of[sid], Counter())[tid] += 1
+    home = {intent: c.most_common(1)[0][0] for intent, c in votes.items()}
+
+    counts = mine(settings, now=NOW, mode="incremental")
+    assert counts["mode"] == "incremental" and counts["births"] == 0
+    assert counts["snippets"] == len(data["extra"]) + len(data["far"])
+    after = _assignments(settings)
+    assert {sid: after[sid] for sid in before} == before  # old assignments untouched
+    close = [(sid, i) for k, (_, i) in enumerate(data["extra"]) if (sid := f"extra:{k}")]
+    attached = [sid for sid, _ in close if sid in after]
+    right = [sid for sid, intent in close if intent != "oos" and after.get(sid) == home[intent]]
+    in_scope = sum(intent != "oos" for _, intent in close)
+    assert len(attached) >= 0.8 * len(close), (len(attached), len(close))
+    assert len(right) >= 0.75 * in_scope, (len(right), in_scope)
+    far = [f"far:{k}" for k in range(len(data["far"]))]
+    assert sum(sid in after for sid in far) <= 0.3 * len(far)
+    with psycopg.connect(settings.dsn()) as conn:
+        methods = dict(conn.execute(
+            "SELECT method, count(*) FROM trendmine.feedback_theme GROUP BY 1").fetchall())
+    assert methods["incremental"] == counts["assigned"] == len(after) - len(before)
+
+
+def test_auto_mode_reclusters_once_the_pool_is_big(services, mined, data, tmp_path):
+    settings = _clone(services, mined[0], tmp_path)
+    with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+        _insert(conn, data["far"], "far")
+    pool = len(data["far"])
+    small = settings.model_copy(update={"recluster_pool_share": 0.99,
+                                        "recluster_pool_size": pool + 1})
+    counts = mine(small, now=NOW)  # below both thresholds: attach what fits, keep the rest
+    assert counts["mode"] == "incremental" and counts["unassigned"] > 0
+    big = settings.model_copy(update={"recluster_pool_size": counts["unassigned"]})
+    counts = mine(big, now=NOW)
+    assert counts["mode"] == "full" and "unassigned" in counts["mode_reason"]
+    assert counts["births"] >= 1  # the held-out intents form themes of their own
