@@ -3,6 +3,8 @@
     python bench/bench_mining.py                      # everything (about 10-15 min on 2 cores)
     python bench/bench_mining.py --skip-scale         # quality only
     python bench/bench_mining.py --bertopic-scale-n 0 # no BERTopic scale run
+    python bench/bench_mining.py --skip-quality --bertopic-scale-n 0 --db
+                                                      # + `trendmine mine` on a real Postgres
 
 Quality: clinc150 test.csv (5,500 requests, 150 intents + 1,000 'oos') "full", and its
 in-scope part (4,500), plus val.csv as a check against over-fitting. Both methods get the
@@ -98,24 +100,122 @@ def run_quality() -> list[dict]:
     return rows
 
 
+def scale_texts(n: int, seed: int = 0) -> list[str]:
+    """The texts behind scale_set(n): each jittered copy carries its original's text."""
+    texts = [t for s in ("train", "val", "test") for t in load_labelled_csv(CLINC / f"{s}.csv")[0]]
+    rng = np.random.default_rng(seed)
+    extra = rng.integers(0, len(texts), max(0, n - len(texts)))
+    src = np.concatenate([np.arange(len(texts)), extra])
+    return [texts[i] for i in src[:n]]
+
+
 def run_scale(n: int) -> dict:
+    """ThemeModel.fit + labels on n stored embeddings, per stage, in this (fresh) process."""
     X = scale_set(n)
+    texts = scale_texts(n)
+    groups = [f"acct{i % 2000}" for i in range(n)]
     base = peak_rss_mb()
+    stages: dict[str, float] = {}
+    started: dict[str, float] = {}
+
+    def tick(stage: str, done: int, total: int) -> None:
+        if done == 0:
+            started[stage] = time.perf_counter()
+        else:
+            stages[stage] = round(time.perf_counter() - started[stage], 1)
+
     t = time.perf_counter()
-    model = ThemeModel().fit(X)
+    model = ThemeModel().fit(X, progress=tick)
     fit_s = time.perf_counter() - t
+    model.label(texts, groups, progress=tick)
+    total_s = time.perf_counter() - t
     new = scale_set(n + 1000, seed=1)[-1000:]  # 1,000 unseen jittered items
     t = time.perf_counter()
-    assign_incremental(new, model.centroids_, model.cluster_ids_, threshold=0.45)
+    assign_incremental(new, model.centroids_, model.cluster_ids_, threshold=0.55)
     assign_s = time.perf_counter() - t
     return {
         "n_items": n,
         "fit_seconds": round(fit_s, 1),
+        "fit_and_label_seconds": round(total_s, 1),
+        "stage_seconds": stages,
         "n_themes": model.n_themes_,
         "noise_share": round(model.noise_share_, 4),
         "peak_rss_mb": round(peak_rss_mb()),
         "rss_before_fit_mb": round(base),
         "assign_1000_seconds": round(assign_s, 3),
+    }
+
+
+def run_db(n: int) -> dict:
+    """`trendmine.mine.mine` against a real (embedded) Postgres holding n items whose
+    embeddings are already stored: a full re-mine, then 1,000 new items (embeddings stored,
+    so embedding is excluded) attached in incremental mode."""
+    import tempfile
+    from datetime import UTC, datetime, timedelta
+
+    import psycopg
+    from pgvector.psycopg import register_vector
+
+    from infra.embedded import EmbeddedPostgres, free_port
+    from mining import text_hash
+    from trendmine.config import Settings
+    from trendmine.mine import mine
+    from trendmine.stack import migrate_database
+
+    X = scale_set(n + 1000)
+    texts = scale_texts(n + 1000)
+    now = datetime(2025, 6, 2, tzinfo=UTC)
+    with tempfile.TemporaryDirectory() as tmp:
+        pg = EmbeddedPostgres(Path(tmp), free_port())
+        pg.start()
+        try:
+            settings = Settings(database_url=f"postgresql://postgres@127.0.0.1:{pg.port}/postgres",
+                                kafka_bootstrap="127.0.0.1:1", data_dir=Path(tmp))
+            migrate_database(settings)
+
+            def load(lo: int, hi: int) -> None:
+                with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+                    register_vector(conn)
+                    with conn.transaction(), conn.cursor() as cur:
+                        with cur.copy("COPY trendmine.feedback (feedback_id, source, source_id, "
+                                      "account_id, text, text_hash, created_at) FROM STDIN") as cp:
+                            for i in range(lo, hi):
+                                cp.write_row((i + 1, "support_tickets", f"b:{i}", f"acct{i % 2000}",
+                                              texts[i], text_hash(texts[i]),
+                                              now - timedelta(minutes=i % 100_000)))
+                        with cur.copy("COPY trendmine.feedback_snippet (feedback_id, ord, text, "
+                                      "text_hash) FROM STDIN") as cp:
+                            for i in range(lo, hi):
+                                cp.write_row((i + 1, 0, texts[i], text_hash(texts[i])))
+                    # a later transaction: embedded_at > last_ingested_at, so nothing re-splits
+                    with conn.transaction(), conn.cursor() as cur, cur.copy(
+                        "COPY trendmine.feedback_embedding (feedback_id, ord, model, text_hash, "
+                        "embedding) FROM STDIN"
+                    ) as cp:
+                        for i in range(lo, hi):
+                            cp.write_row((i + 1, 0, "all-MiniLM-L6-v2", text_hash(texts[i]), X[i]))
+
+            load(0, n)
+            t = time.perf_counter()
+            full = mine(settings, now=now, mode="full")
+            full_s = time.perf_counter() - t
+            load(n, n + 1000)
+            t = time.perf_counter()
+            inc = mine(settings, now=now, mode="incremental")
+            inc_s = time.perf_counter() - t
+        finally:
+            pg.stop()
+    return {
+        "n_items": n,
+        "full_remine_seconds": round(full_s, 1),
+        "full_stage_seconds": full["stage_seconds"],
+        "themes": full["themes"],
+        "noise_share": full.get("noise_share"),
+        "incremental_1000_seconds": round(inc_s, 2),
+        "incremental_stage_seconds": inc["stage_seconds"],
+        "incremental_assigned": inc["assigned"],
+        "incremental_unassigned": inc["unassigned"],
+        "peak_rss_mb": round(peak_rss_mb()),
     }
 
 
@@ -145,7 +245,8 @@ def child(part: str, n: int, timeout: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def table(rows: list[dict], scale: dict | None, bt_scale: dict | None) -> None:
+def table(rows: list[dict], scale: dict | None, bt_scale: dict | None,
+          db: dict | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -168,6 +269,8 @@ def table(rows: list[dict], scale: dict | None, bt_scale: dict | None) -> None:
         console.print(f"scale, trendmine: {scale}")
     if bt_scale:
         console.print(f"scale, BERTopic:  {bt_scale}")
+    if db:
+        console.print(f"trendmine mine on Postgres: {db}")
 
 
 def main() -> None:
@@ -176,7 +279,9 @@ def main() -> None:
     ap.add_argument("--skip-quality", action="store_true")
     ap.add_argument("--scale-n", type=int, default=100_000)
     ap.add_argument("--bertopic-scale-n", type=int, default=20_000)
-    ap.add_argument("--child", choices=("scale", "bertopic-scale"), help=argparse.SUPPRESS)
+    ap.add_argument("--db", action="store_true",
+                    help="also time `trendmine mine` (full + incremental) on a real Postgres")
+    ap.add_argument("--child", choices=("scale", "bertopic-scale", "db"), help=argparse.SUPPRESS)
     ap.add_argument("--n", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child == "scale":
@@ -184,6 +289,9 @@ def main() -> None:
         return
     if args.child == "bertopic-scale":
         print(json.dumps(run_bertopic_scale(args.n)))
+        return
+    if args.child == "db":
+        print(json.dumps(run_db(args.n)))
         return
     if not (CLINC / "test.csv").is_file():
         sys.exit(f"clinc150 not found at {CLINC}; set TRENDMINE_CLINC150_DIR")
@@ -194,13 +302,16 @@ def main() -> None:
         for s in ("train", "val", "test"):
             embeddings(s)  # embed once, outside the timed children
         results["scale"] = child("scale", args.scale_n, timeout=900)
+        if args.db:
+            results["db"] = child("db", args.scale_n, timeout=1200)
         if args.bertopic_scale_n:
             results["bertopic_scale"] = child("bertopic-scale", args.bertopic_scale_n, 600)
     results["command"] = "python " + " ".join(sys.argv)
     results["cpu_count"] = os.cpu_count()
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(results, indent=2))
-    table(results.get("quality", []), results.get("scale"), results.get("bertopic_scale"))
+    table(results.get("quality", []), results.get("scale"), results.get("bertopic_scale"),
+          results.get("db"))
     print(f"wrote {OUT.relative_to(REPO)}; command: {results['command']}")
 
 

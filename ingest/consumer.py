@@ -11,29 +11,42 @@ has the same origin (topic, partition, offset), by which `trendmine dlq` counts.
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import signal
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from kafka.errors import CommitFailedError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from ingest import dlq
 from ingest.kafka import consumer, producer
-from ingest.normalise import normalise_text
-from ingest.redact import Redactor
-from ingest.validate import Rejection, validate_account, validate_feedback, validate_opportunity
-from ingest.writer import FeedbackRow, write_accounts, write_feedback, write_opportunities
-from schemas.events import Account, Opportunity
-from schemas.names import ACCOUNTS_TOPIC, INGEST_TOPICS, OPPORTUNITIES_TOPIC, Source
+from ingest.transform import Message, Transformed, Transformer
+from ingest.writer import write_accounts, write_feedback, write_opportunities
+from schemas.names import (
+    ACCOUNTS_TOPIC,
+    INGEST_TOPICS,
+    OPPORTUNITIES_TOPIC,
+    Source,
+    feedback_topic,
+)
 from trendmine.config import Settings
 from trendmine.db import connect
 
 log = logging.getLogger(__name__)
+
+
+def _ignore_sigint() -> None:
+    """Transform processes leave Ctrl-C to the worker, which finishes the batch in hand."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _warm_up() -> None:
+    import ingest.transform  # noqa: F401  (pydantic, bs4, the regexes)
 
 
 def _next_offsets(polled: dict) -> dict:
@@ -78,69 +91,40 @@ class IngestStats:
         }
 
 
-@dataclass
-class _Batch:
-    feedback: list[FeedbackRow] = field(default_factory=list)
-    accounts: list[tuple[Account, datetime]] = field(default_factory=list)
-    opportunities: list[tuple[Opportunity, datetime]] = field(default_factory=list)
-    rejects: list[tuple[object, Rejection]] = field(default_factory=list)
-
-
 class IngestWorker:
     """One member of the `trendmine-ingest` consumer group."""
 
     def __init__(self, settings: Settings, *, group_id: str | None = None) -> None:
         self.settings = settings
         self.group_id = group_id or settings.topic(settings.consumer_group)
-        self.redactor = Redactor(enabled=settings.redact_pii)
-        self._kind: dict[str, Source | str] = {
+        kinds: dict[str, Source | str] = {
             settings.topic(t): t for t in (ACCOUNTS_TOPIC, OPPORTUNITIES_TOPIC)
         }
-        self._kind.update({settings.topic(f"feedback.{s.value}"): s for s in Source})
-
-    # ------------------------------------------------------------------ transform
-    def transform(self, records) -> _Batch:
-        batch = _Batch()
-        limit = self.settings.max_text_chars
-        for rec in records:
-            kind = self._kind.get(rec.topic)
-            if isinstance(kind, Source):
-                result = validate_feedback(rec.value, expected_source=kind, max_text_chars=limit)
-                if isinstance(result, Rejection):
-                    batch.rejects.append((rec, result))
-                    continue
-                text, _ = self.redactor(normalise_text(result.text))
-                if not text.strip():
-                    batch.rejects.append(
-                        (
-                            rec,
-                            Rejection(
-                                "empty_text",
-                                "text is empty after removing markup, quotes and signature",
-                            ),
-                        )
-                    )
-                    continue
-                batch.feedback.append(
-                    FeedbackRow(result, text, rec.topic, rec.partition, rec.offset)
-                )
-                continue
-            ts = datetime.fromtimestamp(rec.timestamp / 1000, UTC)
-            validate = validate_account if kind == ACCOUNTS_TOPIC else validate_opportunity
-            result = validate(rec.value)
-            if isinstance(result, Rejection):
-                batch.rejects.append((rec, result))
-            elif kind == ACCOUNTS_TOPIC:
-                batch.accounts.append((result, ts))
-            else:
-                batch.opportunities.append((result, ts))
-        return batch
+        kinds.update({settings.topic(feedback_topic(s)): s for s in Source})
+        self.pool_broken = False
+        self.transform = Transformer(
+            kinds, max_text_chars=settings.max_text_chars, redact_pii=settings.redact_pii
+        )
 
     # ------------------------------------------------------------------ one batch
-    def handle(self, records, *, conn, prod, stats: IngestStats) -> None:
-        """Dead letters, then the DB transaction; the caller commits offsets afterwards."""
-        batch = self.transform(records)
-        for rec, rej in batch.rejects:
+    def handle(
+        self, records, *, conn, prod, stats: IngestStats, transformed: Future | None = None
+    ) -> None:
+        """Dead letters, then the DB transaction; the caller commits offsets afterwards.
+
+        `transformed` is the batch already being transformed in the worker process.
+        """
+        try:
+            batch: Transformed = transformed.result() if transformed else self.transform(records)
+        except Exception as exc:  # the transform itself never raises on bad data
+            # A transform process died (OOM killer, a main module that cannot be re-imported)
+            # or the batch could not cross to it: do the work here (a real bug re-raises
+            # here) and tell run() to stop using the pool.
+            log.warning("transform process failed (%r); transforming in the worker now", exc)
+            self.pool_broken = True
+            batch = self.transform(records)
+        for i, rej in batch.rejects:
+            rec = records[i]
             dlq.send(
                 prod,
                 self.settings,
@@ -166,6 +150,19 @@ class IngestWorker:
         for rec in records:
             stats.by_topic[rec.topic] += 1
 
+    def _transform_pool(self) -> ProcessPoolExecutor | None:
+        if self.settings.ingest_processes < 1:
+            return None
+        # forkserver: the consumer already runs threads, and forking those is unsafe.
+        pool = ProcessPoolExecutor(
+            max_workers=self.settings.ingest_processes,
+            mp_context=multiprocessing.get_context("forkserver"),
+            initializer=_ignore_sigint,
+        )
+        for _ in range(self.settings.ingest_processes):
+            pool.submit(_warm_up)  # start and import now, while the group join runs
+        return pool
+
     def run(
         self,
         *,
@@ -187,6 +184,7 @@ class IngestWorker:
         prod = producer(self.settings)
         conn = connect(self.settings, autocommit=True)
         writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trendmine-writer")
+        pool = self._transform_pool()
         pending: tuple[Future, dict] | None = None
 
         def settle() -> None:
@@ -210,10 +208,27 @@ class IngestWorker:
                 polled = cons.poll(timeout_ms=500, max_records=self.settings.batch_size)
                 records = [r for msgs in polled.values() for r in msgs]
                 now = time.monotonic()
+                # Three stages in flight: this thread fetches, the pool transforms the batch
+                # just polled, the writer thread stores the one before.
+                if pool and self.pool_broken:
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    pool = None
+                transformed = (
+                    pool.submit(self.transform, [Message.of(r) for r in records])
+                    if pool and records
+                    else None
+                )
                 settle()
                 if records:
                     stats.first_record = stats.first_record or now
-                    job = writer.submit(self.handle, records, conn=conn, prod=prod, stats=stats)
+                    job = writer.submit(
+                        self.handle,
+                        records,
+                        conn=conn,
+                        prod=prod,
+                        stats=stats,
+                        transformed=transformed,
+                    )
                     pending = (job, _next_offsets(polled))
                     idle_since = None
                     continue
@@ -229,6 +244,8 @@ class IngestWorker:
             settle()  # Ctrl-C / stop: finish and commit the batch in hand
         finally:
             writer.shutdown(wait=True)
+            if pool:
+                pool.shutdown(wait=True, cancel_futures=True)
             prod.flush()
             prod.close()
             cons.close(autocommit=False)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 
 import psycopg
 
@@ -20,15 +20,6 @@ from schemas.events import Account, FeedbackEvent, Opportunity
 
 def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class FeedbackRow:
-    event: FeedbackEvent
-    text: str  # normalised and redacted
-    topic: str
-    partition: int
-    offset: int
 
 
 def _newest(rows, key, stamp):
@@ -42,7 +33,7 @@ def _newest(rows, key, stamp):
     return [row for _, row in best.values()]
 
 
-_FEEDBACK_COLS = (
+FEEDBACK_COLS = (
     "source",
     "source_id",
     "account_id",
@@ -61,44 +52,45 @@ _FEEDBACK_COLS = (
 )
 
 
-def write_feedback(conn: psycopg.Connection, rows: list[FeedbackRow]) -> int:
-    """Upsert feedback rows inside the caller's transaction; returns rows inserted or changed."""
+def feedback_row(event: FeedbackEvent, text: str, topic: str, partition: int, offset: int) -> tuple:
+    """One feedback row in FEEDBACK_COLS order; `text` is normalised and redacted."""
+    return (
+        event.source.value,
+        event.source_id,
+        event.account_id,
+        event.opportunity_id,
+        event.author,
+        event.votes,
+        event.url,
+        text,
+        text_hash(text),
+        json.dumps(event.metadata) if event.metadata else "{}",
+        event.created_at,
+        event.updated_at,
+        topic,
+        partition,
+        offset,
+    )
+
+
+_KEY = itemgetter(0, 1)  # (source, source_id)
+_CREATED, _UPDATED = FEEDBACK_COLS.index("created_at"), FEEDBACK_COLS.index("updated_at")
+
+
+def write_feedback(conn: psycopg.Connection, rows: list[tuple]) -> int:
+    """Upsert `feedback_row` tuples inside the caller's transaction; returns rows inserted or
+    changed."""
     if not rows:
         return 0
-    rows = _newest(
-        rows,
-        key=lambda r: (r.event.source.value, r.event.source_id),
-        stamp=lambda r: r.event.updated_at or r.event.created_at,
-    )
+    rows = _newest(rows, key=_KEY, stamp=lambda r: r[_UPDATED] or r[_CREATED])
     # Only the copied columns, no defaults: a staged row must not draw a feedback_id.
     conn.execute(
         f"CREATE TEMP TABLE IF NOT EXISTS stage_feedback ON COMMIT DELETE ROWS AS "
-        f"SELECT {', '.join(_FEEDBACK_COLS)} FROM trendmine.feedback WITH NO DATA"
+        f"SELECT {', '.join(FEEDBACK_COLS)} FROM trendmine.feedback WITH NO DATA"
     )
-    with conn.cursor().copy(
-        f"COPY stage_feedback ({', '.join(_FEEDBACK_COLS)}) FROM STDIN"
-    ) as copy:
-        for r in rows:
-            e = r.event
-            copy.write_row(
-                (
-                    e.source.value,
-                    e.source_id,
-                    e.account_id,
-                    e.opportunity_id,
-                    e.author,
-                    e.votes,
-                    e.url,
-                    r.text,
-                    text_hash(r.text),
-                    json.dumps(e.metadata) if e.metadata else "{}",
-                    e.created_at,
-                    e.updated_at,
-                    r.topic,
-                    r.partition,
-                    r.offset,
-                )
-            )
+    with conn.cursor().copy(f"COPY stage_feedback ({', '.join(FEEDBACK_COLS)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
     # Keep the version an edit replaces (only when the incoming row is newer and different).
     conn.execute(
         """
@@ -113,9 +105,9 @@ def write_feedback(conn: psycopg.Connection, rows: list[FeedbackRow]) -> int:
         ON CONFLICT DO NOTHING
         """
     )
-    cols = ", ".join(_FEEDBACK_COLS)
+    cols = ", ".join(FEEDBACK_COLS)
     updates = ", ".join(
-        f"{c} = EXCLUDED.{c}" for c in _FEEDBACK_COLS if c not in ("source", "source_id")
+        f"{c} = EXCLUDED.{c}" for c in FEEDBACK_COLS if c not in ("source", "source_id")
     )
     cur = conn.execute(
         f"""

@@ -9,7 +9,7 @@ from mining.assign import assign_incremental
 from mining.cluster import HDBSCANClusterer
 from mining.embed import Embedder, text_hash
 from mining.label import CTfidfLabeller
-from mining.match import LineageEvent, MatchResult, match_themes
+from mining.match import LineageEvent, MatchResult, fold_splits, match_themes
 from mining.model import ThemeModel
 from mining.outliers import reduce_outliers
 from mining.reduce import IdentityReducer, PCAReducer, UMAPReducer
@@ -26,6 +26,7 @@ __all__ = [
     "ThemeModel",
     "UMAPReducer",
     "assign_incremental",
+    "fold_splits",
     "match_themes",
     "reduce_outliers",
     "split_snippets",

@@ -167,3 +167,27 @@ def match_themes(
         else:
             result.events.append(LineageEvent(BIRTH, j, (), float(S[j].max()), 0.0, j))
     return result
+
+
+def fold_splits(
+    result: MatchResult, new_centroids: np.ndarray, min_similarity: float = 0.5
+) -> dict[int, int]:
+    """Split births that should stay part of their parent: `{birth index: index of the new
+    cluster that continues the parent}`.
+
+    A split birth is a new cluster whose members mostly belonged to one previous theme that
+    also continues. When its centroid is at least `min_similarity` (cosine) to that
+    continuing cluster, the previous run's single theme is kept: a re-clustering that cuts
+    an existing theme differently (UMAP on slightly different data) must not move its items
+    to a new id. A genuinely new group (mostly new or unassigned items) has no parent and is
+    never folded.
+    """
+    check_float("min_similarity", min_similarity, -1.0, 1.0)
+    N = l2_normalize(as_matrix("new_centroids", new_centroids))
+    continuing = {tid: j for j, tid in enumerate(result.assigned) if tid is not None}
+    folds: dict[int, int] = {}
+    for j, parent in sorted(result.parents.items()):
+        k = continuing.get(parent)
+        if k is not None and float(N[j] @ N[k]) >= min_similarity:
+            folds[j] = k
+    return folds

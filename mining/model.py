@@ -125,16 +125,52 @@ class ThemeModel:
         self.labels_ = labels
         self.method_ = method.astype(str)
         self.similarity_ = sim
+        self.embeddings_fit_ = X  # kept for merge_clusters / label (a view, no copy)
+        self._summarise()
+        if texts is not None:
+            self.label(texts, groups, progress=progress)
+        return self
+
+    def _summarise(self) -> None:
+        X, labels = self.embeddings_fit_, self.labels_
         self.cluster_ids_, self.centroids_ = compute_centroids(X, labels)
         self.n_themes_ = int(self.cluster_ids_.size)
-        self.noise_share_ = float(np.mean(labels < 0)) if n else 0.0
-        if texts is not None:
-            tick("label", 0, self.n_themes_)
-            labeller.fit(list(texts), labels, X, groups)
-            self.keywords_ = labeller.keywords_
-            self.labels_text_ = labeller.labels_text_
-            self.quotes_ = labeller.quotes_
-            tick("label", self.n_themes_, self.n_themes_)
+        self.noise_share_ = float(np.mean(labels < 0)) if labels.size else 0.0
+
+    def merge_clusters(self, mapping: dict[int, int]) -> ThemeModel:
+        """Fold clusters into others (`{absorbed id: kept id}`), then recompute centroids and
+        similarities; labels must be (re)computed afterwards with `label`."""
+        labels = self.labels_.copy()
+        for old, new in mapping.items():
+            if old not in self.cluster_ids_ or new not in self.cluster_ids_ or new in mapping:
+                raise ValueError(f"mapping: {old} -> {new} must join two existing clusters "
+                                 "and not chain")
+            labels[self.labels_ == old] = new
+        self.labels_ = labels
+        self._summarise()
+        member = labels >= 0
+        pos = np.searchsorted(self.cluster_ids_, labels[member])
+        self.similarity_ = self.similarity_.copy()
+        self.similarity_[member] = np.einsum(
+            "ij,ij->i", self.embeddings_fit_[member], self.centroids_[pos])
+        return self
+
+    def label(self, texts: Sequence[str], groups: Sequence | None = None,
+              progress: Progress | None = None) -> ThemeModel:
+        """Keywords, readable labels and quotes for the current clusters (`fit` calls it
+        when given texts)."""
+        tick = progress or _noop
+        n = self.labels_.size
+        if len(texts) != n:
+            raise ValueError(f"texts: expected {n} texts (one per embedding), got {len(texts)}")
+        if groups is not None and len(groups) != n:
+            raise ValueError(f"groups: expected {n} groups (one per embedding), got {len(groups)}")
+        tick("label", 0, self.n_themes_)
+        self.labeller_.fit(list(texts), self.labels_, self.embeddings_fit_, groups)
+        self.keywords_ = self.labeller_.keywords_
+        self.labels_text_ = self.labeller_.labels_text_
+        self.quotes_ = self.labeller_.quotes_
+        tick("label", self.n_themes_, self.n_themes_)
         return self
 
     @staticmethod

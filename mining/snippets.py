@@ -62,21 +62,22 @@ def split_snippets(
     text: str,
     max_tokens: int = 128,
     count_tokens: Callable[[str], int] | None = None,
-    granularity: str = "sentence",
+    granularity: str = "window",
     min_content_words: int = 3,
 ) -> list[str]:
     """Split `text` into snippets, each <= `max_tokens`.
 
-    ``granularity="sentence"`` (default): one snippet per sentence (or line, bullet, speaker
-    turn), because one sentence rarely carries two requests while a window of several does
-    (a call that raises SSO, pricing and dark mode in turn made every 128-token window a
-    mix of themes, and mixed snippets cluster by their combination, not by any request).
-    A sentence with fewer than `min_content_words` non-stop words ("Any ETA?", "Flagged to
-    PM.") is glued to the sentence before it (or after it, when first), so filler never
-    forms a theme of its own. A single-sentence text comes back as `[text]`.
-    ``granularity="window"``: consecutive sentences packed up to `max_tokens` (for long
-    single-topic documents). Trivial sentences (fewer than 3 words, greetings, "ok thanks")
-    are dropped unless nothing else is left. Deterministic.
+    ``granularity="window"`` (default): short single-line texts stay whole; longer or
+    multi-line ones become windows of consecutive sentences packed up to `max_tokens`.
+    ``granularity="sentence"``: one snippet per sentence (or line, bullet, speaker turn); a
+    sentence with fewer than `min_content_words` non-stop words ("Any ETA?", "Flagged to
+    PM.") is glued to the one before it (after it, when first). Measured on the 3,000-record
+    demo world (seed 7): sentences separate the several requests of a call, but 10,525
+    snippets instead of 3,190 made 322 themes instead of 124 (each recurring sentence
+    pattern forms its own dense group) and NMI on single-topic records fell from 0.75 to
+    0.57, so windows stay the default.
+    Trivial sentences (fewer than 3 words, greetings, "ok thanks") are dropped unless
+    nothing else is left. Deterministic.
     """
     if not isinstance(max_tokens, int) or max_tokens < 8:
         raise ValueError(f"max_tokens: expected an int >= 8, got {max_tokens!r}")

@@ -190,9 +190,7 @@ def test_crash_between_write_and_commit_loses_and_doubles_nothing(settings, db):
     ).fetchone() == (300, 300)
 
 
-def test_sigkill_mid_run_then_restart_is_exact(settings, db):
-    n = 20000
-    put(settings, "support_tickets", [event(i) for i in range(n)])
+def _cli_env(settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRENDMINE_")}
     env.update(
         TRENDMINE_DATABASE_URL=settings.dsn(),
@@ -201,6 +199,51 @@ def test_sigkill_mid_run_then_restart_is_exact(settings, db):
         TRENDMINE_BATCH_SIZE="500",
         TRENDMINE_IDLE_SECONDS="2",
     )
+    return env
+
+
+def test_ctrl_c_finishes_the_batch_in_hand_then_restart_is_exact(settings, db):
+    """SIGINT to the whole process group, as a terminal's Ctrl-C sends it (transform process
+    included): the worker commits what it holds and exits 0; a restart stores the rest."""
+    n = 20000
+    put(settings, "support_tickets", [event(i) for i in range(n)])
+    env = _cli_env(settings)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trendmine", "ingest"],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if db.execute("SELECT count(*) FROM trendmine.feedback").fetchone()[0] > 2000:
+            break
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    landed = db.execute("SELECT count(*) FROM trendmine.feedback").fetchone()[0]
+    assert 0 < landed < n, "the interrupt should land mid-run"
+    res = subprocess.run(
+        [sys.executable, "-m", "trendmine", "ingest", "--once"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr
+    assert db.execute(
+        "SELECT count(*), count(DISTINCT source_id) FROM trendmine.feedback"
+    ).fetchone() == (n, n)
+
+
+def test_sigkill_mid_run_then_restart_is_exact(settings, db):
+    n = 20000
+    put(settings, "support_tickets", [event(i) for i in range(n)])
+    env = _cli_env(settings)
     proc = subprocess.Popen(
         [sys.executable, "-m", "trendmine", "ingest"],
         env=env,
@@ -231,7 +274,9 @@ def test_sigkill_mid_run_then_restart_is_exact(settings, db):
     ).fetchone() == (n, n)
 
 
-def test_produced_equals_stored_plus_rejected(settings, db):
+@pytest.mark.parametrize("processes", [0, 1], ids=["in-thread", "transform-process"])
+def test_produced_equals_stored_plus_rejected(settings, db, processes):
+    settings.ingest_processes = processes
     good = [event(i) for i in range(3000)]
     dups = [event(i) for i in range(0, 3000, 10)]  # re-sent records
     bad = [v for v in BAD.values()] * 20
@@ -273,3 +318,14 @@ def test_produce_vendor_files_and_dlq_replay(settings, db):
         ).fetchone()[0]
         == 1
     )
+
+
+def test_a_failing_transform_process_falls_back_to_the_worker(settings, db):
+    """The transform process fails (here: the batch cannot be sent to it); nothing is lost."""
+    put(settings, "ideas", [event(i, source="ideas") for i in range(200)])
+    worker = IngestWorker(settings)
+    worker.transform.unpicklable = lambda: None  # lambdas cannot cross a process boundary
+    stats = worker.run(once=True)
+    assert worker.pool_broken
+    assert (stats.stored, stats.rejected) == (200, 0)
+    assert db.execute("SELECT count(*) FROM trendmine.feedback").fetchone()[0] == 200

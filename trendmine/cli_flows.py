@@ -54,8 +54,10 @@ def run(
         help="Where to write the HTML report (default: <data dir>/trendmine-report.html)."
     )] = None,
 ) -> None:
-    """Run the pipeline flow once (ingest -> mine -> trends -> report) on the configured stack;
-    the run is recorded in trends.pipeline_runs and as a Prefect flow run."""
+    """Run the pipeline flow once: ingest -> mine -> trends -> report.
+
+    Against the configured stack; the run is recorded in trends.pipeline_runs and as a
+    Prefect flow run (with a markdown artifact of the top emerging themes)."""
     settings = get_settings()
     configure_prefect(settings)  # Prefect's own INFO logs stay on: this is the operator's view
     from flows.pipeline import pipeline_flow
@@ -71,10 +73,11 @@ def run(
 
 
 def serve() -> None:
-    """Serve the scheduled deployments in this process until Ctrl-C: ingest on
-    TRENDMINE_INGEST_CRON (every minute), mine + trends + report on TRENDMINE_MINE_CRON
-    (hourly), and `pipeline/on-demand`. Without PREFECT_API_URL a local Prefect server
-    (scheduler and UI) is started on 127.0.0.1:TRENDMINE_PREFECT_PORT."""
+    """Serve the scheduled deployments in this process until Ctrl-C.
+
+    ingest on TRENDMINE_INGEST_CRON (every minute), mine + trends + report on
+    TRENDMINE_MINE_CRON (hourly), and `pipeline/on-demand`. Without PREFECT_API_URL a local
+    Prefect server (scheduler and UI) is started on 127.0.0.1:TRENDMINE_PREFECT_PORT."""
     from flows.deployments import INGEST, MINE_TRENDS, ON_DEMAND, start_local_server
 
     settings = get_settings()
@@ -145,6 +148,8 @@ class _StageProgress:
 
     def __call__(self, stage: str, done: int, total: int | None) -> None:
         total = self.totals.get(stage, total)
+        if total == 0:  # nothing to do in this stage: show it as done, not 0%
+            done = total = 1
         if stage != self.current:
             self.start(stage, STAGE_LABELS.get(stage, stage), total)
         info = f"{done:,}" + (f" / {total:,}" if total else "")
@@ -263,8 +268,11 @@ def demo(
     ),
     verbose: Annotated[bool, typer.Option(help="Show Prefect's own logs too.")] = False,
 ) -> None:
-    """Generate a B2B SaaS world in vendor export formats, publish it through Kafka, run the
-    pipeline flow on the embedded stack, and show the emerging themes and the report."""
+    """The whole story on the embedded stack: generate, publish, run the pipeline, show.
+
+    Generates a B2B SaaS world in the vendors' export formats, publishes it through Kafka,
+    runs the pipeline flow, prints the top emerging themes with their evidence, writes the
+    HTML report and says how to open it and how to connect a BI tool."""
     from trendmine.db import public_url
 
     settings = get_settings()

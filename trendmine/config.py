@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     # --- ingest
     consumer_group: str = Field(default="trendmine-ingest", description="Kafka consumer group.")
     batch_size: int = Field(default=5000, ge=1, description="Max records per ingest batch.")
+    ingest_processes: int = Field(
+        default=1,
+        ge=0,
+        description="Processes that validate/normalise/redact while the worker fetches and "
+        "writes (0: do it in the worker's writer thread).",
+    )
     max_text_chars: int = Field(
         default=20000, ge=1, description="Longer feedback texts are rejected to the DLQ."
     )
@@ -71,7 +77,7 @@ class Settings(BaseSettings):
         "(full when needed, see the recluster_* settings).",
     )
     assign_threshold: float = Field(
-        default=0.5, ge=-1, le=1,
+        default=0.55, ge=-1, le=1,
         description="Incremental mode: cosine to a theme centroid needed to attach a snippet.",
     )
     recluster_pool_share: float = Field(

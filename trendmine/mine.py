@@ -27,7 +27,15 @@ import numpy as np
 from pgvector.psycopg import register_vector
 from psycopg.types.json import Jsonb
 
-from mining import Embedder, ThemeModel, assign_incremental, match_themes, split_snippets, text_hash
+from mining import (
+    Embedder,
+    ThemeModel,
+    assign_incremental,
+    fold_splits,
+    match_themes,
+    split_snippets,
+    text_hash,
+)
 from trendmine.config import MINE_MODES, Settings
 from trendmine.db import connect
 
@@ -300,6 +308,21 @@ def _incremental(conn, settings: Settings, model_id: str, since: datetime,
             "themes_touched": len(touched)}, reason
 
 
+def _match(model: ThemeModel, keys: list, prev_ids, prev_cents, prev_members):
+    labels = model.labels_
+    order = np.argsort(labels, kind="stable")
+    bounds = np.searchsorted(labels[order], model.cluster_ids_)
+    ends = np.searchsorted(labels[order], model.cluster_ids_, side="right")
+    new_members = [{keys[i] for i in order[a:b]} for a, b in zip(bounds, ends, strict=True)]
+    return match_themes(
+        prev_ids,
+        prev_cents if prev_ids else np.zeros((0, model.centroids_.shape[1])),
+        prev_members,
+        model.centroids_,
+        new_members,
+    )
+
+
 def _full(conn, settings: Settings, model_id: str, since: datetime, run_id: int | None,
           tick: Progress) -> dict[str, Any]:
     """Cluster the whole window, match to the previous themes, rewrite assignments."""
@@ -312,23 +335,18 @@ def _full(conn, settings: Settings, model_id: str, since: datetime, run_id: int 
     X = _vectors(rows)
     texts = [r[2] for r in rows]
     groups = [r[4] or f"unknown:{r[0]}" for r in rows]
-    model = ThemeModel(random_state=settings.random_state).fit(
-        X, texts=texts, groups=groups, progress=tick
-    )
+    model = ThemeModel(random_state=settings.random_state).fit(X, progress=tick)
     tick("match", 0, 1)
     keys = [(r[0], r[1]) for r in rows]
-    new_members = [
-        {keys[i] for i in np.flatnonzero(model.labels_ == cid)} for cid in model.cluster_ids_
-    ]
     prev_ids, prev_cents, prev_members = _previous_themes(conn)
-    match = match_themes(
-        prev_ids,
-        prev_cents if prev_ids else np.zeros((0, X.shape[1])),
-        prev_members,
-        model.centroids_,
-        new_members,
-    )
+    match = _match(model, keys, prev_ids, prev_cents, prev_members)
+    folds = fold_splits(match, model.centroids_)
+    if folds:  # keep a previous theme whole rather than cut it differently (stable ids)
+        ids = model.cluster_ids_
+        model.merge_clusters({int(ids[j]): int(ids[k]) for j, k in folds.items()})
+        match = _match(model, keys, prev_ids, prev_cents, prev_members)
     tick("match", 1, 1)
+    model.label(texts, groups, progress=tick)
     counts = _write_themes(conn, model, rows, match, model_id, run_id, tick)
     assigned = int((model.labels_ >= 0).sum())
     counts.update(

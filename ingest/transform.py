@@ -1,0 +1,90 @@
+"""Kafka message -> storable row: validate, normalise, redact. Pure, no I/O.
+
+`Transformer` is small and picklable, and `Message` is a plain tuple, so the ingest worker
+can run this CPU-bound step in a separate process while it fetches the next batch and
+writes the previous one (Python threads would share one core through the GIL).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import NamedTuple
+
+from ingest.normalise import normalise_text
+from ingest.redact import Redactor
+from ingest.validate import Rejection, validate_account, validate_feedback, validate_opportunity
+from ingest.writer import feedback_row
+from schemas.events import Account, Opportunity
+from schemas.names import ACCOUNTS_TOPIC, OPPORTUNITIES_TOPIC, Source
+
+EMPTY_AFTER_CLEANUP = Rejection(
+    "empty_text", "text is empty after removing markup, quotes and signature"
+)
+
+
+class Message(NamedTuple):
+    """The parts of a Kafka record the transform reads (cheap to pickle)."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int  # ms since the epoch, as Kafka stamps a record
+    key: bytes | None
+    value: bytes
+
+    @classmethod
+    def of(cls, rec) -> Message:  # type: ignore[no-untyped-def]
+        return cls(rec.topic, rec.partition, rec.offset, rec.timestamp, rec.key, rec.value)
+
+
+@dataclass
+class Transformed:
+    feedback: list[tuple] = field(default_factory=list)  # writer.FEEDBACK_COLS order
+    accounts: list[tuple[Account, datetime]] = field(default_factory=list)
+    opportunities: list[tuple[Opportunity, datetime]] = field(default_factory=list)
+    rejects: list[tuple[int, Rejection]] = field(default_factory=list)  # (index in batch, why)
+
+
+class Transformer:
+    """Turns a batch of messages into rows and rejections; `kinds` maps topic -> what it holds
+    (a feedback Source, or the accounts/opportunities topic name)."""
+
+    def __init__(
+        self, kinds: dict[str, Source | str], *, max_text_chars: int, redact_pii: bool = True
+    ) -> None:
+        self.kinds = kinds
+        self.max_text_chars = max_text_chars
+        self.redactor = Redactor(enabled=redact_pii)
+
+    def __call__(self, messages) -> Transformed:  # type: ignore[no-untyped-def]
+        out = Transformed()
+        limit = self.max_text_chars
+        for i, msg in enumerate(messages):
+            kind = self.kinds.get(msg.topic)
+            if isinstance(kind, Source):
+                event = validate_feedback(msg.value, expected_source=kind, max_text_chars=limit)
+                if isinstance(event, Rejection):
+                    out.rejects.append((i, event))
+                    continue
+                text, _ = self.redactor(normalise_text(event.text))
+                if not text.strip():
+                    out.rejects.append((i, EMPTY_AFTER_CLEANUP))
+                    continue
+                out.feedback.append(feedback_row(event, text, msg.topic, msg.partition, msg.offset))
+                continue
+            if kind is None:
+                out.rejects.append(
+                    (i, Rejection("wrong_topic", f"not an ingest topic: {msg.topic}"))
+                )
+                continue
+            ts = datetime.fromtimestamp(msg.timestamp / 1000, UTC)
+            crm = validate_account if kind == ACCOUNTS_TOPIC else validate_opportunity
+            result = crm(msg.value)
+            if isinstance(result, Rejection):
+                out.rejects.append((i, result))
+            elif kind == ACCOUNTS_TOPIC:
+                out.accounts.append((result, ts))  # type: ignore[arg-type]
+            elif kind == OPPORTUNITIES_TOPIC:
+                out.opportunities.append((result, ts))  # type: ignore[arg-type]
+        return out
