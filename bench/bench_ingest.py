@@ -4,8 +4,9 @@
 
 Starts its own embedded Postgres and broker, publishes N canonical events (with duplicates
 and bad records mixed in), then in one run: (1) a bare KafkaConsumer reads every message in
-its own group, (2) IngestWorker ingests them into Postgres. Prints both rates, the ratio,
-and produced = stored + rejected.
+its own group, (2) the same with kafka-python's pure-Python CRC-32C (what it does when the
+`crc32c` package is absent), (3) IngestWorker ingests them into Postgres. Prints the rates,
+the ratios, and produced = stored + rejected.
 """
 
 from __future__ import annotations
@@ -15,10 +16,14 @@ import json
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from kafka.record import default_records
+from kafka.record._crc32c import crc as crc32c_py
 
 from infra.embedded import EmbeddedStack, free_port
 from ingest import dlq
@@ -64,9 +69,9 @@ def make_events(n: int) -> list[tuple[str, bytes]]:
     return out
 
 
-def bare_rate(settings: Settings, n: int) -> float:
+def bare_rate(settings: Settings, n: int, group: str = "bench-bare") -> float:
     topics = [settings.topic(t) for t in INGEST_TOPICS]
-    c = consumer(settings, *topics, group_id="bench-bare", max_poll_records=5000)
+    c = consumer(settings, *topics, group_id=group, max_poll_records=5000)
     got, first, last = 0, None, time.monotonic()
     while got < n and time.monotonic() - last < 15:
         batch = c.poll(timeout_ms=500)
@@ -74,10 +79,21 @@ def bare_rate(settings: Settings, n: int) -> float:
             first = first or time.monotonic()
             last = time.monotonic()
             got += len(msgs)
-    print(f"bare consumer read {got} of {n}")
+    print(f"bare consumer ({group}) read {got} of {n}")
     rate = got / (last - first)
     c.close()
     return rate
+
+
+@contextmanager
+def python_crc():
+    """kafka-python's own fallback CRC-32C, as when the `crc32c` package is not installed."""
+    saved = default_records.calc_crc32c
+    default_records.calc_crc32c = crc32c_py
+    try:
+        yield
+    finally:
+        default_records.calc_crc32c = saved
 
 
 def main() -> None:
@@ -102,11 +118,20 @@ def main() -> None:
             prod.flush()
             print(f"produced {len(events)} in {time.monotonic() - t:.1f}s")
             raw = bare_rate(s, len(events))
+            with python_crc():
+                raw_py = bare_rate(s, len(events), group="bench-bare-python-crc")
+            cpu = time.process_time()
             stats = IngestWorker(s).run(once=True)
+            cpu = time.process_time() - cpu
             rejected = len({d.origin for d in dlq.read_all(s)})
             ratio = stats.rate / raw
-            print(f"bare kafka-python consumer: {raw:,.0f} msg/s")
-            print(f"trendmine ingest:           {stats.rate:,.0f} events/s (ratio {ratio:.2f})")
+            print(f"bare kafka-python consumer:          {raw:,.0f} msg/s")
+            print(f"bare consumer, pure-Python CRC-32C:  {raw_py:,.0f} msg/s")
+            print(
+                f"trendmine ingest:                    {stats.rate:,.0f} events/s "
+                f"(ratio {ratio:.2f}; {stats.rate / raw_py:.2f} against the pure-Python-CRC "
+                f"consumer); worker process CPU {cpu / len(events) * 1e6:.0f} us/event"
+            )
             print(
                 f"produced={len(events)} stored={stats.stored} rejected={rejected} "
                 f"exact={len(events) == stats.stored + rejected}"
@@ -117,6 +142,7 @@ def main() -> None:
                     {
                         "n": len(events),
                         "bare_rate": raw,
+                        "bare_rate_python_crc": raw_py,
                         "ingest_rate": stats.rate,
                         "ratio": ratio,
                         "stored": stats.stored,
