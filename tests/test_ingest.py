@@ -202,76 +202,60 @@ def _cli_env(settings) -> dict[str, str]:
     return env
 
 
-def test_ctrl_c_finishes_the_batch_in_hand_then_restart_is_exact(settings, db):
-    """SIGINT to the whole process group, as a terminal's Ctrl-C sends it (transform process
-    included): the worker commits what it holds and exits 0; a restart stores the rest."""
-    n = 20000
+def _start_ingest_and_wait(settings, db, n: int, **popen) -> subprocess.Popen:
+    """Publish n tickets, start `trendmine ingest` (no --once), return once > 2,000 landed."""
     put(settings, "support_tickets", [event(i) for i in range(n)])
-    env = _cli_env(settings)
     proc = subprocess.Popen(
         [sys.executable, "-m", "trendmine", "ingest"],
-        env=env,
+        env=_cli_env(settings),
         cwd=REPO,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
+        **popen,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if db.execute("SELECT count(*) FROM trendmine.feedback").fetchone()[0] > 2000:
             break
         time.sleep(0.1)
+    return proc
+
+
+def _restart_once_and_check_exact(env: dict[str, str], db, n: int) -> None:
+    res = subprocess.run(
+        [sys.executable, "-m", "trendmine", "ingest", "--once"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr
+    assert db.execute(
+        "SELECT count(*), count(DISTINCT source_id) FROM trendmine.feedback"
+    ).fetchone() == (n, n)
+
+
+def test_ctrl_c_finishes_the_batch_in_hand_then_restart_is_exact(settings, db):
+    """SIGINT to the whole process group, as a terminal's Ctrl-C sends it (transform process
+    included): the worker commits what it holds and exits 0; a restart stores the rest."""
+    n = 20000
+    proc = _start_ingest_and_wait(settings, db, n, stderr=subprocess.PIPE, start_new_session=True)
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err.decode()[-2000:]
     landed = db.execute("SELECT count(*) FROM trendmine.feedback").fetchone()[0]
     assert 0 < landed < n, "the interrupt should land mid-run"
-    res = subprocess.run(
-        [sys.executable, "-m", "trendmine", "ingest", "--once"],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert res.returncode == 0, res.stderr
-    assert db.execute(
-        "SELECT count(*), count(DISTINCT source_id) FROM trendmine.feedback"
-    ).fetchone() == (n, n)
+    _restart_once_and_check_exact(_cli_env(settings), db, n)
 
 
 def test_sigkill_mid_run_then_restart_is_exact(settings, db):
     n = 20000
-    put(settings, "support_tickets", [event(i) for i in range(n)])
-    env = _cli_env(settings)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "trendmine", "ingest"],
-        env=env,
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        landed = db.execute("SELECT count(*) FROM trendmine.feedback").fetchone()[0]
-        if landed > 2000:
-            break
-        time.sleep(0.1)
+    proc = _start_ingest_and_wait(settings, db, n, stderr=subprocess.DEVNULL)
+    landed = db.execute("SELECT count(*) FROM trendmine.feedback").fetchone()[0]
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert 0 < landed < n, "the kill should land mid-run"
-    res = subprocess.run(
-        [sys.executable, "-m", "trendmine", "ingest", "--once"],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert res.returncode == 0, res.stderr
-    assert db.execute(
-        "SELECT count(*), count(DISTINCT source_id) FROM trendmine.feedback"
-    ).fetchone() == (n, n)
+    _restart_once_and_check_exact(_cli_env(settings), db, n)
 
 
 @pytest.mark.parametrize("processes", [0, 1], ids=["in-thread", "transform-process"])
