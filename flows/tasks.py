@@ -102,6 +102,7 @@ def consume_until_idle(settings: Settings) -> dict[str, Any]:
     from ingest.consumer import IngestWorker
 
     logger = get_run_logger()
+    report("ingest", 0, None)  # the group join takes seconds: show the stage from its start
     stats = IngestWorker(settings).run(
         once=True, on_batch=lambda s: report("ingest", s.consumed, None)
     )

@@ -30,10 +30,16 @@ from trendmine.config import Settings, get_settings
 
 console = Console()
 DEMO_ORDER = ("accounts", "opportunities", "crm_notes", "support_tickets", "ideas", "sales_calls")
-STAGE_LABELS = {
+STAGE_LABELS = {  # progress stages reported by the tasks (and by trendmine.mine)
     "ingest": "ingest Kafka -> Postgres",
+    "split": "split into snippets",
     "embed": "embed new feedback",
+    "reduce": "reduce dimensions",
     "cluster": "cluster into themes",
+    "outliers": "assign outliers",
+    "match": "match stable theme ids",
+    "label": "label themes",
+    "write": "write themes",
     "trends": "rebuild trend tables",
     "report": "write the HTML report",
 }
@@ -279,6 +285,8 @@ def demo(
     # Prefect's console logs would drown the progress display; the run is still logged to
     # its API (browse it with `prefect server start`, see below)
     home = configure_prefect(settings, console_level=None if verbose else "CRITICAL")
+    if not verbose:  # the model's own "Loading weights" bar would break the progress display
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     t0 = time.perf_counter()
     res = run_demo(settings, feedback=feedback, accounts=accounts, weeks=weeks, seed=seed,
                    out=out)
