@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import threading
 import time
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import psutil
 from kafka.errors import CommitFailedError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
@@ -40,9 +42,23 @@ from trendmine.db import connect
 log = logging.getLogger(__name__)
 
 
-def _ignore_sigint() -> None:
-    """Transform processes leave Ctrl-C to the worker, which finishes the batch in hand."""
+def _init_transform_process(worker_pid: int) -> None:
+    """Transform processes leave Ctrl-C to the worker, which finishes the batch in hand, and
+    exit when the worker is gone: a pool process waits on a queue it holds both ends of, so
+    a SIGKILLed worker would otherwise leave it (and the forkserver) behind forever."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            try:
+                gone = psutil.Process(worker_pid).status() == psutil.STATUS_ZOMBIE
+            except psutil.NoSuchProcess:
+                gone = True
+            if gone:
+                os._exit(0)
+
+    threading.Thread(target=watch, name="worker-watch", daemon=True).start()
 
 
 def _warm_up() -> None:
@@ -157,7 +173,8 @@ class IngestWorker:
         pool = ProcessPoolExecutor(
             max_workers=self.settings.ingest_processes,
             mp_context=multiprocessing.get_context("forkserver"),
-            initializer=_ignore_sigint,
+            initializer=_init_transform_process,
+            initargs=(os.getpid(),),
         )
         for _ in range(self.settings.ingest_processes):
             pool.submit(_warm_up)  # start and import now, while the group join runs

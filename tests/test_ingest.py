@@ -10,6 +10,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 
+import psutil
 import pytest
 
 from ingest import dlq
@@ -252,9 +253,13 @@ def test_sigkill_mid_run_then_restart_is_exact(settings, db):
     n = 20000
     proc = _start_ingest_and_wait(settings, db, n, stderr=subprocess.DEVNULL)
     landed = db.execute("SELECT count(*) FROM trendmine.feedback").fetchone()[0]
+    helpers = psutil.Process(proc.pid).children(recursive=True)  # forkserver + transform
+    assert helpers, "the transform process should be running"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert 0 < landed < n, "the kill should land mid-run"
+    _, alive = psutil.wait_procs(helpers, timeout=10)
+    assert not alive, f"processes left behind by the killed worker: {alive}"
     _restart_once_and_check_exact(_cli_env(settings), db, n)
 
 
