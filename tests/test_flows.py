@@ -245,3 +245,22 @@ def test_demo_on_a_small_world(settings, db, prefect_api, tmp_path):
     top5 = [_planted_theme(db, r["theme_id"], truth) for r in res.emerging[:5]]
     assert set(top5) >= EMERGING, f"planted emerging themes not in the top 5: {top5}"
     assert SPAM_THEME not in top5, f"the spam account's theme is emerging: {top5}"
+
+
+def test_a_run_left_running_by_a_killed_process_is_closed_as_failed(settings, db):
+    from trendmine import runs
+
+    killed = runs.start_run(settings, "pipeline")
+    recent = runs.start_run(settings, "ingest")
+    db.execute(
+        "UPDATE trendmine.pipeline_runs SET started_at = now() - interval '13 hours' "
+        "WHERE run_id = %s",
+        (killed,),
+    )
+    runs.start_run(settings, "mine")
+    status = dict(db.execute("SELECT run_id, status FROM trendmine.pipeline_runs").fetchall())
+    assert status[killed] == runs.FAILED and status[recent] == runs.RUNNING
+    error = db.execute(
+        "SELECT error FROM trendmine.pipeline_runs WHERE run_id = %s", (killed,)
+    ).fetchone()[0]
+    assert error.startswith("abandoned")

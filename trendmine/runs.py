@@ -15,6 +15,9 @@ from trendmine.db import connection
 
 RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
 MAX_ERROR_CHARS = 2000
+# Longer than any run can last (stage timeouts, retries included): a `running` row this old
+# belongs to a process that was killed before it could record its end.
+STALE_RUN_HOURS = 12
 
 
 def run_params(settings: Settings) -> dict[str, Any]:
@@ -38,8 +41,15 @@ def run_params(settings: Settings) -> dict[str, Any]:
 
 def start_run(settings: Settings, flow: str, *, parent_run_id: int | None = None,
               prefect_flow_run_id: str | None = None) -> int:
-    """Insert a `running` row; returns its run_id."""
+    """Insert a `running` row; returns its run_id. Rows left `running` by a killed process
+    are closed as `failed` first, so `running` always means running."""
     with connection(settings, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE trendmine.pipeline_runs SET status = %s, ended_at = now(), error = "
+            "'abandoned: no end recorded within ' || %s || ' h (was the process killed?)' "
+            "WHERE status = %s AND started_at < now() - make_interval(hours => %s)",
+            (FAILED, str(STALE_RUN_HOURS), RUNNING, STALE_RUN_HOURS),
+        )
         return conn.execute(
             "INSERT INTO trendmine.pipeline_runs (flow, status, params, model, parent_run_id, "
             "prefect_flow_run_id) VALUES (%s, %s, %s, %s, %s, %s) RETURNING run_id",
