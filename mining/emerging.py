@@ -311,3 +311,40 @@ def _look(
                     "observed": float(x[split:].sum()), "baseline_mean": mu_b,
                     "baseline_var": var_b, "prior_mean": m0, "prior_periods": strength})
     return out
+
+
+def group_related(
+    found: Sequence[EmergingTheme],
+    centroids: dict[int, Sequence[float]],
+    min_similarity: float = 0.7,
+) -> list[EmergingTheme]:
+    """Fold each flagged theme into a higher-ranked one whose centroid is at least
+    `min_similarity` (cosine) away, and re-rank.
+
+    Density clustering can cut one request into sub-themes ("Shopify: sync orders",
+    "Shopify: tag customers by lifetime value"); when they surge together they are one
+    piece of news, and six rows of it would push every other emerging theme off the top
+    of the list. The kept entry lists the folded ones in ``evidence["related_themes"]``.
+    Themes without a centroid are never folded.
+    """
+    kept: list[EmergingTheme] = []
+    vectors: list[np.ndarray | None] = []
+    related: list[list[dict[str, Any]]] = []
+    for e in sorted(found, key=lambda e: e.rank):
+        c = centroids.get(e.theme_id)
+        v = None if c is None else np.asarray(c, dtype=float)
+        if v is not None:
+            v = v / max(float(np.linalg.norm(v)), 1e-12)
+            sims = [float(v @ u) if u is not None else -1.0 for u in vectors]
+            best = int(np.argmax(sims)) if sims else -1
+            if best >= 0 and sims[best] >= min_similarity:
+                related[best].append({"theme_id": e.theme_id, "label": e.label,
+                                      "similarity": round(sims[best], 4),
+                                      "statistic": e.statistic, "mentions": e.mentions,
+                                      "accounts": e.accounts})
+                continue
+        kept.append(e)
+        vectors.append(v)
+        related.append([])
+    return [replace(e, rank=i, evidence={**e.evidence, "related_themes": rel})
+            for i, (e, rel) in enumerate(zip(kept, related, strict=True), start=1)]

@@ -54,7 +54,9 @@ class ThemeModel:
     (row i = unit-norm mean embedding of cluster `cluster_ids_[i]`), and with texts:
     `keywords_`, `labels_text_`, `quotes_`. Clusters are numbered 0..k-1 by size
     (largest first), ties broken by a content-derived key, so the partition and the
-    numbering do not depend on the input order.
+    numbering do not depend on the input order. `merge_clusters` folds clusters together
+    (e.g. to keep a previous theme whole) and `label` (re)computes keywords and quotes, so a
+    caller can match clusters to its previous themes before paying for the labels.
     """
 
     def __init__(

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from mining.emerging import ThemeSeries, detect_emerging, upper_tail
+from mining.emerging import ThemeSeries, detect_emerging, group_related, upper_tail
 from mining.scoring import ScoreWeights, account_contribution, reference_arr
 
 PERIODS, RECENT = 14, 2
@@ -145,3 +145,22 @@ def test_bad_parameters_are_named(kwargs, name):
     series, _ = build(1)
     with pytest.raises(ValueError, match=name):
         detect_emerging(series, **kwargs)
+
+
+def test_sub_themes_that_surge_together_are_one_entry():
+    """Two flagged halves of one request (close centroids) become one entry; a distinct
+    theme keeps its own rank."""
+    series, _ = build(2)
+    found = detect_emerging(series, recent_periods=RECENT, min_accounts=3, alpha=0.01)
+    assert len(found) >= 2
+    first, second = found[0], found[1]
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=16)
+    centroids = {first.theme_id: base, second.theme_id: base + 0.1 * rng.normal(size=16)}
+    grouped = group_related(found, centroids, min_similarity=0.7)
+    assert [e.theme_id for e in grouped][:1] == [first.theme_id]
+    assert second.theme_id not in {e.theme_id for e in grouped}
+    assert grouped[0].evidence["related_themes"][0]["theme_id"] == second.theme_id
+    assert [e.rank for e in grouped] == list(range(1, len(grouped) + 1))
+    far = {first.theme_id: base, second.theme_id: -base}
+    assert len(group_related(found, far)) == len(found)
