@@ -45,7 +45,7 @@ def evidence_line(r: dict[str, Any]) -> str:
     lift = f", {r['lift']:.1f}x its baseline" if r.get("lift") else ""
     p = f", p={r['p_value']:.1e}" if r.get("p_value") is not None else ""
     return (f"{r['mentions']} mentions from {r['accounts']} accounts in the last "
-            f"{EMERGING_RECENT_PERIODS} {EMERGING_GRAIN}s, "
+            f"{EMERGING_RECENT_PERIODS} full {EMERGING_GRAIN}s and this one, "
             f"ARR {money(r['arr'])}, open pipeline {money(r['pipeline'])}{lift}{p}")
 
 

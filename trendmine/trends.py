@@ -247,15 +247,18 @@ def _emerging(conn: psycopg.Connection, grain: str, now: datetime | None,
     # collapse in demand.
     now = now.astimezone(UTC)
     current = _period_starts(grain, now.date(), 1)[0]
-    periods = _period_starts(grain, current,
-                             EMERGING_BASELINE_PERIODS + EMERGING_RECENT_PERIODS)
     start_dt = datetime.combine(current, datetime.min.time(), UTC)
     length = (datetime.combine(_next_period_start(grain, current), datetime.min.time(), UTC)
               - start_dt)
     elapsed = min(max((now - start_dt) / length, 1e-3), 1.0)
+    # Early in a period (a Monday for weeks) the recent window also takes the period before,
+    # so it always holds at least EMERGING_RECENT_PERIODS full periods of exposure: a surge
+    # should not need to be re-found in a few hours of data.
+    recent_n = EMERGING_RECENT_PERIODS + (elapsed < 1.0)
+    periods = _period_starts(grain, current, EMERGING_BASELINE_PERIODS + recent_n)
     exposure = [1.0] * (len(periods) - 1) + [elapsed]
     index = {p: i for i, p in enumerate(periods)}
-    recent_start = periods[-EMERGING_RECENT_PERIODS]
+    recent_start = periods[-recent_n]
     n = len(periods)
 
     rows = conn.execute(
@@ -303,7 +306,7 @@ def _emerging(conn: psycopg.Connection, grain: str, now: datetime | None,
     data_first = min(first.values(), default=None)
     data_start = 0 if data_first is None or data_first <= periods[0] else sum(
         p < data_first for p in periods)
-    found = detect_emerging(series, recent_periods=EMERGING_RECENT_PERIODS,
+    found = detect_emerging(series, recent_periods=recent_n,
                             exposure=exposure, data_start=data_start)
     centroids = dict(conn.execute(
         "SELECT theme_id, centroid::float4[] FROM trendmine.themes "
