@@ -16,16 +16,14 @@ from ingest.connectors._base import (
     Item,
     Parsed,
     RecordError,
-    Unparseable,
     clean_str,
     compact,
     iso,
-    iter_json_records,
+    map_json_records,
     parse_bool,
     parse_date,
     parse_number,
     parse_timestamp,
-    safe_map,
 )
 from ingest.connectors.salesforce import icp_fit_of, segment_of
 from ingest.normalise import normalise_text
@@ -38,12 +36,8 @@ def _is_object(obj: dict[str, Any]) -> bool:
     return "properties" in obj and "id" in obj
 
 
-def _records(stream: IO[bytes]) -> Iterator[tuple[Any, bytes] | Unparseable]:
-    for item in iter_json_records(stream, LIST_KEYS, "HubSpot", _is_object):
-        if isinstance(item, Unparseable):
-            yield item
-        else:
-            yield item[1], item[2]
+def _map(stream: IO[bytes], mapper, what: str) -> Iterator[Item]:  # type: ignore[no-untyped-def]
+    return map_json_records(stream, LIST_KEYS, "HubSpot", _is_object, mapper, what)
 
 
 def associated_ids(obj: dict[str, Any], kind: str) -> list[str]:
@@ -124,12 +118,7 @@ def _note(obj: dict[str, Any]) -> Parsed:
 
 
 def parse_notes(target: str, stream: IO[bytes]) -> Iterator[Item]:
-    for item in _records(stream):
-        if isinstance(item, Unparseable):
-            yield item
-            continue
-        obj, raw = item
-        yield safe_map(raw, lambda obj=obj: _note(obj), "HubSpot note")
+    return _map(stream, _note, "HubSpot note")
 
 
 def sniff_notes(head: Head) -> bool:
@@ -169,12 +158,7 @@ def _company(obj: dict[str, Any]) -> Parsed:
 
 
 def parse_companies(target: str, stream: IO[bytes]) -> Iterator[Item]:
-    for item in _records(stream):
-        if isinstance(item, Unparseable):
-            yield item
-            continue
-        obj, raw = item
-        yield safe_map(raw, lambda obj=obj: _company(obj), "HubSpot company")
+    return _map(stream, _company, "HubSpot company")
 
 
 def sniff_companies(head: Head) -> bool:
@@ -214,12 +198,7 @@ def _deal(obj: dict[str, Any]) -> Parsed:
 
 
 def parse_deals(target: str, stream: IO[bytes]) -> Iterator[Item]:
-    for item in _records(stream):
-        if isinstance(item, Unparseable):
-            yield item
-            continue
-        obj, raw = item
-        yield safe_map(raw, lambda obj=obj: _deal(obj), "HubSpot deal")
+    return _map(stream, _deal, "HubSpot deal")
 
 
 def sniff_deals(head: Head) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 from ingest.connectors._base import (
@@ -110,10 +110,16 @@ def _note(row: dict[str, str]) -> Parsed:
     }))
 
 
-def parse_notes(target: str, stream: IO[bytes]) -> Iterator[Item]:
+def _map_rows(
+    stream: IO[bytes], mapper: Callable[[dict[str, str]], Parsed], what: str
+) -> Iterator[Item]:
     for line, row, raw in iter_csv(stream):
-        yield safe_map(raw, lambda row=row: _note(row),
-                       f"Salesforce note CSV row ending line {line}")
+        yield safe_map(raw, lambda row=row: mapper(row),
+                       f"Salesforce {what} CSV row ending line {line}")
+
+
+def parse_notes(target: str, stream: IO[bytes]) -> Iterator[Item]:
+    return _map_rows(stream, _note, "note")
 
 
 def sniff_notes(head: Head) -> bool:
@@ -182,9 +188,7 @@ def _account(row: dict[str, str]) -> Parsed:
 
 
 def parse_accounts(target: str, stream: IO[bytes]) -> Iterator[Item]:
-    for line, row, raw in iter_csv(stream):
-        yield safe_map(raw, lambda row=row: _account(row),
-                       f"Salesforce account CSV row ending line {line}")
+    return _map_rows(stream, _account, "account")
 
 
 def sniff_accounts(head: Head) -> bool:
@@ -220,9 +224,7 @@ def _opportunity(row: dict[str, str]) -> Parsed:
 
 
 def parse_opportunities(target: str, stream: IO[bytes]) -> Iterator[Item]:
-    for line, row, raw in iter_csv(stream):
-        yield safe_map(raw, lambda row=row: _opportunity(row),
-                       f"Salesforce opportunity CSV row ending line {line}")
+    return _map_rows(stream, _opportunity, "opportunity")
 
 
 def sniff_opportunities(head: Head) -> bool:
