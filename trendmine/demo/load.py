@@ -8,12 +8,12 @@ redacts them, and the `ingest.writer` upserts them in one transaction.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 from ingest import connectors
 from ingest.consumer import IngestWorker
 from ingest.producer import topic_for
+from ingest.transform import Message
 from ingest.writer import write_accounts, write_feedback, write_opportunities
 from trendmine.config import Settings
 from trendmine.db import connect
@@ -24,18 +24,6 @@ from trendmine.demo.writers import BAD_DIR, write_world
 _ORDER = ("accounts", "opportunities", "crm_notes", "support_tickets", "ideas", "sales_calls")
 
 
-@dataclass(frozen=True)
-class _Message:
-    """What IngestWorker.transform reads from a Kafka record."""
-
-    topic: str
-    value: bytes
-    key: bytes | None
-    partition: int
-    offset: int
-    timestamp: int  # ms since the epoch, as Kafka stamps a record
-
-
 def load_world(settings: Settings, world: World, workdir: Path) -> dict[str, int]:
     """Write `world` in vendor formats under `workdir` and store it; returns counts.
 
@@ -43,7 +31,7 @@ def load_world(settings: Settings, world: World, workdir: Path) -> dict[str, int
     """
     files = write_world(world, workdir)
     stamp = int(world.end.timestamp() * 1000)
-    messages: list[_Message] = []
+    messages: list[Message] = []
     for target in sorted(files, key=lambda t: _ORDER.index(t) if t in _ORDER else 99):
         topic = settings.topic(topic_for(target))
         for path in files[target]:
@@ -53,9 +41,9 @@ def load_world(settings: Settings, world: World, workdir: Path) -> dict[str, int
             fmt = connectors.detect_format(target, data[:65536], path.name)
             for item in connectors.parse(target, fmt, data):
                 if isinstance(item, connectors.Parsed):
-                    messages.append(_Message(
-                        topic, json.dumps(item.value).encode(),
-                        item.key.encode() if item.key else None, 0, len(messages), stamp))
+                    messages.append(Message(
+                        topic, 0, len(messages), stamp,
+                        item.key.encode() if item.key else None, json.dumps(item.value).encode()))
     batch = IngestWorker(settings).transform(messages)
     with connect(settings, autocommit=True) as conn, conn.transaction():
         write_accounts(conn, batch.accounts)
