@@ -30,8 +30,8 @@ from ingest import dlq
 from ingest.consumer import IngestWorker
 from ingest.kafka import consumer, create_topics, producer
 from schemas.names import INGEST_TOPICS, Source, feedback_topic
-from trendmine.config import Settings
-from trendmine.db import ensure_database
+from foundation.config import Settings
+from foundation.db import ensure_database
 from trendmine.stack import migrate_database
 
 PHRASES = [

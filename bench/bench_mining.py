@@ -158,7 +158,7 @@ def run_db(n: int) -> dict:
 
     from infra.embedded import EmbeddedPostgres, free_port
     from mining import text_hash
-    from trendmine.config import Settings
+    from foundation.config import Settings
     from trendmine.mine import mine
     from trendmine.stack import migrate_database
 

@@ -21,8 +21,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from infra.embedded import EmbeddedStack, free_port
-from trendmine.config import Settings
-from trendmine.db import connection, ensure_database
+from foundation.config import Settings
+from foundation.db import connection, ensure_database
 from trendmine.stack import migrate_database
 from trendmine.trends import rebuild_trends
 

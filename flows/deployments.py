@@ -16,8 +16,8 @@ import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from trendmine.config import Settings
-from trendmine.errors import ServiceUnavailable
+from foundation.config import Settings
+from foundation.errors import ServiceUnavailable
 
 if TYPE_CHECKING:
     from prefect.deployments.runner import RunnerDeployment

@@ -26,7 +26,7 @@ from flows.tasks import (
     write_html_report,
 )
 from trendmine import runs
-from trendmine.config import Settings, get_settings
+from foundation.config import Settings, get_settings
 
 REPORT_NAME = "trendmine-report.html"
 

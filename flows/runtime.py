@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from trendmine.config import Settings
+from foundation.config import Settings
 
 # (stage, done, total or None when unknown)
 Reporter = Callable[[str, int, int | None], None]

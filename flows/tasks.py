@@ -34,9 +34,9 @@ from prefect.tasks import Task, exponential_backoff
 
 from flows.runtime import report
 from trendmine import runs
-from trendmine.config import Settings
-from trendmine.db import connection
-from trendmine.errors import ServiceUnavailable
+from foundation.config import Settings
+from foundation.db import connection
+from foundation.errors import ServiceUnavailable
 
 TRANSIENT: tuple[type[BaseException], ...] = (
     psycopg.OperationalError,  # connection refused or lost, serialisation failure, deadlock

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import psutil
 
-from trendmine.errors import ServiceUnavailable
+from foundation.errors import ServiceUnavailable
 
 PG_SYSTEM_USER = "embedded_postgres"  # postgres refuses to run as root
 

@@ -36,8 +36,8 @@ from schemas.names import (
     Source,
     feedback_topic,
 )
-from trendmine.config import Settings
-from trendmine.db import connect
+from foundation.config import Settings
+from foundation.db import connect
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from kafka import KafkaProducer, TopicPartition
 
 from ingest.kafka import consumer, producer
 from schemas import names
-from trendmine.config import Settings
+from foundation.config import Settings
 
 DLQ_REPLAY_GROUP = "trendmine-dlq-replay"
 

@@ -11,8 +11,8 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from schemas.names import ALL_TOPICS, COMPACTED_TOPICS
-from trendmine.config import Settings
-from trendmine.errors import ServiceUnavailable
+from foundation.config import Settings
+from foundation.errors import ServiceUnavailable
 
 # kafka-python logs every failed connection attempt at ERROR; our own message says it better.
 logging.getLogger("kafka").setLevel(logging.CRITICAL)

@@ -15,8 +15,8 @@ from pathlib import Path
 from ingest import connectors, dlq
 from ingest.kafka import producer
 from schemas.names import ENTITY_TOPICS, Entity, Source, feedback_topic
-from trendmine.config import Settings
-from trendmine.errors import TrendmineError
+from foundation.config import Settings
+from foundation.errors import TrendmineError
 
 TARGETS = tuple(s.value for s in Source) + tuple(e.value for e in Entity)
 

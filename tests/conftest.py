@@ -18,7 +18,7 @@ from psycopg import sql
 
 from infra.embedded import EmbeddedStack, free_port
 from ingest.kafka import create_topics
-from trendmine.config import Settings
+from foundation.config import Settings
 from trendmine.stack import migrate_database
 
 REPO = Path(__file__).resolve().parents[1]

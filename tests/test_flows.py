@@ -20,7 +20,7 @@ from infra.embedded import free_port
 from ingest import dlq
 from ingest.consumer import IngestStats, IngestWorker
 from ingest.producer import publish_files, publish_raw
-from trendmine.config import Settings
+from foundation.config import Settings
 from trendmine.demo import generate_world, write_world
 
 from .conftest import REPO, make_settings
@@ -121,8 +121,8 @@ def test_only_broker_and_database_outages_are_retried(services):
     from kafka.errors import CommitFailedError, KafkaTimeoutError, MessageSizeTooLargeError
 
     from flows.tasks import is_transient
-    from trendmine.db import connect
-    from trendmine.errors import TrendmineError
+    from foundation.db import connect
+    from foundation.errors import TrendmineError
 
     dead = f"postgresql://postgres@127.0.0.1:{free_port()}/x"
     with pytest.raises(psycopg.OperationalError) as raw:

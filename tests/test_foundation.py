@@ -17,7 +17,7 @@ from infra.embedded import free_port
 from ingest.kafka import consumer, producer
 from schemas import export, migrate
 from schemas.names import ALL_TOPICS, READ_SCHEMA, feedback_topic
-from trendmine.config import Settings, describe
+from foundation.config import Settings, describe
 
 from .conftest import REPO
 

@@ -172,7 +172,7 @@ def test_crash_between_write_and_commit_loses_and_doubles_nothing(settings, db):
     topics = [settings.topic(t) for t in INGEST_TOPICS]
     cons = consumer(settings, *topics, group_id=worker.group_id, max_poll_records=100)
     prod = producer(settings)
-    from trendmine.db import connect
+    from foundation.db import connect
 
     conn = connect(settings, autocommit=True)
     records, deadline = [], time.monotonic() + 30

@@ -21,7 +21,7 @@ from pydantic import SecretStr
 from mining.evaluate import load_labelled_csv
 from mining.snippets import split_snippets
 from tests.conftest import CLINC150
-from trendmine.config import Settings
+from foundation.config import Settings
 from trendmine.mine import mine
 
 NOW = datetime(2025, 6, 2, tzinfo=UTC)

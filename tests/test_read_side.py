@@ -11,7 +11,7 @@ import pytest
 
 from trendmine import datadict
 from trendmine.bi import create_bi_role, role_url
-from trendmine.errors import TrendmineError
+from foundation.errors import TrendmineError
 from trendmine.queries import parse_since, similar
 
 from .conftest import REPO

@@ -245,7 +245,7 @@ def test_rebuild_replaces_rows_and_writes_emerging(settings, db):
 def cli(settings, monkeypatch):
     """A fresh Typer app with the read commands, pointed at the test database."""
     from trendmine import cli_read
-    from trendmine.config import get_settings
+    from foundation.config import get_settings
 
     monkeypatch.setenv("TRENDMINE_DATABASE_URL", settings.dsn())
     monkeypatch.setenv("TRENDMINE_KAFKA_BOOTSTRAP", settings.bootstrap())

@@ -14,8 +14,8 @@ import psycopg
 from psycopg import sql
 
 from schemas.names import DB_SCHEMA, READ_SCHEMA
-from trendmine.config import mask_url
-from trendmine.errors import TrendmineError
+from foundation.config import mask_url
+from foundation.errors import TrendmineError
 
 DEFAULT_ROLE = "trendmine_bi"
 _NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")

@@ -15,8 +15,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from trendmine.config import describe, get_settings
-from trendmine.errors import TrendmineError
+from foundation.config import describe, get_settings
+from foundation.errors import TrendmineError
 
 app = typer.Typer(
     help="trendmine: customer feedback from every silo, turned into revenue-weighted trends.",
@@ -54,7 +54,7 @@ def up(
     """Start the embedded Postgres + broker (in the background, loopback only), create the
     database, apply migrations and create the topics. Safe to run twice."""
     from trendmine import stack
-    from trendmine.db import public_url
+    from foundation.db import public_url
 
     if pg_port:
         os.environ["TRENDMINE_PG_PORT"] = str(pg_port)

@@ -26,7 +26,7 @@ from rich.progress import (
 from rich.table import Table
 
 from flows.runtime import configure_prefect, reporting
-from trendmine.config import Settings, get_settings
+from foundation.config import Settings, get_settings
 
 console = Console()
 DEMO_ORDER = ("accounts", "opportunities", "crm_notes", "support_tickets", "ideas", "sales_calls")
@@ -227,7 +227,7 @@ def run_demo(settings: Settings, *, feedback: int, accounts: int, weeks: int, se
         stages.finish_current()
         seconds["pipeline"] = time.perf_counter() - t
 
-    from trendmine.db import connection
+    from foundation.db import connection
     from trendmine.summary import top_emerging
 
     with connection(settings, autocommit=True) as conn:
@@ -279,7 +279,7 @@ def demo(
     Generates a B2B SaaS world in the vendors' export formats, publishes it through Kafka,
     runs the pipeline flow, prints the top emerging themes with their evidence, writes the
     HTML report and says how to open it and how to connect a BI tool."""
-    from trendmine.db import public_url
+    from foundation.db import public_url
 
     settings = get_settings()
     # Prefect's console logs would drown the progress display; the run is still logged to

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from trendmine.config import get_settings
+from foundation.config import get_settings
 
 console = Console()
 dlq_app = typer.Typer(

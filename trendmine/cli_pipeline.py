@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from trendmine.config import get_settings
+from foundation.config import get_settings
 
 console = Console()
 
@@ -75,7 +75,7 @@ def mine(
 ) -> None:
     """Embed new feedback and assign it to themes with stable ids: a full re-clustering when
     needed (no themes yet, many unassigned snippets, old themes), else incremental."""
-    from trendmine.errors import TrendmineError
+    from foundation.errors import TrendmineError
 
     if full and incremental:
         raise TrendmineError("--full and --incremental exclude each other", "pick one")
@@ -98,7 +98,7 @@ def eval_(
     from mining import Embedder
     from mining.evaluate import compare as run_compare
     from mining.evaluate import load_labelled_csv
-    from trendmine.errors import TrendmineError
+    from foundation.errors import TrendmineError
 
     settings = get_settings()
     try:

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from trendmine.config import get_settings
+from foundation.config import get_settings
 
 console = Console()
 _BARS = "▁▂▃▄▅▆▇█"
@@ -82,8 +82,8 @@ def trends(
     """Top themes of the window: mentions, distinct accounts, ARR, open pipeline, growth."""
     from mining.scoring import ScoreWeights
     from schemas.names import Source
-    from trendmine.db import connection
-    from trendmine.errors import TrendmineError
+    from foundation.db import connection
+    from foundation.errors import TrendmineError
     from trendmine.queries import parse_since, top_trends
 
     if source is not None and source not in {s.value for s in Source}:
@@ -124,7 +124,7 @@ def trends(
 
 def emerging(limit: Annotated[int, typer.Option(min=1, max=500)] = 20) -> None:
     """Themes rising faster than their own history explains, with the evidence."""
-    from trendmine.db import connection
+    from foundation.db import connection
     from trendmine.queries import emerging as load
 
     with connection(get_settings()) as conn:
@@ -150,7 +150,7 @@ def emerging(limit: Annotated[int, typer.Option(min=1, max=500)] = 20) -> None:
 def theme(theme_id: Annotated[int, typer.Argument(help="Theme id (see `trendmine trends`).")]
           ) -> None:
     """One theme: label, quotes, trend per segment, accounts asking, sources, lineage."""
-    from trendmine.db import connection
+    from foundation.db import connection
     from trendmine.queries import theme_detail
 
     with connection(get_settings()) as conn:
@@ -183,7 +183,7 @@ def similar(text: Annotated[str, typer.Argument(help="What a customer asked for.
             limit: Annotated[int, typer.Option(min=1, max=200)] = 10) -> None:
     """What other customers asked for this? The closest feedback, with theme, account, ARR."""
     from mining.embed import Embedder
-    from trendmine.db import connection
+    from foundation.db import connection
     from trendmine.queries import similar as nearest
 
     settings = get_settings()
@@ -203,7 +203,7 @@ def similar(text: Annotated[str, typer.Argument(help="What a customer asked for.
 def report(out: Annotated[Path, typer.Option(help="HTML file to write.")] = Path("report.html")
            ) -> None:
     """Write one self-contained HTML report (opens offline)."""
-    from trendmine.db import connection
+    from foundation.db import connection
     from trendmine.report import write_report
 
     settings = get_settings()
@@ -219,7 +219,7 @@ def bi_role_create(
 ) -> None:
     """Create a read-only LOGIN role that can read the `trends` views and nothing else."""
     from trendmine.bi import create_bi_role, generate_password, role_url
-    from trendmine.db import connection
+    from foundation.db import connection
 
     settings = get_settings()
     generated = password is None
@@ -235,7 +235,7 @@ def bi_role_create(
 
 def trends_rebuild() -> None:
     """Recompute the trend tables and the emerging themes (no re-mining)."""
-    from trendmine.db import connection
+    from foundation.db import connection
     from trendmine.trends import rebuild_trends
 
     with connection(get_settings()) as conn:

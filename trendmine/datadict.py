@@ -67,8 +67,8 @@ def render(conn: psycopg.Connection) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from trendmine.config import get_settings
-    from trendmine.db import connection
+    from foundation.config import get_settings
+    from foundation.db import connection
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("docs/data-dictionary.md"))

@@ -36,8 +36,8 @@ from mining import (
     split_snippets,
     text_hash,
 )
-from trendmine.config import MINE_MODES, Settings
-from trendmine.db import connect
+from foundation.config import MINE_MODES, Settings
+from foundation.db import connect
 
 Progress = Callable[[str, int, int], None]
 # full-run assignments; 'incremental' rows come from attach runs in between

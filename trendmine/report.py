@@ -13,7 +13,7 @@ import psycopg
 from mining.scoring import ScoreWeights
 from schemas.names import ALL_SEGMENTS
 from trendmine import queries
-from trendmine.config import Settings
+from foundation.config import Settings
 
 TOP_THEMES = 8
 HEATMAP_THEMES = 15

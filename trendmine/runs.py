@@ -10,8 +10,8 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from trendmine.config import Settings
-from trendmine.db import connection
+from foundation.config import Settings
+from foundation.db import connection
 
 RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
 MAX_ERROR_CHARS = 2000

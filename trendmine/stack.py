@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from infra.embedded import EmbeddedStack, ServiceState
 from ingest.kafka import TopicOffsets, create_topics, topic_offsets
 from schemas import migrate as migrations
-from trendmine.config import Settings
-from trendmine.db import connection, ensure_database, public_url
-from trendmine.errors import ServiceUnavailable, TrendmineError
+from foundation.config import Settings
+from foundation.db import connection, ensure_database, public_url
+from foundation.errors import ServiceUnavailable, TrendmineError
 
 
 def embedded(settings: Settings) -> EmbeddedStack:

@@ -32,7 +32,7 @@ from psycopg.types.json import Jsonb
 from mining.emerging import EmergingTheme, ThemeSeries, detect_emerging, group_related
 from mining.scoring import ScoreWeights
 from schemas.names import ALL_SEGMENTS
-from trendmine.config import Settings
+from foundation.config import Settings
 
 GRAINS = ("day", "week", "month")
 GROWTH_PERIODS = 4

@@ -15,8 +15,8 @@ from ingest.consumer import IngestWorker
 from ingest.producer import topic_for
 from ingest.transform import Message
 from ingest.writer import write_accounts, write_feedback, write_opportunities
-from trendmine.config import Settings
-from trendmine.db import connect
+from foundation.config import Settings
+from foundation.db import connect
 from trendmine.demo.world import World
 from trendmine.demo.writers import BAD_DIR, write_world
 

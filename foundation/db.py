@@ -9,8 +9,8 @@ from urllib.parse import urlsplit
 import psycopg
 from psycopg import sql
 
-from trendmine.config import Settings, mask_url
-from trendmine.errors import ServiceUnavailable
+from foundation.config import Settings, mask_url
+from foundation.errors import ServiceUnavailable
 
 
 def _where(dsn: str) -> str:

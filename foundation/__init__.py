@@ -1,0 +1,1 @@
+"""The foundation: settings, database connections and errors. Imports nothing of ours."""
