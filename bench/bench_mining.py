@@ -147,7 +147,7 @@ def run_scale(n: int) -> dict:
 
 
 def run_db(n: int) -> dict:
-    """`trendmine.mine.mine` against a real (embedded) Postgres holding n items whose
+    """`warehouse.mine.mine` against a real (embedded) Postgres holding n items whose
     embeddings are already stored: a full re-mine, then 1,000 new items (embeddings stored,
     so embedding is excluded) attached in incremental mode."""
     import tempfile
@@ -159,7 +159,7 @@ def run_db(n: int) -> dict:
     from infra.embedded import EmbeddedPostgres, free_port
     from mining import text_hash
     from foundation.config import Settings
-    from trendmine.mine import mine
+    from warehouse.mine import mine
     from trendmine.stack import migrate_database
 
     X = scale_set(n + 1000)

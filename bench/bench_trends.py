@@ -24,7 +24,7 @@ from infra.embedded import EmbeddedStack, free_port
 from foundation.config import Settings
 from foundation.db import connection, ensure_database
 from trendmine.stack import migrate_database
-from trendmine.trends import rebuild_trends
+from warehouse.trends import rebuild_trends
 
 SOURCES = ["crm_notes", "support_tickets", "ideas", "sales_calls"]
 SEGMENTS = ["enterprise", "mid_market", "smb"]

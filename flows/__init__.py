@@ -1,4 +1,4 @@
-"""Prefect flows and tasks: thin glue over ingest/, trendmine.mine and trendmine.trends.
+"""Prefect flows and tasks: thin glue over ingest/, warehouse.mine and warehouse.trends.
 
 - `flows.pipeline`: the flows `ingest`, `mine`, `trends` and `pipeline` (the three in order,
   then the HTML report and a markdown artifact); each records itself in pipeline_runs.

@@ -25,7 +25,7 @@ from flows.tasks import (
     record_run_start,
     write_html_report,
 )
-from trendmine import runs
+from warehouse import runs
 from foundation.config import Settings, get_settings
 
 REPORT_NAME = "trendmine-report.html"

@@ -1,4 +1,4 @@
-"""Small, named Prefect tasks over ingest/, trendmine.mine and trendmine.trends.
+"""Small, named Prefect tasks over ingest/, warehouse.mine and warehouse.trends.
 
 Retries: only for transient broker and database errors (a refused connection, a broken
 socket, a rebalance, a serialisation failure), with exponential backoff. Every step is safe
@@ -8,7 +8,7 @@ the trends rebuild is one transaction.
 
 Caching: none (`NO_CACHE`). Every task reads state that changes between runs (new messages,
 new feedback, new themes), so a cached result would be a wrong result. The one safe
-candidate, the loaded embedding model, lives inside `trendmine.mine.mine`, which builds its
+candidate, the loaded embedding model, lives inside `warehouse.mine.mine`, which builds its
 own `Embedder` per call.
 """
 
@@ -33,7 +33,7 @@ from prefect.runtime import flow_run
 from prefect.tasks import Task, exponential_backoff
 
 from flows.runtime import report
-from trendmine import runs
+from warehouse import runs
 from foundation.config import Settings
 from foundation.db import connection
 from foundation.errors import ServiceUnavailable
@@ -116,7 +116,7 @@ def consume_until_idle(settings: Settings) -> dict[str, Any]:
 @task(name="mine-themes", timeout_seconds=3600, **_RETRY)
 def mine_themes(settings: Settings, run_id: int | None) -> dict[str, Any]:
     """Embed what is new, cluster the window, match themes to their stable ids, label them."""
-    from trendmine.mine import mine
+    from warehouse.mine import mine
 
     counts = mine(settings, run_id=run_id, progress=report)
     counts = {"in": counts.get("snippets", 0), "out": counts.get("themes", 0), **counts}
@@ -129,7 +129,7 @@ def mine_themes(settings: Settings, run_id: int | None) -> dict[str, Any]:
 @task(name="rebuild-trend-tables", timeout_seconds=1800, **_RETRY)
 def rebuild_trend_tables(settings: Settings) -> dict[str, Any]:
     """theme_trends for every grain and segment, then emerging-theme detection."""
-    from trendmine.trends import rebuild_trends
+    from warehouse.trends import rebuild_trends
 
     report("trends", 0, 1)
     with connection(settings, autocommit=True) as conn:

@@ -15,9 +15,9 @@ import psycopg
 from trendmine.demo import generate_world
 from trendmine.demo.feedback import DECLINING, EMERGING_ENTERPRISE, EMERGING_SMB, NOISY_THEME
 from trendmine.demo.load import load_world
-from trendmine.mine import mine
-from trendmine.queries import emerging
-from trendmine.trends import rebuild_trends
+from warehouse.mine import mine
+from warehouse.queries import emerging
+from warehouse.trends import rebuild_trends
 
 SMALL = {"seed": 7, "n_accounts": 60, "n_feedback": 3000, "weeks": 12}
 

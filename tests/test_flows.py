@@ -248,7 +248,7 @@ def test_demo_on_a_small_world(settings, db, prefect_api, tmp_path):
 
 
 def test_a_run_left_running_by_a_killed_process_is_closed_as_failed(settings, db):
-    from trendmine import runs
+    from warehouse import runs
 
     killed = runs.start_run(settings, "pipeline")
     recent = runs.start_run(settings, "ingest")

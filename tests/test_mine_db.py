@@ -22,7 +22,7 @@ from mining.evaluate import load_labelled_csv
 from mining.snippets import split_snippets
 from tests.conftest import CLINC150
 from foundation.config import Settings
-from trendmine.mine import mine
+from warehouse.mine import mine
 
 NOW = datetime(2025, 6, 2, tzinfo=UTC)
 N_INTENTS = 40

@@ -9,10 +9,10 @@ import numpy as np
 import psycopg
 import pytest
 
-from trendmine import datadict
-from trendmine.bi import create_bi_role, role_url
+from warehouse import datadict
+from warehouse.bi import create_bi_role, role_url
 from foundation.errors import TrendmineError
-from trendmine.queries import parse_since, similar
+from warehouse.queries import parse_since, similar
 
 from .conftest import REPO
 from .test_trends import T0, World
@@ -71,7 +71,7 @@ def test_data_dictionary_is_up_to_date(db):
     assert "`trends.theme_trends`" in text and "| `weighted_score` |" in text
     committed = (REPO / "docs" / "data-dictionary.md").read_text()
     assert committed == text, (
-        "docs/data-dictionary.md drifted: run `python -m trendmine.datadict --out "
+        "docs/data-dictionary.md drifted: run `python -m warehouse.datadict --out "
         "docs/data-dictionary.md` against a migrated database")
 
 

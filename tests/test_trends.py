@@ -13,7 +13,7 @@ import typer
 from typer.testing import CliRunner
 
 from mining.scoring import ScoreWeights, account_contribution, reference_arr
-from trendmine.trends import rebuild_trends
+from warehouse.trends import rebuild_trends
 
 _ids = count(1)
 

@@ -30,7 +30,7 @@ from foundation.config import Settings, get_settings
 
 console = Console()
 DEMO_ORDER = ("accounts", "opportunities", "crm_notes", "support_tickets", "ideas", "sales_calls")
-STAGE_LABELS = {  # progress stages reported by the tasks (and by trendmine.mine)
+STAGE_LABELS = {  # progress stages reported by the tasks (and by warehouse.mine)
     "ingest": "ingest Kafka -> Postgres",
     "split": "split into snippets",
     "embed": "embed new feedback",

@@ -31,7 +31,7 @@ MINE_STAGES = ("split", "embed", "assign", "reduce", "cluster", "outliers", "lab
 
 
 def _mine(settings, mode: str | None = None) -> dict:
-    from trendmine.mine import mine as run_mine
+    from warehouse.mine import mine as run_mine
 
     with _progress() as progress:
         tasks: dict[str, int] = {}

@@ -84,7 +84,7 @@ def trends(
     from schemas.names import Source
     from foundation.db import connection
     from foundation.errors import TrendmineError
-    from trendmine.queries import parse_since, top_trends
+    from warehouse.queries import parse_since, top_trends
 
     if source is not None and source not in {s.value for s in Source}:
         raise TrendmineError(f"unknown --source {source!r}",
@@ -125,7 +125,7 @@ def trends(
 def emerging(limit: Annotated[int, typer.Option(min=1, max=500)] = 20) -> None:
     """Themes rising faster than their own history explains, with the evidence."""
     from foundation.db import connection
-    from trendmine.queries import emerging as load
+    from warehouse.queries import emerging as load
 
     with connection(get_settings()) as conn:
         rows = load(conn, limit)
@@ -151,7 +151,7 @@ def theme(theme_id: Annotated[int, typer.Argument(help="Theme id (see `trendmine
           ) -> None:
     """One theme: label, quotes, trend per segment, accounts asking, sources, lineage."""
     from foundation.db import connection
-    from trendmine.queries import theme_detail
+    from warehouse.queries import theme_detail
 
     with connection(get_settings()) as conn:
         d = theme_detail(conn, theme_id)
@@ -184,7 +184,7 @@ def similar(text: Annotated[str, typer.Argument(help="What a customer asked for.
     """What other customers asked for this? The closest feedback, with theme, account, ARR."""
     from mining.embed import Embedder
     from foundation.db import connection
-    from trendmine.queries import similar as nearest
+    from warehouse.queries import similar as nearest
 
     settings = get_settings()
     embedder = Embedder(model=settings.embedding_model)
@@ -218,7 +218,7 @@ def bi_role_create(
         help="Password (default: generated and shown once).")] = None,
 ) -> None:
     """Create a read-only LOGIN role that can read the `trends` views and nothing else."""
-    from trendmine.bi import create_bi_role, generate_password, role_url
+    from warehouse.bi import create_bi_role, generate_password, role_url
     from foundation.db import connection
 
     settings = get_settings()
@@ -236,7 +236,7 @@ def bi_role_create(
 def trends_rebuild() -> None:
     """Recompute the trend tables and the emerging themes (no re-mining)."""
     from foundation.db import connection
-    from trendmine.trends import rebuild_trends
+    from warehouse.trends import rebuild_trends
 
     with connection(get_settings()) as conn:
         counts = rebuild_trends(conn, get_settings())

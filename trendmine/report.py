@@ -12,7 +12,7 @@ import psycopg
 
 from mining.scoring import ScoreWeights
 from schemas.names import ALL_SEGMENTS
-from trendmine import queries
+from warehouse import queries
 from foundation.config import Settings
 
 TOP_THEMES = 8

@@ -7,8 +7,8 @@ from typing import Any
 
 import psycopg
 
-from trendmine import queries
-from trendmine.trends import EMERGING_GRAIN, EMERGING_RECENT_PERIODS
+from warehouse import queries
+from warehouse.trends import EMERGING_GRAIN, EMERGING_RECENT_PERIODS
 
 QUOTE_CHARS = 160
 

@@ -1,6 +1,6 @@
 """Render docs/data-dictionary.md from the live COMMENTs of a migrated database.
 
-    python -m trendmine.datadict --out docs/data-dictionary.md
+    python -m warehouse.datadict --out docs/data-dictionary.md
 
 A test renders it from a fresh database and fails when the committed file drifts.
 """
@@ -48,7 +48,7 @@ def render(conn: psycopg.Connection) -> str:
     lines = [
         "# trendmine data dictionary",
         "",
-        "Generated from the database COMMENTs by `python -m trendmine.datadict --out "
+        "Generated from the database COMMENTs by `python -m warehouse.datadict --out "
         "docs/data-dictionary.md`; do not edit by hand.",
         "",
         f"## Read side: schema `{READ_SCHEMA}`",

@@ -19,7 +19,7 @@ from psycopg import sql
 from mining.scoring import FALLBACK_WEIGHT, ScoreWeights
 from schemas.names import ALL_SEGMENTS
 from foundation.errors import TrendmineError
-from trendmine.trends import GRAINS, GROWTH_PERIODS, _period_starts, reference_arr_sql
+from warehouse.trends import GRAINS, GROWTH_PERIODS, _period_starts, reference_arr_sql
 
 RANK_BY = ("score", "arr", "accounts", "mentions")
 SPARK_PERIODS = 16
