@@ -146,7 +146,7 @@ def rebuild_trend_tables(settings: Settings) -> dict[str, Any]:
 @task(name="write-html-report", timeout_seconds=600, **_RETRY)
 def write_html_report(settings: Settings, path: Path) -> str:
     """The self-contained HTML report (opens offline)."""
-    from trendmine.report import write_report
+    from report.html import write_report
 
     report("report", 0, 1)
     with connection(settings, autocommit=True) as conn:
@@ -160,7 +160,7 @@ def write_html_report(settings: Settings, path: Path) -> str:
 def publish_emerging_artifact(settings: Settings, report_path: str | None,
                               counts: dict[str, Any], limit: int = 5) -> str:
     """A markdown artifact on the flow run: top emerging themes, evidence, the report link."""
-    from trendmine.summary import to_markdown, top_emerging
+    from report.summary import to_markdown, top_emerging
 
     with connection(settings, autocommit=True) as conn:
         rows = top_emerging(conn, limit)

@@ -228,7 +228,7 @@ def run_demo(settings: Settings, *, feedback: int, accounts: int, weeks: int, se
         seconds["pipeline"] = time.perf_counter() - t
 
     from foundation.db import connection
-    from trendmine.summary import top_emerging
+    from report.summary import top_emerging
 
     with connection(settings, autocommit=True) as conn:
         emerging = top_emerging(conn, top)
@@ -242,7 +242,7 @@ def run_demo(settings: Settings, *, feedback: int, accounts: int, weeks: int, se
 
 
 def _print_emerging(rows: list[dict[str, Any]]) -> None:
-    from trendmine.summary import evidence_line, money
+    from report.summary import evidence_line, money
 
     if not rows:
         console.print("No theme rises faster than its own history explains.")

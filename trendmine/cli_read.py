@@ -204,7 +204,7 @@ def report(out: Annotated[Path, typer.Option(help="HTML file to write.")] = Path
            ) -> None:
     """Write one self-contained HTML report (opens offline)."""
     from foundation.db import connection
-    from trendmine.report import write_report
+    from report.html import write_report
 
     settings = get_settings()
     with connection(settings) as conn:
