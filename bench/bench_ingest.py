@@ -32,7 +32,7 @@ from ingest.kafka import consumer, create_topics, producer
 from schemas.names import INGEST_TOPICS, Source, feedback_topic
 from foundation.config import Settings
 from foundation.db import ensure_database
-from trendmine.stack import migrate_database
+from infra.stack import migrate_database
 
 PHRASES = [
     "We need SAML single sign-on before the renewal, contact ops@acme.io",

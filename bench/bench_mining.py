@@ -160,7 +160,7 @@ def run_db(n: int) -> dict:
     from mining import text_hash
     from foundation.config import Settings
     from warehouse.mine import mine
-    from trendmine.stack import migrate_database
+    from infra.stack import migrate_database
 
     X = scale_set(n + 1000)
     texts = scale_texts(n + 1000)

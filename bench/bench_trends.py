@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from infra.embedded import EmbeddedStack, free_port
 from foundation.config import Settings
 from foundation.db import connection, ensure_database
-from trendmine.stack import migrate_database
+from infra.stack import migrate_database
 from warehouse.trends import rebuild_trends
 
 SOURCES = ["crm_notes", "support_tickets", "ideas", "sales_calls"]

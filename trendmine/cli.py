@@ -53,7 +53,7 @@ def up(
 ) -> None:
     """Start the embedded Postgres + broker (in the background, loopback only), create the
     database, apply migrations and create the topics. Safe to run twice."""
-    from trendmine import stack
+    from infra import stack
     from foundation.db import public_url
 
     if pg_port:
@@ -82,7 +82,7 @@ def up(
 @app.command()
 def down() -> None:
     """Stop the embedded Postgres and broker (data in Postgres is kept)."""
-    from trendmine import stack
+    from infra import stack
 
     for name, stopped in stack.down(_settings()).items():
         console.print(f"{name}: {'stopped' if stopped else 'was not running'}")
@@ -91,7 +91,7 @@ def down() -> None:
 @app.command()
 def status() -> None:
     """What is running, on which ports, the schema version and topic offsets."""
-    from trendmine import stack
+    from infra import stack
 
     report = stack.status(_settings())
     for s in report.services:
@@ -133,7 +133,7 @@ def config() -> None:
 @app.command()
 def migrate() -> None:
     """Apply pending schema migrations to the configured Postgres."""
-    from trendmine.stack import migrate_database
+    from infra.stack import migrate_database
 
     done = migrate_database(_settings())
     console.print(f"migrations applied: {', '.join(done) or 'none pending'}")

@@ -171,7 +171,7 @@ def run_demo(settings: Settings, *, feedback: int, accounts: int, weeks: int, se
              out: Path, top: int = 5) -> DemoResult:
     """Generate, publish through the produce path, run the pipeline flow; with progress."""
     from ingest.producer import publish_files
-    from trendmine import stack
+    from infra import stack
     from trendmine.demo import generate_world, write_world
 
     seconds: dict[str, float] = {}
