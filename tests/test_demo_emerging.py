@@ -12,9 +12,9 @@ from collections import Counter, defaultdict
 
 import psycopg
 
-from trendmine.demo import generate_world
-from trendmine.demo.feedback import DECLINING, EMERGING_ENTERPRISE, EMERGING_SMB, NOISY_THEME
-from trendmine.demo.load import load_world
+from demoworld import generate_world
+from demoworld.feedback import DECLINING, EMERGING_ENTERPRISE, EMERGING_SMB, NOISY_THEME
+from demoworld.load import load_world
 from warehouse.mine import mine
 from warehouse.queries import emerging
 from warehouse.trends import rebuild_trends

@@ -21,7 +21,7 @@ from ingest import dlq
 from ingest.consumer import IngestStats, IngestWorker
 from ingest.producer import publish_files, publish_raw
 from foundation.config import Settings
-from trendmine.demo import generate_world, write_world
+from demoworld import generate_world, write_world
 
 from .conftest import REPO, make_settings
 from .test_ingest import event, put

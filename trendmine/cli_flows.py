@@ -172,7 +172,7 @@ def run_demo(settings: Settings, *, feedback: int, accounts: int, weeks: int, se
     """Generate, publish through the produce path, run the pipeline flow; with progress."""
     from ingest.producer import publish_files
     from infra import stack
-    from trendmine.demo import generate_world, write_world
+    from demoworld import generate_world, write_world
 
     seconds: dict[str, float] = {}
     with _progress() as progress:

@@ -22,10 +22,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from trendmine.demo import ids
-from trendmine.demo.catalog import NOISE, THEME_BY_KEY, THEMES
-from trendmine.demo.people import person
-from trendmine.demo.texts import (
+from demoworld import ids
+from demoworld.catalog import NOISE, THEME_BY_KEY, THEMES
+from demoworld.people import person
+from demoworld.texts import (
     Person,
     Voice,
     call_text,
@@ -34,7 +34,7 @@ from trendmine.demo.texts import (
     note_text,
     ticket_text,
 )
-from trendmine.demo.world import CRM_SALESFORCE, Account, Feedback, Opportunity
+from demoworld.world import CRM_SALESFORCE, Account, Feedback, Opportunity
 
 DECLINING = "dashboard_performance"
 EMERGING_ENTERPRISE = "eu_data_residency"

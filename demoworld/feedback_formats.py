@@ -13,8 +13,8 @@ import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from trendmine.demo.texts import VENDOR_DOMAIN, CallText, IdeaText, Person, TicketText
-from trendmine.demo.world import Feedback
+from demoworld.texts import VENDOR_DOMAIN, CallText, IdeaText, Person, TicketText
+from demoworld.world import Feedback
 
 ZENDESK_HOST = "https://brightwave.zendesk.com"
 CANNY_HOST = "https://brightwave.canny.io"

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from trendmine.demo import ids
-from trendmine.demo.people import company_name, domain_of, person, staff
-from trendmine.demo.texts import CallText, IdeaText, NoteText, Person, TicketText
+from demoworld import ids
+from demoworld.people import company_name, domain_of, person, staff
+from demoworld.texts import CallText, IdeaText, NoteText, Person, TicketText
 
 DEFAULT_END = datetime(2025, 6, 2, tzinfo=UTC)  # a Monday, so weeks run Monday..Sunday
 
@@ -166,7 +166,7 @@ def generate_world(
     snapshots, accounts = _history(rng, accounts, start, end)
     opportunities = _opportunities(rng, accounts, start, end)
 
-    from trendmine.demo.feedback import build_feedback  # the bulk of the work
+    from demoworld.feedback import build_feedback  # the bulk of the work
 
     feedback, reexports, planted, extra_opps = build_feedback(
         rng, accounts, opportunities, agents, start, end, weeks, n_feedback

@@ -17,8 +17,8 @@ from ingest.transform import Message
 from ingest.writer import write_accounts, write_feedback, write_opportunities
 from foundation.config import Settings
 from foundation.db import connect
-from trendmine.demo.world import World
-from trendmine.demo.writers import BAD_DIR, write_world
+from demoworld.world import World
+from demoworld.writers import BAD_DIR, write_world
 
 # Accounts and deals first, as `trendmine demo` publishes them.
 _ORDER = ("accounts", "opportunities", "crm_notes", "support_tickets", "ideas", "sales_calls")

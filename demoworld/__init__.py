@@ -12,7 +12,7 @@ duplicates: ``world.expected_duplicates``.
 
 from __future__ import annotations
 
-from trendmine.demo.world import DEFAULT_END, World, generate_world
-from trendmine.demo.writers import BAD_DIR, TARGETS, write_world
+from demoworld.world import DEFAULT_END, World, generate_world
+from demoworld.writers import BAD_DIR, TARGETS, write_world
 
 __all__ = ["BAD_DIR", "DEFAULT_END", "TARGETS", "World", "generate_world", "write_world"]

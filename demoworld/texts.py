@@ -13,7 +13,7 @@ import random
 import re
 from dataclasses import dataclass
 
-from trendmine.demo.catalog import NOISE, THEME_BY_KEY, Theme
+from demoworld.catalog import NOISE, THEME_BY_KEY, Theme
 
 VENDOR_NAME = "Brightwave"  # the demo's own SaaS company
 VENDOR_DOMAIN = "brightwave.io"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import re
 
-from trendmine.demo.texts import VENDOR_DOMAIN, Person
+from demoworld.texts import VENDOR_DOMAIN, Person
 
 _FIRST = (
     "Anna", "Ben", "Carla", "David", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kavya",

@@ -24,9 +24,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from trendmine.demo import crm_formats as crm
-from trendmine.demo import feedback_formats as fb
-from trendmine.demo.feedback import (
+from demoworld import crm_formats as crm
+from demoworld import feedback_formats as fb
+from demoworld.feedback import (
     FMT_CANNY,
     FMT_GONG,
     FMT_HS_NOTES,
@@ -34,7 +34,7 @@ from trendmine.demo.feedback import (
     FMT_SF_NOTES,
     FMT_ZENDESK,
 )
-from trendmine.demo.world import CRM_SALESFORCE, Account, Feedback, World
+from demoworld.world import CRM_SALESFORCE, Account, Feedback, World
 
 TARGETS = ("crm_notes", "support_tickets", "ideas", "sales_calls", "accounts", "opportunities")
 WINDOW = timedelta(weeks=4)

@@ -14,9 +14,9 @@ import io
 from datetime import UTC, datetime
 from typing import Any
 
-from trendmine.demo import ids
-from trendmine.demo.texts import NoteText
-from trendmine.demo.world import Account, Feedback, Opportunity
+from demoworld import ids
+from demoworld.texts import NoteText
+from demoworld.world import Account, Feedback, Opportunity
 
 _SEGMENT_LABEL = {"enterprise": "Enterprise", "mid_market": "Mid-Market", "smb": "SMB"}
 _SF_OPEN_STAGES = ("Prospecting", "Qualification", "Needs Analysis", "Proposal/Price Quote",
