@@ -25,14 +25,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kafka.record import default_records
 from kafka.record._crc32c import crc as crc32c_py
 
+from foundation.config import Settings
+from foundation.db import ensure_database
 from infra.embedded import EmbeddedStack, free_port
+from infra.stack import migrate_database
 from ingest import dlq
 from ingest.consumer import IngestWorker
 from ingest.kafka import consumer, create_topics, producer
 from schemas.names import INGEST_TOPICS, Source, feedback_topic
-from foundation.config import Settings
-from foundation.db import ensure_database
-from infra.stack import migrate_database
 
 PHRASES = [
     "We need SAML single sign-on before the renewal, contact ops@acme.io",

@@ -156,11 +156,11 @@ def run_db(n: int) -> dict:
     import psycopg
     from pgvector.psycopg import register_vector
 
-    from infra.embedded import EmbeddedPostgres, free_port
-    from mining import text_hash
     from foundation.config import Settings
-    from warehouse.mine import mine
+    from infra.embedded import EmbeddedPostgres, free_port
     from infra.stack import migrate_database
+    from mining import text_hash
+    from warehouse.mine import mine
 
     X = scale_set(n + 1000)
     texts = scale_texts(n + 1000)

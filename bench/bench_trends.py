@@ -20,9 +20,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from infra.embedded import EmbeddedStack, free_port
 from foundation.config import Settings
 from foundation.db import connection, ensure_database
+from infra.embedded import EmbeddedStack, free_port
 from infra.stack import migrate_database
 from warehouse.trends import rebuild_trends
 

@@ -10,15 +10,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from demoworld.world import World
+from demoworld.writers import BAD_DIR, write_world
+from foundation.config import Settings
+from foundation.db import connect
 from ingest import connectors
 from ingest.consumer import IngestWorker
 from ingest.producer import topic_for
 from ingest.transform import Message
 from ingest.writer import write_accounts, write_feedback, write_opportunities
-from foundation.config import Settings
-from foundation.db import connect
-from demoworld.world import World
-from demoworld.writers import BAD_DIR, write_world
 
 # Accounts and deals first, as `trendmine demo` publishes them.
 _ORDER = ("accounts", "opportunities", "crm_notes", "support_tickets", "ideas", "sales_calls")

@@ -25,8 +25,8 @@ from flows.tasks import (
     record_run_start,
     write_html_report,
 )
-from warehouse import runs
 from foundation.config import Settings, get_settings
+from warehouse import runs
 
 REPORT_NAME = "trendmine-report.html"
 

@@ -33,10 +33,10 @@ from prefect.runtime import flow_run
 from prefect.tasks import Task, exponential_backoff
 
 from flows.runtime import report
-from warehouse import runs
 from foundation.config import Settings
 from foundation.db import connection
 from foundation.errors import ServiceUnavailable
+from warehouse import runs
 
 TRANSIENT: tuple[type[BaseException], ...] = (
     psycopg.OperationalError,  # connection refused or lost, serialisation failure, deadlock

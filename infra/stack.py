@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from infra.embedded import EmbeddedStack, ServiceState
-from ingest.kafka import TopicOffsets, create_topics, topic_offsets
-from schemas import migrate as migrations
 from foundation.config import Settings
 from foundation.db import connection, ensure_database, public_url
 from foundation.errors import ServiceUnavailable, TrendmineError
+from infra.embedded import EmbeddedStack, ServiceState
+from ingest.kafka import TopicOffsets, create_topics, topic_offsets
+from schemas import migrate as migrations
 
 
 def embedded(settings: Settings) -> EmbeddedStack:

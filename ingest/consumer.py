@@ -25,6 +25,8 @@ import psutil
 from kafka.errors import CommitFailedError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
+from foundation.config import Settings
+from foundation.db import connect
 from ingest import dlq
 from ingest.kafka import consumer, producer
 from ingest.transform import Message, Transformed, Transformer
@@ -36,8 +38,6 @@ from schemas.names import (
     Source,
     feedback_topic,
 )
-from foundation.config import Settings
-from foundation.db import connect
 
 log = logging.getLogger(__name__)
 

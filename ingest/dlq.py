@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 
 from kafka import KafkaProducer, TopicPartition
 
+from foundation.config import Settings
 from ingest.kafka import consumer, producer
 from schemas import names
-from foundation.config import Settings
 
 DLQ_REPLAY_GROUP = "trendmine-dlq-replay"
 

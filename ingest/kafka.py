@@ -10,9 +10,9 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from schemas.names import ALL_TOPICS, COMPACTED_TOPICS
 from foundation.config import Settings
 from foundation.errors import ServiceUnavailable
+from schemas.names import ALL_TOPICS, COMPACTED_TOPICS
 
 # kafka-python logs every failed connection attempt at ERROR; our own message says it better.
 logging.getLogger("kafka").setLevel(logging.CRITICAL)

@@ -12,11 +12,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from foundation.config import Settings
+from foundation.errors import TrendmineError
 from ingest import connectors, dlq
 from ingest.kafka import producer
 from schemas.names import ENTITY_TOPICS, Entity, Source, feedback_topic
-from foundation.config import Settings
-from foundation.errors import TrendmineError
 
 TARGETS = tuple(s.value for s in Source) + tuple(e.value for e in Entity)
 

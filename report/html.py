@@ -10,10 +10,10 @@ from typing import Any
 import plotly.graph_objects as go
 import psycopg
 
+from foundation.config import Settings
 from mining.scoring import ScoreWeights
 from schemas.names import ALL_SEGMENTS
 from warehouse import queries
-from foundation.config import Settings
 
 TOP_THEMES = 8
 HEATMAP_THEMES = 15

@@ -16,10 +16,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from infra.embedded import EmbeddedStack, free_port
-from ingest.kafka import create_topics
 from foundation.config import Settings
+from infra.embedded import EmbeddedStack, free_port
 from infra.stack import migrate_database
+from ingest.kafka import create_topics
 
 REPO = Path(__file__).resolve().parents[1]
 CLINC150 = Path(os.environ.get("TRENDMINE_CLINC150_DIR", REPO.parent / "shared/datasets/clinc150"))

@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 
+from demoworld import catalog, texts
+from demoworld.world import World, generate_world
+from demoworld.writers import BAD_DIR, write_world
 from ingest import connectors
 from ingest.validate import Rejection, validate_feedback
 from schemas.events import Account, FeedbackEvent, Opportunity
 from schemas.names import Source
-from demoworld import catalog, texts
-from demoworld.world import World, generate_world
-from demoworld.writers import BAD_DIR, write_world
 
 SMALL = {"n_accounts": 60, "n_feedback": 2000, "weeks": 12}
 FEEDBACK_SOURCES = tuple(s.value for s in Source)

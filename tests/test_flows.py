@@ -16,12 +16,12 @@ import psycopg
 import pytest
 import yaml
 
+from demoworld import generate_world, write_world
+from foundation.config import Settings
 from infra.embedded import free_port
 from ingest import dlq
 from ingest.consumer import IngestStats, IngestWorker
 from ingest.producer import publish_files, publish_raw
-from foundation.config import Settings
-from demoworld import generate_world, write_world
 
 from .conftest import REPO, make_settings
 from .test_ingest import event, put

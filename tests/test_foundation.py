@@ -13,11 +13,11 @@ import psycopg
 import pytest
 from kafka import TopicPartition
 
+from foundation.config import Settings, describe
 from infra.embedded import free_port
 from ingest.kafka import consumer, producer
 from schemas import export, migrate
 from schemas.names import ALL_TOPICS, READ_SCHEMA, feedback_topic
-from foundation.config import Settings, describe
 
 from .conftest import REPO
 

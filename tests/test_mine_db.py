@@ -18,10 +18,10 @@ import pytest
 from psycopg import sql
 from pydantic import SecretStr
 
+from foundation.config import Settings
 from mining.evaluate import load_labelled_csv
 from mining.snippets import split_snippets
 from tests.conftest import CLINC150
-from foundation.config import Settings
 from warehouse.mine import mine
 
 NOW = datetime(2025, 6, 2, tzinfo=UTC)

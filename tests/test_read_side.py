@@ -9,9 +9,9 @@ import numpy as np
 import psycopg
 import pytest
 
+from foundation.errors import TrendmineError
 from warehouse import datadict
 from warehouse.bi import create_bi_role, role_url
-from foundation.errors import TrendmineError
 from warehouse.queries import parse_since, similar
 
 from .conftest import REPO

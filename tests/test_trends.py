@@ -244,8 +244,8 @@ def test_rebuild_replaces_rows_and_writes_emerging(settings, db):
 @pytest.fixture
 def cli(settings, monkeypatch):
     """A fresh Typer app with the read commands, pointed at the test database."""
-    from trendmine import cli_read
     from foundation.config import get_settings
+    from trendmine import cli_read
 
     monkeypatch.setenv("TRENDMINE_DATABASE_URL", settings.dsn())
     monkeypatch.setenv("TRENDMINE_KAFKA_BOOTSTRAP", settings.bootstrap())

@@ -53,8 +53,8 @@ def up(
 ) -> None:
     """Start the embedded Postgres + broker (in the background, loopback only), create the
     database, apply migrations and create the topics. Safe to run twice."""
-    from infra import stack
     from foundation.db import public_url
+    from infra import stack
 
     if pg_port:
         os.environ["TRENDMINE_PG_PORT"] = str(pg_port)

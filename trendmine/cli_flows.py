@@ -170,9 +170,9 @@ def _progress() -> Progress:
 def run_demo(settings: Settings, *, feedback: int, accounts: int, weeks: int, seed: int,
              out: Path, top: int = 5) -> DemoResult:
     """Generate, publish through the produce path, run the pipeline flow; with progress."""
-    from ingest.producer import publish_files
-    from infra import stack
     from demoworld import generate_world, write_world
+    from infra import stack
+    from ingest.producer import publish_files
 
     seconds: dict[str, float] = {}
     with _progress() as progress:

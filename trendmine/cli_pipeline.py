@@ -95,10 +95,10 @@ def eval_(
     """Run the same mining on a labelled CSV: NMI, ARI, noise share, number of themes."""
     from rich.table import Table
 
+    from foundation.errors import TrendmineError
     from mining import Embedder
     from mining.evaluate import compare as run_compare
     from mining.evaluate import load_labelled_csv
-    from foundation.errors import TrendmineError
 
     settings = get_settings()
     try:

@@ -80,10 +80,10 @@ def trends(
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
 ) -> None:
     """Top themes of the window: mentions, distinct accounts, ARR, open pipeline, growth."""
-    from mining.scoring import ScoreWeights
-    from schemas.names import Source
     from foundation.db import connection
     from foundation.errors import TrendmineError
+    from mining.scoring import ScoreWeights
+    from schemas.names import Source
     from warehouse.queries import parse_since, top_trends
 
     if source is not None and source not in {s.value for s in Source}:
@@ -182,8 +182,8 @@ def theme(theme_id: Annotated[int, typer.Argument(help="Theme id (see `trendmine
 def similar(text: Annotated[str, typer.Argument(help="What a customer asked for.")],
             limit: Annotated[int, typer.Option(min=1, max=200)] = 10) -> None:
     """What other customers asked for this? The closest feedback, with theme, account, ARR."""
-    from mining.embed import Embedder
     from foundation.db import connection
+    from mining.embed import Embedder
     from warehouse.queries import similar as nearest
 
     settings = get_settings()
@@ -218,8 +218,8 @@ def bi_role_create(
         help="Password (default: generated and shown once).")] = None,
 ) -> None:
     """Create a read-only LOGIN role that can read the `trends` views and nothing else."""
-    from warehouse.bi import create_bi_role, generate_password, role_url
     from foundation.db import connection
+    from warehouse.bi import create_bi_role, generate_password, role_url
 
     settings = get_settings()
     generated = password is None

@@ -13,9 +13,9 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
-from schemas.names import DB_SCHEMA, READ_SCHEMA
 from foundation.config import mask_url
 from foundation.errors import TrendmineError
+from schemas.names import DB_SCHEMA, READ_SCHEMA
 
 DEFAULT_ROLE = "trendmine_bi"
 _NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")

@@ -27,6 +27,8 @@ import numpy as np
 from pgvector.psycopg import register_vector
 from psycopg.types.json import Jsonb
 
+from foundation.config import MINE_MODES, Settings
+from foundation.db import connect
 from mining import (
     Embedder,
     ThemeModel,
@@ -36,8 +38,6 @@ from mining import (
     split_snippets,
     text_hash,
 )
-from foundation.config import MINE_MODES, Settings
-from foundation.db import connect
 
 Progress = Callable[[str, int, int], None]
 # full-run assignments; 'incremental' rows come from attach runs in between

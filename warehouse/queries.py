@@ -16,9 +16,9 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
+from foundation.errors import TrendmineError
 from mining.scoring import FALLBACK_WEIGHT, ScoreWeights
 from schemas.names import ALL_SEGMENTS
-from foundation.errors import TrendmineError
 from warehouse.trends import GRAINS, GROWTH_PERIODS, _period_starts, reference_arr_sql
 
 RANK_BY = ("score", "arr", "accounts", "mentions")

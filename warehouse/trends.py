@@ -29,10 +29,10 @@ from datetime import UTC, date, datetime, timedelta
 import psycopg
 from psycopg.types.json import Jsonb
 
+from foundation.config import Settings
 from mining.emerging import EmergingTheme, ThemeSeries, detect_emerging, group_related
 from mining.scoring import ScoreWeights
 from schemas.names import ALL_SEGMENTS
-from foundation.config import Settings
 
 GRAINS = ("day", "week", "month")
 GROWTH_PERIODS = 4
