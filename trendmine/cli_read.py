@@ -246,9 +246,11 @@ def trends_rebuild() -> None:
 
 def register(app: typer.Typer) -> None:
     """Add the read-side commands to the trendmine app."""
+    from trendmine.cli_theme import theme_app
+
+    theme_app.command("show")(theme)
     app.command("trends")(trends)
     app.command("emerging")(emerging)
-    app.command("theme")(theme)
     app.command("similar")(similar)
     app.command("report")(report)
     app.command("trends-rebuild")(trends_rebuild)
