@@ -8,10 +8,11 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from foundation.secrets import mask_dsn
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 MINE_MODES = ("auto", "full", "incremental")
@@ -141,12 +142,8 @@ class Settings(BaseSettings):
 
 
 def mask_url(url: str) -> str:
-    """postgresql://user:secret@host/db -> postgresql://user:***@host/db."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
+    """A connection string with every password form hidden (see foundation.secrets)."""
+    return mask_dsn(url)
 
 
 def describe(settings: Settings) -> list[tuple[str, str, str]]:
@@ -162,6 +159,22 @@ def describe(settings: Settings) -> list[tuple[str, str, str]]:
             shown = str(value)
         rows.append((f"TRENDMINE_{name.upper()}", shown, field.description or ""))
     return rows
+
+
+def settings_error(exc: ValidationError) -> str:
+    """One readable line naming each TRENDMINE_* variable that did not parse (never its value
+    when the field is secret)."""
+    parts = []
+    for err in exc.errors():
+        field = str(err["loc"][0]) if err.get("loc") else "?"
+        secret = field in _SECRET_FIELDS
+        value = "" if secret or "input" not in err else f" (got {str(err['input'])[:40]!r})"
+        parts.append(f"TRENDMINE_{field.upper()}: {err['msg']}{value}")
+    hint = "(fix or unset the variable; `trendmine config` lists them)"
+    return f"bad setting: {'; '.join(parts)} {hint}"
+
+
+_SECRET_FIELDS = frozenset({"database_url"})
 
 
 @lru_cache(maxsize=1)

@@ -4,18 +4,30 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from urllib.parse import urlsplit
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
 from foundation.config import Settings, mask_url
-from foundation.errors import ServiceUnavailable
+from foundation.errors import ServiceUnavailable, TrendmineError
+from foundation.secrets import scrub
 
 
 def _where(dsn: str) -> str:
-    parts = urlsplit(dsn)
-    return f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path or ''}"
+    """host:port/dbname of a URL or keyword-form DSN, never its password."""
+    try:
+        info = conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return "(unparseable connection string)"
+    return f"{info.get('host') or 'localhost'}:{info.get('port') or 5432}/{info.get('dbname', '')}"
+
+
+def _password(dsn: str) -> str | None:
+    try:
+        return conninfo_to_dict(dsn).get("password")
+    except psycopg.ProgrammingError:
+        return None
 
 
 def connect(settings: Settings | str, *, autocommit: bool = False, **kwargs) -> psycopg.Connection:
@@ -23,8 +35,15 @@ def connect(settings: Settings | str, *, autocommit: bool = False, **kwargs) -> 
     dsn = settings if isinstance(settings, str) else settings.dsn()
     try:
         return psycopg.connect(dsn, autocommit=autocommit, connect_timeout=5, **kwargs)
+    except psycopg.ProgrammingError as exc:  # a malformed DSN: psycopg may quote parts of it
+        raise TrendmineError(
+            f"the Postgres connection string is not valid: {scrub(str(exc), [_password(dsn)])}",
+            "fix TRENDMINE_DATABASE_URL (postgresql://user:password@host:port/db or "
+            "'host=... dbname=...')",
+        ) from exc
     except psycopg.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        text = scrub(str(exc).strip(), [_password(dsn)])
+        reason = text.splitlines()[-1] if text else type(exc).__name__
         embedded = not isinstance(settings, str) and settings.embedded_db
         hint = (
             "run `trendmine up` to start the embedded stack"

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from kafka import TopicPartition
 
-from foundation.config import Settings, describe
+from foundation.config import Settings, describe, mask_url
 from infra.embedded import free_port
 from ingest.kafka import consumer, producer
 from schemas import export, migrate
@@ -147,6 +147,7 @@ def test_up_status_down_life_cycle(cli_env):
     assert "postgres: stopped" in down.stdout and "broker: stopped" in down.stdout
     st = _cli("status", env=cli_env)
     assert "postgres: stopped" in st.stdout and "cannot connect" in st.stdout
+    assert st.returncode == 1 and "unhealthy" in st.stderr  # usable as a health check
 
 
 @pytest.mark.skipif(
@@ -212,3 +213,37 @@ def test_wrong_flag_is_one_readable_error(cli_env):
     res = _cli("up", "--no-such-flag", env=cli_env)
     assert res.returncode == 2
     assert "No such option" in res.stderr and "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize(
+    ("dsn", "shown"),
+    [
+        ("postgresql://u:pw-s3cret@h:5432/db", "postgresql://u:***@h:5432/db"),
+        ("postgresql://u@h/db?sslmode=require&password=pw-s3cret&x=1",
+         "postgresql://u@h/db?sslmode=require&password=***&x=1"),
+        ("host=h dbname=db password=pw-s3cret sslmode=require",
+         "host=h dbname=db password=*** sslmode=require"),
+        ("host=h password='pw s3cret' user=u", "host=h password=*** user=u"),
+        ("postgresql://h/db", "postgresql://h/db"),
+    ],
+)
+def test_every_dsn_form_is_masked(dsn, shown):
+    assert mask_url(dsn) == shown
+
+
+def test_keyword_dsn_password_never_printed(services):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRENDMINE_")}
+    env["TRENDMINE_DATABASE_URL"] = f"host=127.0.0.1 port={free_port()} dbname=x password=pw-s3cret"
+    for args in (("config",), ("migrate",), ("trends",)):
+        res = _cli(*args, env=env)
+        assert "pw-s3cret" not in res.stdout + res.stderr, args
+        assert "Traceback" not in res.stderr
+    assert res.returncode == 1 and "cannot connect to Postgres" in res.stderr
+
+
+def test_bad_setting_is_one_line_naming_the_variable(services):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRENDMINE_")}
+    env["TRENDMINE_BATCH_SIZE"] = "abc"
+    res = _cli("config", env=env)
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert "TRENDMINE_BATCH_SIZE" in res.stderr and "ValidationError" not in res.stderr

@@ -12,11 +12,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from foundation.config import describe, get_settings
+from foundation.config import describe, get_settings, settings_error
 from foundation.errors import TrendmineError
+from foundation.secrets import scrub
 
 app = typer.Typer(
     help="trendmine: customer feedback from every silo, turned into revenue-weighted trends.",
@@ -119,6 +122,12 @@ def status() -> None:
         console.print(table)
         if _settings().embedded_kafka:
             console.print("[dim]offsets on the embedded broker may be approximate[/dim]")
+    failing = [s.name for s in report.services if not s.running]
+    failing += ["database"] * bool(report.database_error) + ["kafka"] * bool(report.kafka_error)
+    if failing:  # non-zero, so a health check can run `trendmine status`
+        err_console.print(f"unhealthy: {', '.join(dict.fromkeys(failing))} (run `trendmine up`, "
+                          "or check TRENDMINE_DATABASE_URL / TRENDMINE_KAFKA_BOOTSTRAP)")
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -171,25 +180,41 @@ def _register_commands() -> None:
 _register_commands()
 
 
+def _known_secrets() -> list[str]:
+    """Secret values that must never reach the terminal (read without failing)."""
+    try:
+        settings = get_settings()
+    except Exception:  # settings that do not load have no secret to hide yet
+        return []
+    url = settings.database_url
+    return [url.get_secret_value()] if url is not None else []
+
+
+def _fail(message: str) -> None:
+    err_console.print(
+        f"[red]error:[/red] {escape(scrub(message, _known_secrets()))}",
+        highlight=False, soft_wrap=True,
+    )
+    sys.exit(1)
+
+
 def main() -> None:
     try:
         app()
     except TrendmineError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(1)
+        _fail(str(exc))
+    except ValidationError as exc:  # a TRENDMINE_* variable that does not parse
+        _fail(settings_error(exc))
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)
     except Exception as exc:  # an unexpected failure still gets one line, unless debugging
         if os.environ.get("TRENDMINE_DEBUG"):
             raise
-        err_console.print(
-            f"[red]error:[/red] unexpected {type(exc).__name__}: {exc} "
-            "(set TRENDMINE_DEBUG=1 for the traceback, and please report it)",
-            highlight=False,
-            soft_wrap=True,
+        _fail(
+            f"unexpected {type(exc).__name__}: {exc} "
+            "(set TRENDMINE_DEBUG=1 for the traceback, and please report it)"
         )
-        sys.exit(1)
 
 
 if __name__ == "__main__":
