@@ -5,16 +5,20 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from foundation.secrets import mask_dsn
+from foundation.errors import TrendmineError
+from foundation.secrets import MASK, mask_dsn
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+# Settings that are secrets: masked everywhere, and readable from TRENDMINE_<NAME>_FILE.
+_SECRET_FIELDS = ("database_url", "kafka_sasl_password")
 MINE_MODES = ("auto", "full", "incremental")
 
 
@@ -47,6 +51,23 @@ class Settings(BaseSettings):
     topic_replication: int = Field(
         default=1, ge=1, description="Replication factor of topics created."
     )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="How every Kafka client talks to the brokers."
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        default=None, description="SASL mechanism (with SASL_PLAINTEXT / SASL_SSL)."
+    )
+    kafka_sasl_username: str | None = Field(default=None, description="SASL user name.")
+    kafka_sasl_password: SecretStr | None = Field(
+        default=None, description="SASL password (or TRENDMINE_KAFKA_SASL_PASSWORD_FILE)."
+    )
+    kafka_ssl_cafile: Path | None = Field(
+        default=None, description="CA bundle to verify the brokers (SSL / SASL_SSL)."
+    )
+    kafka_ssl_certfile: Path | None = Field(
+        default=None, description="Client certificate for mutual TLS."
+    )
+    kafka_ssl_keyfile: Path | None = Field(default=None, description="Client private key.")
 
     # --- ingest
     consumer_group: str = Field(default="trendmine-ingest", description="Kafka consumer group.")
@@ -120,6 +141,54 @@ class Settings(BaseSettings):
         "PREFECT_API_URL is unset.",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets_from_files(cls, values: Any) -> Any:
+        """TRENDMINE_<SECRET>_FILE names a file holding the secret (Docker/Kubernetes secrets),
+        so a secret never has to sit in the environment or on a command line."""
+        if not isinstance(values, dict):
+            return values
+        for name in _SECRET_FIELDS:
+            path = os.environ.get(f"TRENDMINE_{name.upper()}_FILE")
+            if path and values.get(name) is None:
+                try:
+                    values[name] = Path(path).read_text().strip()
+                except OSError as exc:
+                    raise ValueError(
+                        f"TRENDMINE_{name.upper()}_FILE: cannot read {path} ({exc.strerror})"
+                    ) from exc
+        return values
+
+    def kafka_client_config(self) -> dict[str, Any]:
+        """Security options for every kafka-python client (producer, consumer, admin)."""
+        config: dict[str, Any] = {"security_protocol": self.kafka_security_protocol}
+        if self.kafka_security_protocol.startswith("SASL"):
+            if not (self.kafka_sasl_mechanism and self.kafka_sasl_username
+                    and self.kafka_sasl_password):
+                raise TrendmineError(
+                    f"TRENDMINE_KAFKA_SECURITY_PROTOCOL is {self.kafka_security_protocol}",
+                    "set TRENDMINE_KAFKA_SASL_MECHANISM, TRENDMINE_KAFKA_SASL_USERNAME and "
+                    "TRENDMINE_KAFKA_SASL_PASSWORD (or TRENDMINE_KAFKA_SASL_PASSWORD_FILE)",
+                )
+            config |= {
+                "sasl_mechanism": self.kafka_sasl_mechanism,
+                "sasl_plain_username": self.kafka_sasl_username,
+                "sasl_plain_password": self.kafka_sasl_password.get_secret_value(),
+            }
+        if self.kafka_security_protocol.endswith("SSL"):
+            config |= {
+                "ssl_cafile": _str_or_none(self.kafka_ssl_cafile),
+                "ssl_certfile": _str_or_none(self.kafka_ssl_certfile),
+                "ssl_keyfile": _str_or_none(self.kafka_ssl_keyfile),
+                "ssl_check_hostname": True,
+            }
+        return config
+
+    def secret_values(self) -> list[str]:
+        """Every secret in force, for scrubbing output (foundation.secrets.scrub)."""
+        secrets = (getattr(self, name) for name in _SECRET_FIELDS)
+        return [s.get_secret_value() for s in secrets if isinstance(s, SecretStr)]
+
     @property
     def embedded_db(self) -> bool:
         return self.database_url is None
@@ -151,8 +220,8 @@ def describe(settings: Settings) -> list[tuple[str, str, str]]:
     rows = []
     for name, field in Settings.model_fields.items():
         value = getattr(settings, name)
-        if isinstance(value, SecretStr):
-            shown = mask_url(value.get_secret_value())
+        if isinstance(value, SecretStr):  # a URL keeps its host visible, other secrets do not
+            shown = mask_url(value.get_secret_value()) if name == "database_url" else MASK
         elif value is None:
             shown = "(embedded)" if name in ("database_url", "kafka_bootstrap") else "-"
         else:
@@ -174,7 +243,10 @@ def settings_error(exc: ValidationError) -> str:
     return f"bad setting: {'; '.join(parts)} {hint}"
 
 
-_SECRET_FIELDS = frozenset({"database_url"})
+
+
+def _str_or_none(path: Path | None) -> str | None:
+    return None if path is None else str(path)
 
 
 @lru_cache(maxsize=1)

@@ -186,8 +186,7 @@ def _known_secrets() -> list[str]:
         settings = get_settings()
     except Exception:  # settings that do not load have no secret to hide yet
         return []
-    url = settings.database_url
-    return [url.get_secret_value()] if url is not None else []
+    return settings.secret_values()
 
 
 def _fail(message: str) -> None:
