@@ -43,7 +43,7 @@ def connect(settings: Settings | str, *, autocommit: bool = False, **kwargs) -> 
         ) from exc
     except psycopg.OperationalError as exc:
         text = scrub(str(exc).strip(), [_password(dsn)])
-        reason = text.splitlines()[-1] if text else type(exc).__name__
+        reason = text.splitlines()[-1].strip() if text else type(exc).__name__
         embedded = not isinstance(settings, str) and settings.embedded_db
         hint = (
             "run `trendmine up` to start the embedded stack"

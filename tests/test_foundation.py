@@ -247,3 +247,17 @@ def test_bad_setting_is_one_line_naming_the_variable(services):
     res = _cli("config", env=env)
     assert res.returncode == 1 and "Traceback" not in res.stderr
     assert "TRENDMINE_BATCH_SIZE" in res.stderr and "ValidationError" not in res.stderr
+
+
+def test_doctor_passes_on_a_prepared_stack_and_names_the_fix_otherwise(settings):
+    from infra import doctor
+
+    checks = {c.name: c for c in doctor.run_checks(settings)}
+    assert all(c.ok for c in checks.values()), [c for c in checks.values() if not c.ok]
+    assert "pgvector" in checks["postgres"].detail
+    broken = settings.model_copy(update={
+        "database_url": None, "pg_port": free_port(), "kafka_bootstrap": f"127.0.0.1:{free_port()}"
+    })
+    pg, mig, topics = (check(broken) for check in doctor.CHECKS[:3])
+    assert not pg.ok and "trendmine up" in pg.fix
+    assert not mig.ok and not topics.ok and topics.fix

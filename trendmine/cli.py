@@ -148,6 +148,22 @@ def migrate() -> None:
     console.print(f"migrations applied: {', '.join(done) or 'none pending'}")
 
 
+@app.command()
+def doctor() -> None:
+    """Check the configured stack end to end: Postgres and pgvector, migrations, topics and
+    lag, the Prefect API, the embedding model. Exits 1 when a check fails."""
+    from infra.doctor import run_checks
+
+    failed = 0
+    for check in run_checks(_settings()):
+        mark = "[green]ok[/green]  " if check.ok else "[red]FAIL[/red]"
+        fix = f"  [yellow]-> {escape(check.fix)}[/yellow]" if check.fix and not check.ok else ""
+        console.print(f"{mark} {check.name}: {escape(check.detail)}{fix}", highlight=False)
+        failed += not check.ok
+    if failed:
+        raise typer.Exit(1)
+
+
 @topics_app.command("create")
 def topics_create() -> None:
     """Create every trendmine topic that is missing on the configured Kafka."""
