@@ -1,0 +1,1 @@
+"""Live intake: vendor webhooks and scheduled API pulls, published to Kafka through ingest."""
