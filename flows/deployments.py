@@ -9,6 +9,7 @@ names one already.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -70,10 +71,13 @@ def start_local_server(settings: Settings, log_path: Path) -> tuple[subprocess.P
         )
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
+        # Its own session: a terminal Ctrl-C (SIGINT to the whole process group) must reach
+        # `serve` only, which shuts its runs down and then stops this server itself.
         proc = subprocess.Popen(
             [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
              "--port", str(settings.prefect_port)],
             stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(),
+            start_new_session=True,
         )
     deadline = time.monotonic() + SERVER_START_TIMEOUT_S
     while not _healthy(api_url):
@@ -87,8 +91,58 @@ def start_local_server(settings: Settings, log_path: Path) -> tuple[subprocess.P
     return proc, api_url
 
 
-def serve_forever(settings: Settings) -> None:
-    """Serve the deployments until Ctrl-C (flow runs execute in subprocesses)."""
-    from prefect import serve
+def serve_forever(settings: Settings) -> int:
+    """Serve the deployments until SIGINT or SIGTERM (flow runs execute in subprocesses).
 
+    Both signals take Prefect's graceful path (the runner cancels its in-flight runs, which
+    are marked Cancelled, and stops), and runs orphaned by an earlier `serve` that was killed
+    outright are marked Crashed first, so they never hold the deployments' concurrency slots.
+    Returns how many orphaned runs were reaped.
+    """
+    from prefect import serve
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    reaped = run_coro_as_sync(reap_orphaned_runs([INGEST, MINE_TRENDS, ON_DEMAND]))
+    # Prefect's runner handles SIGTERM gracefully; send Ctrl-C down the same road.
+    signal.signal(signal.SIGINT, lambda *_: os.kill(os.getpid(), signal.SIGTERM))
     serve(*build_deployments(settings), print_starting_message=False)
+    return reaped or 0
+
+
+async def reap_orphaned_runs(deployment_names: list[str]) -> int:
+    """Mark Crashed every run of these deployments still Pending/Running/Cancelling.
+
+    Called before this process starts serving, when no runner of ours is alive, so any such run
+    belongs to a runner that died (SIGKILL, power loss) and would otherwise block the
+    deployment's concurrency slot forever. A forced transition releases the slot.
+    """
+    from prefect import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterDeploymentId,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.exceptions import ObjectNotFound
+    from prefect.states import Crashed
+
+    async with get_client() as client:
+        ids = []
+        for name in deployment_names:
+            try:
+                ids.append((await client.read_deployment_by_name(name)).id)
+            except ObjectNotFound:
+                continue
+        if not ids:
+            return 0
+        stuck = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            deployment_id=FlowRunFilterDeploymentId(any_=ids),
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[
+                StateType.PENDING, StateType.RUNNING, StateType.CANCELLING])),
+        ))
+        for run in stuck:
+            await client.set_flow_run_state(
+                run.id, Crashed(message="its runner died; reaped by `trendmine serve`"),
+                force=True)
+        return len(stuck)

@@ -264,3 +264,30 @@ def test_a_run_left_running_by_a_killed_process_is_closed_as_failed(settings, db
         "SELECT error FROM trendmine.pipeline_runs WHERE run_id = %s", (killed,)
     ).fetchone()[0]
     assert error.startswith("abandoned")
+
+
+def test_runs_orphaned_by_a_killed_serve_are_reaped_and_free_the_slot(prefect_api):
+    """A runner killed outright leaves its run Running and the deployment's one concurrency
+    slot taken; the next `serve` marks such runs Crashed before serving."""
+    from prefect import get_client
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Running
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    from flows.deployments import INGEST, build_deployments, reap_orphaned_runs
+
+    settings = Settings()
+    ingest_dep = next(d for d in build_deployments(settings) if d.name == INGEST.split("/")[1])
+
+    async def orphan_and_reap() -> tuple[int, StateType, int]:
+        dep_id = await ingest_dep.apply()
+        async with get_client() as client:
+            run = await client.create_flow_run_from_deployment(dep_id)
+            await client.set_flow_run_state(run.id, Running(), force=True)  # its runner dies
+            reaped = await reap_orphaned_runs([INGEST])
+            state = (await client.read_flow_run(run.id)).state.type
+            again = await reap_orphaned_runs([INGEST])  # nothing left to reap
+        return reaped, state, again
+
+    reaped, state, again = run_coro_as_sync(orphan_and_reap())
+    assert reaped >= 1 and state == StateType.CRASHED and again == 0

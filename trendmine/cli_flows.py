@@ -101,7 +101,8 @@ def serve() -> None:
     console.print(f"  {INGEST:<22} cron {settings.ingest_cron!r}")
     console.print(f"  {MINE_TRENDS:<22} cron {settings.mine_cron!r}")
     console.print(f"  {ON_DEMAND:<22} run it: prefect deployment run {ON_DEMAND}")
-    console.print("serving; Ctrl-C stops (a run in progress finishes its batch first)")
+    console.print("serving; Ctrl-C or SIGTERM stops (a run in progress is cancelled and marked "
+                  "so; offsets follow the database commit, so nothing is lost)")
     try:
         serve_forever(settings)
     finally:
