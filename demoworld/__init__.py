@@ -7,7 +7,8 @@
 Each written file parses with ``ingest.connectors`` (formats auto-detected) without a single
 Unparseable record, except the deliberately broken canonical lines under ``bad/``
 (``world.expected_rejects`` of them, listed last under their target). Re-exported
-duplicates: ``world.expected_duplicates``.
+duplicates: ``world.expected_duplicates``. The text (themes, templates, names) lives in
+``data/*.yaml``, read once by ``resources.py``; this package holds the logic.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from typing import Any
 from demoworld import ids
 from demoworld.catalog import NOISE, THEME_BY_KEY, THEMES
 from demoworld.people import person
+from demoworld.resources import load
 from demoworld.texts import (
     Person,
     Voice,
@@ -327,9 +328,7 @@ def _other(d: _Drawer, segment: str, *taken: str) -> str:
 
 # ---------------------------------------------------------------------------- duplicates
 
-_NOTE_UPDATES = (" Update: PM says it's on the roadmap for next half.",
-                 " Update: sent follow-up e-mail, no reply yet.",
-                 " UPDATE - escalated to VP Product.")
+_EDITS = load("texts.yaml")["reexports"]  # what changed in an edited re-export
 
 
 def _reexports(rng: random.Random, records: list[Feedback], end: datetime) -> list[Feedback]:
@@ -342,17 +341,17 @@ def _reexports(rng: random.Random, records: list[Feedback], end: datetime) -> li
             continue
         c = rec.content
         if rec.fmt == FMT_ZENDESK:
-            c = replace(c, subject=f"[Feature request] {c.subject}")
+            c = replace(c, subject=_EDITS["ticket_subject"].format(subject=c.subject))
             edited = replace(rec, content=c, extra={**rec.extra, "status": "solved"})
         elif rec.fmt == FMT_INTERCOM:
-            follow = rng.choice(("Any update on this one?", "Still waiting on an answer here.",
-                                 "Bumping this, it's getting urgent for us."))
+            follow = rng.choice(_EDITS["chat_followups"])
             edited = replace(rec, extra={**rec.extra, "followup": follow, "state": "open"})
         elif rec.fmt == FMT_CANNY:
-            c = replace(c, details=c.details + "\n\nEdit: still very much needed for us.")
+            c = replace(c, details=f"{c.details}\n\n{_EDITS['idea_edit']}")
             edited = replace(rec, content=c, votes=(rec.votes or 0) + rng.randrange(1, 12))
         else:
-            edited = replace(rec, content=replace(c, body=c.body + rng.choice(_NOTE_UPDATES)))
+            update = rng.choice(_EDITS["note_updates"])
+            edited = replace(rec, content=replace(c, body=f"{c.body} {update}"))
         out.append(replace(edited, updated_at=later, revision=1))
     out.sort(key=lambda r: (r.updated_at, r.source_id))
     return out

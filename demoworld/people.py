@@ -1,53 +1,25 @@
-"""Fictional companies and people from word lists: names, domains, e-mails, phone numbers."""
+"""Fictional companies and people from word lists: names, domains, e-mails, phone numbers.
+
+The word lists live in ``data/people.yaml``; phone numbers follow each region's format here.
+"""
 
 from __future__ import annotations
 
 import random
 import re
 
+from demoworld.resources import load
 from demoworld.texts import VENDOR_DOMAIN, Person
 
-_FIRST = (
-    "Anna", "Ben", "Carla", "David", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kavya",
-    "Liam", "Maria", "Noah", "Olivia", "Pedro", "Qian", "Rosa", "Sam", "Tara", "Umar", "Vera",
-    "Wei", "Ximena", "Yusuf", "Zoe", "Aisha", "Bruno", "Chloe", "Dmitri", "Emma", "Felix",
-    "Gabriel", "Hannah", "Ivan", "Julia", "Kenji", "Lena", "Marco", "Nadia", "Oscar", "Priya",
-    "Rafael", "Sofia", "Tomas", "Uma", "Viktor", "Wendy", "Yara", "Arjun", "Beatriz", "Chen",
-    "Daniel", "Fatima", "Greta", "Hugo", "Isabel", "Jack", "Katarina", "Lucas", "Mei", "Nikhil",
-)
-_LAST = (
-    "Andersson", "Baker", "Costa", "Dubois", "Evans", "Fischer", "Garcia", "Hansen", "Ito",
-    "Jensen", "Kowalski", "Lopez", "Müller", "Nguyen", "Okafor", "Patel", "Quinn", "Rossi",
-    "Schmidt", "Tanaka", "Usman", "Varga", "Weber", "Xu", "Yilmaz", "Zhang", "Brennan", "Carter",
-    "Diaz", "Eriksen", "Fontaine", "Gupta", "Hoffmann", "Ibrahim", "Johansson", "Kim", "Larsen",
-    "Moreau", "Novak", "O'Brien", "Petrov", "Reyes", "Santos", "Thompson", "van Dijk", "Walsh",
-)
-_PREFIX = (
-    "Blue", "North", "Silver", "Iron", "Maple", "Harbor", "Cedar", "Summit", "Bright", "Stone",
-    "River", "Oak", "Pine", "Granite", "Falcon", "Copper", "Golden", "Red", "Clear", "Lake",
-    "Sun", "Star", "Wolf", "Eagle", "Fox", "Bay", "Ridge", "Crest", "Prairie", "Atlas", "Nova",
-    "Vertex", "Apex", "Polar", "Coastal", "Urban", "Quantum", "Evergreen", "Hudson", "Alder",
-)
-_STEM = ("field", "stone", "gate", "point", "line", "bridge", "works", "wave", "path", "peak",
-         "view", "wood", "light", "forge", "side", "mark", "haven", "core", "vale", "spring")
-_INDUSTRY = (
-    "Logistics", "Analytics", "Foods", "Health", "Labs", "Systems", "Partners", "Robotics",
-    "Manufacturing", "Insurance", "Capital", "Retail", "Energy", "Software", "Media", "Biotech",
-    "Consulting", "Freight", "Clinics", "Apparel", "Hospitality", "Education", "Telecom",
-)
-_LEGAL = {
-    "NA": ("Inc.", "LLC", "Corp.", ""),
-    "EMEA": ("GmbH", "Ltd", "BV", "SAS", "AB", "AG", ""),
-    "APAC": ("Pty Ltd", "Pte Ltd", "KK", "Ltd"),
-    "LATAM": ("S.A.", "Ltda.", ""),
-}
-_TLD = {"NA": (".com", ".io", ".co"), "EMEA": (".de", ".co.uk", ".nl", ".fr", ".eu", ".com"),
-        "APAC": (".com.au", ".sg", ".jp", ".com"), "LATAM": (".com.br", ".mx", ".com")}
-CONTACT_TITLES = (
-    "Operations Manager", "IT Administrator", "Head of Sales Ops", "Finance Lead",
-    "Customer Success Manager", "Director of RevOps", "Systems Analyst", "VP Operations",
-    "Head of IT", "Product Owner", "Marketing Ops Manager", "Support Team Lead",
-)
+_PEOPLE = load("people.yaml")
+_FIRST: tuple[str, ...] = _PEOPLE["first_names"]
+_LAST: tuple[str, ...] = _PEOPLE["last_names"]
+_PREFIX: tuple[str, ...] = _PEOPLE["company"]["prefixes"]
+_STEM: tuple[str, ...] = _PEOPLE["company"]["stems"]
+_INDUSTRY: tuple[str, ...] = _PEOPLE["company"]["industries"]
+_LEGAL: dict[str, tuple[str, ...]] = _PEOPLE["company"]["legal_forms"]  # per region
+_TLD: dict[str, tuple[str, ...]] = _PEOPLE["company"]["tlds"]  # per region
+CONTACT_TITLES: tuple[str, ...] = _PEOPLE["contact_titles"]
 
 
 def company_name(rng: random.Random, region: str, taken: set[str]) -> str:

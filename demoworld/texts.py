@@ -5,6 +5,8 @@ reply), CRM notes like rep shorthand, ideas like portal posts (title + details) 
 like a Gong brief with key points and, for some calls, a transcript of speaker turns in
 which the customer raises two or three different themes. Seeded typos and some PII (e-mail
 addresses, phone numbers) give the pipeline's normalisation and redaction real work.
+The sentences and templates live in ``data/texts.yaml``; this module holds the logic that
+draws from them (which parts, in which order, how often).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import re
 from dataclasses import dataclass
 
 from demoworld.catalog import NOISE, THEME_BY_KEY, Theme
+from demoworld.resources import load
 
 VENDOR_NAME = "Brightwave"  # the demo's own SaaS company
 VENDOR_DOMAIN = "brightwave.io"
@@ -80,31 +83,11 @@ class CallText:
 
 # ---------------------------------------------------------------------------- slots
 
-_SLOT_CHOICES: dict[str, tuple[str, ...]] = {
-    "idp": ("Okta", "Azure AD", "Entra ID", "OneLogin", "Google Workspace", "Ping Identity"),
-    "team": ("finance", "RevOps", "support", "customer success", "marketing ops", "IT", "sales",
-             "legal", "procurement", "data", "operations", "security", "onboarding"),
-    "n_users": ("25", "40", "60", "120", "150", "300", "450", "800", "1,200", "2,500"),
-    "n_rows": ("5,000", "20,000", "50k", "120,000", "250k", "1 million"),
-    "secs": ("15", "20", "30", "45", "60", "90"),
-    "n": ("2", "3", "4", "5", "6", "8", "10"),
-    "n_rate": ("60", "100", "120", "300", "600"),
-    "n_bulk": ("80", "200", "350", "500", "1,400"),
-    "pct": ("12", "15", "20", "25", "30"),
-    "competitor": ("Pipewise", "Signalboard", "Trellis", "Quorra", "Fieldnote", "Clarion"),
-    "exec": ("CFO", "CISO", "VP Sales", "Head of CS", "CTO", "COO", "IT director", "CRO"),
-    "area": ("Accounts", "Pipeline", "Reports", "Inbox", "Activity", "Forecast", "Contacts"),
-    "browser": ("Chrome", "Safari", "Edge", "Firefox"),
-    "weekday": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday"),
-    "quarter": ("Q1", "Q2", "Q3", "Q4"),
-    "month": ("January", "February", "March", "April", "May", "June", "July", "August",
-              "September", "October", "November", "December"),
-    "country": ("Germany", "France", "the Netherlands", "Austria", "Denmark", "Spain", "Italy"),
-    "siem": ("Splunk", "Datadog", "Sentinel", "Elastic"),
-    "channel": ("alerts", "cs-escalations", "deals", "support-leads", "ops"),
-    "ordinal": ("second", "third", "fourth"),
-    "day": ("5", "10", "15", "25"),
-}
+_TEXTS = load("texts.yaml")
+_SLOT_CHOICES: dict[str, tuple[str, ...]] = _TEXTS["slots"]
+_PII_LINES: tuple[str, ...] = _TEXTS["pii_lines"]  # contact details left in the text
+_TICKETS, _CHATS, _NOTES = _TEXTS["tickets"], _TEXTS["chats"], _TEXTS["notes"]
+_IDEAS, _CALLS = _TEXTS["ideas"], _TEXTS["calls"]
 
 
 class Slots(dict):
@@ -200,37 +183,13 @@ def signature(rng: random.Random, voice: Voice) -> str:
     if rng.random() < 0.7:
         lines.append(f"{c.title} | {voice.company}")
     if rng.random() < 0.45:
-        lines.append(f"{rng.choice(('T', 'Tel', 'Mobile', 'M', 'Phone'))}: {c.phone}")
+        lines.append(f"{rng.choice(_TICKETS['phone_labels'])}: {c.phone}")
     if rng.random() < 0.3:
         lines.append(c.email)
     return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------- tickets
-
-_GREETINGS = ("Hi team,", "Hello,", "Hi support,", "Hey there,", "Good morning,", "Hi {agent},",
-              "Hello Brightwave team,", "Hi all,", "")
-_TICKET_OPENERS = (
-    "", "", "", "Hope you're well.", "Quick question for you.", "Following up on my last message.",
-    "I'm the admin for our account.", "Writing on behalf of our {team} team.",
-    "Since yesterday a few people on my team have been asking about this.",
-    "Not sure if this is the right place to ask.",
-)
-_CLOSERS = ("Thanks,", "Thanks in advance,", "Best,", "Cheers,", "Kind regards,", "Thank you!",
-            "Best regards,", "Many thanks,")
-_SUBJECTS = ("{topic}", "Question about {topic}", "Re: {topic}", "{topic}?",
-             "Feature request: {topic}", "{topic} - urgent", "Help with {topic}",
-             "RE: {topic} question", "Request: {topic}")
-_AGENT_REPLIES = (
-    "Thanks for reaching out! Could you share a bit more about your setup and how many users are "
-    "affected?",
-    "Hi {first}, thanks for the details. I've passed this on to our product team and will update "
-    "you as soon as I hear back.",
-    "Thanks for the feedback! I've added your vote to the existing request on our side.",
-    "Hi {first}, good question. This isn't available today, but I've logged it as a feature "
-    "request.",
-    "Thanks for flagging! Our engineers are looking into it; I'll keep you posted here.",
-)
 
 
 def ticket_text(rng: random.Random, theme_key: str, voice: Voice, when: str) -> TicketText:
@@ -240,38 +199,30 @@ def ticket_text(rng: random.Random, theme_key: str, voice: Voice, when: str) -> 
         subject, para = _noise_ticket(rng, voice)
     else:
         theme = _theme(theme_key)
-        subject = fill(rng.choice(_SUBJECTS), Slots(rng, topic=_topic(rng, theme, slots)))
-        opener = fill(rng.choice(_TICKET_OPENERS), slots)
+        subject = fill(rng.choice(_TICKETS["subjects"]),
+                       Slots(rng, topic=_topic(rng, theme, slots)))
+        opener = fill(rng.choice(_TICKETS["openers"]), slots)
         para = " ".join(p for p in (opener, request_paragraph(rng, theme, slots)) if p)
     body_parts = []
-    greeting = fill(rng.choice(_GREETINGS), slots)
+    greeting = fill(rng.choice(_TICKETS["greetings"]), slots)
     if greeting:
         body_parts.append(greeting)
     para = add_typos(rng, para)
     if rng.random() < 0.15:
-        para += " " + fill(rng.choice(_PII_LINES), Slots(rng, email=voice.contact.email,
-                                                         phone=voice.contact.phone))
+        para += " " + _pii_line(rng, voice.contact)
     body_parts.append(para)
-    body_parts.append(f"{rng.choice(_CLOSERS)}\n{signature(rng, voice)}")
+    body_parts.append(f"{rng.choice(_TICKETS['closers'])}\n{signature(rng, voice)}")
     reply = None
     if theme_key != NOISE and rng.random() < 0.35:
-        reply = fill(rng.choice(_AGENT_REPLIES), Slots(rng, first=voice.contact.first))
+        reply = _agent_reply(rng, voice)
         if rng.random() < 0.5:  # the customer answered on top of our reply: quote it
             quoted = "\n".join(f"> {line}" for line in reply.split(". "))
-            body_parts.append(
-                f"On {when}, {voice.agent.name} <support@{VENDOR_DOMAIN}> wrote:\n{quoted}"
-            )
+            header = _TICKETS["quote_header"].format(
+                when=when, agent=voice.agent.name, address=f"support@{VENDOR_DOMAIN}")
+            body_parts.append(f"{header}\n{quoted}")
             if not subject.lower().startswith("re"):
                 subject = f"Re: {subject}"
     return TicketText(_cap(subject), "\n\n".join(body_parts), reply)
-
-
-_CHAT_OPENERS = ("", "", "Hi!", "hey", "Hello, quick one:", "Hi there -", "Question:")
-_PII_LINES = (
-    "You can reach me at {email} or {phone}.", "My direct line is {phone}.",
-    "Please reply to {email}, I'm not always in the app.",
-    "Feel free to call me on {phone} if that's easier.",
-)
 
 
 def chat_text(rng: random.Random, theme_key: str, voice: Voice) -> TicketText:
@@ -284,52 +235,33 @@ def chat_text(rng: random.Random, theme_key: str, voice: Voice) -> TicketText:
         para = _ask(rng, theme, slots)
         if rng.random() < 0.5:
             para += " " + _context(rng, theme, slots)
-    opener = rng.choice(_CHAT_OPENERS)
+    opener = rng.choice(_CHATS["openers"])
     if opener and opener[-1].isalpha():
         para = _lower_first(para)
     body = add_typos(rng, f"{opener} {para}".strip(), TYPO_RATE * 1.5)
     if rng.random() < 0.12:
-        body += " " + fill(rng.choice(_PII_LINES), Slots(rng, email=voice.contact.email,
-                                                         phone=voice.contact.phone))
+        body += " " + _pii_line(rng, voice.contact)
     reply = None
     if theme_key != NOISE and rng.random() < 0.6:
-        reply = fill(rng.choice(_AGENT_REPLIES), Slots(rng, first=voice.contact.first))
+        reply = _agent_reply(rng, voice)
     return TicketText("", body, reply)
 
 
+def _pii_line(rng: random.Random, contact: Person) -> str:
+    return fill(rng.choice(_PII_LINES), Slots(rng, email=contact.email, phone=contact.phone))
+
+
+def _agent_reply(rng: random.Random, voice: Voice) -> str:
+    return fill(rng.choice(_TICKETS["agent_replies"]), Slots(rng, first=voice.contact.first))
+
+
 def _noise_ticket(rng: random.Random, voice: Voice) -> tuple[str, str]:
-    other = voice.contact
-    options = (
-        ("Out of office", "I'm out of the office until next "
-         f"{rng.choice(_SLOT_CHOICES['weekday'])} with limited access to e-mail. "
-         f"For anything urgent please call {other.phone}."),
-        ("Thanks!", "Thanks, that fixed it! You can close this ticket."),
-        ("test", "Test ticket, please ignore."),
-        ("Unsubscribe", "Please remove me from this mailing list."),
-        ("Happy holidays", "Happy holidays to the whole support team, thanks for all the help "
-         "this year!"),
-        ("Wrong recipient", "Sorry, this was meant for our internal IT desk. Please disregard."),
-        ("Meeting follow-up",
-         "Great meeting you at the conference last week, let's stay in touch."),
-    )
-    return rng.choice(options)
+    weekday = rng.choice(_SLOT_CHOICES["weekday"])  # drawn first, whichever ticket it is
+    ticket = rng.choice(_TICKETS["noise"])
+    return ticket["subject"], ticket["body"].format(weekday=weekday, phone=voice.contact.phone)
 
 
 # ---------------------------------------------------------------------------- CRM notes
-
-_NOTE_PREFIXES = (
-    "Call w/ {exec} - ", "QBR w/ {cfirst} ({ctitle}): ", "Disco call. ", "Renewal check-in - ",
-    "Email from {cfirst}: ", "Onsite mtg - ", "Quick sync w/ champion {cfirst}. ", "EBR prep: ",
-    "", "", "Mtg notes: ", "Call w/ {cfirst} + {exec}. ",
-)
-_NOTE_TAILS = (
-    "Blocker for expansion.", "Flagged to PM.", "Fwd to product.", "Follow up next wk.",
-    "Renewal in {month}, risk: med.", "Sent roadmap deck.", "Need answer by EOQ.",
-    "Said {competitor} already has it.", "Opp at risk.", "Will loop in SE.", "Logged in Canny too.",
-    "{n_users} seats at stake.", "Asked for timeline.", "Escalate if no ETA by {weekday}.",
-)
-_NOTE_TITLES = ("Call notes", "QBR notes", "Renewal check-in", "Follow-up", "Discovery call",
-                "Meeting with {company}", "Account review", "Champion sync", "Exec sponsor call")
 
 
 def note_text(
@@ -337,70 +269,46 @@ def note_text(
 ) -> NoteText:
     """Rep shorthand on an account or deal; `also` adds a second theme in passing."""
     c = voice.contact
-    slots = Slots(rng, cfirst=c.first, ctitle=c.title, company=voice.company)
-    title = fill(rng.choice(_NOTE_TITLES), slots)
+    slots = Slots(rng, cfirst=c.first, ctitle=c.title, cemail=c.email, company=voice.company)
+    title = fill(rng.choice(_NOTES["titles"]), slots)
     if theme_key == NOISE:
-        return NoteText(title, add_typos(rng, _noise_note(rng, slots, voice)))
+        return NoteText(title, add_typos(rng, fill(rng.choice(_NOTES["noise"]), slots)))
     theme = _theme(theme_key)
     style = rng.random()
     if style < 0.6:
-        body = fill(rng.choice(_NOTE_PREFIXES), slots) + fill(rng.choice(theme.crm), slots) + "."
+        body = fill(rng.choice(_NOTES["prefixes"]), slots) + fill(rng.choice(theme.crm), slots)
+        body += "."
     elif style < 0.85:
-        body = f"{c.first} ({c.title}) said: \"{_ask(rng, theme, slots)}\""
+        body = _NOTES["quote"].format(first=c.first, title=c.title, ask=_ask(rng, theme, slots))
     else:
-        body = f"{fill(rng.choice(_NOTE_PREFIXES), slots)}{_context(rng, theme, slots)}"
+        body = f"{fill(rng.choice(_NOTES['prefixes']), slots)}{_context(rng, theme, slots)}"
         body += f" {_cap(fill(rng.choice(theme.crm), slots))}."
     for _ in range(rng.choice((0, 1, 1, 2))):
-        body += " " + fill(rng.choice(_NOTE_TAILS), slots)
+        body += " " + fill(rng.choice(_NOTES["tails"]), slots)
     if also is not None:
-        body += f" Also: {fill(rng.choice(_theme(also).crm), slots)}."
+        crm = fill(rng.choice(_theme(also).crm), slots)
+        body += " " + _NOTES["also"].format(crm=crm)
     if rng.random() < 0.2:
-        body += rng.choice((f" cell {c.phone}", f" cc {c.email}", f" Contact: {c.email}"))
+        body += " " + rng.choice(_NOTES["contact_lines"]).format(phone=c.phone, email=c.email)
     return NoteText(title, add_typos(rng, _cap(body)))
 
 
-def _noise_note(rng: random.Random, slots: Slots, voice: Voice) -> str:
-    options = (
-        "Left VM, will try again {weekday}.",
-        "Sent holiday card + swag box.",
-        "Rescheduled QBR to next {weekday} at {cfirst}'s request.",
-        "Lunch w/ {cfirst} - mostly talked about their reorg and hiring plans, no product topics.",
-        "No-show for scheduled call. Rebooked for {weekday}.",
-        "Intro email to new AP contact, " + voice.contact.email + ".",
-        "Updated billing address per {cfirst}.",
-        "Congratulated {cfirst} on the promotion. Nothing else.",
-    )
-    return fill(rng.choice(options), slots)
-
-
 # ---------------------------------------------------------------------------- ideas
-
-_IDEA_TITLE_FORMS = ("{title}", "{title}", "{title}?", "Feature request: {title}",
-                     "[Request] {title}", "{title} please", "{lower}")
-_IDEA_ADDONS = (
-    "", "", "", "+1 from our {team} team.", "Would love to see this soon!",
-    "Happy to jump on a call to explain our use case.", "Is there any ETA?",
-    "Similar to what {competitor} offers.", "Upvoting on behalf of {n} colleagues.",
-)
 
 
 def idea_text(rng: random.Random, theme_key: str, voice: Voice) -> IdeaText:
     slots = Slots(rng)
     if theme_key == NOISE:
-        title, details = rng.choice((
-            ("Love the product", "Not really a request, just wanted to say the team loves it."),
-            ("test post", "testing the portal, please delete"),
-            ("Great job on the new design", "The new navigation looks great. Keep it up!"),
-            ("How do I change my avatar?", "Couldn't find it in settings."),
-        ))
-        return IdeaText(title, details)
+        idea = rng.choice(_IDEAS["noise"])
+        return IdeaText(idea["title"], idea["details"])
     theme = _theme(theme_key)
     raw_title = fill(rng.choice(theme.titles), slots)
-    title = rng.choice(_IDEA_TITLE_FORMS).format(title=raw_title, lower=raw_title.lower())
+    title = rng.choice(_IDEAS["title_forms"]).format(title=raw_title, lower=raw_title.lower())
     paras = [request_paragraph(rng, theme, slots)]
     if rng.random() < 0.3:
-        paras.append("Use case: " + _lower_first(_context(rng, theme, slots)))
-    addon = fill(rng.choice(_IDEA_ADDONS), slots)
+        context = _lower_first(_context(rng, theme, slots))
+        paras.append(_IDEAS["use_case"].format(context=context))
+    addon = fill(rng.choice(_IDEAS["addons"]), slots)
     if addon:
         paras.append(addon)
     return IdeaText(title, add_typos(rng, "\n\n".join(paras)))
@@ -408,55 +316,29 @@ def idea_text(rng: random.Random, theme_key: str, voice: Voice) -> IdeaText:
 
 # ---------------------------------------------------------------------------- calls
 
-_CALL_TYPES = ("QBR", "Discovery", "Renewal discussion", "Demo follow-up", "Technical deep dive",
-               "Expansion call", "Check-in", "Executive business review")
-_RAISE = ("One thing that keeps coming up: ", "So the big one for us is this. ", "Also, ",
-          "Another thing. ", "And then, ", "Honestly, ", "The other topic is ", "")
-_REP_ANSWERS = (
-    "Understood. Let me take that back to product and get you a timeline.",
-    "That's fair. A few customers have asked for the same, I'll share what's on the roadmap.",
-    "Okay. How many people would that affect on your side?",
-    "Got it. Is that a must-have for the renewal or a nice-to-have?",
-    "Thanks, that's helpful context. I'll loop in our solutions engineer.",
-    "Makes sense. Can you send me the requirements in writing?",
-)
-_CUSTOMER_FOLLOWUPS = ("Okay, thanks.", "Appreciate it.", "Great, that would help.",
-                       "Thanks, looking forward to it.", "Sounds good.")
-_BRIEF_FORMS = (
-    "{cname} ({ctitle}) and {rep} discussed {topics}. {note} {rep} agreed to follow up with "
-    "product on timelines.",
-    "The call focused on {topics}. {note} Next steps: {rep} to send a recap and roadmap update.",
-    "{cname} raised {topics}. {note} The customer asked for a written answer before the next "
-    "meeting.",
-)
-
 
 def call_text(
     rng: random.Random, theme_keys: list[str], voice: Voice, transcript: bool
 ) -> CallText:
     """A Gong-style call: title, brief, key points and optionally speaker turns."""
     c, rep = voice.contact, voice.rep
-    call_type = rng.choice(_CALL_TYPES)
-    title = f"{voice.company} <> {VENDOR_NAME} | {call_type}"
+    call_type = rng.choice(_CALLS["types"])
+    title = _CALLS["title"].format(company=voice.company, vendor=VENDOR_NAME, call_type=call_type)
     slots = Slots(rng)
     if theme_keys == [NOISE]:
-        return CallText(
-            title, call_type,
-            f"Short call with {c.name} to align calendars for the upcoming onsite. No product "
-            "topics were discussed.",
-            ("Agreed on the onsite date", "Agenda to follow by e-mail"),
-            _smalltalk(rng, voice) if transcript else (),
-        )
+        noise = _CALLS["noise"]
+        return CallText(title, call_type, noise["brief"].format(name=c.name), noise["key_points"],
+                        _smalltalk(rng, voice) if transcript else ())
     themes = [_theme(k) for k in theme_keys]
     topic_names = [_topic(rng, t, slots) for t in themes]
     topics = (", ".join(topic_names[:-1]) + " and " + topic_names[-1]
               if len(topic_names) > 1 else topic_names[0])
-    note = "The customer noted: " + _lower_first(_context(rng, themes[0], slots))
-    brief = fill(rng.choice(_BRIEF_FORMS), Slots(
+    note = _CALLS["brief_note"].format(context=_lower_first(_context(rng, themes[0], slots)))
+    brief = fill(rng.choice(_CALLS["brief_forms"]), Slots(
         rng, cname=c.name, ctitle=c.title, rep=rep.first, topics=topics, note=note))
     points = tuple(
-        f"{_cap(name)}: {fill(rng.choice(t.crm), slots)}" for t, name in zip(themes, topic_names,
-                                                                              strict=True)
+        _CALLS["key_point"].format(topic=_cap(name), crm=fill(rng.choice(t.crm), slots))
+        for t, name in zip(themes, topic_names, strict=True)
     )
     turns: tuple[Turn, ...] = ()
     if transcript:
@@ -468,35 +350,29 @@ def _conversation(rng: random.Random, themes: list[Theme], voice: Voice,
                   slots: Slots) -> tuple[Turn, ...]:
     c, rep = voice.contact, voice.rep
     turns = [
-        Turn(rep.name, True, f"Thanks for making the time today, {c.first}. How are things on "
-             "your side?"),
-        Turn(c.name, False, rng.choice(("Good, busy quarter.", "Pretty hectic, but good.",
-                                         "All good, thanks for setting this up."))),
+        Turn(rep.name, True, _CALLS["opening"].format(first=c.first)),
+        Turn(c.name, False, rng.choice(_CALLS["opening_replies"])),
     ]
     for i, theme in enumerate(themes):
-        lead = rng.choice(_RAISE) if i else rng.choice((*_RAISE[:2], ""))
+        lead = rng.choice(_CALLS["raise"] if i else _CALLS["raise_first"])
         ask = _ask(rng, theme, slots)
         turns.append(Turn(c.name, False, lead + (_lower_first(ask) if lead else ask)
                           + " " + _context(rng, theme, slots)))
-        answer = rng.choice(_REP_ANSWERS)
+        answer = rng.choice(_CALLS["rep_answers"])
         turns.append(Turn(rep.name, True, answer))
         if answer.endswith("?") or rng.random() < 0.5:
             reply = _impact(rng, theme, slots)
         else:
-            reply = rng.choice(_CUSTOMER_FOLLOWUPS)
+            reply = rng.choice(_CALLS["customer_followups"])
         turns.append(Turn(c.name, False, reply))
-    turns.append(Turn(rep.name, True, f"Great, I'll send a recap with next steps by "
-                      f"{slots['weekday']}."))
-    turns.append(Turn(c.name, False, "Sounds good, thanks."))
+    turns.append(Turn(rep.name, True, fill(_CALLS["recap"], slots)))
+    turns.append(Turn(c.name, False, _CALLS["goodbye"]))
     return tuple(turns)
 
 
 def _smalltalk(rng: random.Random, voice: Voice) -> tuple[Turn, ...]:
     c, rep = voice.contact, voice.rep
     day = rng.choice(_SLOT_CHOICES["weekday"])
-    return (
-        Turn(rep.name, True, f"Hi {c.first}, just a quick one about the onsite."),
-        Turn(c.name, False, f"Sure. Does {day} the week after next work for you?"),
-        Turn(rep.name, True, "Works for me. I'll send the invite and an agenda."),
-        Turn(c.name, False, "Perfect, talk then."),
-    )
+    speakers = {"rep": (rep.name, True), "customer": (c.name, False)}
+    return tuple(Turn(*speakers[who], text.format(first=c.first, day=day))
+                 for who, text in _CALLS["noise"]["turns"])

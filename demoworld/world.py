@@ -17,6 +17,7 @@ from typing import Any
 
 from demoworld import ids
 from demoworld.people import company_name, domain_of, person, staff
+from demoworld.resources import load
 from demoworld.texts import CallText, IdeaText, NoteText, Person, TicketText
 
 DEFAULT_END = datetime(2025, 6, 2, tzinfo=UTC)  # a Monday, so weeks run Monday..Sunday
@@ -36,13 +37,8 @@ _COUNTRIES = {"NA": ("United States", "Canada"),
 _PLANS = {"enterprise": ("Enterprise",), "mid_market": ("Business", "Business", "Enterprise"),
           "smb": ("Starter", "Team", "Team", "Business")}
 # Loss reasons as reps type them; the theme each one points at (None: not product-related).
-LOSS_REASONS: tuple[tuple[str, str | None], ...] = (
-    ("missing SSO", "sso_saml"), ("price", "pricing"), ("price", "pricing"),
-    ("no Salesforce integration", "salesforce_integration"), ("competitor: Pipewise", None),
-    ("competitor: Signalboard", None), ("no budget", None), ("timing / no decision", None),
-    ("missing audit log", "audit_log"), ("went dark", None), ("chose to build in-house", None),
-    ("no Jira integration", "jira_integration"),
-)
+LOSS_REASONS: tuple[tuple[str, str | None], ...] = tuple(
+    (r["reason"], r["theme"]) for r in load("texts.yaml")["loss_reasons"])
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ def _planted_theme_of(conn: psycopg.Connection, world) -> dict[int, str]:
 def test_small_world_planted_emerging_themes_rank_top5(settings, tmp_path):
     world = generate_world(**SMALL)
     loaded = load_world(settings, world, tmp_path / "world")
-    assert loaded["feedback"] == world.n_feedback and loaded["rejected"] == 0
+    assert loaded.feedback == world.n_feedback and not loaded.rejected and not loaded.unparseable
     counts = mine(settings)
     assert counts["mode"] == "full" and counts["noise_share"] <= 0.10
     with psycopg.connect(settings.dsn(), autocommit=True) as conn:

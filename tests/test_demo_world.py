@@ -6,9 +6,12 @@ temporary folder and read back with ingest.connectors, exactly as `trendmine ing
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import random
 import re
+import string
 import time
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta
@@ -18,6 +21,7 @@ from typing import Any
 import pytest
 
 from demoworld import catalog, texts
+from demoworld.resources import load
 from demoworld.world import World, generate_world
 from demoworld.writers import BAD_DIR, write_world
 from ingest import connectors
@@ -308,6 +312,37 @@ def test_same_seed_gives_identical_bytes(tmp_path):
     files_c = {p.relative_to(tmp_path / "c"): p.read_bytes() for ps in c.values() for p in ps}
     assert files_a == files_b
     assert files_a != files_c
+
+
+# sha256 of the files `small` writes (seed 7). The text catalogue moved from Python literals
+# to data/*.yaml without changing a byte; a change here means every seeded world changed. If
+# that was the intent (a new sentence, another planted shape), update the pin.
+SMALL_SEED7_SHA256 = "d78a260c44017f7f1a1245f226097100fbf7b36acd94f2269c11a1f0e873a288"
+
+
+def test_seeded_world_is_pinned(small):
+    _, paths, _ = small
+    files = sorted(p for ps in paths.values() for p in ps)
+    root = Path(os.path.commonpath(files))
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    assert digest.hexdigest() == SMALL_SEED7_SHA256
+
+
+def _placeholders(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+def test_theme_fragments_use_only_known_slots():
+    """A misspelt {slot} in themes.yaml would fail only when that fragment is drawn."""
+    known = set(load("texts.yaml")["slots"])
+    for theme in catalog.THEMES:
+        for part in ("topics", "asks", "contexts", "impacts", "crm", "titles"):
+            fragments = getattr(theme, part)
+            assert fragments and all(isinstance(f, str) for f in fragments), (theme.key, part)
+            unknown = set().union(*map(_placeholders, fragments)) - known
+            assert not unknown, (theme.key, part, unknown)
 
 
 @pytest.mark.slow
