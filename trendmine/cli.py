@@ -188,9 +188,6 @@ def _register_commands() -> None:
     cli_ingest.register(app)
     cli_pipeline.register(app)
     cli_read.register(app)
-    from trendmine.cli_theme import theme_app
-
-    app.add_typer(theme_app, name="theme")
 
 
 _register_commands()

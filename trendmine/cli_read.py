@@ -249,6 +249,7 @@ def register(app: typer.Typer) -> None:
     from trendmine.cli_theme import theme_app
 
     theme_app.command("show")(theme)
+    app.add_typer(theme_app, name="theme")
     app.command("trends")(trends)
     app.command("emerging")(emerging)
     app.command("similar")(similar)
