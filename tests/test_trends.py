@@ -246,6 +246,7 @@ def cli(settings, monkeypatch):
     """A fresh Typer app with the read commands, pointed at the test database."""
     from foundation.config import get_settings
     from trendmine import cli_read
+    from trendmine.cli_theme import theme_app
 
     monkeypatch.setenv("TRENDMINE_DATABASE_URL", settings.dsn())
     monkeypatch.setenv("TRENDMINE_KAFKA_BOOTSTRAP", settings.bootstrap())
@@ -257,6 +258,7 @@ def cli(settings, monkeypatch):
         pass
 
     cli_read.register(app)
+    app.add_typer(theme_app, name="theme")  # as trendmine.cli does
     runner = CliRunner()
     yield lambda *args: runner.invoke(app, list(args))
     get_settings(fresh=True)

@@ -17,9 +17,10 @@ import psycopg
 from psycopg import sql
 
 from foundation.errors import TrendmineError
-from mining.scoring import FALLBACK_WEIGHT, ScoreWeights
+from mining.scoring import ScoreWeights
 from schemas.names import ALL_SEGMENTS
-from warehouse.trends import GRAINS, GROWTH_PERIODS, _period_starts, reference_arr_sql
+from warehouse.score import reference_arr_sql, score_params, voices_cte
+from warehouse.trends import GRAINS, GROWTH_PERIODS, _period_starts
 
 RANK_BY = ("score", "arr", "accounts", "mentions")
 SPARK_PERIODS = 16
@@ -59,11 +60,9 @@ class TrendRow:
         return asdict(self)
 
 
-# Records in the window with each voice's (account's) contribution, as in mining.scoring.
+# Records in the window, then each voice's (account's) contribution (warehouse.score).
 _WINDOW = """
-WITH sw AS (SELECT * FROM unnest(%(src_keys)s::text[], %(src_vals)s::float8[]) AS t(source, w)),
-gw AS (SELECT * FROM unnest(%(seg_keys)s::text[], %(seg_vals)s::float8[]) AS t(segment, w)),
-rec AS (
+WITH rec AS (
     SELECT DISTINCT ft.theme_id, f.feedback_id, f.account_id, f.source, f.opportunity_id,
            date_trunc(%(grain)s, f.created_at AT TIME ZONE 'UTC')::date AS period_start,
            coalesce(a.segment, 'unknown') AS segment, coalesce(a.arr, 0) AS arr
@@ -75,18 +74,7 @@ rec AS (
       AND (%(source)s::text IS NULL OR f.source = %(source)s::text)
       AND (%(segment)s::text IS NULL OR coalesce(a.segment, 'unknown') = %(segment)s::text)
       AND (%(themes)s::bigint[] IS NULL OR ft.theme_id = ANY(%(themes)s::bigint[]))
-), voice AS (
-    SELECT theme_id, {period} AS period_start, account_id,
-           coalesce(account_id, 'feedback:' || feedback_id) AS voice, segment, arr,
-           count(*) AS records, max(coalesce(sw.w, %(fallback)s)) AS source_w
-    FROM rec LEFT JOIN sw USING (source)
-    GROUP BY 1, 2, 3, 4, 5, 6
-), scored AS (
-    SELECT voice.*, coalesce(gw.w, %(fallback)s) * source_w
-             * ((1 - %(arr_weight)s) + %(arr_weight)s * least(arr / %(ref_arr)s, %(arr_cap)s))
-             AS contrib
-    FROM voice LEFT JOIN gw USING (segment)
-)
+), {voices}
 """
 
 _TOTALS = """
@@ -109,16 +97,6 @@ SELECT * FROM totals ORDER BY {rank} DESC, theme_id LIMIT %(limit)s
 _SERIES = "SELECT theme_id, period_start, sum(contrib)::float8 FROM scored GROUP BY 1, 2"
 
 
-def _params(conn: psycopg.Connection, weights: ScoreWeights, **extra: Any) -> dict[str, Any]:
-    return {
-        "src_keys": list(weights.source_weights), "src_vals": list(weights.source_weights.values()),
-        "seg_keys": list(weights.segment_weights),
-        "seg_vals": list(weights.segment_weights.values()),
-        "arr_weight": weights.arr_weight, "arr_cap": weights.arr_cap,
-        "ref_arr": reference_arr_sql(conn), "fallback": FALLBACK_WEIGHT, **extra,
-    }
-
-
 def top_trends(conn: psycopg.Connection, since: datetime, grain: str = "week",
                segment: str | None = None, source: str | None = None,
                rank_by: str = "score", limit: int = 20, weights: ScoreWeights | None = None,
@@ -131,15 +109,15 @@ def top_trends(conn: psycopg.Connection, since: datetime, grain: str = "week",
     if segment == ALL_SEGMENTS:
         segment = None
     weights = weights or ScoreWeights()
-    params = _params(conn, weights, grain=grain, since=since, source=source, segment=segment,
-                     themes=None, limit=limit)
-    query = sql.SQL(_WINDOW + _TOTALS).format(period=sql.SQL("NULL::date"),
+    params = {**score_params(weights, reference_arr_sql(conn)), "grain": grain, "since": since,
+              "source": source, "segment": segment, "themes": None, "limit": limit}
+    query = sql.SQL(_WINDOW + _TOTALS).format(voices=voices_cte(("theme_id",)),
                                              rank=sql.Identifier(rank_by))
     rows = conn.execute(query, params).fetchall()
     if not rows:
         return []
     params["themes"] = [r[0] for r in rows]
-    series_q = sql.SQL(_WINDOW + _SERIES).format(period=sql.Identifier("period_start"))
+    series_q = sql.SQL(_WINDOW + _SERIES).format(voices=voices_cte(("theme_id", "period_start")))
     points: dict[int, dict[date, float]] = {}
     for theme_id, p, score in conn.execute(series_q, params).fetchall():
         points.setdefault(theme_id, {})[p] = score

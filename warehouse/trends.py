@@ -13,7 +13,7 @@ Definitions (also in the COMMENTs of trends.theme_trends):
   (feedback.opportunity_id) whose current stage is ``open``. The account's other open deals
   are deliberately not added: they would credit every theme an account mentions with the
   account's whole pipeline;
-- weighted_score: see mining.scoring (each account once per period);
+- weighted_score: see warehouse.score and mining.scoring (each account once per period);
 - growth: weighted_score / mean(weighted_score of the previous 4 periods, missing periods
   count as 0, only periods since the theme first appeared in that segment) - 1; null when
   there is no earlier period or that mean is 0. mentions_prev: mentions of the previous
@@ -27,12 +27,14 @@ from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 
 import psycopg
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from foundation.config import Settings
 from mining.emerging import EmergingTheme, ThemeSeries, detect_emerging, group_related
 from mining.scoring import ScoreWeights
 from schemas.names import ALL_SEGMENTS
+from warehouse.score import reference_arr_sql, score_params, voices_cte
 
 GRAINS = ("day", "week", "month")
 GROWTH_PERIODS = 4
@@ -79,28 +81,17 @@ LEFT JOIN trendmine.accounts a ON a.account_id = p.account_id
 """
 
 # One row per voice (an account, or an anonymous record) per theme x period, with its
-# contribution to the weighted score (mining.scoring.account_contribution in SQL).
+# contribution to the weighted score (warehouse.score: the formula's one home).
 _VOICES = """
 CREATE TEMP TABLE tm_voice ON COMMIT DROP AS
-WITH sw AS (SELECT * FROM unnest(%(src_keys)s::text[], %(src_vals)s::float8[]) AS t(source, w)),
-gw AS (SELECT * FROM unnest(%(seg_keys)s::text[], %(seg_vals)s::float8[]) AS t(segment, w)),
-v AS (
-    SELECT r.grain, r.theme_id, r.period_start, r.account_id,
-           coalesce(r.account_id, 'feedback:' || r.feedback_id) AS voice,
-           coalesce(ac.segment, 'unknown') AS segment, coalesce(ac.arr, 0) AS arr,
-           count(*)::integer AS records,
-           max(coalesce(sw.w, %(fallback)s)) AS source_w
+WITH rec AS (
+    SELECT r.grain, r.theme_id, r.period_start, r.feedback_id, r.account_id, r.source,
+           coalesce(ac.segment, 'unknown') AS segment, coalesce(ac.arr, 0) AS arr
     FROM tm_rec r
     LEFT JOIN tm_acct ac ON ac.grain = r.grain AND ac.period_start = r.period_start
                         AND ac.account_id = r.account_id
-    LEFT JOIN sw ON sw.source = r.source
-    GROUP BY 1, 2, 3, 4, 5, 6, 7
-)
-SELECT v.*,
-       coalesce(gw.w, %(fallback)s) * v.source_w
-         * ((1 - %(arr_weight)s) + %(arr_weight)s * least(v.arr / %(ref_arr)s, %(arr_cap)s))
-         AS contrib
-FROM v LEFT JOIN gw ON gw.segment = v.segment
+), {voices}
+SELECT * FROM scored
 """
 
 _INSERT_TRENDS = """
@@ -156,26 +147,6 @@ FROM w
 """.replace("{n_prev}", str(int(GROWTH_PERIODS)))  # a frame offset must be a literal
 
 
-def _weights_params(weights: ScoreWeights, ref_arr: float) -> dict:
-    from mining.scoring import FALLBACK_WEIGHT
-
-    return {
-        "src_keys": list(weights.source_weights), "src_vals": list(weights.source_weights.values()),
-        "seg_keys": list(weights.segment_weights),
-        "seg_vals": list(weights.segment_weights.values()),
-        "arr_weight": weights.arr_weight, "arr_cap": weights.arr_cap, "ref_arr": ref_arr,
-        "fallback": FALLBACK_WEIGHT,
-    }
-
-
-def reference_arr_sql(conn: psycopg.Connection) -> float:
-    """mining.scoring.reference_arr over the CRM's current accounts, in SQL."""
-    row = conn.execute(
-        "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY arr) FROM trendmine.accounts "
-        "WHERE arr > 0").fetchone()
-    return float(row[0]) if row and row[0] else 1.0
-
-
 def rebuild_trends(conn: psycopg.Connection, settings: Settings,
                    grains: tuple[str, ...] = GRAINS, now: datetime | None = None,
                    weights: ScoreWeights | None = None) -> dict[str, int | float]:
@@ -196,11 +167,12 @@ def rebuild_trends(conn: psycopg.Connection, settings: Settings,
         conn.execute("SET LOCAL work_mem = '256MB'")
         ref_arr = reference_arr_sql(conn)
         params = {"grains": list(grains), "all": ALL_SEGMENTS, "now": computed_at,
-                  **_weights_params(weights, ref_arr)}
+                  **score_params(weights, ref_arr)}
         conn.execute(_RECORDS, params)
         conn.execute("ANALYZE tm_rec")
         conn.execute(_ACCOUNT_STATE, params)
-        conn.execute(_VOICES, params)
+        conn.execute(sql.SQL(_VOICES).format(
+            voices=voices_cte(("grain", "theme_id", "period_start"))), params)
         conn.execute("ANALYZE tm_voice")
         conn.execute("DELETE FROM trendmine.theme_trends WHERE grain = ANY(%s)", (list(grains),))
         cur = conn.execute(_INSERT_TRENDS, params)
