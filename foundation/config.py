@@ -13,8 +13,17 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Defaults other modules import (mining.scoring.ScoreWeights, the embedder): spelled only here.
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 MINE_MODES = ("auto", "full", "incremental")
+DEFAULT_CONSUMER_GROUP = "trendmine-ingest"
+DEFAULT_SEGMENT_WEIGHTS: dict[str, float] = {
+    "enterprise": 3.0, "mid_market": 1.5, "smb": 1.0, "unknown": 0.5,
+}
+DEFAULT_SOURCE_WEIGHTS: dict[str, float] = {
+    "crm_notes": 1.0, "support_tickets": 0.8, "ideas": 1.0, "sales_calls": 1.2,
+}
+DEFAULT_ARR_WEIGHT = 0.5
 
 
 class Settings(BaseSettings):
@@ -48,7 +57,9 @@ class Settings(BaseSettings):
     )
 
     # --- ingest
-    consumer_group: str = Field(default="trendmine-ingest", description="Kafka consumer group.")
+    consumer_group: str = Field(
+        default=DEFAULT_CONSUMER_GROUP, description="Kafka consumer group."
+    )
     batch_size: int = Field(default=5000, ge=1, description="Max records per ingest batch.")
     ingest_processes: int = Field(
         default=1,
@@ -96,15 +107,15 @@ class Settings(BaseSettings):
 
     # --- trends
     segment_weights: dict[str, float] = Field(
-        default={"enterprise": 3.0, "mid_market": 1.5, "smb": 1.0, "unknown": 0.5},
+        default_factory=lambda: dict(DEFAULT_SEGMENT_WEIGHTS),
         description="Multiplier per segment in the weighted score (JSON).",
     )
     source_weights: dict[str, float] = Field(
-        default={"crm_notes": 1.0, "support_tickets": 0.8, "ideas": 1.0, "sales_calls": 1.2},
+        default_factory=lambda: dict(DEFAULT_SOURCE_WEIGHTS),
         description="Multiplier per source in the weighted score (JSON).",
     )
     arr_weight: float = Field(
-        default=0.5,
+        default=DEFAULT_ARR_WEIGHT,
         ge=0,
         le=1,
         description="0 = score counts accounts only, 1 = ARR only; between blends the two.",
