@@ -18,9 +18,9 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import scalar_row
 
 from mining.scoring import FALLBACK_WEIGHT, ScoreWeights
+from warehouse.rows import fetch_value
 
 # Reads a relation `rec` (the group keys, feedback_id, account_id, source, segment, arr: one
 # row per record x group) and defines `voice` and `scored` (voice + contrib).
@@ -49,10 +49,8 @@ def voices_cte(keys: Sequence[str]) -> sql.Composed:
 
 def reference_arr_sql(conn: psycopg.Connection) -> float:
     """mining.scoring.reference_arr over the CRM's current accounts, in SQL."""
-    with conn.cursor(row_factory=scalar_row) as cur:
-        ref = cur.execute(
-            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY arr) FROM trendmine.accounts "
-            "WHERE arr > 0").fetchone()
+    ref = fetch_value(conn, "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY arr) "
+                            "FROM trendmine.accounts WHERE arr > 0")
     return float(ref) if ref else 1.0
 
 
