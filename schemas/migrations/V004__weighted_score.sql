@@ -32,3 +32,6 @@ COMMENT ON FUNCTION trendmine.account_contribution(text, double precision, doubl
     double precision, text[], double precision[], double precision, double precision,
     double precision) IS
 'One voice''s share of a theme''s weighted_score in one period: segment weight x source_weight (the largest weight among the sources the account used) x ((1 - arr_weight) + arr_weight x min(arr / ref_arr, arr_cap)). A voice is a distinct account (counted once per period however many records it sends) or one anonymous record; ref_arr is the median ARR of the known accounts.';
+
+COMMENT ON COLUMN trends.theme_trends.weighted_score IS 'Weighted demand: the sum over the period''s voices (distinct accounts, each anonymous record) of trendmine.account_contribution: segment multiplier x source weight x an ARR term (see README, Scoring).';
+COMMENT ON COLUMN trendmine.theme_trends.weighted_score IS 'Sum of trendmine.account_contribution over the distinct accounts (and anonymous records) of the theme x period x segment.';
