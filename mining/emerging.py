@@ -419,22 +419,14 @@ class EmergingDetector:
 
 def detect_emerging(
     series: Sequence[ThemeSeries],
-    recent_periods: int = 2,
-    min_accounts: int = 3,
-    alpha: float = 0.01,
-    min_lift: float = 1.5,
-    prior_periods: float = 2.0,
-    prior_accounts: float = 3.0,
-    unit: float | None = None,
+    *,
     exposure: Sequence[float] | None = None,
     data_start: int | None = None,
-    guard_periods: int = 1,
+    **params: Any,
 ) -> list[EmergingTheme]:
-    """``EmergingDetector(...).fit(series, exposure, data_start).emerging_`` in one call."""
-    detector = EmergingDetector(
-        recent_periods=recent_periods, min_accounts=min_accounts, alpha=alpha,
-        min_lift=min_lift, prior_periods=prior_periods, prior_accounts=prior_accounts,
-        unit=unit, guard_periods=guard_periods)
+    """``EmergingDetector(**params).fit(series, exposure, data_start).emerging_`` in one call
+    (``params``: EmergingDetector's, by name)."""
+    detector = EmergingDetector(**params)
     return detector.fit(series, exposure=exposure, data_start=data_start).emerging_
 
 
