@@ -195,16 +195,17 @@ def _baseline(x: np.ndarray, e: np.ndarray, start: int, end: int) -> tuple[float
     return total, mu, var
 
 
+@dataclass
 class EmergingDetector:
     """Flag and rank the themes whose recent weighted demand beats their own baseline.
 
-    Parameters (stored unchanged, validated in ``fit``): ``recent_periods`` at the end of the
-    series form the recent window; ``guard_periods`` just before it are left out of the
-    baseline, so the first weeks of a ramp-up do not count as the history the rest of it is
-    compared with; ``alpha`` is the false discovery rate; ``min_accounts`` and ``min_lift``
-    the other bars a flagged theme must pass; ``prior_periods`` / ``prior_accounts`` the
-    strength of the empirical-Bayes priors; ``unit`` fixes the contribution of one account
-    (default: learned per theme).
+    Parameters (dataclass fields: stored unchanged, validated in ``fit``):
+    ``recent_periods`` at the end of the series form the recent window; ``guard_periods``
+    just before it are left out of the baseline, so the first weeks of a ramp-up do not count
+    as the history the rest of it is compared with; ``alpha`` is the false discovery rate;
+    ``min_accounts`` and ``min_lift`` the other bars a flagged theme must pass;
+    ``prior_periods`` / ``prior_accounts`` the strength of the empirical-Bayes priors;
+    ``unit`` fixes the contribution of one account (default: learned per theme).
 
     Learned state after ``fit(series)``: ``emerging_`` (the flagged themes, ranked, each
     with its EmergingEvidence), ``units_`` and ``p_values_`` (per theme, in input order),
@@ -212,25 +213,14 @@ class EmergingDetector:
     (the [start, end) period range of the baseline) and ``split_`` (first recent period).
     """
 
-    def __init__(
-        self,
-        recent_periods: int = 2,
-        min_accounts: int = 3,
-        alpha: float = 0.01,
-        min_lift: float = 1.5,
-        prior_periods: float = 2.0,
-        prior_accounts: float = 3.0,
-        unit: float | None = None,
-        guard_periods: int = 1,
-    ) -> None:
-        self.recent_periods = recent_periods
-        self.min_accounts = min_accounts
-        self.alpha = alpha
-        self.min_lift = min_lift
-        self.prior_periods = prior_periods
-        self.prior_accounts = prior_accounts
-        self.unit = unit
-        self.guard_periods = guard_periods
+    recent_periods: int = 2
+    min_accounts: int = 3
+    alpha: float = 0.01
+    min_lift: float = 1.5
+    prior_periods: float = 2.0
+    prior_accounts: float = 3.0
+    unit: float | None = None
+    guard_periods: int = 1
 
     def _validate(self) -> None:
         if self.recent_periods < 1:
