@@ -21,7 +21,7 @@ from mining.scoring import ScoreWeights
 from schemas.names import ALL_SEGMENTS
 from warehouse.rows import fetch, fetch_dicts, fetch_value
 from warehouse.score import reference_arr_sql, score_params, voices_cte
-from warehouse.trends import GRAINS, GROWTH_PERIODS, _period_starts
+from warehouse.trends import GRAINS, GROWTH_PERIODS, period_starts
 
 RANK_BY = ("score", "arr", "accounts", "mentions")
 SPARK_PERIODS = 16
@@ -124,11 +124,11 @@ def top_trends(conn: psycopg.Connection, since: datetime, grain: str = "week",
     for pt in fetch_dicts(conn, series_q, params):
         points.setdefault(pt["theme_id"], {})[pt["period_start"]] = pt["score"]
     # series and growth stop at the last complete period (one in progress looks like a drop)
-    current = _period_starts(grain, (now or datetime.now(UTC)).astimezone(UTC).date(), 1)[0]
+    current = period_starts(grain, (now or datetime.now(UTC)).astimezone(UTC).date(), 1)[0]
     end = current - timedelta(days=1)
-    first = _period_starts(grain, since.astimezone(UTC).date(), 1)[0]
+    first = period_starts(grain, since.astimezone(UTC).date(), 1)[0]
     # the tail of the window: the sparkline plus the periods growth compares against
-    starts = [p for p in _period_starts(grain, end, SPARK_PERIODS + GROWTH_PERIODS)
+    starts = [p for p in period_starts(grain, end, SPARK_PERIODS + GROWTH_PERIODS)
               if p >= first]
     for row in rows:
         full = [points.get(row.theme_id, {}).get(p, 0.0) for p in starts]
@@ -171,7 +171,7 @@ def theme_detail(conn: psycopg.Connection, theme_id: int, weeks: int = SPARK_PER
                         for q in (detail["quotes"] or [])]
     latest = fetch_value(
         conn, "SELECT max(period_start) FROM trendmine.theme_trends WHERE grain = 'week'")
-    weeks_list = _period_starts("week", latest, weeks) if latest else []
+    weeks_list = period_starts("week", latest, weeks) if latest else []
     seg_rows = fetch_dicts(
         conn,
         "SELECT segment, period_start, mentions, accounts, arr::float8 AS arr, "

@@ -188,7 +188,7 @@ def rebuild_trends(conn: psycopg.Connection, settings: Settings,
             "seconds": round(time.perf_counter() - t0, 3)}
 
 
-def _period_starts(grain: str, end: date, n: int) -> list[date]:
+def period_starts(grain: str, end: date, n: int) -> list[date]:
     """The n period starts ending with the period containing `end`, oldest first."""
     if grain == "day":
         return [end - timedelta(days=i) for i in range(n - 1, -1, -1)]
@@ -268,7 +268,7 @@ def _emerging_window(grain: str, now: datetime) -> _Window:
     # sits at its very end, and counting it as a full period would read a Tuesday as a
     # collapse in demand.
     now = now.astimezone(UTC)
-    current = _period_starts(grain, now.date(), 1)[0]
+    current = period_starts(grain, now.date(), 1)[0]
     start_dt = datetime.combine(current, datetime.min.time(), UTC)
     length = (datetime.combine(_next_period_start(grain, current), datetime.min.time(), UTC)
               - start_dt)
@@ -277,7 +277,7 @@ def _emerging_window(grain: str, now: datetime) -> _Window:
     # so it always holds at least EMERGING_RECENT_PERIODS full periods of exposure: a surge
     # should not need to be re-found in a few hours of data.
     recent_n = EMERGING_RECENT_PERIODS + (elapsed < 1.0)
-    periods = _period_starts(grain, current, EMERGING_BASELINE_PERIODS + recent_n)
+    periods = period_starts(grain, current, EMERGING_BASELINE_PERIODS + recent_n)
     return _Window(grain, periods, [1.0] * (len(periods) - 1) + [elapsed], recent_n)
 
 
