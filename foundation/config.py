@@ -16,10 +16,19 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from foundation.errors import TrendmineError
 from foundation.secrets import MASK, mask_dsn
 
+# Defaults other modules import (mining.scoring.ScoreWeights, the embedder): spelled only here.
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+MINE_MODES = ("auto", "full", "incremental")
+DEFAULT_CONSUMER_GROUP = "trendmine-ingest"
+DEFAULT_SEGMENT_WEIGHTS: dict[str, float] = {
+    "enterprise": 3.0, "mid_market": 1.5, "smb": 1.0, "unknown": 0.5,
+}
+DEFAULT_SOURCE_WEIGHTS: dict[str, float] = {
+    "crm_notes": 1.0, "support_tickets": 0.8, "ideas": 1.0, "sales_calls": 1.2,
+}
+DEFAULT_ARR_WEIGHT = 0.5
 # Settings that are secrets: masked everywhere, and readable from TRENDMINE_<NAME>_FILE.
 _SECRET_FIELDS = ("database_url", "kafka_sasl_password")
-MINE_MODES = ("auto", "full", "incremental")
 
 
 class Settings(BaseSettings):
@@ -70,7 +79,9 @@ class Settings(BaseSettings):
     kafka_ssl_keyfile: Path | None = Field(default=None, description="Client private key.")
 
     # --- ingest
-    consumer_group: str = Field(default="trendmine-ingest", description="Kafka consumer group.")
+    consumer_group: str = Field(
+        default=DEFAULT_CONSUMER_GROUP, description="Kafka consumer group."
+    )
     batch_size: int = Field(default=5000, ge=1, description="Max records per ingest batch.")
     ingest_processes: int = Field(
         default=1,
@@ -118,15 +129,15 @@ class Settings(BaseSettings):
 
     # --- trends
     segment_weights: dict[str, float] = Field(
-        default={"enterprise": 3.0, "mid_market": 1.5, "smb": 1.0, "unknown": 0.5},
+        default_factory=lambda: dict(DEFAULT_SEGMENT_WEIGHTS),
         description="Multiplier per segment in the weighted score (JSON).",
     )
     source_weights: dict[str, float] = Field(
-        default={"crm_notes": 1.0, "support_tickets": 0.8, "ideas": 1.0, "sales_calls": 1.2},
+        default_factory=lambda: dict(DEFAULT_SOURCE_WEIGHTS),
         description="Multiplier per source in the weighted score (JSON).",
     )
     arr_weight: float = Field(
-        default=0.5,
+        default=DEFAULT_ARR_WEIGHT,
         ge=0,
         le=1,
         description="0 = score counts accounts only, 1 = ARR only; between blends the two.",

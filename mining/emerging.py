@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -66,6 +66,59 @@ class ThemeSeries:
 
 
 @dataclass(frozen=True)
+class EmergingEvidence:
+    """Why a theme was flagged: stored as JSON in theme_emerging.evidence (``as_dict``).
+
+    Weighted figures are in score units; ``*_observed``/``*_expected`` of the accounts look
+    in distinct accounts. ``evidence["lift"]`` reads a field like the stored JSON does.
+    """
+
+    method: str
+    weighted_per_period: list[float]
+    mentions_per_period: list[int]
+    accounts_per_period: list[int]
+    exposure_per_period: list[float]
+    recent_periods: int
+    baseline_periods: int
+    guard_periods: int
+    baseline_mentions: int
+    baseline_mean: float
+    baseline_var: float
+    prior_mean: float
+    prior_periods: float
+    unit: float
+    observed_without_top_account: float
+    p_weighted: float
+    p_accounts: float
+    accounts_observed: float
+    accounts_expected: float
+    accounts_method: str
+    top_account_share: float
+    recent_accounts: int
+    lift: float | None
+    accounts_lift: float | None
+    alpha: float
+    multiple_testing: str
+    themes_tested: int
+    min_accounts: int
+    min_lift: float
+    # set by group_related: the flagged sub-themes folded into this entry
+    related_themes: list[dict[str, Any]] | None = None
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self.__dataclass_fields__ or (
+                name == "related_themes" and self.related_themes is None):
+            raise KeyError(name)
+        return getattr(self, name)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        if self.related_themes is None:
+            del out["related_themes"]
+        return out
+
+
+@dataclass(frozen=True)
 class EmergingTheme:
     theme_id: int
     label: str
@@ -80,7 +133,26 @@ class EmergingTheme:
     statistic: float
     p_value: float
     threshold: float
-    evidence: dict[str, Any] = field(default_factory=dict)
+    evidence: EmergingEvidence
+
+
+@dataclass(frozen=True)
+class _Look:
+    """One measure of one theme tested against the theme's own baseline (in that measure)."""
+
+    p: float
+    method: str
+    expected: float
+    robust: float  # observed without the loudest account
+    observed: float
+    baseline_mean: float
+    baseline_var: float
+    prior_mean: float
+    prior_periods: float
+
+    @property
+    def lift(self) -> float | None:
+        return self.observed / self.expected if self.expected > 0 else None
 
 
 def upper_tail(observed: float, mean: float, var: float) -> tuple[float, str]:
@@ -123,194 +195,229 @@ def _baseline(x: np.ndarray, e: np.ndarray, start: int, end: int) -> tuple[float
     return total, mu, var
 
 
-def detect_emerging(
-    series: Sequence[ThemeSeries],
-    recent_periods: int = 2,
-    min_accounts: int = 3,
-    alpha: float = 0.01,
-    min_lift: float = 1.5,
-    prior_periods: float = 2.0,
-    prior_accounts: float = 3.0,
-    unit: float | None = None,
-    exposure: Sequence[float] | None = None,
-    data_start: int | None = None,
-    guard_periods: int = 1,
-) -> list[EmergingTheme]:
+@dataclass
+class EmergingDetector:
     """Flag and rank the themes whose recent weighted demand beats their own baseline.
 
-    ``exposure``: observed share of each period (default: all 1). ``data_start``: index of
-    the first period with any data (default: 0 when a theme was active before the first
-    period, else the earliest ``first_index``). ``guard_periods``: periods just before the
-    recent window left out of the baseline, so the first weeks of a ramp-up do not count as
-    the history the rest of it is compared with.
+    Parameters (dataclass fields: stored unchanged, validated in ``fit``):
+    ``recent_periods`` at the end of the series form the recent window; ``guard_periods``
+    just before it are left out of the baseline, so the first weeks of a ramp-up do not count
+    as the history the rest of it is compared with; ``alpha`` is the false discovery rate;
+    ``min_accounts`` and ``min_lift`` the other bars a flagged theme must pass;
+    ``prior_periods`` / ``prior_accounts`` the strength of the empirical-Bayes priors;
+    ``unit`` fixes the contribution of one account (default: learned per theme).
+
+    Learned state after ``fit(series)``: ``emerging_`` (the flagged themes, ranked, each
+    with its EmergingEvidence), ``units_`` and ``p_values_`` (per theme, in input order),
+    ``p_cut_`` / ``threshold_`` (the Benjamini-Hochberg cut and its -log10), ``baseline_``
+    (the [start, end) period range of the baseline) and ``split_`` (first recent period).
     """
-    if recent_periods < 1:
-        raise ValueError(f"recent_periods: expected >= 1, got {recent_periods!r}")
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha: expected 0 < alpha < 1, got {alpha!r}")
-    if min_accounts < 1:
-        raise ValueError(f"min_accounts: expected >= 1, got {min_accounts!r}")
-    if guard_periods < 0:
-        raise ValueError(f"guard_periods: expected >= 0, got {guard_periods!r}")
-    if not series:
-        return []
-    n_periods = len(series[0].weighted)
-    if any(len(s.weighted) != n_periods for s in series):
-        raise ValueError("series: every theme needs the same number of periods")
-    if n_periods <= recent_periods:
-        raise ValueError("series: need more periods than recent_periods")
-    expo = np.ones(n_periods) if exposure is None else np.asarray(exposure, dtype=float)
-    if expo.shape != (n_periods,) or (expo < 0).any() or (expo > 1).any():
-        raise ValueError("exposure: expected one share in [0, 1] per period")
-    split = n_periods - recent_periods
-    base_end = max(split - guard_periods, 0)  # baseline: [start, base_end)
-    if data_start is None:
-        firsts = [s.first_index for s in series]
-        data_start = 0 if any(f is None for f in firsts) else min(firsts)
-    start = int(min(max(data_start, 0), base_end))
 
-    # the typical theme's contribution per account (median, so a few enterprise-heavy
-    # themes do not make every other account look small)
-    per_theme = [
-        float(np.sum(s.weighted)) / float(np.sum(s.accounts))
-        for s in series
-        if np.sum(s.accounts) > 0 and np.sum(s.weighted) > 0
-    ]
-    global_unit = unit or (float(np.median(per_theme)) if per_theme else 1.0)
+    recent_periods: int = 2
+    min_accounts: int = 3
+    alpha: float = 0.01
+    min_lift: float = 1.5
+    prior_periods: float = 2.0
+    prior_accounts: float = 3.0
+    unit: float | None = None
+    guard_periods: int = 1
 
-    units, xs = [], []
-    for s in series:
-        if unit:
-            u = unit
-        else:  # the theme's own contribution per account, shrunk towards the global one
-            w_b = float(np.sum(s.weighted[start:base_end]))
-            a_b = float(np.sum(s.accounts[start:base_end]))
-            u = (w_b + prior_accounts * global_unit) / (a_b + prior_accounts)
-        units.append(u)
-        xs.append(np.asarray(s.weighted, dtype=float) / u)
-    counts = [np.asarray(s.accounts, dtype=float) for s in series]
-    # Two looks at each theme, each against its own history: the weighted demand (a few
-    # heavy accounts) and the breadth, distinct accounts per period (many light ones: ten
-    # SMB accounts weigh less than one enterprise account, yet ten customers is news).
-    # Each leaves out the loudest account.
-    robust_w = [float(x[split:].sum()) - (float(np.max(s.recent_account_weights)) / u
-                                          if len(s.recent_account_weights) else 0.0)
-                for s, x, u in zip(series, xs, units, strict=True)]
-    robust_a = [float(c[split:].sum()) - float(min(recent_periods, c[split:].max(initial=0)))
-                for c in counts]
-    look_w = _look(xs, robust_w, expo, start, base_end, split, prior_periods)
-    look_a = _look(counts, robust_a, expo, start, base_end, split, prior_periods)
+    def _validate(self) -> None:
+        if self.recent_periods < 1:
+            raise ValueError(f"recent_periods: expected >= 1, got {self.recent_periods!r}")
+        if not 0 < self.alpha < 1:
+            raise ValueError(f"alpha: expected 0 < alpha < 1, got {self.alpha!r}")
+        if self.min_accounts < 1:
+            raise ValueError(f"min_accounts: expected >= 1, got {self.min_accounts!r}")
+        if self.guard_periods < 0:
+            raise ValueError(f"guard_periods: expected >= 0, got {self.guard_periods!r}")
 
-    tests = []
-    for s, x, u, lw, la in zip(series, xs, units, look_w, look_a, strict=True):
+    def fit(
+        self,
+        series: Sequence[ThemeSeries],
+        exposure: Sequence[float] | None = None,
+        data_start: int | None = None,
+    ) -> EmergingDetector:
+        """``exposure``: observed share of each period (default: all 1). ``data_start``: index
+        of the first period with any data (default: 0 when a theme was active before the
+        first period, else the earliest ``first_index``)."""
+        self._validate()
+        self.emerging_: list[EmergingTheme] = []
+        self.units_: list[float] = []
+        self.p_values_: list[float] = []
+        if not series:
+            return self
+        n_periods = len(series[0].weighted)
+        if any(len(s.weighted) != n_periods for s in series):
+            raise ValueError("series: every theme needs the same number of periods")
+        if n_periods <= self.recent_periods:
+            raise ValueError("series: need more periods than recent_periods")
+        expo = np.ones(n_periods) if exposure is None else np.asarray(exposure, dtype=float)
+        if expo.shape != (n_periods,) or (expo < 0).any() or (expo > 1).any():
+            raise ValueError("exposure: expected one share in [0, 1] per period")
+        split = n_periods - self.recent_periods
+        base_end = max(split - self.guard_periods, 0)  # baseline: [start, base_end)
+        if data_start is None:
+            firsts = [s.first_index for s in series]
+            data_start = 0 if any(f is None for f in firsts) else min(firsts)
+        start = int(min(max(data_start, 0), base_end))
+        self.split_, self.baseline_ = split, (start, base_end)
+
+        self.units_ = self._units(series)
+        xs = [np.asarray(s.weighted, dtype=float) / u
+              for s, u in zip(series, self.units_, strict=True)]
+        counts = [np.asarray(s.accounts, dtype=float) for s in series]
+        # Two looks at each theme, each against its own history: the weighted demand (a few
+        # heavy accounts) and the breadth, distinct accounts per period (many light ones: ten
+        # SMB accounts weigh less than one enterprise account, yet ten customers is news).
+        # Each leaves out the loudest account.
+        robust_w = [float(x[split:].sum()) - (float(np.max(s.recent_account_weights)) / u
+                                              if len(s.recent_account_weights) else 0.0)
+                    for s, x, u in zip(series, xs, self.units_, strict=True)]
+        robust_a = [float(c[split:].sum())
+                    - float(min(self.recent_periods, c[split:].max(initial=0))) for c in counts]
+        looks_w = self._look(xs, robust_w, expo)
+        looks_a = self._look(counts, robust_a, expo)
         # Bonferroni over the two looks: a theme gets no extra chance from having two
-        p = min(1.0, 2 * min(lw["p"], la["p"]))
-        contrib = np.asarray(s.recent_account_weights, dtype=float) / u
-        tests.append((p, lw, la, contrib, float(x[split:].sum())))
-    p_cut = benjamini_hochberg([t[0] for t in tests], alpha)
-    threshold = -math.log10(p_cut)
+        self.p_values_ = [min(1.0, 2 * min(lw.p, la.p))
+                          for lw, la in zip(looks_w, looks_a, strict=True)]
+        self.p_cut_ = benjamini_hochberg(self.p_values_, self.alpha)
+        self.threshold_ = -math.log10(self.p_cut_)
 
-    found: list[EmergingTheme] = []
-    for s, u, (p, lw, la, contrib, observed) in zip(series, units, tests, strict=True):
-        stat = min(-math.log10(max(p, 1e-300)), _MAX_STAT)
-        n_acc = len(s.recent_account_weights)
-        lifts = [look["observed"] / look["expected"] for look in (lw, la) if look["expected"] > 0]
-        if p > p_cut or n_acc < min_accounts or max(lifts, default=math.inf) < min_lift:
-            continue
+        found = []
+        for s, u, p, lw, la in zip(series, self.units_, self.p_values_, looks_w, looks_a,
+                                   strict=True):
+            n_acc = len(s.recent_account_weights)
+            lifts = [look.lift for look in (lw, la) if look.lift is not None]
+            if (p > self.p_cut_ or n_acc < self.min_accounts
+                    or max(lifts, default=math.inf) < self.min_lift):
+                continue
+            found.append(self._flag(s, u, p, lw, la, expo, len(series)))
+        found.sort(key=lambda e: (-e.statistic, -e.observed, e.theme_id))
+        self.emerging_ = [replace(e, rank=i) for i, e in enumerate(found, start=1)]
+        return self
+
+    def _units(self, series: Sequence[ThemeSeries]) -> list[float]:
+        """Each theme's contribution of one account (its baseline's, shrunk towards the
+        typical theme's), or the fixed ``unit``."""
+        if self.unit:
+            return [self.unit] * len(series)
+        # the typical theme's contribution per account (median, so a few enterprise-heavy
+        # themes do not make every other account look small)
+        per_theme = [
+            float(np.sum(s.weighted)) / float(np.sum(s.accounts))
+            for s in series
+            if np.sum(s.accounts) > 0 and np.sum(s.weighted) > 0
+        ]
+        global_unit = float(np.median(per_theme)) if per_theme else 1.0
+        start, end = self.baseline_
+        return [(float(np.sum(s.weighted[start:end])) + self.prior_accounts * global_unit)
+                / (float(np.sum(s.accounts[start:end])) + self.prior_accounts) for s in series]
+
+    def _look(self, xs: Sequence[np.ndarray], robust: Sequence[float],
+              expo: np.ndarray) -> list[_Look]:
+        """One measure (a series per theme) tested against each theme's own baseline.
+
+        Empirical-Bayes Gamma prior on the per-period rate from the themes with a real
+        history (strength = mean / variance across themes, at most `prior_periods`), then
+        the posterior predictive of the recent window, widened by the theme's own
+        over-dispersion (shrunk towards the median theme's): a negative binomial upper tail.
+        """
+        start, base_end = self.baseline_
+        stats = [_baseline(x, expo, start, base_end) for x in xs]
+        established = [(mu, var) for e_b, mu, var in stats if e_b >= 3 and mu > 0]
+        rates = np.array([mu for mu, _ in established]) if established else np.array([1.0])
+        # a silent catalogue must not make one mention a surge
+        m0 = max(float(np.mean(rates)), 0.5)
+        v0 = float(np.var(rates)) if len(rates) > 1 else m0
+        strength = min(self.prior_periods, m0 / max(v0, 1e-9))  # pseudo-periods
+        # week-to-week swing of the median theme (variance / mean), at least Poisson's 1
+        ratios = [v / m for m, v in established]
+        d0 = max(float(np.median(ratios)) if ratios else 1.0, 1.0)
+        recent_expo = float(expo[self.split_:].sum())
+        out = []
+        for x, rob, (e_b, mu_b, var_b) in zip(xs, robust, stats, strict=True):
+            mu = (strength * m0 + e_b * mu_b) / (strength + e_b)
+            disp = max((e_b * (var_b / mu_b if mu_b > 0 else 1.0) + self.prior_periods * d0)
+                       / (e_b + self.prior_periods), 1.0)
+            expected = recent_expo * mu
+            # rate uncertainty (Gamma posterior) on top of the theme's own over-dispersion
+            var = expected * disp + recent_expo**2 * mu / (strength + e_b)
+            p, method = upper_tail(rob, expected, var)
+            out.append(_Look(p=p, method=method, expected=expected, robust=rob,
+                             observed=float(x[self.split_:].sum()), baseline_mean=mu_b,
+                             baseline_var=var_b, prior_mean=m0, prior_periods=strength))
+        return out
+
+    def _flag(self, s: ThemeSeries, u: float, p: float, lw: _Look, la: _Look,
+              expo: np.ndarray, n_themes: int) -> EmergingTheme:
+        """The flagged theme (rank 0 until sorted) with its evidence; weighted figures back
+        in score units."""
+        split, (start, base_end) = self.split_, self.baseline_
+        contrib = np.asarray(s.recent_account_weights, dtype=float) / u
         top_share = float(contrib.max() / contrib.sum()) if contrib.sum() > 0 else 0.0
         baseline_mentions = int(np.sum(s.mentions[:split]))
-        found.append(
-            EmergingTheme(
-                theme_id=s.theme_id,
-                label=s.label,
-                rank=0,
-                is_new=baseline_mentions == 0,
-                mentions=int(np.sum(s.mentions[split:])),
-                accounts=n_acc,
-                arr=float(s.recent_arr),
-                pipeline=float(s.recent_pipeline),
-                observed=observed * u,
-                expected=lw["expected"] * u,
-                statistic=stat,
-                p_value=p,
-                threshold=threshold,
-                evidence={
-                    "method": lw["method"],
-                    "weighted_per_period": [round(float(v), 4) for v in s.weighted],
-                    "mentions_per_period": [int(v) for v in s.mentions],
-                    "accounts_per_period": [int(v) for v in s.accounts],
-                    "exposure_per_period": [round(float(v), 4) for v in expo],
-                    "recent_periods": recent_periods,
-                    "baseline_periods": base_end - start,
-                    "guard_periods": split - base_end,
-                    "baseline_mentions": baseline_mentions,
-                    "baseline_mean": lw["baseline_mean"] * u,
-                    "baseline_var": lw["baseline_var"] * u * u,
-                    "prior_mean": lw["prior_mean"] * u,
-                    "prior_periods": round(lw["prior_periods"], 4),
-                    "unit": u,
-                    "observed_without_top_account": lw["robust"] * u,
-                    "p_weighted": lw["p"],
-                    "p_accounts": la["p"],
-                    "accounts_observed": la["observed"],
-                    "accounts_expected": round(la["expected"], 4),
-                    "accounts_method": la["method"],
-                    "top_account_share": round(top_share, 4),
-                    "recent_accounts": n_acc,
-                    "lift": observed / lw["expected"] if lw["expected"] > 0 else None,
-                    "accounts_lift": (la["observed"] / la["expected"]
-                                      if la["expected"] > 0 else None),
-                    "alpha": alpha,
-                    "multiple_testing": "bonferroni over 2 looks, then benjamini_hochberg",
-                    "themes_tested": len(series),
-                    "min_accounts": min_accounts,
-                    "min_lift": min_lift,
-                },
-            )
+        n_acc = len(s.recent_account_weights)
+        evidence = EmergingEvidence(
+            method=lw.method,
+            weighted_per_period=[round(float(v), 4) for v in s.weighted],
+            mentions_per_period=[int(v) for v in s.mentions],
+            accounts_per_period=[int(v) for v in s.accounts],
+            exposure_per_period=[round(float(v), 4) for v in expo],
+            recent_periods=self.recent_periods,
+            baseline_periods=base_end - start,
+            guard_periods=split - base_end,
+            baseline_mentions=baseline_mentions,
+            baseline_mean=lw.baseline_mean * u,
+            baseline_var=lw.baseline_var * u * u,
+            prior_mean=lw.prior_mean * u,
+            prior_periods=round(lw.prior_periods, 4),
+            unit=u,
+            observed_without_top_account=lw.robust * u,
+            p_weighted=lw.p,
+            p_accounts=la.p,
+            accounts_observed=la.observed,
+            accounts_expected=round(la.expected, 4),
+            accounts_method=la.method,
+            top_account_share=round(top_share, 4),
+            recent_accounts=n_acc,
+            lift=lw.lift,
+            accounts_lift=la.lift,
+            alpha=self.alpha,
+            multiple_testing="bonferroni over 2 looks, then benjamini_hochberg",
+            themes_tested=n_themes,
+            min_accounts=self.min_accounts,
+            min_lift=self.min_lift,
         )
-    found.sort(key=lambda e: (-e.statistic, -e.observed, e.theme_id))
-    return [replace(e, rank=i) for i, e in enumerate(found, start=1)]
+        return EmergingTheme(
+            theme_id=s.theme_id,
+            label=s.label,
+            rank=0,
+            is_new=baseline_mentions == 0,
+            mentions=int(np.sum(s.mentions[split:])),
+            accounts=n_acc,
+            arr=float(s.recent_arr),
+            pipeline=float(s.recent_pipeline),
+            observed=lw.observed * u,
+            expected=lw.expected * u,
+            statistic=min(-math.log10(max(p, 1e-300)), _MAX_STAT),
+            p_value=p,
+            threshold=self.threshold_,
+            evidence=evidence,
+        )
 
 
-def _look(
-    xs: Sequence[np.ndarray],
-    robust: Sequence[float],
-    expo: np.ndarray,
-    start: int,
-    base_end: int,
-    split: int,
-    prior_periods: float,
-) -> list[dict[str, Any]]:
-    """One measure (a series per theme) tested against each theme's own baseline.
-
-    Empirical-Bayes Gamma prior on the per-period rate from the themes with a real
-    history (strength = mean / variance across themes, at most `prior_periods`), then the
-    posterior predictive of the recent window, widened by the theme's own over-dispersion
-    (shrunk towards the median theme's): a negative binomial upper tail.
-    """
-    stats = [_baseline(x, expo, start, base_end) for x in xs]
-    established = [(mu, var) for e_b, mu, var in stats if e_b >= 3 and mu > 0]
-    rates = np.array([mu for mu, _ in established]) if established else np.array([1.0])
-    m0 = max(float(np.mean(rates)), 0.5)  # a silent catalogue must not make one mention a surge
-    v0 = float(np.var(rates)) if len(rates) > 1 else m0
-    strength = min(prior_periods, m0 / max(v0, 1e-9))  # pseudo-periods
-    # week-to-week swing of the median theme (variance / mean), at least Poisson's 1
-    ratios = [v / m for m, v in established]
-    d0 = max(float(np.median(ratios)) if ratios else 1.0, 1.0)
-    recent_expo = float(expo[split:].sum())
-    out = []
-    for x, rob, (e_b, mu_b, var_b) in zip(xs, robust, stats, strict=True):
-        mu = (strength * m0 + e_b * mu_b) / (strength + e_b)
-        disp = max((e_b * (var_b / mu_b if mu_b > 0 else 1.0) + prior_periods * d0)
-                   / (e_b + prior_periods), 1.0)
-        expected = recent_expo * mu
-        # rate uncertainty (Gamma posterior) on top of the theme's own over-dispersion
-        var = expected * disp + recent_expo**2 * mu / (strength + e_b)
-        p, method = upper_tail(rob, expected, var)
-        out.append({"p": p, "method": method, "expected": expected, "robust": rob,
-                    "observed": float(x[split:].sum()), "baseline_mean": mu_b,
-                    "baseline_var": var_b, "prior_mean": m0, "prior_periods": strength})
-    return out
+def detect_emerging(
+    series: Sequence[ThemeSeries],
+    *,
+    exposure: Sequence[float] | None = None,
+    data_start: int | None = None,
+    **params: Any,
+) -> list[EmergingTheme]:
+    """``EmergingDetector(**params).fit(series, exposure, data_start).emerging_`` in one call
+    (``params``: EmergingDetector's, by name)."""
+    detector = EmergingDetector(**params)
+    return detector.fit(series, exposure=exposure, data_start=data_start).emerging_
 
 
 def group_related(
@@ -346,5 +453,5 @@ def group_related(
         kept.append(e)
         vectors.append(v)
         related.append([])
-    return [replace(e, rank=i, evidence={**e.evidence, "related_themes": rel})
+    return [replace(e, rank=i, evidence=replace(e.evidence, related_themes=rel))
             for i, (e, rel) in enumerate(zip(kept, related, strict=True), start=1)]

@@ -17,7 +17,9 @@ Score of a theme in a period (and segment)::
 - ``arr_weight`` = 0 counts accounts only; 1 weighs by ARR only; 0.5 (default) blends them.
 
 Weights live in Settings (TRENDMINE_SEGMENT_WEIGHTS, TRENDMINE_SOURCE_WEIGHTS,
-TRENDMINE_ARR_WEIGHT); changing them needs a trends rebuild, never a re-mining.
+TRENDMINE_ARR_WEIGHT; defaults in foundation.config); changing them needs a trends rebuild,
+never a re-mining. The database computes the same formula in ``trendmine.account_contribution``
+(migration V004, used through warehouse.score); tests/test_scoring.py proves the two agree.
 """
 
 from __future__ import annotations
@@ -26,19 +28,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from statistics import median
 
-DEFAULT_SEGMENT_WEIGHTS: dict[str, float] = {
-    "enterprise": 3.0,
-    "mid_market": 1.5,
-    "smb": 1.0,
-    "unknown": 0.5,
-}
-DEFAULT_SOURCE_WEIGHTS: dict[str, float] = {
-    "crm_notes": 1.0,
-    "support_tickets": 0.8,
-    "ideas": 1.0,
-    "sales_calls": 1.2,
-}
-DEFAULT_ARR_WEIGHT = 0.5
+from foundation.config import (
+    DEFAULT_ARR_WEIGHT,
+    DEFAULT_SEGMENT_WEIGHTS,
+    DEFAULT_SOURCE_WEIGHTS,
+    Settings,
+)
+
+# Not a setting: one account may weigh at most this many median accounts' ARR.
 DEFAULT_ARR_CAP = 10.0
 # A segment or source missing from the weight maps weighs like an SMB account / a plain note.
 FALLBACK_WEIGHT = 1.0
@@ -71,7 +68,7 @@ class ScoreWeights:
                 raise ValueError(f"{name}: weights must be >= 0, got {bad}")
 
     @classmethod
-    def from_settings(cls, settings) -> ScoreWeights:
+    def from_settings(cls, settings: Settings) -> ScoreWeights:
         return cls(
             dict(settings.segment_weights),
             dict(settings.source_weights),

@@ -8,6 +8,7 @@ from typing import Any
 import psycopg
 
 from warehouse import queries
+from warehouse.rows import fetch_map
 from warehouse.trends import EMERGING_GRAIN, EMERGING_RECENT_PERIODS
 
 QUOTE_CHARS = 160
@@ -16,9 +17,8 @@ QUOTE_CHARS = 160
 def top_emerging(conn: psycopg.Connection, limit: int = 5) -> list[dict[str, Any]]:
     """trends.emerging_themes (ranked) plus up to two representative quotes per theme."""
     rows = queries.emerging(conn, limit)
-    quotes = dict(conn.execute(
-        "SELECT theme_id, quotes FROM trendmine.themes WHERE theme_id = ANY(%s)",
-        ([r["theme_id"] for r in rows],)).fetchall())
+    quotes = fetch_map(conn, "SELECT theme_id, quotes FROM trendmine.themes "
+                             "WHERE theme_id = ANY(%s)", ([r["theme_id"] for r in rows],))
     for r in rows:
         r["lift"] = (r["evidence"] or {}).get("lift")
         r["quotes"] = [_short(q.get("text", "") if isinstance(q, dict) else str(q))

@@ -1,4 +1,6 @@
-"""Names an outside program relies on: topics, consumer group, database schemas and tables.
+"""Names an outside program relies on: topics, targets, database schemas and tables.
+
+(The consumer group is a setting: foundation.config.Settings.consumer_group.)
 
 Every other module imports these; none spells them again.
 """
@@ -29,7 +31,6 @@ FEEDBACK_TOPIC_PREFIX = "feedback."
 ACCOUNTS_TOPIC = "crm.accounts"
 OPPORTUNITIES_TOPIC = "crm.opportunities"
 DLQ_TOPIC = "feedback.dlq"
-CONSUMER_GROUP = "trendmine-ingest"
 
 
 def feedback_topic(source: Source | str) -> str:
@@ -37,6 +38,8 @@ def feedback_topic(source: Source | str) -> str:
 
 
 FEEDBACK_TOPICS: tuple[str, ...] = tuple(feedback_topic(s) for s in Source)
+# What one can publish or load: the four feedback sources and the two CRM entities.
+TARGETS: tuple[str, ...] = (*(s.value for s in Source), *(e.value for e in Entity))
 ENTITY_TOPICS: dict[Entity, str] = {
     Entity.ACCOUNTS: ACCOUNTS_TOPIC,
     Entity.OPPORTUNITIES: OPPORTUNITIES_TOPIC,

@@ -256,7 +256,7 @@ def cli(settings, monkeypatch):
     def _root() -> None:
         pass
 
-    cli_read.register(app)
+    cli_read.register(app)  # the read commands, `theme` included
     runner = CliRunner()
     yield lambda *args: runner.invoke(app, list(args))
     get_settings(fresh=True)

@@ -16,6 +16,7 @@ from psycopg import sql
 from foundation.config import mask_url
 from foundation.errors import TrendmineError
 from schemas.names import DB_SCHEMA, READ_SCHEMA
+from warehouse.rows import fetch_value
 
 DEFAULT_ROLE = "trendmine_bi"
 _NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -34,9 +35,9 @@ def create_bi_role(conn: psycopg.Connection, name: str = DEFAULT_ROLE,
     role, read = sql.Identifier(name), sql.Identifier(READ_SCHEMA)
     # Utility statements take no bind parameters; Literal quotes the password client-side.
     pw = sql.SQL("PASSWORD {}").format(sql.Literal(password)) if password else sql.SQL("")
-    db = conn.execute("SELECT current_database()").fetchone()[0]
+    db = fetch_value(conn, "SELECT current_database()")
     with conn.transaction():
-        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
+        exists = fetch_value(conn, "SELECT true FROM pg_roles WHERE rolname = %s", (name,))
         verb = "ALTER" if exists else "CREATE"
         stmts = [
             sql.SQL(verb + " ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "

@@ -17,9 +17,11 @@ import psycopg
 from psycopg import sql
 
 from foundation.errors import TrendmineError
-from mining.scoring import FALLBACK_WEIGHT, ScoreWeights
+from mining.scoring import ScoreWeights
 from schemas.names import ALL_SEGMENTS
-from warehouse.trends import GRAINS, GROWTH_PERIODS, _period_starts, reference_arr_sql
+from warehouse.rows import fetch, fetch_dicts, fetch_value
+from warehouse.score import reference_arr_sql, score_params, voices_cte
+from warehouse.trends import GRAINS, GROWTH_PERIODS, period_starts
 
 RANK_BY = ("score", "arr", "accounts", "mentions")
 SPARK_PERIODS = 16
@@ -51,7 +53,7 @@ class TrendRow:
     arr: float
     pipeline: float
     score: float
-    growth: float | None
+    growth: float | None = None  # filled from the series
     periods: list[str] = field(default_factory=list)
     series: list[float] = field(default_factory=list)
 
@@ -59,11 +61,9 @@ class TrendRow:
         return asdict(self)
 
 
-# Records in the window with each voice's (account's) contribution, as in mining.scoring.
+# Records in the window, then each voice's (account's) contribution (warehouse.score).
 _WINDOW = """
-WITH sw AS (SELECT * FROM unnest(%(src_keys)s::text[], %(src_vals)s::float8[]) AS t(source, w)),
-gw AS (SELECT * FROM unnest(%(seg_keys)s::text[], %(seg_vals)s::float8[]) AS t(segment, w)),
-rec AS (
+WITH rec AS (
     SELECT DISTINCT ft.theme_id, f.feedback_id, f.account_id, f.source, f.opportunity_id,
            date_trunc(%(grain)s, f.created_at AT TIME ZONE 'UTC')::date AS period_start,
            coalesce(a.segment, 'unknown') AS segment, coalesce(a.arr, 0) AS arr
@@ -75,18 +75,7 @@ rec AS (
       AND (%(source)s::text IS NULL OR f.source = %(source)s::text)
       AND (%(segment)s::text IS NULL OR coalesce(a.segment, 'unknown') = %(segment)s::text)
       AND (%(themes)s::bigint[] IS NULL OR ft.theme_id = ANY(%(themes)s::bigint[]))
-), voice AS (
-    SELECT theme_id, {period} AS period_start, account_id,
-           coalesce(account_id, 'feedback:' || feedback_id) AS voice, segment, arr,
-           count(*) AS records, max(coalesce(sw.w, %(fallback)s)) AS source_w
-    FROM rec LEFT JOIN sw USING (source)
-    GROUP BY 1, 2, 3, 4, 5, 6
-), scored AS (
-    SELECT voice.*, coalesce(gw.w, %(fallback)s) * source_w
-             * ((1 - %(arr_weight)s) + %(arr_weight)s * least(arr / %(ref_arr)s, %(arr_cap)s))
-             AS contrib
-    FROM voice LEFT JOIN gw USING (segment)
-)
+), {voices}
 """
 
 _TOTALS = """
@@ -106,17 +95,8 @@ _TOTALS = """
 SELECT * FROM totals ORDER BY {rank} DESC, theme_id LIMIT %(limit)s
 """
 
-_SERIES = "SELECT theme_id, period_start, sum(contrib)::float8 FROM scored GROUP BY 1, 2"
-
-
-def _params(conn: psycopg.Connection, weights: ScoreWeights, **extra: Any) -> dict[str, Any]:
-    return {
-        "src_keys": list(weights.source_weights), "src_vals": list(weights.source_weights.values()),
-        "seg_keys": list(weights.segment_weights),
-        "seg_vals": list(weights.segment_weights.values()),
-        "arr_weight": weights.arr_weight, "arr_cap": weights.arr_cap,
-        "ref_arr": reference_arr_sql(conn), "fallback": FALLBACK_WEIGHT, **extra,
-    }
+_SERIES = ("SELECT theme_id, period_start, sum(contrib)::float8 AS score FROM scored "
+           "GROUP BY 1, 2")
 
 
 def top_trends(conn: psycopg.Connection, since: datetime, grain: str = "week",
@@ -131,32 +111,31 @@ def top_trends(conn: psycopg.Connection, since: datetime, grain: str = "week",
     if segment == ALL_SEGMENTS:
         segment = None
     weights = weights or ScoreWeights()
-    params = _params(conn, weights, grain=grain, since=since, source=source, segment=segment,
-                     themes=None, limit=limit)
-    query = sql.SQL(_WINDOW + _TOTALS).format(period=sql.SQL("NULL::date"),
+    params = {**score_params(weights, reference_arr_sql(conn)), "grain": grain, "since": since,
+              "source": source, "segment": segment, "themes": None, "limit": limit}
+    query = sql.SQL(_WINDOW + _TOTALS).format(voices=voices_cte(("theme_id",)),
                                              rank=sql.Identifier(rank_by))
-    rows = conn.execute(query, params).fetchall()
+    rows = fetch(conn, TrendRow, query, params)
     if not rows:
         return []
-    params["themes"] = [r[0] for r in rows]
-    series_q = sql.SQL(_WINDOW + _SERIES).format(period=sql.Identifier("period_start"))
+    params["themes"] = [r.theme_id for r in rows]
+    series_q = sql.SQL(_WINDOW + _SERIES).format(voices=voices_cte(("theme_id", "period_start")))
     points: dict[int, dict[date, float]] = {}
-    for theme_id, p, score in conn.execute(series_q, params).fetchall():
-        points.setdefault(theme_id, {})[p] = score
+    for pt in fetch_dicts(conn, series_q, params):
+        points.setdefault(pt["theme_id"], {})[pt["period_start"]] = pt["score"]
     # series and growth stop at the last complete period (one in progress looks like a drop)
-    current = _period_starts(grain, (now or datetime.now(UTC)).astimezone(UTC).date(), 1)[0]
+    current = period_starts(grain, (now or datetime.now(UTC)).astimezone(UTC).date(), 1)[0]
     end = current - timedelta(days=1)
-    first = _period_starts(grain, since.astimezone(UTC).date(), 1)[0]
+    first = period_starts(grain, since.astimezone(UTC).date(), 1)[0]
     # the tail of the window: the sparkline plus the periods growth compares against
-    starts = [p for p in _period_starts(grain, end, SPARK_PERIODS + GROWTH_PERIODS)
+    starts = [p for p in period_starts(grain, end, SPARK_PERIODS + GROWTH_PERIODS)
               if p >= first]
-    out = []
-    for theme_id, label, mentions, accounts, arr, pipeline, score in rows:
-        full = [points.get(theme_id, {}).get(p, 0.0) for p in starts]
-        out.append(TrendRow(theme_id, label, mentions, accounts, arr, pipeline, score,
-                            _growth(full), [p.isoformat() for p in starts[-SPARK_PERIODS:]],
-                            [round(v, 4) for v in full[-SPARK_PERIODS:]]))
-    return out
+    for row in rows:
+        full = [points.get(row.theme_id, {}).get(p, 0.0) for p in starts]
+        row.growth = _growth(full)
+        row.periods = [p.isoformat() for p in starts[-SPARK_PERIODS:]]
+        row.series = [round(v, 4) for v in full[-SPARK_PERIODS:]]
+    return rows
 
 
 def _growth(series: list[float]) -> float | None:
@@ -169,40 +148,37 @@ def _growth(series: list[float]) -> float | None:
 
 
 def emerging(conn: psycopg.Connection, limit: int = 20) -> list[dict[str, Any]]:
-    cur = conn.execute(
+    """trends.emerging_themes, ranked: one dict per theme (evidence as stored, a dict)."""
+    return fetch_dicts(
+        conn,
         "SELECT rank, theme_id, label, is_new, grain, period_start, mentions, accounts, "
         "arr::float8 AS arr, pipeline::float8 AS pipeline, observed, expected, statistic, "
         "p_value, threshold, evidence FROM trends.emerging_themes ORDER BY rank LIMIT %s",
         (limit,))
-    return [dict(zip([c.name for c in cur.description], r, strict=True)) for r in cur.fetchall()]
-
-
-def _dicts(cur: psycopg.Cursor) -> list[dict[str, Any]]:
-    names = [c.name for c in cur.description]
-    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
 def theme_detail(conn: psycopg.Connection, theme_id: int, weeks: int = SPARK_PERIODS
                  ) -> dict[str, Any]:
     """Everything about one theme: label, quotes, trend per segment, accounts, sources, lineage."""
-    cur = conn.execute(
+    found = fetch_dicts(
+        conn,
         "SELECT theme_id, label, keywords, quotes, size, n_feedback, n_accounts, first_seen, "
         "last_seen, status, merged_into FROM trendmine.themes WHERE theme_id = %s", (theme_id,))
-    found = _dicts(cur)
     if not found:
         raise TrendmineError(f"no theme {theme_id}", "list themes with `trendmine trends`")
     detail = found[0]
     detail["quotes"] = [q.get("text", str(q)) if isinstance(q, dict) else str(q)
                         for q in (detail["quotes"] or [])]
-    latest = conn.execute(
-        "SELECT max(period_start) FROM trendmine.theme_trends WHERE grain = 'week'").fetchone()[0]
-    weeks_list = _period_starts("week", latest, weeks) if latest else []
-    seg_rows = _dicts(conn.execute(
+    latest = fetch_value(
+        conn, "SELECT max(period_start) FROM trendmine.theme_trends WHERE grain = 'week'")
+    weeks_list = period_starts("week", latest, weeks) if latest else []
+    seg_rows = fetch_dicts(
+        conn,
         "SELECT segment, period_start, mentions, accounts, arr::float8 AS arr, "
         "pipeline::float8 AS pipeline, weighted_score, growth FROM trendmine.theme_trends "
         "WHERE theme_id = %s AND grain = 'week' AND period_start >= %s "
         "ORDER BY segment, period_start",
-        (theme_id, weeks_list[0] if weeks_list else date.min)))
+        (theme_id, weeks_list[0] if weeks_list else date.min))
     segments: dict[str, dict[str, Any]] = {}
     for r in seg_rows:
         s = segments.setdefault(r["segment"], {"segment": r["segment"], "mentions": 0,
@@ -216,7 +192,8 @@ def theme_detail(conn: psycopg.Connection, theme_id: int, weeks: int = SPARK_PER
     detail["weeks"] = [p.isoformat() for p in weeks_list]
     detail["segments"] = sorted(segments.values(),
                                 key=lambda s: (s["segment"] != ALL_SEGMENTS, s["segment"]))
-    detail["accounts"] = _dicts(conn.execute(
+    detail["accounts"] = fetch_dicts(
+        conn,
         "SELECT f.account_id, a.name, coalesce(a.segment, 'unknown') AS segment, "
         "coalesce(a.arr, 0)::float8 AS arr, count(DISTINCT f.feedback_id)::integer AS mentions, "
         "coalesce(max(ta.open_deals), 0) AS open_deals, "
@@ -225,15 +202,17 @@ def theme_detail(conn: psycopg.Connection, theme_id: int, weeks: int = SPARK_PER
         "LEFT JOIN trendmine.accounts a ON a.account_id = f.account_id "
         "LEFT JOIN trends.accounts ta ON ta.account_id = f.account_id "
         "WHERE ft.theme_id = %s AND f.account_id IS NOT NULL "
-        "GROUP BY 1, 2, 3, 4 ORDER BY arr DESC, mentions DESC, 1 LIMIT 10", (theme_id,)))
-    detail["sources"] = _dicts(conn.execute(
+        "GROUP BY 1, 2, 3, 4 ORDER BY arr DESC, mentions DESC, 1 LIMIT 10", (theme_id,))
+    detail["sources"] = fetch_dicts(
+        conn,
         "SELECT f.source, count(DISTINCT f.feedback_id)::integer AS mentions "
         "FROM trendmine.feedback_theme ft JOIN trendmine.feedback f USING (feedback_id) "
-        "WHERE ft.theme_id = %s GROUP BY 1 ORDER BY 2 DESC, 1", (theme_id,)))
-    detail["lineage"] = _dicts(conn.execute(
+        "WHERE ft.theme_id = %s GROUP BY 1 ORDER BY 2 DESC, 1", (theme_id,))
+    detail["lineage"] = fetch_dicts(
+        conn,
         "SELECT event, theme_id, related_theme_ids, similarity, overlap, run_id, at "
         "FROM trendmine.theme_lineage WHERE theme_id = %s OR %s = ANY(related_theme_ids) "
-        "ORDER BY at, lineage_id", (theme_id, theme_id)))
+        "ORDER BY at, lineage_id", (theme_id, theme_id))
     return detail
 
 
@@ -244,12 +223,13 @@ def similar(conn: psycopg.Connection, query_embedding: np.ndarray, model_id: str
 
     register_vector(conn)
     vec = np.asarray(query_embedding, dtype=np.float32).reshape(-1)
-    has = conn.execute("SELECT 1 FROM trendmine.feedback_embedding WHERE model = %s LIMIT 1",
-                       (model_id,)).fetchone()
+    has = fetch_value(conn, "SELECT true FROM trendmine.feedback_embedding WHERE model = %s "
+                            "LIMIT 1", (model_id,))
     if not has:
         raise TrendmineError(f"no embeddings stored for model {model_id!r}",
                              "run the mining flow first (or set TRENDMINE_EMBEDDING_MODEL)")
-    return _dicts(conn.execute(
+    return fetch_dicts(
+        conn,
         """
         WITH near AS (
             SELECT feedback_id, ord, embedding <=> %(q)s AS distance
@@ -271,14 +251,15 @@ def similar(conn: psycopg.Connection, query_embedding: np.ndarray, model_id: str
         LEFT JOIN trendmine.accounts a ON a.account_id = f.account_id
         LEFT JOIN trends.accounts ta ON ta.account_id = f.account_id
         ORDER BY b.distance LIMIT %(limit)s
-        """, {"q": vec, "model": model_id, "k": limit * 5, "limit": limit}))
+        """, {"q": vec, "model": model_id, "k": limit * 5, "limit": limit})
 
 
 def freshness(conn: psycopg.Connection) -> dict[str, Any]:
     """Newest feedback, newest trends rebuild, counts: the report header."""
-    return _dicts(conn.execute(
+    return fetch_dicts(
+        conn,
         "SELECT (SELECT max(created_at) FROM trendmine.feedback) AS newest_feedback, "
         "(SELECT max(last_ingested_at) FROM trendmine.feedback) AS last_ingested, "
         "(SELECT max(computed_at) FROM trendmine.theme_trends) AS trends_computed, "
         "(SELECT count(*) FROM trendmine.feedback) AS feedback, "
-        "(SELECT count(*) FROM trendmine.themes WHERE status = 'active') AS themes"))[0]
+        "(SELECT count(*) FROM trendmine.themes WHERE status = 'active') AS themes")[0]

@@ -12,6 +12,7 @@ from psycopg.types.json import Jsonb
 
 from foundation.config import Settings
 from foundation.db import connection
+from warehouse.rows import fetch_value
 
 RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
 MAX_ERROR_CHARS = 2000
@@ -50,12 +51,13 @@ def start_run(settings: Settings, flow: str, *, parent_run_id: int | None = None
             "WHERE status = %s AND started_at < now() - make_interval(hours => %s)",
             (FAILED, str(STALE_RUN_HOURS), RUNNING, STALE_RUN_HOURS),
         )
-        return conn.execute(
+        return fetch_value(
+            conn,
             "INSERT INTO trendmine.pipeline_runs (flow, status, params, model, parent_run_id, "
             "prefect_flow_run_id) VALUES (%s, %s, %s, %s, %s, %s) RETURNING run_id",
             (flow, RUNNING, Jsonb(run_params(settings)), settings.embedding_model,
              parent_run_id, prefect_flow_run_id),
-        ).fetchone()[0]
+        )
 
 
 def finish_run(settings: Settings, run_id: int, status: str, counts: dict[str, Any], *,

@@ -13,7 +13,7 @@ Definitions (also in the COMMENTs of trends.theme_trends):
   (feedback.opportunity_id) whose current stage is ``open``. The account's other open deals
   are deliberately not added: they would credit every theme an account mentions with the
   account's whole pipeline;
-- weighted_score: see mining.scoring (each account once per period);
+- weighted_score: see warehouse.score and mining.scoring (each account once per period);
 - growth: weighted_score / mean(weighted_score of the previous 4 periods, missing periods
   count as 0, only periods since the theme first appeared in that segment) - 1; null when
   there is no earlier period or that mean is 0. mentions_prev: mentions of the previous
@@ -24,15 +24,20 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 import psycopg
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from foundation.config import Settings
 from mining.emerging import EmergingTheme, ThemeSeries, detect_emerging, group_related
 from mining.scoring import ScoreWeights
 from schemas.names import ALL_SEGMENTS
+from warehouse.rows import fetch, fetch_map, fetch_value
+from warehouse.score import reference_arr_sql, score_params, voices_cte
 
 GRAINS = ("day", "week", "month")
 GROWTH_PERIODS = 4
@@ -79,28 +84,17 @@ LEFT JOIN trendmine.accounts a ON a.account_id = p.account_id
 """
 
 # One row per voice (an account, or an anonymous record) per theme x period, with its
-# contribution to the weighted score (mining.scoring.account_contribution in SQL).
+# contribution to the weighted score (warehouse.score: the formula's one home).
 _VOICES = """
 CREATE TEMP TABLE tm_voice ON COMMIT DROP AS
-WITH sw AS (SELECT * FROM unnest(%(src_keys)s::text[], %(src_vals)s::float8[]) AS t(source, w)),
-gw AS (SELECT * FROM unnest(%(seg_keys)s::text[], %(seg_vals)s::float8[]) AS t(segment, w)),
-v AS (
-    SELECT r.grain, r.theme_id, r.period_start, r.account_id,
-           coalesce(r.account_id, 'feedback:' || r.feedback_id) AS voice,
-           coalesce(ac.segment, 'unknown') AS segment, coalesce(ac.arr, 0) AS arr,
-           count(*)::integer AS records,
-           max(coalesce(sw.w, %(fallback)s)) AS source_w
+WITH rec AS (
+    SELECT r.grain, r.theme_id, r.period_start, r.feedback_id, r.account_id, r.source,
+           coalesce(ac.segment, 'unknown') AS segment, coalesce(ac.arr, 0) AS arr
     FROM tm_rec r
     LEFT JOIN tm_acct ac ON ac.grain = r.grain AND ac.period_start = r.period_start
                         AND ac.account_id = r.account_id
-    LEFT JOIN sw ON sw.source = r.source
-    GROUP BY 1, 2, 3, 4, 5, 6, 7
-)
-SELECT v.*,
-       coalesce(gw.w, %(fallback)s) * v.source_w
-         * ((1 - %(arr_weight)s) + %(arr_weight)s * least(v.arr / %(ref_arr)s, %(arr_cap)s))
-         AS contrib
-FROM v LEFT JOIN gw ON gw.segment = v.segment
+), {voices}
+SELECT * FROM scored
 """
 
 _INSERT_TRENDS = """
@@ -156,26 +150,6 @@ FROM w
 """.replace("{n_prev}", str(int(GROWTH_PERIODS)))  # a frame offset must be a literal
 
 
-def _weights_params(weights: ScoreWeights, ref_arr: float) -> dict:
-    from mining.scoring import FALLBACK_WEIGHT
-
-    return {
-        "src_keys": list(weights.source_weights), "src_vals": list(weights.source_weights.values()),
-        "seg_keys": list(weights.segment_weights),
-        "seg_vals": list(weights.segment_weights.values()),
-        "arr_weight": weights.arr_weight, "arr_cap": weights.arr_cap, "ref_arr": ref_arr,
-        "fallback": FALLBACK_WEIGHT,
-    }
-
-
-def reference_arr_sql(conn: psycopg.Connection) -> float:
-    """mining.scoring.reference_arr over the CRM's current accounts, in SQL."""
-    row = conn.execute(
-        "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY arr) FROM trendmine.accounts "
-        "WHERE arr > 0").fetchone()
-    return float(row[0]) if row and row[0] else 1.0
-
-
 def rebuild_trends(conn: psycopg.Connection, settings: Settings,
                    grains: tuple[str, ...] = GRAINS, now: datetime | None = None,
                    weights: ScoreWeights | None = None) -> dict[str, int | float]:
@@ -196,11 +170,12 @@ def rebuild_trends(conn: psycopg.Connection, settings: Settings,
         conn.execute("SET LOCAL work_mem = '256MB'")
         ref_arr = reference_arr_sql(conn)
         params = {"grains": list(grains), "all": ALL_SEGMENTS, "now": computed_at,
-                  **_weights_params(weights, ref_arr)}
+                  **score_params(weights, ref_arr)}
         conn.execute(_RECORDS, params)
         conn.execute("ANALYZE tm_rec")
         conn.execute(_ACCOUNT_STATE, params)
-        conn.execute(_VOICES, params)
+        conn.execute(sql.SQL(_VOICES).format(
+            voices=voices_cte(("grain", "theme_id", "period_start"))), params)
         conn.execute("ANALYZE tm_voice")
         conn.execute("DELETE FROM trendmine.theme_trends WHERE grain = ANY(%s)", (list(grains),))
         cur = conn.execute(_INSERT_TRENDS, params)
@@ -213,7 +188,7 @@ def rebuild_trends(conn: psycopg.Connection, settings: Settings,
             "seconds": round(time.perf_counter() - t0, 3)}
 
 
-def _period_starts(grain: str, end: date, n: int) -> list[date]:
+def period_starts(grain: str, end: date, n: int) -> list[date]:
     """The n period starts ending with the period containing `end`, oldest first."""
     if grain == "day":
         return [end - timedelta(days=i) for i in range(n - 1, -1, -1)]
@@ -232,21 +207,68 @@ def _next_period_start(grain: str, start: date) -> date:
     return date(start.year + start.month // 12, start.month % 12 + 1, 1)
 
 
+@dataclass(frozen=True)
+class _Window:
+    """The periods emerging detection reads: a baseline, then the recent window; the last
+    period counted for the share of it elapsed."""
+
+    grain: str
+    periods: list[date]
+    exposure: list[float]
+    recent_n: int
+
+    @property
+    def recent_start(self) -> date:
+        return self.periods[-self.recent_n]
+
+    @property
+    def index(self) -> dict[date, int]:
+        return {p: i for i, p in enumerate(self.periods)}
+
+
+@dataclass
+class _TrendPoint:  # one theme_trends row of the window
+    theme_id: int
+    label: str
+    period_start: date
+    weighted_score: float
+    mentions: int
+    accounts: int
+
+
+@dataclass
+class _RecentVoices:  # one theme's distinct voices in the recent window
+    theme_id: int
+    weights: list[float]
+    arr: Decimal | None  # ARR of the accounts among them
+
+
 def _emerging(conn: psycopg.Connection, grain: str, now: datetime | None,
               computed_at: datetime) -> list[EmergingTheme]:
     """Run mining.emerging on the fresh trends and replace theme_emerging with its ranking."""
     conn.execute("DELETE FROM trendmine.theme_emerging")
+    now = now or fetch_value(conn, "SELECT max(created_at) FROM trendmine.feedback")
     if now is None:
-        row = conn.execute("SELECT max(created_at) FROM trendmine.feedback").fetchone()
-        if row is None or row[0] is None:
-            return []
-        now = row[0]
+        return []
+    window = _emerging_window(grain, now)
+    series, data_start = _theme_series(conn, window)
+    found = detect_emerging(series, recent_periods=window.recent_n,
+                            exposure=window.exposure, data_start=data_start)
+    centroids = fetch_map(
+        conn, "SELECT theme_id, centroid::float4[] AS centroid FROM trendmine.themes "
+        "WHERE theme_id = ANY(%s) AND centroid IS NOT NULL", ([e.theme_id for e in found],))
+    found = group_related(found, centroids, EMERGING_RELATED_SIMILARITY)
+    _write_emerging(conn, window, found, computed_at)
+    return found
+
+
+def _emerging_window(grain: str, now: datetime) -> _Window:
     # The window ends with the period containing `now`, counted for the share of it that
     # has elapsed (its exposure): dropping it would hide the newest week whenever `now`
     # sits at its very end, and counting it as a full period would read a Tuesday as a
     # collapse in demand.
     now = now.astimezone(UTC)
-    current = _period_starts(grain, now.date(), 1)[0]
+    current = period_starts(grain, now.date(), 1)[0]
     start_dt = datetime.combine(current, datetime.min.time(), UTC)
     length = (datetime.combine(_next_period_start(grain, current), datetime.min.time(), UTC)
               - start_dt)
@@ -255,72 +277,76 @@ def _emerging(conn: psycopg.Connection, grain: str, now: datetime | None,
     # so it always holds at least EMERGING_RECENT_PERIODS full periods of exposure: a surge
     # should not need to be re-found in a few hours of data.
     recent_n = EMERGING_RECENT_PERIODS + (elapsed < 1.0)
-    periods = _period_starts(grain, current, EMERGING_BASELINE_PERIODS + recent_n)
-    exposure = [1.0] * (len(periods) - 1) + [elapsed]
-    index = {p: i for i, p in enumerate(periods)}
-    recent_start = periods[-recent_n]
-    n = len(periods)
+    periods = period_starts(grain, current, EMERGING_BASELINE_PERIODS + recent_n)
+    return _Window(grain, periods, [1.0] * (len(periods) - 1) + [elapsed], recent_n)
 
-    rows = conn.execute(
+
+def _theme_series(conn: psycopg.Connection, w: _Window) -> tuple[list[ThemeSeries], int]:
+    """Each theme's series over the window (from theme_trends and this rebuild's voices),
+    and the index of the first period with any data."""
+    first_period, last_period = w.periods[0], w.periods[-1]
+    points = fetch(
+        conn, _TrendPoint,
         "SELECT tt.theme_id, t.label, tt.period_start, tt.weighted_score, tt.mentions, "
         "tt.accounts FROM trendmine.theme_trends tt JOIN trendmine.themes t USING (theme_id) "
         "WHERE tt.grain = %s AND tt.segment = %s AND tt.period_start BETWEEN %s AND %s "
-        "AND t.status <> 'merged'",
-        (grain, ALL_SEGMENTS, periods[0], periods[-1])).fetchall()
-    first = dict(conn.execute(
-        "SELECT theme_id, min(period_start) FROM tm_voice WHERE grain = %s GROUP BY 1",
-        (grain,)).fetchall())
-    recent = conn.execute(
-        "SELECT theme_id, array_agg(w), sum(arr) FILTER (WHERE is_account) FROM ("
-        "  SELECT theme_id, voice, sum(contrib) AS w, max(arr) AS arr,"
-        "         bool_or(account_id IS NOT NULL) AS is_account"
-        "  FROM tm_voice WHERE grain = %s AND period_start >= %s AND period_start <= %s"
-        "  GROUP BY 1, 2) v GROUP BY 1", (grain, recent_start, periods[-1])).fetchall()
-    pipeline = dict(conn.execute(
-        "SELECT theme_id, sum(amount) FROM (SELECT DISTINCT r.theme_id, o.opportunity_id, "
-        "o.amount FROM tm_rec r JOIN trendmine.opportunities o "
+        "AND t.status <> 'merged'", (w.grain, ALL_SEGMENTS, first_period, last_period))
+    first = fetch_map(
+        conn, "SELECT theme_id, min(period_start) AS first FROM tm_voice WHERE grain = %s "
+        "GROUP BY 1", (w.grain,))
+    recent = {r.theme_id: r for r in fetch(
+        conn, _RecentVoices,
+        "SELECT theme_id, array_agg(w) AS weights, sum(arr) FILTER (WHERE is_account) AS arr "
+        "FROM (SELECT theme_id, voice, sum(contrib) AS w, max(arr) AS arr,"
+        "             bool_or(account_id IS NOT NULL) AS is_account"
+        "      FROM tm_voice WHERE grain = %s AND period_start >= %s AND period_start <= %s"
+        "      GROUP BY 1, 2) v GROUP BY 1", (w.grain, w.recent_start, last_period))}
+    pipeline = fetch_map(
+        conn, "SELECT theme_id, sum(amount) AS pipeline FROM (SELECT DISTINCT r.theme_id, "
+        "o.opportunity_id, o.amount FROM tm_rec r JOIN trendmine.opportunities o "
         "ON o.opportunity_id = r.opportunity_id AND o.stage = 'open' "
         "WHERE r.grain = %s AND r.period_start >= %s AND r.period_start <= %s) d GROUP BY 1",
-        (grain, recent_start, periods[-1])).fetchall())
+        (w.grain, w.recent_start, last_period))
 
+    n, index = len(w.periods), w.index
     labels: dict[int, str] = {}
     cols: dict[int, dict[str, list]] = defaultdict(
         lambda: {"w": [0.0] * n, "m": [0] * n, "a": [0] * n})
-    for theme_id, label, p, score, mentions, accounts in rows:
-        labels[theme_id] = label
-        i = index[p]
-        cols[theme_id]["w"][i] = float(score)
-        cols[theme_id]["m"][i] = mentions
-        cols[theme_id]["a"][i] = accounts
-    recent_by = {r[0]: (r[1], float(r[2] or 0)) for r in recent}
+    for pt in points:
+        labels[pt.theme_id] = pt.label
+        i = index[pt.period_start]
+        cols[pt.theme_id]["w"][i] = float(pt.weighted_score)
+        cols[pt.theme_id]["m"][i] = pt.mentions
+        cols[pt.theme_id]["a"][i] = pt.accounts
     series = []
     for theme_id, c in cols.items():
         f = first.get(theme_id)
-        weights_recent, arr = recent_by.get(theme_id, ([], 0.0))
+        voices = recent.get(theme_id)
         series.append(ThemeSeries(
             theme_id=theme_id, label=labels[theme_id], weighted=c["w"], mentions=c["m"],
-            accounts=c["a"], recent_account_weights=[float(w) for w in weights_recent],
-            first_index=index.get(f) if f is not None and f >= periods[0] else None,
-            recent_arr=arr, recent_pipeline=float(pipeline.get(theme_id) or 0)))
+            accounts=c["a"],
+            recent_account_weights=[float(x) for x in voices.weights] if voices else [],
+            first_index=index.get(f) if f is not None and f >= first_period else None,
+            recent_arr=float(voices.arr or 0) if voices else 0.0,
+            recent_pipeline=float(pipeline.get(theme_id) or 0)))
     # the history starts where the data does (any theme), not at each theme's first mention
     data_first = min(first.values(), default=None)
-    data_start = 0 if data_first is None or data_first <= periods[0] else sum(
-        p < data_first for p in periods)
-    found = detect_emerging(series, recent_periods=recent_n,
-                            exposure=exposure, data_start=data_start)
-    centroids = dict(conn.execute(
-        "SELECT theme_id, centroid::float4[] FROM trendmine.themes "
-        "WHERE theme_id = ANY(%s) AND centroid IS NOT NULL",
-        ([e.theme_id for e in found],)).fetchall())
-    found = group_related(found, centroids, EMERGING_RELATED_SIMILARITY)
+    data_start = 0 if data_first is None or data_first <= first_period else sum(
+        p < data_first for p in w.periods)
+    return series, data_start
+
+
+def _write_emerging(conn: psycopg.Connection, w: _Window, found: list[EmergingTheme],
+                    computed_at: datetime) -> None:
+    periods = [p.isoformat() for p in w.periods]
     with conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO trendmine.theme_emerging (theme_id, grain, period_start, rank, is_new, "
             "mentions, accounts, arr, pipeline, observed, expected, statistic, p_value, "
-            "threshold, evidence, computed_at) VALUES "
-            "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            [(e.theme_id, grain, recent_start, e.rank, e.is_new, e.mentions, e.accounts, e.arr,
-              e.pipeline, e.observed, e.expected, e.statistic, e.p_value, e.threshold,
-              Jsonb({**e.evidence, "periods": [p.isoformat() for p in periods]}), computed_at)
-             for e in found])
-    return found
+            "threshold, evidence, computed_at) VALUES (%(theme_id)s, %(grain)s, "
+            "%(period_start)s, %(rank)s, %(is_new)s, %(mentions)s, %(accounts)s, %(arr)s, "
+            "%(pipeline)s, %(observed)s, %(expected)s, %(statistic)s, %(p_value)s, "
+            "%(threshold)s, %(evidence)s, %(computed_at)s)",
+            [{**asdict(e), "grain": w.grain, "period_start": w.recent_start,
+              "evidence": Jsonb({**e.evidence.as_dict(), "periods": periods}),
+              "computed_at": computed_at} for e in found])
