@@ -416,3 +416,13 @@ def test_bad_input_is_one_line_and_exit_1_from_the_real_cli(settings, db):
     assert res.returncode == 1
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "no theme 424242" in lines[0], res.stderr
+
+
+def test_report_has_a_deals_and_revenue_section(settings, db, world, tmp_path):
+    from report.html import write_report
+
+    text = write_report(db, tmp_path / "r.html", settings).read_text()
+    section = text[text.index("<h2>Deals and revenue</h2>"):]
+    assert "Audit log export" in section and "LOST MORE" in section
+    assert "Revenue debt" in section and "SAP connector" in section  # the open deal's special
+    assert text.count("window.PlotlyConfig") == 1  # plotly.js inlined exactly once

@@ -123,6 +123,20 @@ CREATE TABLE trendmine.theme_winloss (
     computed_at         timestamptz NOT NULL DEFAULT now()
 );
 COMMENT ON TABLE trendmine.theme_winloss IS 'Win/loss per theme from the last sales rebuild (Fisher''s exact test per theme vs the rest, Benjamini-Hochberg across themes).';
+COMMENT ON COLUMN trendmine.theme_winloss.theme_id IS 'Theme tested.';
+COMMENT ON COLUMN trendmine.theme_winloss.deals_won IS 'Won deals of the window raising the theme.';
+COMMENT ON COLUMN trendmine.theme_winloss.deals_lost IS 'Lost deals of the window raising the theme.';
+COMMENT ON COLUMN trendmine.theme_winloss.amount_won IS 'Amount of those won deals.';
+COMMENT ON COLUMN trendmine.theme_winloss.amount_lost IS 'Amount of those lost deals.';
+COMMENT ON COLUMN trendmine.theme_winloss.loss_rate IS 'deals_lost / closed deals.';
+COMMENT ON COLUMN trendmine.theme_winloss.expected_loss_rate IS 'Loss rate of the other closed deals of the window.';
+COMMENT ON COLUMN trendmine.theme_winloss.p_value IS 'One-sided Fisher''s exact p-value; null for a small sample.';
+COMMENT ON COLUMN trendmine.theme_winloss.q_value IS 'Benjamini-Hochberg adjusted p-value across the tested themes.';
+COMMENT ON COLUMN trendmine.theme_winloss.over_represented IS 'q_value <= winloss_fdr (never for a small sample).';
+COMMENT ON COLUMN trendmine.theme_winloss.small_sample IS 'Fewer than winloss_min_deals closed deals: not tested.';
+COMMENT ON COLUMN trendmine.theme_winloss.loss_reasons IS 'JSON: loss reason -> lost deals.';
+COMMENT ON COLUMN trendmine.theme_winloss.window_start IS 'First close date of the window.';
+COMMENT ON COLUMN trendmine.theme_winloss.computed_at IS 'When the sales rebuild wrote the row.';
 
 -- ---------------------------------------------------------------- the public views
 CREATE VIEW trends.deal_themes AS
