@@ -120,7 +120,7 @@ class Settings(BaseSettings):
         "(known fit only) exceeds this.",
     )
     fit_min_accounts: int = Field(
-        default=3, ge=1,
+        default=5, ge=1,
         description="Requesting accounts with a known fit needed before revenue debt is flagged.",
     )
     deal_lookback_days: int = Field(

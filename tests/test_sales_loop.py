@@ -426,3 +426,26 @@ def test_report_has_a_deals_and_revenue_section(settings, db, world, tmp_path):
     assert "Audit log export" in section and "LOST MORE" in section
     assert "Revenue debt" in section and "SAP connector" in section  # the open deal's special
     assert text.count("window.PlotlyConfig") == 1  # plotly.js inlined exactly once
+
+
+def test_bi_role_reads_the_sales_views(settings, db, world):
+    import uuid
+
+    from warehouse.bi import create_bi_role, role_url
+
+    sales.rebuild_sales(db, settings)
+    name = f"bi_{uuid.uuid4().hex[:10]}"
+    create_bi_role(db, name, "pw-sales")
+    try:
+        with psycopg.connect(role_url(settings.dsn(), name, "pw-sales", show_password=True),
+                             autocommit=True) as bi:
+            for view in ("deal_themes", "theme_winloss", "theme_fit", "theme_sources",
+                         "loop_requesters"):
+                bi.execute(f"SELECT * FROM trends.{view}").fetchall()
+            assert bi.execute("SELECT count(*) FROM trends.theme_fit WHERE revenue_debt"
+                              ).fetchone()[0] == 1
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                bi.execute("SELECT * FROM trendmine.loop_notifications")
+    finally:
+        db.execute(f'DROP OWNED BY "{name}"')
+        db.execute(f'DROP ROLE "{name}"')

@@ -141,24 +141,39 @@ LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED
 """
 
-# owner: the author of the account's newest CRM note, i.e. the rep who writes about it (the CRM
-# account snapshots carry no owner field)
+# One pass over the pending keys (no per-row subquery over the views). owner: the author of the
+# account's newest CRM note, i.e. the rep who writes about it (account snapshots carry no owner).
 _EVENTS = f"""
-SELECT n.event_id, n.decision_id, d.theme_id, t.label, d.decision, d.note, d.decided_by,
-       d.decided_at, n.account_id, a.name AS account_name,
-       (SELECT f.author FROM trendmine.feedback f
-        WHERE f.account_id = n.account_id AND f.source = 'crm_notes' AND f.author IS NOT NULL
-        ORDER BY f.created_at DESC LIMIT 1) AS owner,
-       coalesce((SELECT jsonb_agg(jsonb_build_array(r.source, r.source_id)
-                                  ORDER BY r.created_at, r.source, r.source_id)
-                 FROM {THEME_RECORDS_VIEW} r
-                 WHERE r.theme_id = d.theme_id AND r.account_id = n.account_id),
-                '[]'::jsonb) AS records
-FROM {LOOP_NOTIFICATIONS_TABLE} n
-JOIN {THEME_DECISIONS_TABLE} d USING (decision_id)
-JOIN trendmine.themes t ON t.theme_id = d.theme_id
+WITH n AS MATERIALIZED (
+    SELECT ln.event_id, ln.decision_id, ln.account_id, d.theme_id, d.decision, d.note,
+           d.decided_by, d.decided_at
+    FROM unnest(%(ids)s::bigint[], %(accts)s::text[]) AS k(decision_id, account_id)
+    JOIN {LOOP_NOTIFICATIONS_TABLE} ln USING (decision_id, account_id)
+    JOIN {THEME_DECISIONS_TABLE} d USING (decision_id)
+), recs AS (
+    SELECT n.decision_id, n.account_id,
+           jsonb_agg(jsonb_build_array(f.source, f.source_id)
+                     ORDER BY f.created_at, f.source, f.source_id) AS records
+    FROM n
+    JOIN trendmine.feedback f ON f.account_id = n.account_id
+    WHERE EXISTS (SELECT 1 FROM trendmine.feedback_theme ft
+                  WHERE ft.feedback_id = f.feedback_id AND ft.theme_id = n.theme_id)
+    GROUP BY n.decision_id, n.account_id
+), owners AS (
+    SELECT DISTINCT ON (f.account_id) f.account_id, f.author AS owner
+    FROM trendmine.feedback f
+    WHERE f.account_id IN (SELECT account_id FROM n) AND f.source = 'crm_notes'
+      AND f.author IS NOT NULL
+    ORDER BY f.account_id, f.created_at DESC
+)
+SELECT n.event_id, n.decision_id, n.theme_id, t.label, n.decision, n.note, n.decided_by,
+       n.decided_at, n.account_id, a.name AS account_name, o.owner,
+       coalesce(r.records, '[]'::jsonb) AS records
+FROM n
+JOIN trendmine.themes t ON t.theme_id = n.theme_id
 LEFT JOIN trendmine.accounts a ON a.account_id = n.account_id
-WHERE (n.decision_id, n.account_id) IN (SELECT * FROM unnest(%(ids)s::bigint[], %(accts)s::text[]))
+LEFT JOIN owners o ON o.account_id = n.account_id
+LEFT JOIN recs r ON r.decision_id = n.decision_id AND r.account_id = n.account_id
 ORDER BY n.decision_id, n.account_id
 """
 

@@ -251,8 +251,10 @@ WHERE stage IN ('won', 'lost') AND close_date >= %(since)s AND NOT (opportunity_
 
 def undated_closed_deals(conn: psycopg.Connection, settings: Settings) -> list[str]:
     """Closed deals raising a theme but without a close date: no window can hold them."""
-    query = (f"SELECT DISTINCT opportunity_id FROM {DEAL_THEMES_VIEW} "
-             "WHERE stage IN ('won', 'lost') AND close_date IS NULL ORDER BY 1")
+    query = (f"SELECT DISTINCT o.opportunity_id FROM trendmine.opportunities o "
+             f"WHERE o.stage IN ('won', 'lost') AND o.close_date IS NULL AND EXISTS "
+             f"(SELECT 1 FROM {DEAL_RECORDS_VIEW} r WHERE r.opportunity_id = o.opportunity_id) "
+             "ORDER BY 1")
     with with_settings(conn, settings):
         return [r[0] for r in conn.execute(query).fetchall()]
 

@@ -11,7 +11,7 @@ CREATE TABLE trendmine.sales_params (
     singleton                         boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     icp_fit_threshold                 double precision NOT NULL DEFAULT 0.4,
     revenue_debt_share                double precision NOT NULL DEFAULT 0.5,
-    fit_min_accounts                  integer NOT NULL DEFAULT 3,
+    fit_min_accounts                  integer NOT NULL DEFAULT 5,
     deal_lookback_days                integer NOT NULL DEFAULT 180,
     sales_special_max_other_accounts  integer NOT NULL DEFAULT 1,
     market_wide_share                 double precision NOT NULL DEFAULT 0.35,
@@ -36,9 +36,9 @@ COMMENT ON COLUMN trendmine.sales_params.updated_at IS 'When the parameters were
 
 -- ---------------------------------------------------------------- building blocks (internal)
 CREATE VIEW trendmine.theme_records AS
-SELECT DISTINCT ft.theme_id, f.feedback_id, f.account_id, f.source, f.source_id,
-       f.opportunity_id, f.author, f.created_at
-FROM trendmine.feedback_theme ft
+SELECT m.theme_id, f.feedback_id, f.account_id, f.source, f.source_id, f.opportunity_id,
+       f.author, f.created_at
+FROM (SELECT DISTINCT feedback_id, theme_id FROM trendmine.feedback_theme) m
 JOIN trendmine.feedback f USING (feedback_id);
 COMMENT ON VIEW trendmine.theme_records IS 'One row per theme x feedback record that mentions it (records, not snippets).';
 
@@ -140,46 +140,61 @@ COMMENT ON COLUMN trendmine.theme_winloss.computed_at IS 'When the sales rebuild
 
 -- ---------------------------------------------------------------- the public views
 CREATE VIEW trends.deal_themes AS
-WITH dt AS (
-    SELECT opportunity_id, theme_id, count(DISTINCT feedback_id)::integer AS mentions,
-           bool_or(link = 'opportunity') AS linked
-    FROM trendmine.deal_records GROUP BY opportunity_id, theme_id
-), req AS (
-    SELECT DISTINCT theme_id, account_id FROM trendmine.theme_records WHERE account_id IS NOT NULL
-), theme_acc AS (
-    SELECT theme_id, count(*) AS accounts FROM req GROUP BY theme_id
-), market AS (
+WITH dt AS MATERIALIZED (
+    SELECT r.opportunity_id, r.theme_id, o.account_id,
+           count(DISTINCT r.feedback_id)::integer AS mentions,
+           bool_or(r.link = 'opportunity') AS linked
+    FROM trendmine.deal_records r
+    JOIN trendmine.opportunities o USING (opportunity_id)
+    GROUP BY r.opportunity_id, r.theme_id, o.account_id
+), req AS MATERIALIZED (  -- every requesting account per theme, with its ARR and segment
+    SELECT DISTINCT r.theme_id, r.account_id, coalesce(a.arr, 0) AS arr,
+           coalesce(a.segment, 'unknown') AS segment
+    FROM trendmine.theme_records r
+    LEFT JOIN trendmine.accounts a ON a.account_id = r.account_id
+    WHERE r.account_id IS NOT NULL
+), market AS MATERIALIZED (
     SELECT count(DISTINCT account_id) AS accounts FROM trendmine.feedback WHERE account_id IS NOT NULL
+), tstat AS MATERIALIZED (
+    SELECT req.theme_id, count(*) AS accounts, sum(req.arr) AS arr,
+           count(*) >= max(p.market_wide_share) * max(m.accounts) AS market_wide
+    FROM req CROSS JOIN market m CROSS JOIN trendmine.sales_params p
+    GROUP BY req.theme_id
+), tseg AS MATERIALIZED (
+    SELECT theme_id, segment, count(*) AS n FROM req GROUP BY theme_id, segment
+), own AS MATERIALIZED (  -- the deal's own account, when it asks for the theme: not "other"
+    SELECT dt.opportunity_id, dt.theme_id, r.arr, r.segment
+    FROM dt JOIN req r ON r.theme_id = dt.theme_id AND r.account_id = dt.account_id
+), oseg AS (
+    SELECT dt.opportunity_id, dt.theme_id, array_agg(s.segment ORDER BY s.segment) AS segments
+    FROM dt
+    JOIN tseg s ON s.theme_id = dt.theme_id
+    LEFT JOIN own ON own.opportunity_id = dt.opportunity_id AND own.theme_id = dt.theme_id
+    WHERE s.n - coalesce((s.segment = own.segment)::integer, 0) > 0
+    GROUP BY dt.opportunity_id, dt.theme_id
 )
 SELECT o.opportunity_id, o.account_id, o.stage, o.amount, o.close_date, dt.theme_id, t.label,
        dt.mentions,
-       oth.other_accounts,
-       oth.other_accounts_arr,
-       (oth.other_accounts <= p.sales_special_max_other_accounts) AS sales_special,
-       (oth.other_accounts > p.sales_special_max_other_accounts
-        AND ta.accounts >= p.market_wide_share * m.accounts) AS market_wide,
-       oth.other_segments,
+       (ts.accounts - (own.theme_id IS NOT NULL)::integer)::integer AS other_accounts,
+       (ts.arr - coalesce(own.arr, 0))::numeric(18, 2) AS other_accounts_arr,
+       (ts.accounts - (own.theme_id IS NOT NULL)::integer
+        <= p.sales_special_max_other_accounts) AS sales_special,
+       (ts.accounts - (own.theme_id IS NOT NULL)::integer > p.sales_special_max_other_accounts
+        AND ts.market_wide) AS market_wide,
+       coalesce(oseg.segments, '{}') AS other_segments,
        EXISTS (SELECT 1 FROM trendmine.theme_emerging e WHERE e.theme_id = dt.theme_id) AS emerging,
        dt.linked,
        o.name AS opportunity_name,
        a.name AS account_name,
        o.loss_reason
 FROM dt
-JOIN trendmine.opportunities o USING (opportunity_id)
+JOIN trendmine.opportunities o ON o.opportunity_id = dt.opportunity_id
 JOIN trendmine.themes t ON t.theme_id = dt.theme_id
-JOIN theme_acc ta ON ta.theme_id = dt.theme_id
+JOIN tstat ts ON ts.theme_id = dt.theme_id
 CROSS JOIN trendmine.sales_params p
-CROSS JOIN market m
-LEFT JOIN trendmine.accounts a ON a.account_id = o.account_id
-CROSS JOIN LATERAL (
-    SELECT count(*)::integer AS other_accounts,
-           coalesce(sum(x.arr), 0)::numeric(18, 2) AS other_accounts_arr,
-           coalesce(array_agg(DISTINCT coalesce(x.segment, 'unknown'))
-                    FILTER (WHERE r.account_id IS NOT NULL), '{}') AS other_segments
-    FROM req r
-    LEFT JOIN trendmine.accounts x ON x.account_id = r.account_id
-    WHERE r.theme_id = dt.theme_id AND r.account_id IS DISTINCT FROM o.account_id
-) oth;
+LEFT JOIN own ON own.opportunity_id = dt.opportunity_id AND own.theme_id = dt.theme_id
+LEFT JOIN oseg ON oseg.opportunity_id = dt.opportunity_id AND oseg.theme_id = dt.theme_id
+LEFT JOIN trendmine.accounts a ON a.account_id = o.account_id;
 COMMENT ON VIEW trends.deal_themes IS 'One row per deal x theme its notes and calls raise (feedback linked by opportunity_id, or from the deal''s account while the deal was open), with the evidence from every other account.';
 COMMENT ON COLUMN trends.deal_themes.opportunity_id IS 'The deal (CRM opportunity).';
 COMMENT ON COLUMN trends.deal_themes.account_id IS 'The deal''s account.';
