@@ -178,13 +178,23 @@ ORDER BY n.decision_id, n.account_id
 """
 
 
-def publish_pending(conn: psycopg.Connection, settings: Settings, *, limit: int = 10_000,
+def publish_pending(conn: psycopg.Connection, settings: Settings, *, batch: int = 5_000,
                     after_send: Callable[[], None] | None = None) -> int:
     """Produce every pending notification (acks=all), then mark them; returns how many.
 
-    `after_send` runs after the brokers acknowledged every event and before the rows are
-    marked: tests use it to crash there.
+    One transaction per batch of `batch` rows. `after_send` runs after the brokers
+    acknowledged a batch and before its rows are marked: tests use it to crash there.
     """
+    total = 0
+    while True:
+        sent = _publish_batch(conn, settings, batch, after_send)
+        total += sent
+        if sent < batch:
+            return total
+
+
+def _publish_batch(conn: psycopg.Connection, settings: Settings, limit: int,
+                   after_send: Callable[[], None] | None) -> int:
     with conn.transaction():
         keys = conn.execute(_LOCK_PENDING, {"limit": limit}).fetchall()
         if not keys:
@@ -200,7 +210,7 @@ def publish_pending(conn: psycopg.Connection, settings: Settings, *, limit: int 
             "WHERE (decision_id, account_id) IN "
             "(SELECT * FROM unnest(%(ids)s::bigint[], %(accts)s::text[]))",
             {"ids": ids, "accts": accts})
-    return len(events)
+    return len(keys)
 
 
 def _produce(settings: Settings, events: list[LoopEvent]) -> None:
