@@ -381,6 +381,9 @@ def test_cli_commands_and_bad_input(settings, db, world, cli):
     assert res.exit_code == 0, res.output
     assert [(r["theme_id"], r["sales_share"]) for r in json.loads(res.output)] == [
         (world["poor"], 0.0)]
+    only = {r["theme_id"]: r["only_source"] for r in json.loads(cli("fit", "--format", "json")
+                                                                .output)}
+    assert only[world["sales_only"]] == "sales_calls" and only[world["poor"]] is None
     assert cli("fit").exit_code == 0 and cli("deals").exit_code == 0
 
     # an opportunity for an unknown account, a deal with no close date

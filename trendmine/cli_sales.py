@@ -187,16 +187,19 @@ def fit(
     settings = get_settings()
     with connection(settings) as conn:
         rows = sales.theme_fit(conn, settings, only_debt=debt_only)[:limit]
-        mix = sales.channel_mix(sales.theme_sources(conn, [r.theme_id for r in rows]))
+        sources = sales.theme_sources(conn, [r.theme_id for r in rows])
+    mix = sales.channel_mix(sources)
+    only = {s.theme_id: s.source for s in sources if s.share >= 0.9999}
     out = [{**r.as_dict(), **{f"{ch}_share": round(mix.get(r.theme_id, {}).get(ch, 0.0), 4)
-                               for ch in _CHANNELS}} for r in rows]
+                               for ch in _CHANNELS}, "only_source": only.get(r.theme_id)}
+           for r in rows]
     columns = ["theme_id", "label", "accounts", "poor_fit_accounts", "unknown_fit_accounts",
                "poor_fit_share", "poor_fit_arr_share", "revenue_debt",
-               *(f"{ch}_share" for ch in _CHANNELS)]
+               *(f"{ch}_share" for ch in _CHANNELS), "only_source"]
     if _emit(out, fmt, columns):
         return
     table = Table("theme", "accounts", "poor fit", "unknown fit", "poor share", "poor ARR share",
-                  "", *_CHANNELS,
+                  "", *_CHANNELS, "heard only in",
                   title=f"revenue debt (icp_fit < {settings.icp_fit_threshold:g}) and source mix")
     for r in out:
         shares = [r[f"{ch}_share"] for ch in _CHANNELS]
@@ -204,7 +207,7 @@ def fit(
                       str(r["poor_fit_accounts"]), str(r["unknown_fit_accounts"]),
                       _share(r["poor_fit_share"]), _share(r["poor_fit_arr_share"]),
                       "[bold red]REVENUE DEBT[/bold red]" if r["revenue_debt"] else "",
-                      *(("[bold]only[/bold]" if s >= 0.9999 else _share(s)) for s in shares))
+                      *(_share(s) for s in shares), r["only_source"] or "")
     console.print(table)
 
 
