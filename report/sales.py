@@ -3,7 +3,7 @@ mix and the open deals closing soon with the themes they raise."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import date, timedelta
 
 import plotly.graph_objects as go
 import psycopg
@@ -67,17 +67,19 @@ def _mix(fit_rows: list[sales.ThemeFit], mix: dict[int, dict[str, float]]) -> go
 
 
 def sales_section(conn: psycopg.Connection, settings: Settings, include_plotlyjs: bool,
-                  now: datetime | None = None) -> str:
-    """The HTML fragment (h2 and what follows); plotly.js inlined when include_plotlyjs."""
+                  today: date | None = None) -> str:
+    """The HTML fragment (h2 and what follows); plotly.js inlined when include_plotlyjs.
+    `today` defaults to the sales loop's as-of day (the day of the newest feedback)."""
     from report.html import _fig_html, _table
 
-    now = now or datetime.now(UTC)
-    since = (now - timedelta(days=settings.winloss_since_days)).date()
+    today = today or sales.as_of(conn)
+    since = today - timedelta(days=settings.winloss_since_days)
     wl = sales.winloss(conn, settings, since)
     fit = sales.theme_fit(conn, settings)
     mix = sales.channel_mix(sales.theme_sources(conn, [r.theme_id for r in fit]))
     deals = [d for d in sales.deal_themes(
-        conn, settings, stage="open", closing_until=now.date() + timedelta(days=CLOSING_DAYS))
+        conn, settings, stage="open", closing_until=today + timedelta(days=CLOSING_DAYS),
+        today=today)
         if d.close_date is not None]
     parts = ["<h2>Deals and revenue</h2>"]
     first = include_plotlyjs
@@ -105,7 +107,7 @@ def sales_section(conn: psycopg.Connection, settings: Settings, include_plotlyjs
         parts.append(_fig_html(_mix(fit, mix), False))
         first = False
 
-    parts.append(f"<h3>Open deals closing in the next {CLOSING_DAYS} days</h3>")
+    parts.append(f"<h3>Open deals closing in the {CLOSING_DAYS} days from {today}</h3>")
     parts.append(_table(
         ["deal", "account", "amount", "close", "theme", "other accounts", "their ARR", "flag"],
         [[d.opportunity_name or d.opportunity_id, d.account_name or d.account_id or "-",

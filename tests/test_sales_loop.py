@@ -77,9 +77,10 @@ class SalesWorld:
         return source, f"r{n}"
 
 
-def _build(db: psycopg.Connection) -> dict[str, object]:
-    """The planted world; returns the theme ids and the deals to check against."""
+def _build(db: psycopg.Connection, end: datetime = NOW) -> dict[str, int]:
+    """The planted world ending at `end`; returns the theme ids."""
     w = SalesWorld(db)
+    now, today = end, end.date()
     t = {name: w.theme(label) for name, label in (
         ("lost", "Audit log export"), ("a", "Dark mode"), ("b", "Slack integration"),
         ("small", "Gantt view"), ("poor", "Custom invoice hack"), ("unknownish", "Emoji"),
@@ -91,7 +92,7 @@ def _build(db: psycopg.Connection) -> dict[str, object]:
         for k in range(won + lost):
             i = next(deals)
             stage = "won" if k < won else "lost"
-            close = TODAY - timedelta(days=10 + 3 * i)
+            close = today - timedelta(days=10 + 3 * i)
             opp = w.deal(f"opp{i:03d}", deal_accounts[i % 40], stage, close,
                          loss_reason="missing feature" if stage == "lost" else None)
             if theme is not None:
@@ -105,49 +106,49 @@ def _build(db: psycopg.Connection) -> dict[str, object]:
     closed("small", won=0, lost=3)    # every deal lost, but only 3: small sample
     closed(None, won=30, lost=10)     # deals without feedback
     # an old lost deal raising the planted theme: outside the 12-month window
-    w.deal("opp_old", w.account("acc_old", 0.75), "lost", TODAY - timedelta(days=700),
+    w.deal("opp_old", w.account("acc_old", 0.75), "lost", today - timedelta(days=700),
            loss_reason="price")
-    w.feedback("acc_old", t["lost"], NOW - timedelta(days=720), opportunity_id="opp_old")
+    w.feedback("acc_old", t["lost"], now - timedelta(days=720), opportunity_id="opp_old")
     # a won deal linked by its account only: a ticket 30 days before close counts, 400 does not
     w.account("acc_l", 0.8)
-    w.deal("opp_acct", "acc_l", "won", TODAY - timedelta(days=40))
-    w.feedback("acc_l", t["b"], NOW - timedelta(days=70), source="support_tickets")
-    w.feedback("acc_l", t["a"], NOW - timedelta(days=440), source="support_tickets")
+    w.deal("opp_acct", "acc_l", "won", today - timedelta(days=40))
+    w.feedback("acc_l", t["b"], now - timedelta(days=70), source="support_tickets")
+    w.feedback("acc_l", t["a"], now - timedelta(days=440), source="support_tickets")
     for theme in ("lost", "a", "b"):  # a support ticket each: their source mix is mixed
-        w.feedback("acc00", t[theme], NOW - timedelta(days=900), source="support_tickets")
+        w.feedback("acc00", t[theme], now - timedelta(days=900), source="support_tickets")
 
     # revenue debt: 5 poor-fit, 1 good-fit, 2 without icp_fit and one not in the CRM data
     for i, fit in enumerate((0.1, 0.2, 0.25, 0.3, 0.35, 0.9, None, None)):
-        w.feedback(w.account(f"fit{i}", fit, arr=5_000), t["poor"], NOW - timedelta(days=5),
+        w.feedback(w.account(f"fit{i}", fit, arr=5_000), t["poor"], now - timedelta(days=5),
                    source="support_tickets")
-    w.feedback("ghost", t["poor"], NOW - timedelta(days=5), source="ideas")
+    w.feedback("ghost", t["poor"], now - timedelta(days=5), source="ideas")
     # mostly unknown fit: 1 poor + 1 good known, 4 unknown -> too few known to flag
     for i, fit in enumerate((0.1, 0.9, None, None, None, None)):
-        w.feedback(w.account(f"unk{i}", fit), t["unknownish"], NOW - timedelta(days=5),
+        w.feedback(w.account(f"unk{i}", fit), t["unknownish"], now - timedelta(days=5),
                    source="ideas")
 
     # heard only on sales calls
     for i in range(5):
-        w.feedback(w.account(f"prospect{i}", 0.6), t["sales_only"], NOW - timedelta(days=9),
+        w.feedback(w.account(f"prospect{i}", 0.6), t["sales_only"], now - timedelta(days=9),
                    source="sales_calls")
 
     # a sales special on an open deal, and a market-wide theme on another open deal
     w.account("acc_s", 0.7)
-    w.deal("opp_special", "acc_s", "open", TODAY + timedelta(days=30), amount=90_000)
-    w.feedback("acc_s", t["special"], NOW - timedelta(days=3), opportunity_id="opp_special")
-    w.feedback("acc_s", t["special"], NOW - timedelta(days=2), opportunity_id="opp_special",
+    w.deal("opp_special", "acc_s", "open", today + timedelta(days=30), amount=90_000)
+    w.feedback("acc_s", t["special"], now - timedelta(days=3), opportunity_id="opp_special")
+    w.feedback("acc_s", t["special"], now - timedelta(days=2), opportunity_id="opp_special",
                source="sales_calls")
-    w.deal("opp_market", "acc00", "open", TODAY + timedelta(days=200))
-    w.feedback("acc00", t["market"], NOW - timedelta(days=1), opportunity_id="opp_market")
+    w.deal("opp_market", "acc00", "open", today + timedelta(days=200))
+    w.feedback("acc00", t["market"], now - timedelta(days=1), opportunity_id="opp_market")
     for i in range(1, 30):  # long ago: no closed deal's window reaches it
-        w.feedback(f"acc{i:02d}", t["market"], NOW - timedelta(days=800),
+        w.feedback(f"acc{i:02d}", t["market"], now - timedelta(days=800),
                    source="support_tickets")
-    return {"themes": t}
+    return t
 
 
 @pytest.fixture
 def world(settings, db) -> dict[str, int]:
-    return _build(db)["themes"]  # type: ignore[return-value]
+    return _build(db)
 
 
 # ---------------------------------------------------------------------------- win/loss
@@ -177,6 +178,18 @@ def test_winloss_flags_the_planted_theme_only(settings, db, world):
     ranked = sales.winloss(db, settings, TODAY - timedelta(days=365))
     assert ranked[0].theme_id == world["lost"]
     assert ranked[-1].small_sample and ranked[0].loss_reasons == {"missing feature": 10}
+
+
+def test_a_world_from_the_past_reads_as_of_its_newest_feedback(settings, db):
+    themes = _build(db, end=NOW - timedelta(days=800))
+    assert sales.as_of(db) == (NOW - timedelta(days=801)).date()
+    sales.rebuild_sales(db, settings)
+    flagged = db.execute("SELECT theme_id FROM trends.theme_winloss WHERE over_represented"
+                         ).fetchall()
+    assert flagged == [(themes["lost"],)]
+    specials = [(r.opportunity_id, r.theme_id) for r in sales.deal_themes(db, settings)
+                if r.sales_special]
+    assert specials == [("opp_special", themes["special"])]
 
 
 def test_winloss_statistic_matches_a_hand_computed_fisher_test():
@@ -210,8 +223,10 @@ def test_deals_show_sales_specials_market_wide_and_account_linked_feedback(setti
     acct = by_key[("opp_acct", world["b"])]
     assert not acct.linked and ("opp_acct", world["a"]) not in by_key
     # --stage and --closing-within
+    as_of = sales.as_of(db)
+    assert as_of == (NOW - timedelta(days=1)).date()  # the newest feedback, not the wall clock
     open_deals = sales.deal_themes(db, settings, stage="open",
-                                   closing_until=sales.closing_until("60d"))
+                                   closing_until=sales.closing_until("60d", as_of))
     assert {r.opportunity_id for r in open_deals} == {"opp_special"}
     assert sales.closing_until("2d", today=TODAY) == TODAY + timedelta(days=2)
 

@@ -6,6 +6,7 @@ import csv
 import getpass
 import io
 import json
+from datetime import UTC, datetime, time
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -79,10 +80,11 @@ def deals(
     from warehouse import sales
 
     settings = get_settings()
-    until = sales.closing_until(closing_within) if closing_within else None
     with connection(settings) as conn:
+        today = sales.as_of(conn)
+        until = sales.closing_until(closing_within, today) if closing_within else None
         rows = sales.deal_themes(conn, settings, stage=stage.value if stage else None,
-                                 closing_until=until, opportunity_id=opportunity)
+                                 closing_until=until, opportunity_id=opportunity, today=today)
     if opportunity and not rows:
         raise TrendmineError(f"no deal {opportunity!r} raising a theme",
                              "check the opportunity id; only deals with mined feedback show")
@@ -98,7 +100,8 @@ def deals(
                "market_wide", "emerging", "other_segments"]
     if _emit(rows, fmt, columns):
         return
-    title = "deals and the themes they raise" + (f", closing by {until}" if until else "")
+    title = "deals and the themes they raise" + (
+        f", closing {today} to {until}" if until else "")
     table = Table("deal", "account", "stage", "amount", "close", "theme", "mentions",
                   "other accounts", "their ARR", "segments", "", title=title)
     last = None
@@ -136,8 +139,9 @@ def winloss(
     from warehouse.queries import parse_since
 
     settings = get_settings()
-    start = parse_since(since).date()
     with connection(settings) as conn:
+        today = sales.as_of(conn)
+        start = parse_since(since, datetime.combine(today, time.min, UTC)).date()
         undated = sales.undated_closed_deals(conn, settings)
         if undated and not skip_invalid:
             shown = ", ".join(undated[:5]) + (" ..." if len(undated) > 5 else "")
@@ -154,7 +158,7 @@ def winloss(
         return
     table = Table("theme", "won", "lost", "amount won", "amount lost", "loss rate",
                   "others", "p", "q", "", "top loss reasons",
-                  title=f"win/loss per theme, deals closed since {start} "
+                  title=f"win/loss per theme, deals closed {start} to {today} "
                         f"(FDR {settings.winloss_fdr:g}, min {settings.winloss_min_deals} deals)")
     for r in rows:
         flag = ("[dim]small sample[/dim]" if r.small_sample else

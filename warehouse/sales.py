@@ -28,6 +28,7 @@ from mining.winloss import LossOverRepresentation
 from schemas.names import (
     DEAL_RECORDS_VIEW,
     DEAL_THEMES_VIEW,
+    SALES_AS_OF_VIEW,
     SALES_PARAMS_TABLE,
     THEME_FIT_VIEW,
     THEME_SOURCES_VIEW,
@@ -144,13 +145,18 @@ def with_settings(conn: psycopg.Connection, settings: Settings) -> Iterator[psyc
         yield conn
 
 
+def as_of(conn: psycopg.Connection) -> date:
+    """The sales loop's "today": the UTC day of the newest feedback (today without feedback),
+    as the emerging detection does, so a world loaded from the past reads as of its own end."""
+    return conn.execute(f"SELECT as_of FROM {SALES_AS_OF_VIEW}").fetchone()[0]
+
+
 # ---------------------------------------------------------------------------- deals
 
 
-def closing_until(text: str, today: date | None = None) -> date:
-    """'60d', '8w', '2m', '1y' from today, or an ISO date -> the last close date to include."""
+def closing_until(text: str, today: date) -> date:
+    """'60d', '8w', '2m', '1y' from `today`, or an ISO date -> the last close date to include."""
     now = datetime.now(UTC)
-    today = today or now.date()
     try:
         until = date.fromisoformat(text.strip())
     except (ValueError, AttributeError):
@@ -170,11 +176,12 @@ def closing_until(text: str, today: date | None = None) -> date:
 def deal_themes(conn: psycopg.Connection, settings: Settings, *, stage: str | None = None,
                 closing_until: date | None = None, opportunity_id: str | None = None,
                 today: date | None = None) -> list[DealTheme]:
-    """Deals and the themes they raise, newest close first. closing_until keeps deals closing
-    from today up to that day; a deal without close date cannot match it (see check_deals)."""
+    """Deals and the themes they raise, soonest close first. closing_until keeps deals closing
+    from `today` (default: as_of) up to that day; a deal without close date never matches it
+    (see check_deals)."""
     if stage is not None and stage not in STAGES:
         raise TrendmineError(f"unknown --stage {stage!r}", f"use one of {', '.join(STAGES)}")
-    today = today or datetime.now(UTC).date()
+    today = today or as_of(conn)
     where, params = ["true"], {"stage": stage, "until": closing_until, "today": today,
                                "opp": opportunity_id}
     if stage is not None:
@@ -324,10 +331,11 @@ def channel_mix(rows: list[ThemeSource]) -> dict[int, dict[str, float]]:
 
 def rebuild_sales(conn: psycopg.Connection, settings: Settings,
                   today: date | None = None) -> dict[str, Any]:
-    """Write the settings into sales_params and recompute trendmine.theme_winloss, in one
-    transaction. Closed deals without a close date are left out (and counted)."""
+    """Write the settings into sales_params and recompute trendmine.theme_winloss (deals closed
+    in the winloss_since_days before `today`, default as_of), in one transaction. Closed deals
+    without a close date are left out (and counted)."""
     t0 = time.perf_counter()
-    today = today or datetime.now(UTC).date()
+    today = today or as_of(conn)
     since = today - timedelta(days=settings.winloss_since_days)
     with conn.transaction():
         write_params(conn, settings)

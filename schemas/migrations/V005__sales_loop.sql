@@ -26,12 +26,12 @@ COMMENT ON COLUMN trendmine.sales_params.singleton IS 'Always true: the table ho
 COMMENT ON COLUMN trendmine.sales_params.icp_fit_threshold IS 'An account with icp_fit below this is a poor fit.';
 COMMENT ON COLUMN trendmine.sales_params.revenue_debt_share IS 'A theme is revenue debt when the poor-fit share of its requesting accounts (known fit only) exceeds this.';
 COMMENT ON COLUMN trendmine.sales_params.fit_min_accounts IS 'Requesting accounts with a known fit a theme needs before it can be flagged as revenue debt.';
-COMMENT ON COLUMN trendmine.sales_params.deal_lookback_days IS 'Feedback from a deal''s account counts for the deal when said this many days before its close date (open deals: before today).';
+COMMENT ON COLUMN trendmine.sales_params.deal_lookback_days IS 'Feedback from a deal''s account counts for the deal when said this many days before its close date (open deals: before the day of the newest feedback).';
 COMMENT ON COLUMN trendmine.sales_params.sales_special_max_other_accounts IS 'A theme a deal raises is a sales special when at most this many other accounts ask for it.';
 COMMENT ON COLUMN trendmine.sales_params.market_wide_share IS 'A theme is market-wide when at least this share of the accounts that gave feedback ask for it.';
 COMMENT ON COLUMN trendmine.sales_params.winloss_min_deals IS 'Closed deals a theme needs before its win/loss is tested; below it is small_sample.';
 COMMENT ON COLUMN trendmine.sales_params.winloss_fdr IS 'Benjamini-Hochberg false discovery rate for over-representation in lost deals.';
-COMMENT ON COLUMN trendmine.sales_params.winloss_since_days IS 'Window of closed deals (by close date) that trends.theme_winloss tests.';
+COMMENT ON COLUMN trendmine.sales_params.winloss_since_days IS 'Window of closed deals (by close date, back from the day of the newest feedback) that trends.theme_winloss tests.';
 COMMENT ON COLUMN trendmine.sales_params.updated_at IS 'When the parameters were last written.';
 
 -- ---------------------------------------------------------------- building blocks (internal)
@@ -42,11 +42,18 @@ FROM (SELECT DISTINCT feedback_id, theme_id FROM trendmine.feedback_theme) m
 JOIN trendmine.feedback f USING (feedback_id);
 COMMENT ON VIEW trendmine.theme_records IS 'One row per theme x feedback record that mentions it (records, not snippets).';
 
+-- The sales loop's "today": the day of the newest feedback (as the emerging detection does), so
+-- a world loaded from the past reads as of its own end; today when there is no feedback.
+CREATE VIEW trendmine.sales_as_of AS
+SELECT (coalesce(max(created_at), now()) AT TIME ZONE 'UTC')::date AS as_of
+FROM trendmine.feedback;
+COMMENT ON VIEW trendmine.sales_as_of IS 'One row: the reference day of the sales views, the UTC day of the newest feedback (today without feedback).';
+
 CREATE VIEW trendmine.deal_records AS
 WITH d AS (
     SELECT o.opportunity_id, o.account_id,
-           -- the day the deal's conversation ended: today while open, else its close date
-           CASE WHEN o.stage = 'open' THEN (now() AT TIME ZONE 'UTC')::date
+           -- the day the deal's conversation ended: as_of while open, else its close date
+           CASE WHEN o.stage = 'open' THEN (SELECT as_of FROM trendmine.sales_as_of)
                 ELSE coalesce(o.close_date, (o.updated_at AT TIME ZONE 'UTC')::date) END AS window_end
     FROM trendmine.opportunities o
 )
