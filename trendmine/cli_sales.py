@@ -7,7 +7,6 @@ import getpass
 import io
 import json
 from datetime import UTC, datetime, time
-from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -15,22 +14,11 @@ from rich.console import Console
 from rich.table import Table
 
 from foundation.config import get_settings
+from schemas.events import Stage
 from trendmine.cli_read import Format, _money
 
 console = Console()
 err_console = Console(stderr=True)
-
-
-class Stage(StrEnum):
-    open = "open"
-    won = "won"
-    lost = "lost"
-
-
-class Decision(StrEnum):
-    shipped = "shipped"
-    planned = "planned"
-    declined = "declined"
 
 
 def _emit(rows: list[Any], fmt: Format, columns: list[str]) -> bool:

@@ -25,6 +25,7 @@ from psycopg.types.json import Jsonb
 from foundation.config import Settings
 from foundation.errors import TrendmineError
 from mining.winloss import LossOverRepresentation
+from schemas.events import Stage
 from schemas.names import (
     DEAL_RECORDS_VIEW,
     DEAL_THEMES_VIEW,
@@ -36,7 +37,7 @@ from schemas.names import (
 )
 from warehouse.queries import parse_since
 
-STAGES = ("open", "won", "lost")
+STAGES = tuple(s.value for s in Stage)
 # settings copied into trendmine.sales_params (same names on both sides)
 PARAM_FIELDS = (
     "icp_fit_threshold", "revenue_debt_share", "fit_min_accounts", "deal_lookback_days",
