@@ -19,7 +19,9 @@ from prefect import flow, get_run_logger
 from flows.tasks import (
     consume_until_idle,
     mine_themes,
+    notify_loop,
     publish_emerging_artifact,
+    rebuild_sales_tables,
     rebuild_trend_tables,
     record_run_end,
     record_run_start,
@@ -97,6 +99,9 @@ def pipeline_flow(settings: Settings | None = None, include_ingest: bool = True,
             ("mine", mine_flow), ("trends", trends_flow)]
         for run.stage, stage_flow in stages:
             run.counts[run.stage] = stage_flow(settings, parent_run_id=run.run_id)
+        run.stage = "sales"
+        run.counts["sales"] = rebuild_sales_tables(settings)
+        run.counts["loop"] = notify_loop(settings)
         run.stage = "report"
         run.report_path = write_html_report(settings, out)
         markdown = publish_emerging_artifact(settings, run.report_path, run.counts)

@@ -143,6 +143,31 @@ def rebuild_trend_tables(settings: Settings) -> dict[str, Any]:
     return counts
 
 
+@task(name="rebuild-sales-tables", timeout_seconds=600, **_RETRY)
+def rebuild_sales_tables(settings: Settings) -> dict[str, Any]:
+    """Sales-loop parameters and the win/loss test per theme (one transaction)."""
+    from warehouse.sales import rebuild_sales
+
+    with connection(settings, autocommit=True) as conn:
+        counts = rebuild_sales(conn, settings)
+    get_run_logger().info("win/loss for %s themes (%s over-represented in lost deals), %s "
+                          "revenue-debt themes", counts["winloss_themes"],
+                          counts["over_represented"], counts["revenue_debt"])
+    return counts
+
+
+@task(name="notify-loop", timeout_seconds=300, **_RETRY)
+def notify_loop(settings: Settings) -> dict[str, Any]:
+    """Queue requesters who asked after a decision, publish every pending feedback.loop event."""
+    from warehouse.loop import notify_new_requesters, publish_pending
+
+    with connection(settings, autocommit=True) as conn:
+        added = notify_new_requesters(conn)
+        published = publish_pending(conn, settings)
+    get_run_logger().info("loop: %s new requesters, %s events published", added, published)
+    return {"new_requesters": added, "published": published}
+
+
 @task(name="write-html-report", timeout_seconds=600, **_RETRY)
 def write_html_report(settings: Settings, path: Path) -> str:
     """The self-contained HTML report (opens offline)."""

@@ -143,6 +143,50 @@ class Settings(BaseSettings):
         description="0 = score counts accounts only, 1 = ARR only; between blends the two.",
     )
 
+    # --- sales loop
+    icp_fit_threshold: float = Field(
+        default=0.4, ge=0, le=1, description="Accounts with icp_fit below this are a poor fit."
+    )
+    revenue_debt_share: float = Field(
+        default=0.5, ge=0, lt=1,
+        description="A theme is revenue debt when the poor-fit share of its requesting accounts "
+        "(known fit only) exceeds this.",
+    )
+    fit_min_accounts: int = Field(
+        default=5, ge=1,
+        description="Requesting accounts with a known fit needed before revenue debt is flagged.",
+    )
+    deal_lookback_days: int = Field(
+        default=180, ge=0,
+        description="Feedback from a deal's account counts for the deal when said this many days "
+        "before it closed (open deals: before today).",
+    )
+    sales_special_max_other_accounts: int = Field(
+        default=1, ge=0,
+        description="A deal's theme is a sales special when at most this many other accounts "
+        "ask for it.",
+    )
+    market_wide_share: float = Field(
+        default=0.35, gt=0, le=1,
+        description="A theme is market-wide when this share of the accounts giving feedback ask.",
+    )
+    winloss_min_deals: int = Field(
+        default=8, ge=1,
+        description="Closed deals a theme needs before its win/loss is tested (else small_sample).",
+    )
+    winloss_fdr: float = Field(
+        default=0.1, gt=0, lt=1,
+        description="False discovery rate (Benjamini-Hochberg) for themes over-represented in "
+        "lost deals.",
+    )
+    winloss_since_days: int = Field(
+        default=365, ge=1, description="Closed deals of this many days feed trends.theme_winloss."
+    )
+    loop_publish_timeout: float = Field(
+        default=30.0, gt=0,
+        description="Seconds to wait for the brokers to acknowledge the feedback.loop events.",
+    )
+
     # --- schedules
     ingest_cron: str = Field(default="* * * * *", description="Schedule of the ingest deployment.")
     mine_cron: str = Field(default="0 * * * *", description="Schedule of mine + trends.")

@@ -12,6 +12,7 @@ import psycopg
 
 from foundation.config import Settings
 from mining.scoring import ScoreWeights
+from report.sales import sales_section
 from schemas.names import ALL_SEGMENTS
 from warehouse import queries
 
@@ -140,6 +141,7 @@ def write_report(conn: psycopg.Connection, out_path: Path | str, settings: Setti
         parts.append(_fig_html(fig, first))
         first = False
     parts.append(_table(table[0], table[1:]))
+    parts.append(sales_section(conn, settings, include_plotlyjs=first))
 
     def ts(v: Any) -> str:
         return v.strftime("%Y-%m-%d %H:%M UTC") if v else "never"

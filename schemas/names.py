@@ -31,6 +31,8 @@ FEEDBACK_TOPIC_PREFIX = "feedback."
 ACCOUNTS_TOPIC = "crm.accounts"
 OPPORTUNITIES_TOPIC = "crm.opportunities"
 DLQ_TOPIC = "feedback.dlq"
+# (out) one event per requesting account when a theme's status changes: closing the loop
+LOOP_TOPIC = "feedback.loop"
 
 
 def feedback_topic(source: Source | str) -> str:
@@ -47,7 +49,7 @@ ENTITY_TOPICS: dict[Entity, str] = {
 # Topics whose records are snapshots keyed by id: compacted on a real Kafka cluster.
 COMPACTED_TOPICS: tuple[str, ...] = (ACCOUNTS_TOPIC, OPPORTUNITIES_TOPIC)
 INGEST_TOPICS: tuple[str, ...] = (*FEEDBACK_TOPICS, ACCOUNTS_TOPIC, OPPORTUNITIES_TOPIC)
-ALL_TOPICS: tuple[str, ...] = (*INGEST_TOPICS, DLQ_TOPIC)
+ALL_TOPICS: tuple[str, ...] = (*INGEST_TOPICS, DLQ_TOPIC, LOOP_TOPIC)
 
 # Postgres: raw + derived tables live in DB_SCHEMA, the public read side in READ_SCHEMA.
 DB_SCHEMA = "trendmine"
@@ -62,6 +64,25 @@ DLQ_HEADER_PARTITION = "trendmine.partition"
 DLQ_HEADER_OFFSET = "trendmine.offset"
 DLQ_HEADER_KEY = "trendmine.key"
 DLQ_HEADER_REJECTED_AT = "trendmine.rejected_at"
+
+# Headers on a feedback.loop event (the value is JSON and carries the event id as well).
+LOOP_HEADER_EVENT_ID = "trendmine.event_id"
+
+# The sales loop: decisions a PM records on a theme, and the tables and views behind it.
+DECISIONS: tuple[str, ...] = ("shipped", "planned", "declined")
+SALES_PARAMS_TABLE = f"{DB_SCHEMA}.sales_params"
+THEME_WINLOSS_TABLE = f"{DB_SCHEMA}.theme_winloss"
+THEME_DECISIONS_TABLE = f"{DB_SCHEMA}.theme_decisions"
+LOOP_NOTIFICATIONS_TABLE = f"{DB_SCHEMA}.loop_notifications"
+CURRENT_DECISIONS_VIEW = f"{DB_SCHEMA}.current_decisions"
+THEME_RECORDS_VIEW = f"{DB_SCHEMA}.theme_records"
+SALES_AS_OF_VIEW = f"{DB_SCHEMA}.sales_as_of"
+DEAL_RECORDS_VIEW = f"{DB_SCHEMA}.deal_records"
+DEAL_THEMES_VIEW = f"{READ_SCHEMA}.deal_themes"
+THEME_WINLOSS_VIEW = f"{READ_SCHEMA}.theme_winloss"
+THEME_FIT_VIEW = f"{READ_SCHEMA}.theme_fit"
+THEME_SOURCES_VIEW = f"{READ_SCHEMA}.theme_sources"
+LOOP_REQUESTERS_VIEW = f"{READ_SCHEMA}.loop_requesters"
 
 # The all-segments row in theme_trends.
 ALL_SEGMENTS = "all"

@@ -183,11 +183,12 @@ def topics_list() -> None:
 
 
 def _register_commands() -> None:
-    from trendmine import cli_ingest, cli_pipeline, cli_read
+    from trendmine import cli_ingest, cli_pipeline, cli_read, cli_sales
 
     cli_ingest.register(app)
     cli_pipeline.register(app)
     cli_read.register(app)
+    cli_sales.register(app)
 
 
 _register_commands()
