@@ -63,3 +63,6 @@ DLQ_HEADER_REJECTED_AT = "trendmine.rejected_at"
 # The all-segments row in theme_trends.
 ALL_SEGMENTS = "all"
 SEGMENTS: tuple[str, ...] = ("enterprise", "mid_market", "smb")
+
+# Live intake (intake/): where each scheduled pull resumes.
+PULL_CURSORS_TABLE = f"{DB_SCHEMA}.pull_cursors"

@@ -191,6 +191,9 @@ def _register_commands() -> None:
     from trendmine.cli_theme import theme_app
 
     app.add_typer(theme_app, name="theme")
+    from trendmine.cli_intake import intake_app
+
+    app.add_typer(intake_app, name="intake")
 
 
 _register_commands()
