@@ -42,10 +42,13 @@ def pull(
     ] = None,
 ) -> None:
     """Pull new records from vendor APIs now (what the scheduled deployments run)."""
-    from flows.pulls import pull_flow
+    from flows.runtime import configure_prefect
     from intake.pulls import configured_pulls
 
     settings = get_settings()
+    configure_prefect(settings)
+    from flows.pulls import pull_flow
+
     names = source or configured_pulls(settings)
     if not names:
         console.print("no pull is configured (see README: Connecting your sources)")
