@@ -38,7 +38,7 @@ class Sent:
 
 def confirmed_producer(settings: Settings) -> KafkaProducer:
     """acks=all, and a short linger: a webhook waits for its batch, so batches stay small."""
-    return producer(settings, acks="all", linger_ms=2, client_id="trendmine-intake")
+    return producer(settings, acks="all", linger_ms=25, client_id="trendmine-intake")
 
 
 def send_items(
@@ -73,34 +73,76 @@ def wait_confirmed(futures: list[FutureRecordMetadata], timeout_s: float) -> Non
             raise PublishFailed(f"broker did not acknowledge a record ({exc!r})") from exc
 
 
-async def confirmed(futures: list[FutureRecordMetadata], timeout_s: float) -> None:
-    """Await every future's acknowledgement without holding a thread per request.
+class GroupPublisher:
+    """Confirmed publishing for many concurrent requests, with few thread hand-offs.
 
-    The producer's I/O thread completes the futures; the last one to finish wakes this
-    coroutine. Each future's outcome is then checked, as `wait_confirmed` does.
+    The requests that reach `publish` in one event-loop turn are sent together (one burst
+    of `send` calls, so the producer builds one batch instead of one per request), and the
+    producer's I/O thread wakes the event loop once per burst, when the burst's last
+    future completes. Each request then checks its own futures: it succeeds only if every
+    one of its records was acknowledged. Python threads share one interpreter lock, and
+    every cross-thread wake-up is a syscall that hands the lock over: per-request wake-ups
+    cost more CPU than the request itself (see bench/bench_intake.py).
     """
-    if not futures:
-        return
-    loop = asyncio.get_running_loop()
-    done = loop.create_future()
-    lock = threading.Lock()
-    remaining = len(futures)
 
-    def settle(_result: object) -> None:  # runs on the producer's I/O thread
-        nonlocal remaining
-        with lock:
-            remaining -= 1
-            last = remaining == 0
-        if last:
-            loop.call_soon_threadsafe(lambda: done.done() or done.set_result(None))
+    def __init__(self, prod: KafkaProducer, settings: Settings) -> None:
+        self._prod = prod
+        self._settings = settings
+        self._pending: list[tuple[str, list, str, asyncio.Future[Sent]]] = []
+        self._scheduled = False
 
-    for future in futures:
-        future.add_callback(settle)
-        future.add_errback(settle)
-    try:
-        await asyncio.wait_for(done, timeout_s)
-    except TimeoutError as exc:
-        raise PublishFailed(f"no broker acknowledgement within {timeout_s:g} s") from exc
-    for future in futures:
-        if not future.succeeded():
-            raise PublishFailed(f"broker refused a record ({future.exception!r})")
+    async def publish(self, target: str, items: list, origin: str) -> Sent:
+        """Send one request's items; returns once the broker acknowledged all of them."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[Sent] = loop.create_future()
+        self._pending.append((target, items, origin, done))
+        if not self._scheduled:  # after the other requests ready in this turn
+            self._scheduled = True
+            loop.call_soon(self._send_burst, loop)
+        timeout = self._settings.intake_publish_timeout_s
+        try:
+            return await asyncio.wait_for(done, timeout)
+        except TimeoutError as exc:
+            raise PublishFailed(f"no broker acknowledgement within {timeout:g} s") from exc
+
+    def _send_burst(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._scheduled = False
+        burst, self._pending = self._pending, []
+        group: list[tuple[asyncio.Future[Sent], Sent]] = []
+        for target, items, origin, done in burst:
+            try:
+                sent = send_items(self._prod, self._settings, target, items, origin)
+            except Exception as exc:  # a closed producer, a record over max_request_size
+                done.set_exception(PublishFailed(f"cannot send ({exc!r})"))
+                continue
+            group.append((done, sent))
+        futures = [f for _, sent in group for f in sent.futures]
+        if not futures:
+            self._settle(group)
+            return
+        lock = threading.Lock()
+        remaining = len(futures)
+
+        def one_done(_result: object) -> None:  # on the producer's I/O thread
+            nonlocal remaining
+            with lock:
+                remaining -= 1
+                last = remaining == 0
+            if last:
+                loop.call_soon_threadsafe(self._settle, group)
+
+        for future in futures:
+            future.add_callback(one_done)
+            future.add_errback(one_done)
+
+    @staticmethod
+    def _settle(group: list[tuple[asyncio.Future[Sent], Sent]]) -> None:
+        for done, sent in group:
+            if done.done():  # timed out meanwhile
+                continue
+            failed = next((f for f in sent.futures if not f.succeeded()), None)
+            if failed is None:
+                done.set_result(sent)
+            else:
+                done.set_exception(PublishFailed(f"broker refused a record "
+                                                 f"({failed.exception!r})"))
