@@ -187,7 +187,7 @@ def main() -> None:
     print(f"on the topic: {on_topic} records for {expected} accepted (warm-up included): "
           f"{'OK' if on_topic == expected else 'MISMATCH'}")
     print(f"server CPU: {cpu:.1f} s = {cpu / max(len(lat), 1) * 1000:.2f} ms per request "
-          f"(one free core per worker: ~{len(lat) / cpu if cpu else 0:,.0f} requests/s)")
+          f"(~{len(lat) / cpu if cpu else 0:,.0f} requests per CPU-second)")
     print(f"load generator CPU: {gen_cpu / max(len(lat), 1) * 1000:.2f} ms per request")
     print(f"load average before/after: {load_before[0]:.1f} / {load_after[0]:.1f} "
           f"on {os.cpu_count()} CPUs")
