@@ -12,6 +12,9 @@ import copy
 import hashlib
 import hmac
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -378,3 +381,51 @@ def test_unconfigured_vendor_is_refused(services, tmp_path):
         r = client.post("/v1/webhooks/zendesk", content=body, headers=_zendesk(body))
         assert r.status_code == 401
         assert "TRENDMINE_INTAKE_ZENDESK_SECRET" in r.json()["reason"]
+
+
+def test_trendmine_intake_serve_command(intake_settings, tmp_path):
+    """The real command: `python -m trendmine intake serve`, configured by TRENDMINE_*."""
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1]),
+           "TRENDMINE_KAFKA_BOOTSTRAP": intake_settings.bootstrap(),
+           "TRENDMINE_TOPIC_PREFIX": intake_settings.topic_prefix,
+           "TRENDMINE_DATA_DIR": str(tmp_path)}
+    secret_file = tmp_path / "intake.secret"
+    secret_file.write_text(SECRET + "\n")
+    env["TRENDMINE_INTAKE_SECRET_FILE"] = str(secret_file)  # a secret from a file
+    env.pop("TRENDMINE_INTAKE_SECRET", None)
+    proc = subprocess.Popen([sys.executable, "-m", "trendmine", "intake", "serve", "--port",
+                             str(port)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if client.get("/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert proc.poll() is None and time.monotonic() < deadline, "did not start"
+                time.sleep(0.2)
+            body = json.dumps(event(42)).encode()
+            r = client.post("/v1/feedback/support_tickets", content=body, headers=signed(body))
+            assert r.status_code == 202, r.text
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    ids = [json.loads(m.value)["source_id"]
+           for m in drain(intake_settings, feedback_topic("support_tickets"))]
+    assert ids == ["t-42"]
+    assert b'"msg": "accepted"' in err and SECRET.encode() not in err
+
+
+def test_intake_secrets_are_masked(tmp_path):
+    from foundation.config import describe
+
+    s = Settings(data_dir=tmp_path, intake_secret=SECRET, zendesk_api_token="zd-tok-123456",
+                 gong_access_key_secret="gong-secret-1234")
+    shown = {name: value for name, value, _ in describe(s)}
+    assert shown["TRENDMINE_INTAKE_SECRET"] == "***"
+    assert shown["TRENDMINE_ZENDESK_API_TOKEN"] == "***"
+    assert SECRET in s.secret_values() and "gong-secret-1234" in s.secret_values()

@@ -30,6 +30,7 @@ from intake import pulls
 from intake.pulls import PullError, configured_pulls, load_cursor, run_pull
 from schemas.names import feedback_topic
 from tests.conftest import make_settings
+from tests.test_flows import prefect_api  # noqa: F401  (the session's Prefect API)
 from tests.test_intake import drain
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -315,3 +316,17 @@ def test_configured_pulls_follow_credentials(pull_settings, tmp_path):
     assert configured_pulls(Settings(data_dir=tmp_path)) == []
     with pytest.raises(TrendmineError, match="TRENDMINE_GONG_ACCESS_KEY"):
         run_pull(Settings(data_dir=tmp_path), "gong")
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_pull_flow_and_deployments(vendor_api, pull_settings):
+    from flows.pulls import pull_deployments, pull_flow
+
+    result = pull_flow("canny", settings=pull_settings)
+    assert result == {"pull": "canny", "pages": 3, "records": 25, "dead_lettered": 0,
+                      "retries": 0}
+    deployments = pull_deployments(pull_settings)
+    assert [d.name for d in deployments] == ["pull-zendesk", "pull-intercom", "pull-canny",
+                                             "pull-gong"]
+    assert all(d.parameters == {"source": d.name.removeprefix("pull-")} for d in deployments)
+    assert pull_deployments(Settings(data_dir=pull_settings.data_dir)) == []
