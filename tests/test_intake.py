@@ -429,3 +429,14 @@ def test_intake_secrets_are_masked(tmp_path):
     assert shown["TRENDMINE_INTAKE_SECRET"] == "***"
     assert shown["TRENDMINE_ZENDESK_API_TOKEN"] == "***"
     assert SECRET in s.secret_values() and "gong-secret-1234" in s.secret_values()
+
+
+def test_no_acknowledgement_in_time_is_503(services, tmp_path):
+    # acks cannot come back within 1 ms: the producer lingers 2 ms before sending a batch
+    settings = make_settings(services, tmp_path, intake_secret=SECRET,
+                             intake_publish_timeout_s=0.001)
+    with Running(settings) as client:
+        body = json.dumps(event(7)).encode()
+        r = client.post("/v1/feedback/support_tickets", content=body, headers=signed(body))
+        assert r.status_code == 503
+        assert r.json()["error"] == "not_acknowledged"
