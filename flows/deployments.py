@@ -30,14 +30,17 @@ SERVER_START_TIMEOUT_S = 180.0
 
 
 def build_deployments(settings: Settings) -> list[RunnerDeployment]:
-    """ingest on `ingest_cron`, mine + trends (+ report, artifact) on `mine_cron`, and an
-    unscheduled full pipeline for `prefect deployment run pipeline/on-demand`."""
+    """ingest on `ingest_cron`, mine + trends (+ report, artifact) on `mine_cron`, an
+    unscheduled full pipeline for `prefect deployment run pipeline/on-demand`, and a pull per
+    configured vendor API on `pull_cron`."""
     from prefect.deployments.runner import EntrypointType
 
     from flows.pipeline import ingest_flow, pipeline_flow
 
     common = {"entrypoint_type": EntrypointType.MODULE_PATH,  # runs from any directory
               "tags": ["trendmine"]}
+    from flows.pulls import pull_deployments
+
     return [
         # one ingest at a time: a slow drain must not pile up consumers every minute
         ingest_flow.to_deployment(name=INGEST.split("/")[1], cron=settings.ingest_cron,
@@ -46,6 +49,8 @@ def build_deployments(settings: Settings) -> list[RunnerDeployment]:
                                     parameters={"include_ingest": False},
                                     concurrency_limit=1, **common),
         pipeline_flow.to_deployment(name=ON_DEMAND.split("/")[1], **common),
+        # one scheduled pull per vendor whose API credentials are set (TRENDMINE_PULL_CRON)
+        *pull_deployments(settings, **common),
     ]
 
 
@@ -102,10 +107,12 @@ def serve_forever(settings: Settings) -> int:
     from prefect import serve
     from prefect.utilities.asyncutils import run_coro_as_sync
 
-    reaped = run_coro_as_sync(reap_orphaned_runs([INGEST, MINE_TRENDS, ON_DEMAND]))
+    deployments = build_deployments(settings)
+    names = [f"{d.flow_name}/{d.name}" for d in deployments]
+    reaped = run_coro_as_sync(reap_orphaned_runs(names))
     # Prefect's runner handles SIGTERM gracefully; send Ctrl-C down the same road.
     signal.signal(signal.SIGINT, lambda *_: os.kill(os.getpid(), signal.SIGTERM))
-    serve(*build_deployments(settings), print_starting_message=False)
+    serve(*deployments, print_starting_message=False)
     return reaped or 0
 
 

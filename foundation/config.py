@@ -28,7 +28,13 @@ DEFAULT_SOURCE_WEIGHTS: dict[str, float] = {
 }
 DEFAULT_ARR_WEIGHT = 0.5
 # Settings that are secrets: masked everywhere, and readable from TRENDMINE_<NAME>_FILE.
-_SECRET_FIELDS = ("database_url", "kafka_sasl_password")
+_SECRET_FIELDS = (
+    "database_url", "kafka_sasl_password",
+    # intake: webhook secrets and vendor API credentials
+    "intake_secret", "intake_zendesk_secret", "intake_intercom_secret", "intake_hubspot_secret",
+    "intake_salesforce_token", "zendesk_api_token", "intercom_token", "canny_api_key",
+    "gong_access_key_secret",
+)
 
 
 class Settings(BaseSettings):
@@ -194,6 +200,81 @@ class Settings(BaseSettings):
         default=4200,
         description="Port of the local Prefect server `trendmine serve` starts when "
         "PREFECT_API_URL is unset.",
+    )
+
+    # --- intake
+    intake_secret: SecretStr | None = Field(
+        default=None,
+        description="HMAC key of the canonical endpoint POST /v1/feedback/{source} "
+        "(or TRENDMINE_INTAKE_SECRET_FILE).",
+    )
+    intake_max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1, description="Largest request body `intake serve` accepts."
+    )
+    intake_replay_tolerance_s: int = Field(
+        default=300, ge=1, description="Signed timestamps older (or newer) than this are refused."
+    )
+    intake_publish_timeout_s: float = Field(
+        default=10.0, gt=0, description="How long a request waits for the broker's acks."
+    )
+    intake_public_url: str | None = Field(
+        default=None,
+        description="Base URL vendors call (https://intake.example.com); HubSpot and Gong "
+        "sign it. Unset = the URL of the request as received.",
+    )
+    intake_zendesk_secret: SecretStr | None = Field(
+        default=None, description="Zendesk webhook signing secret."
+    )
+    intake_intercom_secret: SecretStr | None = Field(
+        default=None, description="Intercom app client secret (signs X-Hub-Signature)."
+    )
+    intake_hubspot_secret: SecretStr | None = Field(
+        default=None, description="HubSpot app client secret (X-HubSpot-Signature-v3)."
+    )
+    intake_gong_public_key_path: Path | None = Field(
+        default=None, description="PEM file of the public key Gong signs webhook JWTs with."
+    )
+    intake_salesforce_org_id: str | None = Field(
+        default=None, description="Salesforce org id (15 or 18 chars) outbound messages carry."
+    )
+    intake_salesforce_token: SecretStr | None = Field(
+        default=None, description="Token in the outbound message URL (?token=...)."
+    )
+    zendesk_url: str | None = Field(
+        default=None, description="Pull: https://<subdomain>.zendesk.com."
+    )
+    zendesk_email: str | None = Field(default=None, description="Pull: Zendesk agent e-mail.")
+    zendesk_api_token: SecretStr | None = Field(
+        default=None, description="Pull: Zendesk API token."
+    )
+    intercom_url: str = Field(default="https://api.intercom.io", description="Pull: Intercom API.")
+    intercom_token: SecretStr | None = Field(
+        default=None, description="Pull: Intercom access token (read conversations)."
+    )
+    canny_url: str = Field(default="https://canny.io", description="Pull: Canny API.")
+    canny_api_key: SecretStr | None = Field(
+        default=None, description="Canny API key: pulls, and the webhook signature key."
+    )
+    gong_url: str = Field(default="https://api.gong.io", description="Pull: Gong API.")
+    gong_access_key: str | None = Field(default=None, description="Pull: Gong access key.")
+    gong_access_key_secret: SecretStr | None = Field(
+        default=None, description="Pull: Gong access key secret."
+    )
+    pull_cron: str = Field(
+        default="0 */3 * * *", description="Schedule of each configured source's pull."
+    )
+    pull_initial_days: int = Field(
+        default=30, ge=0, description="A source's first pull starts this many days back."
+    )
+    pull_page_size: int = Field(default=100, ge=1, le=1000, description="Records per API page.")
+    pull_max_retries: int = Field(
+        default=6, ge=0, description="Retries of one page on 429/5xx/connection errors."
+    )
+    pull_backoff_s: float = Field(
+        default=1.0, ge=0, description="First backoff (doubles per retry) without Retry-After."
+    )
+    pull_max_wait_s: float = Field(
+        default=120.0, ge=0, description="Longest wait honoured from a Retry-After header."
     )
 
     @model_validator(mode="before")

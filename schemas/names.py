@@ -87,3 +87,6 @@ LOOP_REQUESTERS_VIEW = f"{READ_SCHEMA}.loop_requesters"
 # The all-segments row in theme_trends.
 ALL_SEGMENTS = "all"
 SEGMENTS: tuple[str, ...] = ("enterprise", "mid_market", "smb")
+
+# Live intake (intake/): where each scheduled pull resumes.
+PULL_CURSORS_TABLE = f"{DB_SCHEMA}.pull_cursors"

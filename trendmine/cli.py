@@ -189,6 +189,9 @@ def _register_commands() -> None:
     cli_pipeline.register(app)
     cli_read.register(app)
     cli_sales.register(app)
+    from trendmine.cli_intake import intake_app
+
+    app.add_typer(intake_app, name="intake")
 
 
 _register_commands()

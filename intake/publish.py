@@ -1,0 +1,148 @@
+"""Confirmed publishing: a record counts as taken only once the broker acknowledged it.
+
+The producer runs with acks=all; every send future is checked (`FutureRecordMetadata`
+succeeded, else its exception is raised) before a webhook answers 2xx or a pull moves its
+cursor. Records the connector cannot map go to the dead-letter topic through `ingest.dlq`,
+exactly as `trendmine produce` sends them, and are confirmed the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from kafka import KafkaProducer
+from kafka.producer.future import FutureRecordMetadata
+
+from foundation.config import Settings
+from ingest import connectors, dlq
+from ingest.kafka import producer
+from ingest.producer import topic_for
+
+
+class PublishFailed(Exception):
+    """The broker did not acknowledge every record in time: answer 503, move no cursor."""
+
+
+@dataclass
+class Sent:
+    """What one request or page put on the broker, with the futures still to confirm."""
+
+    published: int
+    dead_lettered: int
+    futures: list[FutureRecordMetadata]
+
+
+def confirmed_producer(settings: Settings) -> KafkaProducer:
+    """acks=all, and a short linger: a webhook waits for its batch, so batches stay small."""
+    return producer(settings, acks="all", linger_ms=25, client_id="trendmine-intake")
+
+
+def send_items(
+    prod: KafkaProducer,
+    settings: Settings,
+    target: str,
+    items: Iterable[connectors.Parsed | connectors.Unparseable],
+    origin: str,
+) -> Sent:
+    """Send connector items: Parsed to the target's topic, Unparseable to the DLQ."""
+    topic = settings.topic(topic_for(target))
+    sent = Sent(0, 0, [])
+    for item in items:
+        if isinstance(item, connectors.Unparseable):
+            code = "unparseable_" + origin.replace("-", "_")
+            sent.futures.append(dlq.send(prod, settings, item.raw, code, item.reason, topic=topic))
+            sent.dead_lettered += 1
+        else:
+            key = item.key.encode() if item.key else None
+            value = json.dumps(item.value, ensure_ascii=False).encode()
+            sent.futures.append(prod.send(topic, key=key, value=value))
+            sent.published += 1
+    return sent
+
+
+def wait_confirmed(futures: list[FutureRecordMetadata], timeout_s: float) -> None:
+    """Block until every future is acknowledged (pulls); PublishFailed otherwise."""
+    for future in futures:
+        try:
+            future.get(timeout=timeout_s)
+        except Exception as exc:  # KafkaTimeoutError, NotEnoughReplicas, ... all mean "no"
+            raise PublishFailed(f"broker did not acknowledge a record ({exc!r})") from exc
+
+
+class GroupPublisher:
+    """Confirmed publishing for many concurrent requests, with few thread hand-offs.
+
+    The requests that reach `publish` in one event-loop turn are sent together (one burst
+    of `send` calls, so the producer builds one batch instead of one per request), and the
+    producer's I/O thread wakes the event loop once per burst, when the burst's last
+    future completes. Each request then checks its own futures: it succeeds only if every
+    one of its records was acknowledged. Python threads share one interpreter lock, and
+    every cross-thread wake-up is a syscall that hands the lock over: per-request wake-ups
+    cost more CPU than the request itself (see bench/bench_intake.py).
+    """
+
+    def __init__(self, prod: KafkaProducer, settings: Settings) -> None:
+        self._prod = prod
+        self._settings = settings
+        self._pending: list[tuple[str, list, str, asyncio.Future[Sent]]] = []
+        self._scheduled = False
+
+    async def publish(self, target: str, items: list, origin: str) -> Sent:
+        """Send one request's items; returns once the broker acknowledged all of them."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[Sent] = loop.create_future()
+        self._pending.append((target, items, origin, done))
+        if not self._scheduled:  # after the other requests ready in this turn
+            self._scheduled = True
+            loop.call_soon(self._send_burst, loop)
+        timeout = self._settings.intake_publish_timeout_s
+        try:
+            return await asyncio.wait_for(done, timeout)
+        except TimeoutError as exc:
+            raise PublishFailed(f"no broker acknowledgement within {timeout:g} s") from exc
+
+    def _send_burst(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._scheduled = False
+        burst, self._pending = self._pending, []
+        group: list[tuple[asyncio.Future[Sent], Sent]] = []
+        for target, items, origin, done in burst:
+            try:
+                sent = send_items(self._prod, self._settings, target, items, origin)
+            except Exception as exc:  # a closed producer, a record over max_request_size
+                done.set_exception(PublishFailed(f"cannot send ({exc!r})"))
+                continue
+            group.append((done, sent))
+        futures = [f for _, sent in group for f in sent.futures]
+        if not futures:
+            self._settle(group)
+            return
+        lock = threading.Lock()
+        remaining = len(futures)
+
+        def one_done(_result: object) -> None:  # on the producer's I/O thread
+            nonlocal remaining
+            with lock:
+                remaining -= 1
+                last = remaining == 0
+            if last:
+                loop.call_soon_threadsafe(self._settle, group)
+
+        for future in futures:
+            future.add_callback(one_done)
+            future.add_errback(one_done)
+
+    @staticmethod
+    def _settle(group: list[tuple[asyncio.Future[Sent], Sent]]) -> None:
+        for done, sent in group:
+            if done.done():  # timed out meanwhile
+                continue
+            failed = next((f for f in sent.futures if not f.succeeded()), None)
+            if failed is None:
+                done.set_result(sent)
+            else:
+                done.set_exception(PublishFailed(f"broker refused a record "
+                                                 f"({failed.exception!r})"))

@@ -1,0 +1,59 @@
+"""CLI: `trendmine intake serve` (the webhook receiver) and `trendmine intake pull`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from foundation.config import get_settings
+
+console = Console()
+intake_app = typer.Typer(
+    help="Live intake: vendor webhooks and scheduled API pulls into Kafka.",
+    no_args_is_help=True,
+)
+
+
+@intake_app.command()
+def serve(
+    port: Annotated[int, typer.Option(help="TCP port to listen on.")] = 8080,
+    host: Annotated[
+        str, typer.Option(help="Interface: 127.0.0.1 (default) or 0.0.0.0 behind a proxy.")
+    ] = "127.0.0.1",
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Receive signed webhooks (canonical + Zendesk, Intercom, Canny, Gong, HubSpot,
+    Salesforce) and answer 2xx only after the broker acknowledged every record.
+    Logs are JSON lines on stderr; the OpenAPI schema is at /openapi.json."""
+    from intake.app import serve as run
+
+    console.print(f"[dim]trendmine intake on http://{host}:{port} (Ctrl-C stops)[/dim]",
+                  highlight=False)
+    run(get_settings(), host=host, port=port, workers=workers)
+
+
+@intake_app.command()
+def pull(
+    source: Annotated[
+        list[str] | None,
+        typer.Argument(help="zendesk, intercom, canny, gong; default: every configured one."),
+    ] = None,
+) -> None:
+    """Pull new records from vendor APIs now (what the scheduled deployments run)."""
+    from flows.runtime import configure_prefect
+    from intake.pulls import configured_pulls
+
+    settings = get_settings()
+    configure_prefect(settings)
+    from flows.pulls import pull_flow
+
+    names = source or configured_pulls(settings)
+    if not names:
+        console.print("no pull is configured (see README: Connecting your sources)")
+        return
+    for name in names:
+        result = pull_flow(name)
+        console.print(f"{name}: {result['records']} records in {result['pages']} pages "
+                      f"({result['dead_lettered']} to the DLQ)")
