@@ -53,12 +53,35 @@ def test_bi_role_reads_trends_views_only(settings, db, bi_conn):
     for stmt in denied:
         with pytest.raises(psycopg.Error):
             bi_conn.execute(stmt)
+    # read-only by default is only a default: the missing privileges must hold without it
+    bi_conn.execute("SET default_transaction_read_only = off")
+    for stmt in ("CREATE TEMP TABLE bi_tmp (x int)", "CREATE TABLE public.bi_owned (x int)",
+                 "DELETE FROM trends.themes", "SELECT * FROM trendmine.feedback"):
+        with pytest.raises(psycopg.Error):
+            bi_conn.execute(stmt)
     assert db.execute("SELECT count(*) FROM trendmine.feedback").fetchone()[0] == 1
+    assert bi_conn.execute("SHOW statement_timeout").fetchone()[0] == "2min"
+    limit = db.execute("SELECT rolconnlimit FROM pg_roles WHERE rolname = current_user")
+    assert limit.fetchone()[0] == -1  # trendmine's own role keeps its limits...
+    name = bi_conn.info.user
+    assert db.execute("SELECT rolconnlimit FROM pg_roles WHERE rolname = %s",
+                      (name,)).fetchone()[0] == 10  # ...the BI role gets one
+    db.execute("CREATE TEMP TABLE owner_tmp (x int)")  # trendmine's writers still can
 
 
 def test_role_url_masks_the_password():
     url = role_url("postgresql://postgres@127.0.0.1:5432/trendmine", "trendmine_bi", "pw")
     assert url == "postgresql://trendmine_bi:***@127.0.0.1:5432/trendmine"
+
+
+@pytest.mark.parametrize("admin", [
+    "postgresql://admin:adm1n-pw@db.example:5433/trendmine?password=adm1n-pw&sslmode=require",
+    "host=db.example port=5433 dbname=trendmine user=admin password=adm1n-pw sslmode=require",
+])
+def test_role_url_keeps_nothing_of_the_admin_credentials(admin):
+    url = role_url(admin, "trendmine_bi", "bi-pw", show_password=True)
+    assert url == "postgresql://trendmine_bi:bi-pw@db.example:5433/trendmine?sslmode=require"
+    assert "adm1n" not in role_url(admin, "trendmine_bi", "bi-pw")
 
 
 def test_bad_role_name_is_refused(db):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -214,23 +215,48 @@ def report(out: Annotated[Path, typer.Option(help="HTML file to write.")] = Path
 
 def bi_role_create(
     name: Annotated[str, typer.Option(help="Role name.")] = "trendmine_bi",
-    password: Annotated[str | None, typer.Option(
-        help="Password (default: generated and shown once).")] = None,
+    password_file: Annotated[Path | None, typer.Option(
+        help="Read the password from this file (default: TRENDMINE_BI_PASSWORD, else "
+             "generated and shown once).")] = None,
+    prompt: Annotated[bool, typer.Option(
+        "--prompt", help="Ask for the password (not echoed).")] = False,
+    statement_timeout: Annotated[str, typer.Option(
+        help="Longest query the role may run.")] = "120s",
+    connection_limit: Annotated[int, typer.Option(min=1, help="Concurrent sessions.")] = 10,
 ) -> None:
-    """Create a read-only LOGIN role that can read the `trends` views and nothing else."""
+    """Create a read-only LOGIN role that can read the `trends` views and nothing else.
+
+    The password never comes from a command-line flag (shell history, `ps`)."""
     from foundation.db import connection
     from warehouse.bi import create_bi_role, generate_password, role_url
 
     settings = get_settings()
-    generated = password is None
-    pw = generate_password() if generated else password
+    pw = _bi_password(password_file, prompt)
+    generated = pw is None
+    pw = pw or generate_password()
     with connection(settings, autocommit=True) as conn:
-        create_bi_role(conn, name, pw)
-    console.print(f"role {name}: can read the trends views only")
+        create_bi_role(conn, name, pw, statement_timeout=statement_timeout,
+                       connection_limit=connection_limit)
+    console.print(f"role {name}: can read the trends views only "
+                  f"(statement timeout {statement_timeout}, {connection_limit} connections)")
     console.print(role_url(settings.dsn(), name, pw, show_password=generated), highlight=False,
                   soft_wrap=True)
     if generated:
         console.print("[dim]the password is shown once; store it now[/dim]")
+
+
+def _bi_password(password_file: Path | None, prompt: bool) -> str | None:
+    from foundation.errors import TrendmineError
+
+    if password_file is not None:
+        try:
+            return password_file.read_text().strip() or None
+        except OSError as exc:
+            raise TrendmineError(f"cannot read {password_file}: {exc.strerror}") from exc
+    if prompt:
+        return typer.prompt("password for the BI role", hide_input=True,
+                            confirmation_prompt=True)
+    return os.environ.get("TRENDMINE_BI_PASSWORD") or None
 
 
 def trends_rebuild() -> None:
