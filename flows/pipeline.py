@@ -28,6 +28,7 @@ from flows.tasks import (
     write_html_report,
 )
 from foundation.config import Settings, get_settings
+from foundation.secrets import scrub
 from warehouse import runs
 
 REPORT_NAME = "trendmine-report.html"
@@ -56,7 +57,8 @@ def recorded(settings: Settings, name: str, parent_run_id: int | None = None
         except Exception as rec_exc:
             get_run_logger().warning("could not record run %s as failed: %s", run.run_id,
                                      rec_exc)
-        get_run_logger().error("run %s failed: %s", run.run_id, error)
+        get_run_logger().error("run %s failed: %s", run.run_id,
+                               scrub(error, settings.secret_values()))
         raise
     record_run_end(settings, run.run_id, run.counts, run.report_path)
 

@@ -291,3 +291,18 @@ def test_runs_orphaned_by_a_killed_serve_are_reaped_and_free_the_slot(prefect_ap
 
     reaped, state, again = run_coro_as_sync(orphan_and_reap())
     assert reaped >= 1 and state == StateType.CRASHED and again == 0
+
+
+def test_a_failed_run_never_stores_a_secret(settings, db):
+    from pydantic import SecretStr
+
+    from warehouse import runs
+
+    dsn = settings.dsn().replace("postgres@", "postgres:pw-s3cret-42@", 1)
+    with_pw = settings.model_copy(update={"database_url": SecretStr(dsn)})
+    run_id = runs.start_run(with_pw, "ingest")
+    runs.finish_run(with_pw, run_id, runs.FAILED, {},
+                    error=f"OperationalError: cannot use {dsn} (password pw-s3cret-42)")
+    error = db.execute("SELECT error FROM trends.pipeline_runs WHERE run_id = %s",
+                       (run_id,)).fetchone()[0]
+    assert "pw-s3cret-42" not in error and "***" in error

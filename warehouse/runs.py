@@ -12,6 +12,7 @@ from psycopg.types.json import Jsonb
 
 from foundation.config import Settings
 from foundation.db import connection
+from foundation.secrets import scrub
 from warehouse.rows import fetch_value
 
 RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
@@ -62,7 +63,9 @@ def start_run(settings: Settings, flow: str, *, parent_run_id: int | None = None
 
 def finish_run(settings: Settings, run_id: int, status: str, counts: dict[str, Any], *,
                error: str | None = None, report_path: str | None = None) -> None:
-    """Close the row: end time, final status, counts, the error of a failed run."""
+    """Close the row: end time, final status, counts, the error of a failed run (secrets
+    scrubbed: the BI role can read this table's view)."""
+    error = scrub(error, settings.secret_values()) if error else None
     with connection(settings, autocommit=True) as conn:
         conn.execute(
             "UPDATE trendmine.pipeline_runs SET ended_at = now(), status = %s, counts = %s, "
