@@ -10,6 +10,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -323,7 +325,10 @@ class Settings(BaseSettings):
     def secret_values(self) -> list[str]:
         """Every secret in force, for scrubbing output (foundation.secrets.scrub)."""
         secrets = (getattr(self, name) for name in _SECRET_FIELDS)
-        return [s.get_secret_value() for s in secrets if isinstance(s, SecretStr)]
+        values = [s.get_secret_value() for s in secrets if isinstance(s, SecretStr)]
+        if self.database_url is not None:  # its password may be quoted on its own
+            values.append(_dsn_password(self.database_url.get_secret_value()))
+        return [v for v in values if v]
 
     @property
     def embedded_db(self) -> bool:
@@ -379,6 +384,13 @@ def settings_error(exc: ValidationError) -> str:
     return f"bad setting: {'; '.join(parts)} {hint}"
 
 
+
+
+def _dsn_password(dsn: str) -> str | None:
+    try:
+        return conninfo_to_dict(dsn).get("password")
+    except psycopg.ProgrammingError:
+        return None
 
 
 def _str_or_none(path: Path | None) -> str | None:
