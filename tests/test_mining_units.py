@@ -222,7 +222,7 @@ def test_match_merge_split_retire_birth() -> None:
     new_members = [idx[0] | idx[1], half1, half2, {"x1", "x2", "x3"}]
     new_c = np.stack([cen(idx[0] | idx[1]), cen(half1), cen(half2), stranger])
     res = match_themes([10, 11, 12, 13], C, idx, new_c, new_members)
-    events = {(e.event, e.theme) for e in res.events}
+    events = {(e.event, e.theme_id) for e in res.events}
     assert res.assigned[0] in (10, 11)
     absorbed = 11 if res.assigned[0] == 10 else 10
     assert res.merged == {absorbed: res.assigned[0]}
