@@ -129,7 +129,7 @@ class Settings(BaseSettings):
         description="Mining: smallest leaf theme (snippets); unset = grows with sqrt(window).",
     )
     outlier_threshold: float = Field(
-        default=0.45, ge=-1, le=1,
+        default=0.40, ge=-1, le=1,
         description="Mining: cosine to a theme centroid that re-attaches a noise snippet.",
     )
     leaf_merge_similarity: float = Field(

@@ -18,7 +18,7 @@ from mining.outliers import compute_centroids, reduce_outliers
 from mining.phrases import PhraseLabeller
 from mining.reduce import UMAPReducer
 
-DEFAULT_OUTLIER_THRESHOLD = 0.45
+DEFAULT_OUTLIER_THRESHOLD = 0.40
 # progress(stage, done, total): called at the start (done=0) and end (done=total) of a stage
 Progress = Callable[[str, int, int], None]
 

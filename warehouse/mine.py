@@ -159,7 +159,7 @@ def embed_missing(conn, embedder: Embedder, progress: Progress | None = None) ->
 def _previous_themes(conn):
     rows = conn.execute(
         "SELECT theme_id, centroid FROM trendmine.themes WHERE status = 'active' "
-        "AND centroid IS NOT NULL ORDER BY theme_id"
+        "AND level = 'leaf' AND centroid IS NOT NULL ORDER BY theme_id"
     ).fetchall()
     members: dict[int, set] = {r[0]: set() for r in rows}
     for fid, ord_, tid in conn.execute(
@@ -202,7 +202,7 @@ def _state(conn, model_id: str, since: datetime) -> dict[str, Any]:
     """What the mode decision needs: themes of this model, the last full run, window size."""
     themes = conn.execute(
         "SELECT count(*) FILTER (WHERE model = %s), count(*) FROM trendmine.themes "
-        "WHERE status = 'active' AND centroid IS NOT NULL",
+        "WHERE status = 'active' AND level = 'leaf' AND centroid IS NOT NULL",
         (model_id,),
     ).fetchone()
     last_full, age_h = conn.execute(
@@ -309,7 +309,7 @@ def _incremental(conn, settings: Settings, model_id: str, since: datetime,
                    {"model": model_id, "since": since, "last_full": state["last_full"]})
     themes = conn.execute(
         "SELECT theme_id, centroid FROM trendmine.themes WHERE status = 'active' "
-        "AND centroid IS NOT NULL AND model = %s ORDER BY theme_id",
+        "AND level = 'leaf' AND centroid IS NOT NULL AND model = %s ORDER BY theme_id",
         (model_id,),
     ).fetchall()
     tick("assign", 0, len(rows))
@@ -402,9 +402,10 @@ def _full(conn, settings: Settings, embedder: Embedder, since: datetime, run_id:
         _retire_and_merge(conn, match)
         _write_lineage(conn, match, model.cluster_ids_, theme_of, run_id)
         _write_assignments(conn, model, rows, theme_of, run_id)
+        parents = _write_parents(conn, model, rows, theme_of, model_id, run_id)
     tick("write", model.n_themes_, model.n_themes_)
     assigned = int((model.labels_ >= 0).sum())
-    return {"themes": len(theme_of), "births": len(match.births),
+    return {"themes": len(theme_of), "parents": parents, "births": len(match.births),
             "retired": len(match.retired), "merged": len(match.merged),
             "snippets": len(rows), "noise_share": round(model.noise_share_, 4),
             "assigned": assigned, "unassigned": len(rows) - assigned}
@@ -433,10 +434,15 @@ def _quotes(rows: list[WindowRow], picks: list[int]) -> Jsonb:
                    "text": rows[i].text} for i in picks])
 
 
-def _new_theme(conn, model_id: str) -> int:
+def _phrases(labeller: Any, cid: int) -> list[str]:
+    return list(getattr(labeller, "phrases_", {}).get(cid, []))
+
+
+def _new_theme(conn, model_id: str, level: str = "leaf") -> int:
     return conn.execute(
-        "INSERT INTO trendmine.themes (label, model) VALUES ('', %s) RETURNING theme_id",
-        (model_id,),
+        "INSERT INTO trendmine.themes (label, model, level) VALUES ('', %s, %s) "
+        "RETURNING theme_id",
+        (model_id, level),
     ).fetchone()[0]
 
 
@@ -454,11 +460,11 @@ def _upsert_themes(conn, model: ThemeModel, rows: list[WindowRow], match: MatchR
             """UPDATE trendmine.themes SET label = %s, keywords = %s, quotes = %s, size = %s,
                n_feedback = %s, n_accounts = %s, first_seen = %s, last_seen = %s,
                status = 'active', merged_into = NULL, centroid = %s, model = %s,
-               updated_at = now() WHERE theme_id = %s""",
+               phrases = %s, updated_at = now() WHERE theme_id = %s""",
             (model.labels_text_.get(cid, f"theme {tid}"), model.keywords_.get(cid, []),
              _quotes(rows, model.quotes_.get(cid, [])), stats.size, stats.n_feedback,
              stats.n_accounts, stats.first_seen, stats.last_seen, model.centroids_[j],
-             model_id, tid),
+             model_id, _phrases(model.labeller_, cid), tid),
         )
     return theme_of
 
@@ -498,3 +504,60 @@ def _write_assignments(conn, model: ThemeModel, rows: list[WindowRow],
             if lab >= 0:
                 copy.write_row((rows[i].feedback_id, rows[i].ord, theme_of[lab],
                                 float(model.similarity_[i]), str(model.method_[i]), run_id))
+
+
+def _previous_parents(conn) -> tuple[list[int], np.ndarray | None, list[set]]:
+    """Active parents: ids, centroids and their leaf theme ids (the members they match on)."""
+    rows = conn.execute(
+        "SELECT theme_id, centroid FROM trendmine.themes WHERE status = 'active' "
+        "AND level = 'parent' AND centroid IS NOT NULL ORDER BY theme_id").fetchall()
+    leaves: dict[int, set] = {r[0]: set() for r in rows}
+    for tid, pid in conn.execute(
+            "SELECT theme_id, parent_theme_id FROM trendmine.themes WHERE level = 'leaf' "
+            "AND parent_theme_id IS NOT NULL"):
+        if pid in leaves:
+            leaves[pid].add(tid)
+    ids = [r[0] for r in rows]
+    cents = np.array([r[1].to_numpy().astype(np.float32) for r in rows]) if rows else None
+    return ids, cents, [leaves[i] for i in ids]
+
+
+def _write_parents(conn, model: ThemeModel, rows: list[WindowRow], theme_of: dict[int, int],
+                   model_id: str, run_id: int | None) -> int:
+    """Parent themes over this run's leaves, matched to the previous parents by the leaf ids
+    they hold (stable parent ids), then each leaf points at its parent."""
+    leaf_ids = [theme_of[int(c)] for c in model.cluster_ids_]
+    new_members = [{leaf_ids[j] for j in np.flatnonzero(model.parent_of_ == p)}
+                   for p in model.parent_ids_]
+    prev_ids, prev_cents, prev_members = _previous_parents(conn)
+    match = match_themes(prev_ids,
+                         prev_cents if prev_ids else np.zeros((0, model.centroids_.shape[1])),
+                         prev_members, model.parent_centroids_, new_members)
+    parent_labels = model.parent_labels()
+    parent_of: dict[int, int] = {}
+    for j, p in enumerate(model.parent_ids_.tolist()):
+        pid = match.assigned[j]
+        if pid is None:
+            pid = _new_theme(conn, model_id, level="parent")
+        parent_of[p] = pid
+        stats = ThemeStats.of([rows[i] for i in np.flatnonzero(parent_labels == p)])
+        labeller = getattr(model, "parent_labeller_", None)
+        conn.execute(
+            """UPDATE trendmine.themes SET label = %s, keywords = %s, quotes = %s, size = %s,
+               n_feedback = %s, n_accounts = %s, first_seen = %s, last_seen = %s,
+               status = 'active', merged_into = NULL, centroid = %s, model = %s,
+               phrases = %s, parent_theme_id = NULL, updated_at = now()
+               WHERE theme_id = %s""",
+            (getattr(model, "parent_labels_text_", {}).get(p, f"theme {pid}"),
+             getattr(model, "parent_keywords_", {}).get(p, []),
+             _quotes(rows, getattr(model, "parent_quotes_", {}).get(p, [])), stats.size,
+             stats.n_feedback, stats.n_accounts, stats.first_seen, stats.last_seen,
+             model.parent_centroids_[j], model_id, _phrases(labeller, p), pid),
+        )
+    _retire_and_merge(conn, match)
+    _write_lineage(conn, match, model.parent_ids_, parent_of, run_id)
+    with conn.cursor() as cur:
+        cur.executemany(
+            "UPDATE trendmine.themes SET parent_theme_id = %s WHERE theme_id = %s",
+            [(parent_of[int(p)], leaf_ids[j]) for j, p in enumerate(model.parent_of_.tolist())])
+    return len(parent_of)

@@ -64,17 +64,23 @@ _WINDOW = """
 WITH sw AS (SELECT * FROM unnest(%(src_keys)s::text[], %(src_vals)s::float8[]) AS t(source, w)),
 gw AS (SELECT * FROM unnest(%(seg_keys)s::text[], %(seg_vals)s::float8[]) AS t(segment, w)),
 rec AS (
-    SELECT DISTINCT ft.theme_id, f.feedback_id, f.account_id, f.source, f.opportunity_id,
+    SELECT DISTINCT lvl.theme_id, f.feedback_id, f.account_id, f.source, f.opportunity_id,
            date_trunc(%(grain)s, f.created_at AT TIME ZONE 'UTC')::date AS period_start,
            coalesce(a.segment, 'unknown') AS segment, coalesce(a.arr, 0) AS arr
     FROM trendmine.feedback_theme ft
     JOIN trendmine.feedback f USING (feedback_id)
     JOIN trendmine.themes t ON t.theme_id = ft.theme_id AND t.status <> 'merged'
+    -- level 'parent' counts each record once under its leaf's parent
+    CROSS JOIN LATERAL (SELECT CASE WHEN %(level)s::text = 'parent'
+                        THEN coalesce(t.parent_theme_id, t.theme_id) ELSE t.theme_id END
+                        AS theme_id) lvl
     LEFT JOIN trendmine.accounts a ON a.account_id = f.account_id
     WHERE f.created_at >= %(since)s
       AND (%(source)s::text IS NULL OR f.source = %(source)s::text)
       AND (%(segment)s::text IS NULL OR coalesce(a.segment, 'unknown') = %(segment)s::text)
-      AND (%(themes)s::bigint[] IS NULL OR ft.theme_id = ANY(%(themes)s::bigint[]))
+      AND (%(themes)s::bigint[] IS NULL OR lvl.theme_id = ANY(%(themes)s::bigint[]))
+      -- hidden and chatter themes stay out of the lists (still shown when asked for by id)
+      AND (t.visibility = 'shown' OR %(themes)s::bigint[] IS NOT NULL)
 ), voice AS (
     SELECT theme_id, {period} AS period_start, account_id,
            coalesce(account_id, 'feedback:' || feedback_id) AS voice, segment, arr,
@@ -115,15 +121,19 @@ def _params(conn: psycopg.Connection, weights: ScoreWeights, **extra: Any) -> di
         "seg_keys": list(weights.segment_weights),
         "seg_vals": list(weights.segment_weights.values()),
         "arr_weight": weights.arr_weight, "arr_cap": weights.arr_cap,
-        "ref_arr": reference_arr_sql(conn), "fallback": FALLBACK_WEIGHT, **extra,
+        "ref_arr": reference_arr_sql(conn), "fallback": FALLBACK_WEIGHT, "level": "leaf",
+        **extra,
     }
 
 
 def top_trends(conn: psycopg.Connection, since: datetime, grain: str = "week",
                segment: str | None = None, source: str | None = None,
                rank_by: str = "score", limit: int = 20, weights: ScoreWeights | None = None,
-               now: datetime | None = None) -> list[TrendRow]:
-    """The top themes of the window since `since`, with a weighted-score series per period."""
+               now: datetime | None = None, level: str = "leaf") -> list[TrendRow]:
+    """The top themes of the window since `since`, with a weighted-score series per period;
+    `level="parent"` ranks the parent themes (each record counted once per parent)."""
+    if level not in ("leaf", "parent"):
+        raise TrendmineError(f"unknown --level {level!r}", "use leaf or parent")
     if grain not in GRAINS:
         raise TrendmineError(f"unknown period {grain!r}", f"use one of {', '.join(GRAINS)}")
     if rank_by not in RANK_BY:
@@ -132,7 +142,7 @@ def top_trends(conn: psycopg.Connection, since: datetime, grain: str = "week",
         segment = None
     weights = weights or ScoreWeights()
     params = _params(conn, weights, grain=grain, since=since, source=source, segment=segment,
-                     themes=None, limit=limit)
+                     themes=None, limit=limit, level=level)
     query = sql.SQL(_WINDOW + _TOTALS).format(period=sql.SQL("NULL::date"),
                                              rank=sql.Identifier(rank_by))
     rows = conn.execute(query, params).fetchall()
@@ -170,9 +180,11 @@ def _growth(series: list[float]) -> float | None:
 
 def emerging(conn: psycopg.Connection, limit: int = 20) -> list[dict[str, Any]]:
     cur = conn.execute(
-        "SELECT rank, theme_id, label, is_new, grain, period_start, mentions, accounts, "
-        "arr::float8 AS arr, pipeline::float8 AS pipeline, observed, expected, statistic, "
-        "p_value, threshold, evidence FROM trends.emerging_themes ORDER BY rank LIMIT %s",
+        "SELECT e.rank, e.theme_id, e.label, e.is_new, e.grain, e.period_start, e.mentions, "
+        "e.accounts, e.arr::float8 AS arr, e.pipeline::float8 AS pipeline, e.observed, "
+        "e.expected, e.statistic, e.p_value, e.threshold, e.evidence, t.parent_label "
+        "FROM trends.emerging_themes e LEFT JOIN trends.themes t USING (theme_id) "
+        "ORDER BY e.rank LIMIT %s",
         (limit,))
     return [dict(zip([c.name for c in cur.description], r, strict=True)) for r in cur.fetchall()]
 
