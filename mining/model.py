@@ -214,6 +214,27 @@ class ThemeModel:
             "ij,ij->i", self.embeddings_fit_[member], self.centroids_[pos])
         return self
 
+    def split_cluster(self, cid: int, parts: np.ndarray) -> ThemeModel:
+        """Cut cluster `cid` in pieces: `parts[i]` is the piece of its i-th member (row
+        order); piece 0 keeps `cid`, the others get new ids after the largest. Centroids
+        and similarities are recomputed; labels must be (re)computed with `label`."""
+        members = np.flatnonzero(self.labels_ == cid)
+        parts = np.asarray(parts, dtype=np.int64)
+        if cid not in self.cluster_ids_ or parts.shape != members.shape:
+            raise ValueError(f"parts: expected one piece per member of cluster {cid}")
+        labels = self.labels_.copy()
+        top = int(self.cluster_ids_.max())
+        for piece in np.unique(parts[parts > 0]):
+            labels[members[parts == piece]] = top + int(piece)
+        self.labels_ = labels
+        self._summarise()
+        member = labels >= 0
+        pos = np.searchsorted(self.cluster_ids_, labels[member])
+        self.similarity_ = self.similarity_.copy()
+        self.similarity_[member] = np.einsum(
+            "ij,ij->i", self.embeddings_fit_[member], self.centroids_[pos])
+        return self
+
     def label(self, texts: Sequence[str], groups: Sequence | None = None,
               progress: Progress | None = None) -> ThemeModel:
         """Keywords, readable labels and quotes for the current clusters (`fit` calls it

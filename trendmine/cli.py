@@ -158,11 +158,12 @@ def topics_list() -> None:
 
 
 def _register_commands() -> None:
-    from trendmine import cli_ingest, cli_pipeline, cli_read
+    from trendmine import cli_curate, cli_ingest, cli_pipeline, cli_read
 
     cli_ingest.register(app)
     cli_pipeline.register(app)
     cli_read.register(app)
+    cli_curate.register(app)
     from trendmine.cli_theme import theme_app
 
     app.add_typer(theme_app, name="theme")

@@ -183,8 +183,10 @@ def theme(theme_id: Annotated[int, typer.Argument(help="Theme id (see `trendmine
     console.print("sources: " + ", ".join(f"{s['source']} {s['mentions']}" for s in d["sources"]))
     for ev in d["lineage"]:
         related = ", ".join(map(str, ev["related_theme_ids"] or []))
+        who = (ev.get("detail") or {}).get("by")
         console.print(f"lineage: {ev['at']:%Y-%m-%d} {ev['event']} theme {ev['theme_id']}"
-                      + (f" (with {related})" if related else ""))
+                      + (f" (with {related})" if related else "")
+                      + (f" by {who}" if who else ""))
 
 
 def similar(text: Annotated[str, typer.Argument(help="What a customer asked for.")],

@@ -48,6 +48,7 @@ from mining import (
     text_hash,
 )
 from mining.hierarchy import AgglomerativeGrouper
+from warehouse import curation
 
 Progress = Callable[[str, int, int], None]
 # full-run assignments; 'incremental' rows come from attach runs in between
@@ -394,6 +395,7 @@ def _full(conn, settings: Settings, embedder: Embedder, since: datetime, run_id:
         ids = model.cluster_ids_
         model.merge_clusters({int(ids[j]): int(ids[k]) for j, k in folds.items()})
         match = _match(model, keys, prev_ids, prev_cents, prev_members)
+    match = _replay_decisions(conn, model, keys, match, (prev_ids, prev_cents, prev_members))
     tick("match", 1, 1)
     model.label(texts, groups, progress=tick)
     tick("write", 0, model.n_themes_)
@@ -403,6 +405,7 @@ def _full(conn, settings: Settings, embedder: Embedder, since: datetime, run_id:
         _write_lineage(conn, match, model.cluster_ids_, theme_of, run_id)
         _write_assignments(conn, model, rows, theme_of, run_id)
         parents = _write_parents(conn, model, rows, theme_of, model_id, run_id)
+        curation.apply_decisions(conn)
     tick("write", model.n_themes_, model.n_themes_)
     assigned = int((model.labels_ >= 0).sum())
     return {"themes": len(theme_of), "parents": parents, "births": len(match.births),
@@ -561,3 +564,49 @@ def _write_parents(conn, model: ThemeModel, rows: list[WindowRow], theme_of: dic
             "UPDATE trendmine.themes SET parent_theme_id = %s WHERE theme_id = %s",
             [(parent_of[int(p)], leaf_ids[j]) for j, p in enumerate(model.parent_of_.tolist())])
     return len(parent_of)
+
+
+def _replay_decisions(conn, model: ThemeModel, keys: list, match: MatchResult,
+                      previous: tuple) -> MatchResult:
+    """Keep hand-made merges merged and splits split in this run's clusters; returns the
+    match after any change. A new cluster made of (or close to) a theme merged away by hand
+    folds into the survivor's cluster; a cluster that joined sub-themes of a hand-made split
+    is cut again, each member going to the nearest sub-theme."""
+    decisions = curation.active_decisions(conn)
+    merges = [d for d in decisions if d.action == "merge"]
+    splits = [d for d in decisions if d.action == "split"]
+    if not merges and not splits:
+        return match
+    cents = curation.curated_centroids(conn, decisions)
+    ids = model.cluster_ids_
+    continuing = {tid: j for j, tid in enumerate(match.assigned) if tid is not None}
+    folds: dict[int, int] = {}
+    for d in merges:
+        k = continuing.get(d.theme_id)
+        if k is None:
+            continue
+        away = [cents[a] / np.linalg.norm(cents[a]) for a in d.related_theme_ids if a in cents]
+        for j in match.births:
+            close = any(float(model.centroids_[j] @ c) >= curation.MERGED_AWAY_SIMILARITY
+                        for c in away)
+            if match.parents.get(j) == d.theme_id or close:
+                folds[j] = k
+    if folds:
+        model.merge_clusters({int(ids[j]): int(ids[k]) for j, k in folds.items()})
+        match = _match(model, keys, *previous)
+    for d in splits:
+        children = [c for c in d.related_theme_ids if c in cents]
+        joined = {kept for absorbed, kept in match.merged.items()
+                  if absorbed in children and kept in children}
+        for kept in sorted(joined):
+            j = match.assigned.index(kept)
+            cid = int(model.cluster_ids_[j])
+            C = np.stack([cents[c] / np.linalg.norm(cents[c]) for c in children])
+            members = np.flatnonzero(model.labels_ == cid)
+            nearest = (model.embeddings_fit_[members] @ C.T).argmax(axis=1)
+            # piece 0 is the sub-theme the cluster continues; the others are cut off
+            order = [children.index(kept)] + [i for i in range(len(children))
+                                              if children[i] != kept]
+            model.split_cluster(cid, np.array([order.index(int(n)) for n in nearest]))
+            match = _match(model, keys, *previous)
+    return match

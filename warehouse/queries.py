@@ -243,7 +243,7 @@ def theme_detail(conn: psycopg.Connection, theme_id: int, weeks: int = SPARK_PER
         "FROM trendmine.feedback_theme ft JOIN trendmine.feedback f USING (feedback_id) "
         "WHERE ft.theme_id = %s GROUP BY 1 ORDER BY 2 DESC, 1", (theme_id,)))
     detail["lineage"] = _dicts(conn.execute(
-        "SELECT event, theme_id, related_theme_ids, similarity, overlap, run_id, at "
+        "SELECT event, theme_id, related_theme_ids, similarity, overlap, run_id, at, detail "
         "FROM trendmine.theme_lineage WHERE theme_id = %s OR %s = ANY(related_theme_ids) "
         "ORDER BY at, lineage_id", (theme_id, theme_id)))
     return detail
