@@ -282,3 +282,37 @@ def test_umap_sampled_fit_places_the_rest() -> None:
     assert red.sample_index_.size == 150 and red.sample_Y_.shape == (150, 5)
     assert evaluate(y, m.labels_)["nmi"] > 0.9
     assert red.transform(X[:4]).shape == (4, 5)
+
+
+# --- chatter --------------------------------------------------------------------------
+
+
+def test_boilerplate_is_found_from_the_data_and_chatter_themes_flagged() -> None:
+    from mining.chatter import BoilerplateDetector, chatter_themes, sentence_key
+
+    topics = ["SSO with Okta fails at login for user {}.", "CSV export is slow for report {}.",
+              "Dashboard widgets load slowly on page {}."]
+    texts, labels = [], []
+    for k, topic in enumerate(topics):
+        for i in range(10):
+            sign_off = " Would love to see this soon!" if i % 3 == 0 else ""
+            texts.append(topic.format(i) + sign_off)
+            labels.append(k)
+    for _ in range(3):  # a request repeated word for word inside its own theme
+        texts.append("We export everything to Excel just to pivot it.")
+        labels.append(1)
+    for i in range(6):  # a call-note template beside requests of every theme ...
+        texts.append(topics[i % 3].format(20 + i) + " No product topics were discussed.")
+        labels.append(i % 3)
+    for _ in range(4):  # ... and alone, where such records form a theme of their own
+        texts.append("No product topics were discussed. Thanks Ana.")
+        labels.append(3)
+    det = BoilerplateDetector(min_records=5, max_theme_share=0.5, min_themes=3).fit(texts, labels)
+    assert det.boilerplate_ == {"would love to see this soon", "no product topics were discussed"}
+    # names, dates and numbers are slots of a template
+    assert sentence_key("Umar: Great, I'll send a recap by Monday.") == sentence_key(
+        "Great, I'll send a recap by Thursday 12th.")
+    assert det.stripped_[0] == "SSO with Okta fails at login for user 0."
+    assert det.stripped_[33] == "SSO with Okta fails at login for user 20."
+    assert det.chatter_.tolist() == [False] * 39 + [True] * 4
+    assert chatter_themes(np.array(labels), det.chatter_) == {3}

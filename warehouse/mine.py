@@ -47,6 +47,7 @@ from mining import (
     split_snippets,
     text_hash,
 )
+from mining.chatter import BoilerplateDetector, chatter_themes
 from mining.hierarchy import AgglomerativeGrouper
 from warehouse import curation
 
@@ -397,10 +398,15 @@ def _full(conn, settings: Settings, embedder: Embedder, since: datetime, run_id:
         match = _match(model, keys, prev_ids, prev_cents, prev_members)
     match = _replay_decisions(conn, model, keys, match, (prev_ids, prev_cents, prev_members))
     tick("match", 1, 1)
-    model.label(texts, groups, progress=tick)
+    # Boilerplate sentences (found in the data) stay out of the labels; themes made of
+    # nothing else are chatter: kept, but hidden from the trend lists.
+    detector = BoilerplateDetector().fit(texts, model.parent_labels(),
+                                         [r.feedback_id for r in rows])
+    chatter = chatter_themes(model.labels_, detector.chatter_)
+    model.label(detector.stripped_, groups, progress=tick)
     tick("write", 0, model.n_themes_)
     with conn.transaction():
-        theme_of = _upsert_themes(conn, model, rows, match, model_id)
+        theme_of = _upsert_themes(conn, model, rows, match, model_id, chatter)
         _retire_and_merge(conn, match)
         _write_lineage(conn, match, model.cluster_ids_, theme_of, run_id)
         _write_assignments(conn, model, rows, theme_of, run_id)
@@ -411,6 +417,8 @@ def _full(conn, settings: Settings, embedder: Embedder, since: datetime, run_id:
     return {"themes": len(theme_of), "parents": parents, "births": len(match.births),
             "retired": len(match.retired), "merged": len(match.merged),
             "snippets": len(rows), "noise_share": round(model.noise_share_, 4),
+            "chatter_themes": len(chatter),
+            "chatter_snippets": int(np.isin(model.labels_, list(chatter)).sum()),
             "assigned": assigned, "unassigned": len(rows) - assigned}
 
 
@@ -450,7 +458,7 @@ def _new_theme(conn, model_id: str, level: str = "leaf") -> int:
 
 
 def _upsert_themes(conn, model: ThemeModel, rows: list[WindowRow], match: MatchResult,
-                   model_id: str) -> dict[int, int]:
+                   model_id: str, chatter: set[int]) -> dict[int, int]:
     """Insert born themes, update every matched one; returns {cluster id: theme id}."""
     theme_of: dict[int, int] = {}
     for j, cid in enumerate(model.cluster_ids_.tolist()):
@@ -463,11 +471,14 @@ def _upsert_themes(conn, model: ThemeModel, rows: list[WindowRow], match: MatchR
             """UPDATE trendmine.themes SET label = %s, keywords = %s, quotes = %s, size = %s,
                n_feedback = %s, n_accounts = %s, first_seen = %s, last_seen = %s,
                status = 'active', merged_into = NULL, centroid = %s, model = %s,
-               phrases = %s, updated_at = now() WHERE theme_id = %s""",
+               phrases = %s, updated_at = now(), visibility = CASE
+                   WHEN visibility = 'hidden' THEN 'hidden' ELSE %s END
+               WHERE theme_id = %s""",
             (model.labels_text_.get(cid, f"theme {tid}"), model.keywords_.get(cid, []),
              _quotes(rows, model.quotes_.get(cid, [])), stats.size, stats.n_feedback,
              stats.n_accounts, stats.first_seen, stats.last_seen, model.centroids_[j],
-             model_id, _phrases(model.labeller_, cid), tid),
+             model_id, _phrases(model.labeller_, cid),
+             "chatter" if cid in chatter else "shown", tid),
         )
     return theme_of
 
