@@ -134,8 +134,8 @@ class Settings(BaseSettings):
     )
     leaf_merge_similarity: float = Field(
         default=0.8, ge=0, le=2,
-        description="Mining: merge leaf themes whose centroid cosine (+0.15 x shared "
-        "keywords) reaches this; 0 = never merge.",
+        description="Mining: merge leaf themes whose centroid cosine reaches this "
+        "(average linkage); 0 = never merge.",
     )
     n_parents: int | None = Field(
         default=None, ge=1,

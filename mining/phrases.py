@@ -189,6 +189,9 @@ class PhraseLabeller(CTfidfLabeller):
             row = df_theme.getrow(k)
             need = min(2, int(sizes[k]))
             keep = row.data >= need
+            if not (keep & (n_words[row.indices] >= 2)).any():
+                # no phrase used twice: a phrase used once reads better than a lone word
+                keep = keep | (n_words[row.indices] >= 2)
             idx, df = row.indices[keep], row.data[keep]
             score = (df / sizes[k]) * np.sqrt(df / df_all[idx]) * length[idx]
             order = np.lexsort((idx, -score))[: self.n_candidates]
