@@ -265,7 +265,7 @@ def _emerging(conn: psycopg.Connection, grain: str, now: datetime | None,
         "SELECT tt.theme_id, t.label, tt.period_start, tt.weighted_score, tt.mentions, "
         "tt.accounts FROM trendmine.theme_trends tt JOIN trendmine.themes t USING (theme_id) "
         "WHERE tt.grain = %s AND tt.segment = %s AND tt.period_start BETWEEN %s AND %s "
-        "AND t.status <> 'merged'",
+        "AND t.status <> 'merged' AND t.visibility = 'shown'",  # hidden/chatter: never emerging
         (grain, ALL_SEGMENTS, periods[0], periods[-1])).fetchall()
     first = dict(conn.execute(
         "SELECT theme_id, min(period_start) FROM tm_voice WHERE grain = %s GROUP BY 1",
