@@ -30,6 +30,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -98,6 +99,82 @@ def run_quality() -> list[dict]:
             print(json.dumps(row), flush=True)
             rows.append(row)
     return rows
+
+
+def _domains() -> dict[str, str]:
+    """intent -> its CLINC150 domain ('oos' stays 'oos')."""
+    by = json.loads((CLINC / "domains.json").read_text())
+    return {i: d for d, intents in by.items() for i in intents} | {"oos": "oos"}
+
+
+def theme_configs() -> dict[str, Any]:
+    """before: the flat model of issue 12's start (keyword labels, no leaf merging, no
+    parents, outlier threshold 0.45); after: today's defaults (phrase labels ranked with
+    the default model, leaf merging, parents, threshold 0.40)."""
+    from mining import CTfidfLabeller, PhraseLabeller
+
+    enc = Embedder()
+    return {
+        "before": lambda: ThemeModel(labeller=CTfidfLabeller(), merger=False, grouper=False,
+                                     outlier_threshold=0.45),
+        "after": lambda: ThemeModel(labeller=PhraseLabeller(encoder=enc)),
+        "encoder": enc,
+    }
+
+
+def run_themes() -> list[dict]:
+    """Leaves, parents and labels before/after on clinc150 (issue 12's measures): NMI, ARI,
+    noise, leaf and parent counts, parents against the 10 domains, label accuracy (the
+    label's nearest intent name is the theme's majority intent, size-weighted), labels
+    found as a phrase in a member text, labels of 2-6 words."""
+    from mining.evaluate import label_quality
+
+    configs = theme_configs()
+    dom = _domains()
+    rows = []
+    for split, part in (("test", "full"), ("test", "in-scope"), ("val", "full")):
+        texts, y, emb = embeddings(split)
+        keep = np.ones(len(y), bool) if part == "full" else y != "oos"
+        texts_k = [t for t, k in zip(texts, keep, strict=True) if k]
+        groups = [i % 50 for i in range(len(texts_k))]
+        for name in ("before", "after"):
+            t = time.perf_counter()
+            model = configs[name]().fit(emb[keep], texts=texts_k, groups=groups)
+            secs = time.perf_counter() - t
+            yd = np.array([dom[v] for v in y[keep]])
+            leaf = label_quality(model.labels_text_, model.labels_, y[keep], texts_k,
+                                 configs["encoder"])
+            parent = label_quality(model.parent_labels_text_, model.parent_labels(), yd,
+                                   texts_k, configs["encoder"])
+            row = {"dataset": f"clinc150 {split} {part}", "config": name,
+                   **evaluate(y[keep], model.labels_),
+                   "n_parents": int(model.parent_ids_.size),
+                   "parent_domain_nmi": evaluate(yd, model.parent_labels())["nmi"],
+                   "label_accuracy": leaf["name_accuracy"],
+                   "label_in_text": leaf["in_text_share"], "label_2_6_words": leaf["short_share"],
+                   "parent_label_domain_accuracy": parent["name_accuracy"],
+                   "parent_label_in_text": parent["in_text_share"],
+                   "fit_and_label_seconds": round(secs, 1)}
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    return rows
+
+
+def themes_table(rows: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    tab = Table(title="themes before/after (issue 12), same all-MiniLM-L6-v2 embeddings")
+    for col in ("dataset", "config", "NMI", "ARI", "noise %", "leaves", "parents",
+                "parent~domain NMI", "label acc", "in text", "2-6 words", "parent label acc"):
+        tab.add_column(col)
+    for r in rows:
+        tab.add_row(r["dataset"], r["config"], f"{r['nmi']:.3f}", f"{r['ari']:.3f}",
+                    f"{100 * r['noise_share']:.1f}", str(r["n_themes"]), str(r["n_parents"]),
+                    f"{r['parent_domain_nmi']:.3f}", f"{r['label_accuracy']:.2f}",
+                    f"{r['label_in_text']:.2f}", f"{r['label_2_6_words']:.2f}",
+                    f"{r['parent_label_domain_accuracy']:.2f}")
+    Console().print(tab)
 
 
 def scale_texts(n: int, seed: int = 0) -> list[str]:
@@ -277,6 +354,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--skip-scale", action="store_true")
     ap.add_argument("--skip-quality", action="store_true")
+    ap.add_argument("--themes", action="store_true",
+                    help="only the leaves/parents/labels before-after table (issue 12)")
     ap.add_argument("--scale-n", type=int, default=100_000)
     ap.add_argument("--bertopic-scale-n", type=int, default=20_000)
     ap.add_argument("--db", action="store_true",
@@ -296,6 +375,12 @@ def main() -> None:
     if not (CLINC / "test.csv").is_file():
         sys.exit(f"clinc150 not found at {CLINC}; set TRENDMINE_CLINC150_DIR")
     results = json.loads(OUT.read_text()) if OUT.is_file() else {}
+    if args.themes:
+        results["themes"] = run_themes()
+        results["themes_command"] = "python " + " ".join(sys.argv)
+        OUT.write_text(json.dumps(results, indent=2))
+        themes_table(results["themes"])
+        return
     if not args.skip_quality:
         results["quality"] = run_quality()
     if not args.skip_scale:

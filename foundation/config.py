@@ -330,6 +330,30 @@ class Settings(BaseSettings):
             values.append(_dsn_password(self.database_url.get_secret_value()))
         return [v for v in values if v]
 
+    # --- themes
+    reducer: Literal["umap", "pca", "none"] = Field(
+        default="umap",
+        description="Mining: reduce embeddings before clustering with umap, pca or none.",
+    )
+    min_cluster_size: int | None = Field(
+        default=None, ge=2,
+        description="Mining: smallest leaf theme (snippets); unset = grows with sqrt(window).",
+    )
+    outlier_threshold: float = Field(
+        default=0.40, ge=-1, le=1,
+        description="Mining: cosine to a theme centroid that re-attaches a noise snippet.",
+    )
+    leaf_merge_similarity: float = Field(
+        default=0.8, ge=0, le=2,
+        description="Mining: merge leaf themes whose centroid cosine reaches this "
+        "(average linkage); 0 = never merge.",
+    )
+    n_parents: int | None = Field(
+        default=None, ge=1,
+        description="Mining: parent themes over the leaves; unset = about 1.5 x sqrt(leaves), "
+        "at most 40.",
+    )
+
     @property
     def embedded_db(self) -> bool:
         return self.database_url is None

@@ -39,6 +39,28 @@ def _readable(terms: list[str], max_terms: int = 3) -> str:
     return label[:1].upper() + label[1:]
 
 
+def ctfidf_matrix(counts: sp.spmatrix, labels: np.ndarray, ids: np.ndarray) -> sp.csr_matrix:
+    """(len(ids), n_terms) class-based TF-IDF from per-item term counts (rows of `counts`).
+
+    One document per theme; weight = tf(term, theme) * log(1 + A / f(term)), with tf
+    L1-normalised per theme, A the average number of terms per theme and f the term's
+    frequency over all themes.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    rows = np.flatnonzero(np.isin(labels, ids))
+    theme_pos = np.searchsorted(ids, labels[rows])
+    indicator = sp.csr_matrix(
+        (np.ones(rows.size), (theme_pos, rows)), shape=(len(ids), len(labels))
+    )
+    tf_counts = (indicator @ counts).tocsr().astype(np.float64)
+    freq = np.asarray(tf_counts.sum(axis=0)).ravel()
+    avg_terms = tf_counts.sum() / max(len(ids), 1)
+    idf = np.log1p(avg_terms / np.maximum(freq, 1.0))
+    row_sums = np.asarray(tf_counts.sum(axis=1)).ravel()
+    tf = sp.diags(1.0 / np.maximum(row_sums, 1.0)) @ tf_counts
+    return (tf @ sp.diags(idf)).tocsr()
+
+
 class CTfidfLabeller:
     """BERTopic-style c-TF-IDF keywords, a short label and representative quotes per theme.
 
@@ -111,19 +133,7 @@ class CTfidfLabeller:
             for cid in ids:
                 self.keywords_[cid], self.scores_[cid], self.labels_text_[cid] = [], [], ""
             return
-        # Sum item rows into one row per theme with a sparse indicator matrix.
-        rows = np.flatnonzero(labels >= 0)
-        theme_pos = np.searchsorted(ids, labels[rows])
-        indicator = sp.csr_matrix(
-            (np.ones(rows.size), (theme_pos, rows)), shape=(len(ids), len(labels))
-        )
-        tf_counts = (indicator @ counts).tocsr().astype(np.float64)
-        freq = np.asarray(tf_counts.sum(axis=0)).ravel()
-        avg_terms = tf_counts.sum() / len(ids)
-        idf = np.log1p(avg_terms / np.maximum(freq, 1.0))
-        row_sums = np.asarray(tf_counts.sum(axis=1)).ravel()
-        tf = sp.diags(1.0 / np.maximum(row_sums, 1.0)) @ tf_counts
-        ctfidf = (tf @ sp.diags(idf)).tocsr()
+        ctfidf = ctfidf_matrix(counts, labels, np.asarray(ids))
         vocab = vec.get_feature_names_out()
         for pos, cid in enumerate(ids):
             row = ctfidf.getrow(pos)

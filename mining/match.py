@@ -16,20 +16,26 @@ _FORBIDDEN = -1e6  # score of a pair that may not be matched
 
 @dataclass(frozen=True)
 class LineageEvent:
-    """One lineage fact.
+    """One lineage fact of a match.
 
-    `theme`: the previous theme id for continue/merge/split/retire, the new cluster index
-    for a birth. `new_index`: the new cluster concerned (None for retire). `related`:
-    continue -> (); merge -> (absorbed previous theme id,); split -> (parent theme id,);
-    birth -> (parent theme id,) when the birth comes from a split, else ().
+    event: birth, continue, merge, split or retire.
+    theme_id: the previous theme concerned (the survivor for a merge, the parent for a
+        split); None for a birth, whose id the caller allocates for `new_index`.
+    new_index: the new cluster concerned (None for a retirement).
+    related_theme_ids: merge -> (absorbed previous theme,); split and a birth from a split
+        -> (parent theme,); otherwise ().
+    similarity: centroid cosine of the pair (for a retirement or a plain birth, to the
+        nearest theme of the other side).
+    overlap: member overlap of the pair (Jaccard for continue; the share of the absorbed
+        theme for a merge; the share of the new cluster for a split).
     """
 
     event: str
-    theme: int
-    related: tuple[int, ...] = ()
+    theme_id: int | None
+    new_index: int | None = None
+    related_theme_ids: tuple[int, ...] = ()
     similarity: float = 0.0
     overlap: float = 0.0
-    new_index: int | None = None
 
 
 @dataclass
@@ -92,7 +98,7 @@ def match_themes(
     if n_prev == 0 or n_new == 0:
         for j in range(n_new):
             result.births.append(j)
-            result.events.append(LineageEvent(BIRTH, j, new_index=j))
+            result.events.append(LineageEvent(BIRTH, None, new_index=j))
         for pid in prev_ids:
             result.retired.append(pid)
             result.events.append(LineageEvent(RETIRE, pid))
@@ -124,7 +130,7 @@ def match_themes(
     for j, i in sorted(match_of_new.items()):
         result.assigned[j] = prev_ids[i]
         result.events.append(
-            LineageEvent(CONTINUE, prev_ids[i], (), float(S[j, i]), float(jaccard[j, i]), j)
+            LineageEvent(CONTINUE, prev_ids[i], j, (), float(S[j, i]), float(jaccard[j, i]))
         )
     # Merges: unmatched previous themes absorbed by a matched new cluster.
     for i in range(n_prev):
@@ -140,13 +146,13 @@ def match_themes(
             survivor = prev_ids[match_of_new[j]]
             result.merged[prev_ids[i]] = survivor
             result.events.append(
-                LineageEvent(
-                    MERGE, survivor, (prev_ids[i],), float(S[j, i]), float(share_of_prev[j, i]), j
-                )
+                LineageEvent(MERGE, survivor, j, (prev_ids[i],), float(S[j, i]),
+                             float(share_of_prev[j, i]))
             )
         else:
             result.retired.append(prev_ids[i])
-            result.events.append(LineageEvent(RETIRE, prev_ids[i], (), float(S[:, i].max())))
+            result.events.append(LineageEvent(RETIRE, prev_ids[i], None, (),
+                                              float(S[:, i].max())))
     # Births, some of them split off a matched previous theme.
     for j in range(n_new):
         if j in match_of_new:
@@ -162,10 +168,10 @@ def match_themes(
             parent = prev_ids[i]
             result.parents[j] = parent
             sim, ov = float(S[j, i]), float(share_of_new[j, i])
-            result.events.append(LineageEvent(SPLIT, parent, (parent,), sim, ov, j))
-            result.events.append(LineageEvent(BIRTH, j, (parent,), sim, ov, j))
+            result.events.append(LineageEvent(SPLIT, parent, j, (parent,), sim, ov))
+            result.events.append(LineageEvent(BIRTH, None, j, (parent,), sim, ov))
         else:
-            result.events.append(LineageEvent(BIRTH, j, (), float(S[j].max()), 0.0, j))
+            result.events.append(LineageEvent(BIRTH, None, j, (), float(S[j].max()), 0.0))
     return result
 
 

@@ -126,6 +126,41 @@ def test_rerun_on_the_same_data_changes_no_theme_id(services, mined, tmp_path):
     assert _assignments(settings) == before
 
 
+def _taxonomy(settings: Settings) -> dict[int, tuple[str, int | None, str]]:
+    """active theme_id -> (level, parent_theme_id, label)."""
+    with psycopg.connect(settings.dsn()) as conn:
+        return {r[0]: r[1:] for r in conn.execute(
+            "SELECT theme_id, level, parent_theme_id, label FROM trends.themes "
+            "WHERE status = 'active'").fetchall()}
+
+
+def test_two_levels_with_stable_parents_and_phrase_labels(services, mined, tmp_path):
+    from warehouse.queries import top_trends
+
+    settings = _clone(services, mined[0], tmp_path)
+    before = _taxonomy(settings)
+    leaves = {t: v for t, v in before.items() if v[0] == "leaf"}
+    parents = {t for t, v in before.items() if v[0] == "parent"}
+    assert 2 <= len(parents) < len(leaves) == mined[1]["themes"]
+    assert mined[1]["parents"] == len(parents)
+    assert all(v[1] in parents for v in leaves.values())  # every leaf has an active parent
+    assert all(v[1] is None for t, v in before.items() if t in parents)
+    # phrase labels: 1-6 words, mostly several, never led by a generic word
+    labels = [v[2] for v in before.values()]
+    assert all(1 <= len(lb.split()) <= 6 for lb in labels), labels
+    assert sum(len(lb.split()) >= 2 for lb in labels) >= 0.8 * len(labels), labels
+    assert not any(lb.split()[0].lower() in {"need", "want", "just", "please"} for lb in labels)
+    mine(settings, now=NOW, mode="full")
+    assert _taxonomy(settings) == before  # same data: same leaves, parents and labels
+    with psycopg.connect(settings.dsn()) as conn:
+        rows = top_trends(conn, NOW - timedelta(days=90), level="parent", limit=100, now=NOW)
+        leaf_rows = top_trends(conn, NOW - timedelta(days=90), limit=100, now=NOW)
+    assert {r.theme_id for r in rows} <= parents and len(rows) >= 2
+    assert {r.theme_id for r in leaf_rows} <= set(leaves)
+    # a record is counted once under its parent: parent mentions sum to the leaf mentions
+    assert sum(r.mentions for r in rows) == sum(r.mentions for r in leaf_rows)
+
+
 def test_ten_percent_more_items_keep_ninety_percent_of_old_ids(services, mined, data,
                                                                tmp_path):
     settings = _clone(services, mined[0], tmp_path)

@@ -61,7 +61,7 @@ def test_clinc_quality_and_order_independence(clinc_subsample) -> None:
 
     # Shuffled input -> the identical partition and numbering, with the default UMAP reducer.
     perm = np.random.default_rng(0).permutation(len(texts))
-    shuffled = ThemeModel().fit(emb[perm])
+    shuffled = ThemeModel().fit(emb[perm], texts=[texts[i] for i in perm], label=False)
     back = np.empty_like(shuffled.labels_)
     back[perm] = shuffled.labels_
     np.testing.assert_array_equal(back, model.labels_)

@@ -222,7 +222,7 @@ def test_match_merge_split_retire_birth() -> None:
     new_members = [idx[0] | idx[1], half1, half2, {"x1", "x2", "x3"}]
     new_c = np.stack([cen(idx[0] | idx[1]), cen(half1), cen(half2), stranger])
     res = match_themes([10, 11, 12, 13], C, idx, new_c, new_members)
-    events = {(e.event, e.theme) for e in res.events}
+    events = {(e.event, e.theme_id) for e in res.events}
     assert res.assigned[0] in (10, 11)
     absorbed = 11 if res.assigned[0] == 10 else 10
     assert res.merged == {absorbed: res.assigned[0]}
@@ -282,3 +282,106 @@ def test_umap_sampled_fit_places_the_rest() -> None:
     assert red.sample_index_.size == 150 and red.sample_Y_.shape == (150, 5)
     assert evaluate(y, m.labels_)["nmi"] > 0.9
     assert red.transform(X[:4]).shape == (4, 5)
+
+
+# --- chatter --------------------------------------------------------------------------
+
+
+def test_boilerplate_is_found_from_the_data_and_chatter_themes_flagged() -> None:
+    from mining.chatter import BoilerplateDetector, chatter_themes, sentence_key
+
+    topics = ["SSO with Okta fails at login for user {}.", "CSV export is slow for report {}.",
+              "Dashboard widgets load slowly on page {}."]
+    texts, labels = [], []
+    for k, topic in enumerate(topics):
+        for i in range(10):
+            sign_off = " Would love to see this soon!" if i % 3 == 0 else ""
+            texts.append(topic.format(i) + sign_off)
+            labels.append(k)
+    for _ in range(3):  # a request repeated word for word inside its own theme
+        texts.append("We export everything to Excel just to pivot it.")
+        labels.append(1)
+    for i in range(6):  # a call-note template beside requests of every theme ...
+        texts.append(topics[i % 3].format(20 + i) + " No product topics were discussed.")
+        labels.append(i % 3)
+    for _ in range(4):  # ... and alone, where such records form a theme of their own
+        texts.append("No product topics were discussed. Thanks Ana.")
+        labels.append(3)
+    det = BoilerplateDetector(min_records=5, max_theme_share=0.5, min_themes=3).fit(texts, labels)
+    assert det.boilerplate_ == {"would love to see this soon", "no product topics were discussed"}
+    # names, dates and numbers are slots of a template
+    assert sentence_key("Umar: Great, I'll send a recap by Monday.") == sentence_key(
+        "Great, I'll send a recap by Thursday 12th.")
+    assert det.stripped_[0] == "SSO with Okta fails at login for user 0."
+    assert det.stripped_[33] == "SSO with Okta fails at login for user 20."
+    assert det.chatter_.tolist() == [False] * 39 + [True] * 4
+    assert chatter_themes(np.array(labels), det.chatter_) == {3}
+
+
+# --- leaf merging, parents, phrase labels, contracts --------------------------------
+
+
+def test_leaf_merger_joins_close_leaves_only() -> None:
+    from mining import SimilarLeafMerger
+
+    X, y = blobs(n_per=30, k=3, dim=32, spread=0.05)
+    labels = y.copy()
+    labels[:15] = 3  # blob 0 cut in two leaves (0 and 3): the same need twice
+    m = SimilarLeafMerger(min_similarity=0.8).fit(X, labels)
+    assert m.mapping_ == {3: 0} and m.groups_ == [[0, 3]]
+    assert SimilarLeafMerger(min_similarity=0.999).fit(X, labels).mapping_ == {}
+    with pytest.raises(ValueError, match="min_similarity"):
+        SimilarLeafMerger(min_similarity=5).fit(X, labels)
+
+
+def test_grouper_parents_and_model_two_levels() -> None:
+    from mining import AgglomerativeGrouper
+
+    rng = np.random.default_rng(2)
+    supers = rng.normal(size=(2, 32))
+    centres = np.repeat(supers, 3, axis=0) + 0.3 * rng.normal(size=(6, 32))
+    g = AgglomerativeGrouper(n_parents=2).fit(centres, np.array([5, 4, 3, 9, 4, 1]))
+    assert g.parent_of_.tolist() == [1, 1, 1, 0, 0, 0]  # numbered by total size
+    X, _ = blobs(n_per=40, k=6)
+    m = fast_model(grouper=AgglomerativeGrouper(n_parents=3)).fit(X)
+    assert m.parent_of_.shape == (m.n_themes_,) and m.parent_ids_.tolist() == [0, 1, 2]
+    pl = m.parent_labels()
+    assert ((pl >= 0) == (m.labels_ >= 0)).all()
+    assert fast_model(grouper=False).fit(X).parent_ids_.size == m.n_themes_  # one level
+
+
+def test_phrase_labels_come_from_member_words() -> None:
+    from mining import PhraseLabeller
+
+    texts = ["We need SSO with Okta for every user", "Please enable SSO with Okta soon",
+             "SSO with Okta is a blocker for us", "just want SSO with Okta",
+             "CSV export times out on big reports", "the CSV export times out again",
+             "CSV export times out when filtering", "need CSV export to work"]
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    emb, _ = blobs(n_per=4, k=2, dim=16)
+    lab = PhraseLabeller().fit(texts, labels, emb)
+    assert lab.labels_text_ == {0: "SSO with Okta", 1: "CSV export"}  # used by every member
+    assert "sso" in lab.keywords_[0]  # keywords stay separate
+
+    class WordEncoder:  # a stand-in text encoder: bag of words hashed into 64 dims
+        def encode(self, items):
+            out = np.zeros((len(items), 64), dtype=np.float32)
+            for i, t in enumerate(items):
+                for w in t.lower().split():
+                    out[i, sum(map(ord, w)) % 64] += 1
+            return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+
+    enc = WordEncoder()
+    lab = PhraseLabeller(encoder=enc).fit(texts, labels, enc.encode(texts))
+    for cid, label in lab.labels_text_.items():
+        assert 2 <= len(label.split()) <= 6
+        members = [t.lower() for t, c in zip(texts, labels, strict=True) if c == cid]
+        assert any(label.lower() in t for t in members)
+        assert label.split()[0].lower() not in {"need", "want", "just", "please"}
+
+
+def test_parts_are_checked_against_their_contract() -> None:
+    X, _ = blobs(n_per=10, k=2)
+    for name in ("reducer", "clusterer", "labeller", "merger", "grouper"):
+        with pytest.raises(ValueError, match=name):
+            ThemeModel(**{name: object()}).fit(X)

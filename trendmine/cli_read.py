@@ -35,6 +35,11 @@ class RankBy(StrEnum):
     mentions = "mentions"
 
 
+class Level(StrEnum):
+    leaf = "leaf"
+    parent = "parent"
+
+
 class Format(StrEnum):
     table = "table"
     csv = "csv"
@@ -79,6 +84,8 @@ def trends(
     rank_by: Annotated[RankBy, typer.Option(help="Ranking column.")] = RankBy.score,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
+    level: Annotated[Level, typer.Option(help="leaf themes, or the parent themes that "
+                                         "group them.")] = Level.leaf,
 ) -> None:
     """Top themes of the window: mentions, distinct accounts, ARR, open pipeline, growth."""
     from foundation.db import connection
@@ -94,7 +101,7 @@ def trends(
     start = parse_since(since)
     with connection(settings) as conn:
         rows = top_trends(conn, start, period.value, segment, source, rank_by.value, limit,
-                          weights=ScoreWeights.from_settings(settings))
+                          weights=ScoreWeights.from_settings(settings), level=level.value)
     if fmt is Format.json:
         typer.echo(json.dumps([r.as_dict() for r in rows], indent=2))
         return
@@ -138,7 +145,8 @@ def emerging(limit: Annotated[int, typer.Option(min=1, max=500)] = 20) -> None:
     for e in rows:
         ev = e["evidence"] or {}
         table.add_row(
-            str(e["rank"]), f"{e['theme_id']} {e['label']}",
+            str(e["rank"]), f"{e['theme_id']} {e['label']}"
+            + (f" [dim]({e['parent_label']})[/dim]" if e.get("parent_label") else ""),
             "[bold red]NEW[/bold red]" if e["is_new"] else "", str(e["accounts"]),
             str(e["mentions"]), _money(e["arr"]), _money(e["pipeline"]),
             f"{e['observed']:.1f}", f"{e['expected']:.1f}",
@@ -176,8 +184,10 @@ def theme(theme_id: Annotated[int, typer.Argument(help="Theme id (see `trendmine
     console.print("sources: " + ", ".join(f"{s['source']} {s['mentions']}" for s in d["sources"]))
     for ev in d["lineage"]:
         related = ", ".join(map(str, ev["related_theme_ids"] or []))
+        who = (ev.get("detail") or {}).get("by")
         console.print(f"lineage: {ev['at']:%Y-%m-%d} {ev['event']} theme {ev['theme_id']}"
-                      + (f" (with {related})" if related else ""))
+                      + (f" (with {related})" if related else "")
+                      + (f" by {who}" if who else ""))
 
 
 def similar(text: Annotated[str, typer.Argument(help="What a customer asked for.")],

@@ -20,24 +20,36 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 from pgvector.psycopg import register_vector
+from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from foundation.config import MINE_MODES, Settings
 from foundation.db import connect
 from mining import (
     Embedder,
+    HDBSCANClusterer,
+    IdentityReducer,
+    MatchResult,
+    PCAReducer,
+    PhraseLabeller,
+    SimilarLeafMerger,
     ThemeModel,
+    UMAPReducer,
     assign_incremental,
     fold_splits,
     match_themes,
     split_snippets,
     text_hash,
 )
+from mining.chatter import BoilerplateDetector, chatter_themes
+from mining.hierarchy import AgglomerativeGrouper
+from warehouse import curation
 
 Progress = Callable[[str, int, int], None]
 # full-run assignments; 'incremental' rows come from attach runs in between
@@ -46,6 +58,42 @@ _FULL_METHODS = ["cluster", "outlier"]
 
 def _noop(stage: str, done: int, total: int) -> None:
     return None
+
+
+@dataclass
+class WindowRow:
+    """One embedded snippet of the analysis window."""
+
+    feedback_id: int
+    ord: int
+    text: str
+    embedding: Any  # pgvector Vector
+    account_id: str | None
+    created_at: datetime
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.feedback_id, self.ord)
+
+
+def theme_model(settings: Settings, embedder: Embedder | None = None) -> ThemeModel:
+    """The ThemeModel the settings describe (reducer, leaf size, merging, parents); the
+    embedder, when given, ranks the label phrases."""
+    rs = settings.random_state
+    reducer = {"umap": lambda: UMAPReducer(random_state=rs),
+               "pca": lambda: PCAReducer(random_state=rs),
+               "none": IdentityReducer}[settings.reducer]()
+    merger = (SimilarLeafMerger(min_similarity=settings.leaf_merge_similarity)
+              if settings.leaf_merge_similarity > 0 else False)
+    return ThemeModel(
+        reducer=reducer,
+        clusterer=HDBSCANClusterer(min_cluster_size=settings.min_cluster_size, random_state=rs),
+        labeller=PhraseLabeller(encoder=embedder),
+        merger=merger,
+        grouper=AgglomerativeGrouper(n_parents=settings.n_parents),
+        outlier_threshold=settings.outlier_threshold,
+        random_state=rs,
+    )
 
 
 def sync_snippets(conn, since: datetime, progress: Progress | None = None) -> int:
@@ -113,7 +161,7 @@ def embed_missing(conn, embedder: Embedder, progress: Progress | None = None) ->
 def _previous_themes(conn):
     rows = conn.execute(
         "SELECT theme_id, centroid FROM trendmine.themes WHERE status = 'active' "
-        "AND centroid IS NOT NULL ORDER BY theme_id"
+        "AND level = 'leaf' AND centroid IS NOT NULL ORDER BY theme_id"
     ).fetchall()
     members: dict[int, set] = {r[0]: set() for r in rows}
     for fid, ord_, tid in conn.execute(
@@ -141,17 +189,22 @@ _PENDING = """AND NOT EXISTS (SELECT 1 FROM trendmine.feedback_theme ft
      AND (%(last_full)s::timestamptz IS NULL OR e.embedded_at > %(last_full)s::timestamptz)"""
 
 
-def _vectors(rows) -> np.ndarray:
+def _window(conn, extra: str, params: dict[str, Any]) -> list[WindowRow]:
+    with conn.cursor(row_factory=class_row(WindowRow)) as cur:
+        return cur.execute(_WINDOW_ROWS.format(extra=extra), params).fetchall()
+
+
+def _vectors(rows: list[WindowRow]) -> np.ndarray:
     if not rows:
         return np.zeros((0, 0), dtype=np.float32)
-    return np.array([r[3].to_numpy() for r in rows], dtype=np.float32)
+    return np.array([r.embedding.to_numpy() for r in rows], dtype=np.float32)
 
 
 def _state(conn, model_id: str, since: datetime) -> dict[str, Any]:
     """What the mode decision needs: themes of this model, the last full run, window size."""
     themes = conn.execute(
         "SELECT count(*) FILTER (WHERE model = %s), count(*) FROM trendmine.themes "
-        "WHERE status = 'active' AND centroid IS NOT NULL",
+        "WHERE status = 'active' AND level = 'leaf' AND centroid IS NOT NULL",
         (model_id,),
     ).fetchone()
     last_full, age_h = conn.execute(
@@ -241,7 +294,7 @@ def mine(
                 conn, settings, embedder.model_id, since, state, requested, run_id, tick
             )
         if counts is None:
-            counts = _full(conn, settings, embedder.model_id, since, run_id, tick)
+            counts = _full(conn, settings, embedder, since, run_id, tick)
             counts["mode"] = "full"
         counts.update(split=split, embedded=embedded, mode_reason=reason,
                       seconds=round(time.perf_counter() - t_start, 2), stage_seconds=stage_t)
@@ -254,13 +307,11 @@ def _incremental(conn, settings: Settings, model_id: str, since: datetime,
                  state: dict[str, Any], requested: str, run_id: int | None,
                  tick: Progress) -> tuple[dict[str, Any] | None, str]:
     """Attach pending snippets to the nearest theme; None when a full run must run instead."""
-    rows = conn.execute(
-        _WINDOW_ROWS.format(extra=_PENDING),
-        {"model": model_id, "since": since, "last_full": state["last_full"]},
-    ).fetchall()
+    rows = _window(conn, _PENDING,
+                   {"model": model_id, "since": since, "last_full": state["last_full"]})
     themes = conn.execute(
         "SELECT theme_id, centroid FROM trendmine.themes WHERE status = 'active' "
-        "AND centroid IS NOT NULL AND model = %s ORDER BY theme_id",
+        "AND level = 'leaf' AND centroid IS NOT NULL AND model = %s ORDER BY theme_id",
         (model_id,),
     ).fetchall()
     tick("assign", 0, len(rows))
@@ -284,8 +335,8 @@ def _incremental(conn, settings: Settings, model_id: str, since: datetime,
             "run_id) FROM STDIN"
         ) as copy:
             for i in attached:
-                copy.write_row((rows[i][0], rows[i][1], int(assigned[i]), float(sim[i]),
-                                "incremental", run_id))
+                copy.write_row((rows[i].feedback_id, rows[i].ord, int(assigned[i]),
+                                float(sim[i]), "incremental", run_id))
         touched = sorted({int(t) for t in assigned[attached]})
         conn.execute(
             """UPDATE trendmine.themes t SET size = s.size, n_feedback = s.n_feedback,
@@ -308,7 +359,7 @@ def _incremental(conn, settings: Settings, model_id: str, since: datetime,
             "themes_touched": len(touched)}, reason
 
 
-def _match(model: ThemeModel, keys: list, prev_ids, prev_cents, prev_members):
+def _match(model: ThemeModel, keys: list, prev_ids, prev_cents, prev_members) -> MatchResult:
     labels = model.labels_
     order = np.argsort(labels, kind="stable")
     bounds = np.searchsorted(labels[order], model.cluster_ids_)
@@ -323,21 +374,21 @@ def _match(model: ThemeModel, keys: list, prev_ids, prev_cents, prev_members):
     )
 
 
-def _full(conn, settings: Settings, model_id: str, since: datetime, run_id: int | None,
+def _full(conn, settings: Settings, embedder: Embedder, since: datetime, run_id: int | None,
           tick: Progress) -> dict[str, Any]:
     """Cluster the whole window, match to the previous themes, rewrite assignments."""
-    rows = conn.execute(
-        _WINDOW_ROWS.format(extra=""), {"model": model_id, "since": since}
-    ).fetchall()
+    model_id = embedder.model_id
+    rows = _window(conn, "", {"model": model_id, "since": since})
     if len(rows) < 10:
         return {"snippets": len(rows), "themes": 0, "births": 0, "retired": 0, "merged": 0,
                 "assigned": 0, "unassigned": len(rows)}
     X = _vectors(rows)
-    texts = [r[2] for r in rows]
-    groups = [r[4] or f"unknown:{r[0]}" for r in rows]
-    model = ThemeModel(random_state=settings.random_state).fit(X, progress=tick)
+    texts = [r.text for r in rows]
+    groups = [r.account_id or f"unknown:{r.feedback_id}" for r in rows]
+    # Leaf merging reads the texts; the labels wait until the clusters are matched.
+    model = theme_model(settings, embedder).fit(X, texts=texts, progress=tick, label=False)
     tick("match", 0, 1)
-    keys = [(r[0], r[1]) for r in rows]
+    keys = [r.key for r in rows]
     prev_ids, prev_cents, prev_members = _previous_themes(conn)
     match = _match(model, keys, prev_ids, prev_cents, prev_members)
     folds = fold_splits(match, model.centroids_)
@@ -345,105 +396,228 @@ def _full(conn, settings: Settings, model_id: str, since: datetime, run_id: int 
         ids = model.cluster_ids_
         model.merge_clusters({int(ids[j]): int(ids[k]) for j, k in folds.items()})
         match = _match(model, keys, prev_ids, prev_cents, prev_members)
+    match = _replay_decisions(conn, model, keys, match, (prev_ids, prev_cents, prev_members))
     tick("match", 1, 1)
-    model.label(texts, groups, progress=tick)
-    counts = _write_themes(conn, model, rows, match, model_id, run_id, tick)
-    assigned = int((model.labels_ >= 0).sum())
-    counts.update(
-        snippets=len(rows),
-        noise_share=round(model.noise_share_, 4),
-        assigned=assigned,
-        unassigned=len(rows) - assigned,
-    )
-    return counts
-
-
-def _write_themes(conn, model: ThemeModel, rows, match, model_id: str, run_id,
-                  tick: Progress = _noop) -> dict:
-    tick("write", 0, len(model.cluster_ids_))
+    # Boilerplate sentences (found in the data) stay out of the labels; themes made of
+    # nothing else are chatter: kept, but hidden from the trend lists.
+    detector = BoilerplateDetector().fit(texts, model.parent_labels(),
+                                         [r.feedback_id for r in rows])
+    chatter = chatter_themes(model.labels_, detector.chatter_)
+    model.label(detector.stripped_, groups, progress=tick)
+    tick("write", 0, model.n_themes_)
     with conn.transaction():
-        theme_of: dict[int, int] = {}
-        for j, cid in enumerate(model.cluster_ids_):
-            cid = int(cid)
-            tid = match.assigned[j]
-            if tid is None:
-                tid = conn.execute(
-                    "INSERT INTO trendmine.themes (label, model) VALUES ('', %s) "
-                    "RETURNING theme_id",
-                    (model_id,),
-                ).fetchone()[0]
-            theme_of[cid] = tid
-            idx = np.flatnonzero(model.labels_ == cid)
-            quotes = [
-                {"feedback_id": rows[i][0], "account_id": rows[i][4], "text": rows[i][2]}
-                for i in model.quotes_.get(cid, [])
-            ]
-            conn.execute(
-                """UPDATE trendmine.themes SET label = %s, keywords = %s, quotes = %s, size = %s,
-                   n_feedback = %s, n_accounts = %s, first_seen = %s, last_seen = %s,
-                   status = 'active', merged_into = NULL, centroid = %s, model = %s,
-                   updated_at = now() WHERE theme_id = %s""",
-                (
-                    model.labels_text_.get(cid, f"theme {tid}"),
-                    model.keywords_.get(cid, []),
-                    Jsonb(quotes),
-                    len(idx),
-                    len({rows[i][0] for i in idx}),
-                    len({rows[i][4] for i in idx if rows[i][4]}),
-                    min(rows[i][5] for i in idx),
-                    max(rows[i][5] for i in idx),
-                    model.centroids_[j],
-                    model_id,
-                    tid,
-                ),
-            )
-        for old, new in match.merged.items():
-            conn.execute(
-                "UPDATE trendmine.themes SET status = 'merged', merged_into = %s "
-                "WHERE theme_id = %s",
-                (new, old),
-            )
-        for old in match.retired:
-            conn.execute(
-                "UPDATE trendmine.themes SET status = 'retired' WHERE theme_id = %s", (old,)
-            )
-        cluster_ids = list(model.cluster_ids_)
-        for ev in match.events:
-            tid = theme_of[int(cluster_ids[ev.theme])] if ev.event == "birth" else ev.theme
-            conn.execute(
-                """INSERT INTO trendmine.theme_lineage
-                   (run_id, event, theme_id, related_theme_ids, similarity, overlap)
-                   VALUES (%s, %s, %s, %s, %s, %s)""",
-                (
-                    run_id,
-                    ev.event,
-                    tid,
-                    list(ev.related),
-                    float(ev.similarity),
-                    float(getattr(ev, "overlap", 0.0)),
-                ),
-            )
-        conn.execute("DELETE FROM trendmine.feedback_theme")
-        with conn.cursor().copy(
-            "COPY trendmine.feedback_theme (feedback_id, ord, theme_id, similarity, method, "
-            "run_id) FROM STDIN"
-        ) as copy:
-            for i, lab in enumerate(model.labels_):
-                if lab >= 0:
-                    copy.write_row(
-                        (
-                            rows[i][0],
-                            rows[i][1],
-                            theme_of[int(lab)],
-                            float(model.similarity_[i]),
-                            str(model.method_[i]),
-                            run_id,
-                        )
-                    )
-    tick("write", len(model.cluster_ids_), len(model.cluster_ids_))
-    return {
-        "themes": len(theme_of),
-        "births": len(match.births),
-        "retired": len(match.retired),
-        "merged": len(match.merged),
-    }
+        theme_of = _upsert_themes(conn, model, rows, match, model_id, chatter)
+        _retire_and_merge(conn, match)
+        _write_lineage(conn, match, model.cluster_ids_, theme_of, run_id)
+        _write_assignments(conn, model, rows, theme_of, run_id)
+        parents = _write_parents(conn, model, rows, theme_of, model_id, run_id)
+        curation.apply_decisions(conn)
+    tick("write", model.n_themes_, model.n_themes_)
+    assigned = int((model.labels_ >= 0).sum())
+    return {"themes": len(theme_of), "parents": parents, "births": len(match.births),
+            "retired": len(match.retired), "merged": len(match.merged),
+            "snippets": len(rows), "noise_share": round(model.noise_share_, 4),
+            "chatter_themes": len(chatter),
+            "chatter_snippets": int(np.isin(model.labels_, list(chatter)).sum()),
+            "assigned": assigned, "unassigned": len(rows) - assigned}
+
+
+@dataclass
+class ThemeStats:
+    """What a theme row records about its members."""
+
+    size: int
+    n_feedback: int
+    n_accounts: int
+    first_seen: datetime
+    last_seen: datetime
+
+    @classmethod
+    def of(cls, members: list[WindowRow]) -> ThemeStats:
+        return cls(size=len(members), n_feedback=len({r.feedback_id for r in members}),
+                   n_accounts=len({r.account_id for r in members if r.account_id}),
+                   first_seen=min(r.created_at for r in members),
+                   last_seen=max(r.created_at for r in members))
+
+
+def _quotes(rows: list[WindowRow], picks: list[int]) -> Jsonb:
+    return Jsonb([{"feedback_id": rows[i].feedback_id, "account_id": rows[i].account_id,
+                   "text": rows[i].text} for i in picks])
+
+
+def _phrases(labeller: Any, cid: int) -> list[str]:
+    return list(getattr(labeller, "phrases_", {}).get(cid, []))
+
+
+def _new_theme(conn, model_id: str, level: str = "leaf") -> int:
+    return conn.execute(
+        "INSERT INTO trendmine.themes (label, model, level) VALUES ('', %s, %s) "
+        "RETURNING theme_id",
+        (model_id, level),
+    ).fetchone()[0]
+
+
+def _upsert_themes(conn, model: ThemeModel, rows: list[WindowRow], match: MatchResult,
+                   model_id: str, chatter: set[int]) -> dict[int, int]:
+    """Insert born themes, update every matched one; returns {cluster id: theme id}."""
+    theme_of: dict[int, int] = {}
+    for j, cid in enumerate(model.cluster_ids_.tolist()):
+        tid = match.assigned[j]
+        if tid is None:
+            tid = _new_theme(conn, model_id)
+        theme_of[cid] = tid
+        stats = ThemeStats.of([rows[i] for i in np.flatnonzero(model.labels_ == cid)])
+        conn.execute(
+            """UPDATE trendmine.themes SET label = %s, keywords = %s, quotes = %s, size = %s,
+               n_feedback = %s, n_accounts = %s, first_seen = %s, last_seen = %s,
+               status = 'active', merged_into = NULL, centroid = %s, model = %s,
+               phrases = %s, updated_at = now(), visibility = CASE
+                   WHEN visibility = 'hidden' THEN 'hidden' ELSE %s END
+               WHERE theme_id = %s""",
+            (model.labels_text_.get(cid, f"theme {tid}"), model.keywords_.get(cid, []),
+             _quotes(rows, model.quotes_.get(cid, [])), stats.size, stats.n_feedback,
+             stats.n_accounts, stats.first_seen, stats.last_seen, model.centroids_[j],
+             model_id, _phrases(model.labeller_, cid),
+             "chatter" if cid in chatter else "shown", tid),
+        )
+    return theme_of
+
+
+def _retire_and_merge(conn, match: MatchResult) -> None:
+    for old, new in match.merged.items():
+        conn.execute("UPDATE trendmine.themes SET status = 'merged', merged_into = %s "
+                     "WHERE theme_id = %s", (new, old))
+    for old in match.retired:
+        conn.execute("UPDATE trendmine.themes SET status = 'retired' WHERE theme_id = %s", (old,))
+
+
+def _write_lineage(conn, match: MatchResult, cluster_ids: np.ndarray,
+                   theme_of: dict[int, int], run_id: int | None) -> None:
+    """One theme_lineage row per event; a birth gets the id allocated for its cluster."""
+    ids = cluster_ids.tolist()
+    with conn.cursor() as cur:
+        cur.executemany(
+            """INSERT INTO trendmine.theme_lineage
+               (run_id, event, theme_id, related_theme_ids, similarity, overlap)
+               VALUES (%s, %s, %s, %s, %s, %s)""",
+            [(run_id, ev.event,
+              theme_of[ids[ev.new_index]] if ev.theme_id is None else ev.theme_id,
+              list(ev.related_theme_ids), ev.similarity, ev.overlap) for ev in match.events],
+        )
+
+
+def _write_assignments(conn, model: ThemeModel, rows: list[WindowRow],
+                       theme_of: dict[int, int], run_id: int | None) -> None:
+    """Replace every assignment with this full run's."""
+    conn.execute("DELETE FROM trendmine.feedback_theme")
+    with conn.cursor().copy(
+        "COPY trendmine.feedback_theme (feedback_id, ord, theme_id, similarity, method, "
+        "run_id) FROM STDIN"
+    ) as copy:
+        for i, lab in enumerate(model.labels_.tolist()):
+            if lab >= 0:
+                copy.write_row((rows[i].feedback_id, rows[i].ord, theme_of[lab],
+                                float(model.similarity_[i]), str(model.method_[i]), run_id))
+
+
+def _previous_parents(conn) -> tuple[list[int], np.ndarray | None, list[set]]:
+    """Active parents: ids, centroids and their leaf theme ids (the members they match on)."""
+    rows = conn.execute(
+        "SELECT theme_id, centroid FROM trendmine.themes WHERE status = 'active' "
+        "AND level = 'parent' AND centroid IS NOT NULL ORDER BY theme_id").fetchall()
+    leaves: dict[int, set] = {r[0]: set() for r in rows}
+    for tid, pid in conn.execute(
+            "SELECT theme_id, parent_theme_id FROM trendmine.themes WHERE level = 'leaf' "
+            "AND parent_theme_id IS NOT NULL"):
+        if pid in leaves:
+            leaves[pid].add(tid)
+    ids = [r[0] for r in rows]
+    cents = np.array([r[1].to_numpy().astype(np.float32) for r in rows]) if rows else None
+    return ids, cents, [leaves[i] for i in ids]
+
+
+def _write_parents(conn, model: ThemeModel, rows: list[WindowRow], theme_of: dict[int, int],
+                   model_id: str, run_id: int | None) -> int:
+    """Parent themes over this run's leaves, matched to the previous parents by the leaf ids
+    they hold (stable parent ids), then each leaf points at its parent."""
+    leaf_ids = [theme_of[int(c)] for c in model.cluster_ids_]
+    new_members = [{leaf_ids[j] for j in np.flatnonzero(model.parent_of_ == p)}
+                   for p in model.parent_ids_]
+    prev_ids, prev_cents, prev_members = _previous_parents(conn)
+    match = match_themes(prev_ids,
+                         prev_cents if prev_ids else np.zeros((0, model.centroids_.shape[1])),
+                         prev_members, model.parent_centroids_, new_members)
+    parent_labels = model.parent_labels()
+    parent_of: dict[int, int] = {}
+    for j, p in enumerate(model.parent_ids_.tolist()):
+        pid = match.assigned[j]
+        if pid is None:
+            pid = _new_theme(conn, model_id, level="parent")
+        parent_of[p] = pid
+        stats = ThemeStats.of([rows[i] for i in np.flatnonzero(parent_labels == p)])
+        labeller = getattr(model, "parent_labeller_", None)
+        conn.execute(
+            """UPDATE trendmine.themes SET label = %s, keywords = %s, quotes = %s, size = %s,
+               n_feedback = %s, n_accounts = %s, first_seen = %s, last_seen = %s,
+               status = 'active', merged_into = NULL, centroid = %s, model = %s,
+               phrases = %s, parent_theme_id = NULL, updated_at = now()
+               WHERE theme_id = %s""",
+            (getattr(model, "parent_labels_text_", {}).get(p, f"theme {pid}"),
+             getattr(model, "parent_keywords_", {}).get(p, []),
+             _quotes(rows, getattr(model, "parent_quotes_", {}).get(p, [])), stats.size,
+             stats.n_feedback, stats.n_accounts, stats.first_seen, stats.last_seen,
+             model.parent_centroids_[j], model_id, _phrases(labeller, p), pid),
+        )
+    _retire_and_merge(conn, match)
+    _write_lineage(conn, match, model.parent_ids_, parent_of, run_id)
+    with conn.cursor() as cur:
+        cur.executemany(
+            "UPDATE trendmine.themes SET parent_theme_id = %s WHERE theme_id = %s",
+            [(parent_of[int(p)], leaf_ids[j]) for j, p in enumerate(model.parent_of_.tolist())])
+    return len(parent_of)
+
+
+def _replay_decisions(conn, model: ThemeModel, keys: list, match: MatchResult,
+                      previous: tuple) -> MatchResult:
+    """Keep hand-made merges merged and splits split in this run's clusters; returns the
+    match after any change. A new cluster made of (or close to) a theme merged away by hand
+    folds into the survivor's cluster; a cluster that joined sub-themes of a hand-made split
+    is cut again, each member going to the nearest sub-theme."""
+    decisions = curation.active_decisions(conn)
+    merges = [d for d in decisions if d.action == "merge"]
+    splits = [d for d in decisions if d.action == "split"]
+    if not merges and not splits:
+        return match
+    cents = curation.curated_centroids(conn, decisions)
+    ids = model.cluster_ids_
+    continuing = {tid: j for j, tid in enumerate(match.assigned) if tid is not None}
+    folds: dict[int, int] = {}
+    for d in merges:
+        k = continuing.get(d.theme_id)
+        if k is None:
+            continue
+        away = [cents[a] / np.linalg.norm(cents[a]) for a in d.related_theme_ids if a in cents]
+        for j in match.births:
+            close = any(float(model.centroids_[j] @ c) >= curation.MERGED_AWAY_SIMILARITY
+                        for c in away)
+            if match.parents.get(j) == d.theme_id or close:
+                folds[j] = k
+    if folds:
+        model.merge_clusters({int(ids[j]): int(ids[k]) for j, k in folds.items()})
+        match = _match(model, keys, *previous)
+    for d in splits:
+        children = [c for c in d.related_theme_ids if c in cents]
+        joined = {kept for absorbed, kept in match.merged.items()
+                  if absorbed in children and kept in children}
+        for kept in sorted(joined):
+            j = match.assigned.index(kept)
+            cid = int(model.cluster_ids_[j])
+            C = np.stack([cents[c] / np.linalg.norm(cents[c]) for c in children])
+            members = np.flatnonzero(model.labels_ == cid)
+            nearest = (model.embeddings_fit_[members] @ C.T).argmax(axis=1)
+            # piece 0 is the sub-theme the cluster continues; the others are cut off
+            order = [children.index(kept)] + [i for i in range(len(children))
+                                              if children[i] != kept]
+            model.split_cluster(cid, np.array([order.index(int(n)) for n in nearest]))
+            match = _match(model, keys, *previous)
+    return match

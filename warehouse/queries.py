@@ -64,17 +64,23 @@ class TrendRow:
 # Records in the window, then each voice's (account's) contribution (warehouse.score).
 _WINDOW = """
 WITH rec AS (
-    SELECT DISTINCT ft.theme_id, f.feedback_id, f.account_id, f.source, f.opportunity_id,
+    SELECT DISTINCT lvl.theme_id, f.feedback_id, f.account_id, f.source, f.opportunity_id,
            date_trunc(%(grain)s, f.created_at AT TIME ZONE 'UTC')::date AS period_start,
            coalesce(a.segment, 'unknown') AS segment, coalesce(a.arr, 0) AS arr
     FROM trendmine.feedback_theme ft
     JOIN trendmine.feedback f USING (feedback_id)
     JOIN trendmine.themes t ON t.theme_id = ft.theme_id AND t.status <> 'merged'
+    -- level 'parent' counts each record once under its leaf's parent
+    CROSS JOIN LATERAL (SELECT CASE WHEN %(level)s::text = 'parent'
+                        THEN coalesce(t.parent_theme_id, t.theme_id) ELSE t.theme_id END
+                        AS theme_id) lvl
     LEFT JOIN trendmine.accounts a ON a.account_id = f.account_id
     WHERE f.created_at >= %(since)s
       AND (%(source)s::text IS NULL OR f.source = %(source)s::text)
       AND (%(segment)s::text IS NULL OR coalesce(a.segment, 'unknown') = %(segment)s::text)
-      AND (%(themes)s::bigint[] IS NULL OR ft.theme_id = ANY(%(themes)s::bigint[]))
+      AND (%(themes)s::bigint[] IS NULL OR lvl.theme_id = ANY(%(themes)s::bigint[]))
+      -- hidden and chatter themes stay out of the lists (still shown when asked for by id)
+      AND (t.visibility = 'shown' OR %(themes)s::bigint[] IS NOT NULL)
 ), {voices}
 """
 
@@ -102,8 +108,11 @@ _SERIES = ("SELECT theme_id, period_start, sum(contrib)::float8 AS score FROM sc
 def top_trends(conn: psycopg.Connection, since: datetime, grain: str = "week",
                segment: str | None = None, source: str | None = None,
                rank_by: str = "score", limit: int = 20, weights: ScoreWeights | None = None,
-               now: datetime | None = None) -> list[TrendRow]:
-    """The top themes of the window since `since`, with a weighted-score series per period."""
+               now: datetime | None = None, level: str = "leaf") -> list[TrendRow]:
+    """The top themes of the window since `since`, with a weighted-score series per period;
+    `level="parent"` ranks the parent themes (each record counted once per parent)."""
+    if level not in ("leaf", "parent"):
+        raise TrendmineError(f"unknown --level {level!r}", "use leaf or parent")
     if grain not in GRAINS:
         raise TrendmineError(f"unknown period {grain!r}", f"use one of {', '.join(GRAINS)}")
     if rank_by not in RANK_BY:
@@ -112,7 +121,8 @@ def top_trends(conn: psycopg.Connection, since: datetime, grain: str = "week",
         segment = None
     weights = weights or ScoreWeights()
     params = {**score_params(weights, reference_arr_sql(conn)), "grain": grain, "since": since,
-              "source": source, "segment": segment, "themes": None, "limit": limit}
+              "source": source, "segment": segment, "themes": None, "limit": limit,
+              "level": level}
     query = sql.SQL(_WINDOW + _TOTALS).format(voices=voices_cte(("theme_id",)),
                                              rank=sql.Identifier(rank_by))
     rows = fetch(conn, TrendRow, query, params)
@@ -151,9 +161,11 @@ def emerging(conn: psycopg.Connection, limit: int = 20) -> list[dict[str, Any]]:
     """trends.emerging_themes, ranked: one dict per theme (evidence as stored, a dict)."""
     return fetch_dicts(
         conn,
-        "SELECT rank, theme_id, label, is_new, grain, period_start, mentions, accounts, "
-        "arr::float8 AS arr, pipeline::float8 AS pipeline, observed, expected, statistic, "
-        "p_value, threshold, evidence FROM trends.emerging_themes ORDER BY rank LIMIT %s",
+        "SELECT e.rank, e.theme_id, e.label, e.is_new, e.grain, e.period_start, e.mentions, "
+        "e.accounts, e.arr::float8 AS arr, e.pipeline::float8 AS pipeline, e.observed, "
+        "e.expected, e.statistic, e.p_value, e.threshold, e.evidence, t.parent_label "
+        "FROM trends.emerging_themes e LEFT JOIN trends.themes t USING (theme_id) "
+        "ORDER BY e.rank LIMIT %s",
         (limit,))
 
 
@@ -210,7 +222,7 @@ def theme_detail(conn: psycopg.Connection, theme_id: int, weeks: int = SPARK_PER
         "WHERE ft.theme_id = %s GROUP BY 1 ORDER BY 2 DESC, 1", (theme_id,))
     detail["lineage"] = fetch_dicts(
         conn,
-        "SELECT event, theme_id, related_theme_ids, similarity, overlap, run_id, at "
+        "SELECT event, theme_id, related_theme_ids, similarity, overlap, run_id, at, detail "
         "FROM trendmine.theme_lineage WHERE theme_id = %s OR %s = ANY(related_theme_ids) "
         "ORDER BY at, lineage_id", (theme_id, theme_id))
     return detail

@@ -290,7 +290,8 @@ def _theme_series(conn: psycopg.Connection, w: _Window) -> tuple[list[ThemeSerie
         "SELECT tt.theme_id, t.label, tt.period_start, tt.weighted_score, tt.mentions, "
         "tt.accounts FROM trendmine.theme_trends tt JOIN trendmine.themes t USING (theme_id) "
         "WHERE tt.grain = %s AND tt.segment = %s AND tt.period_start BETWEEN %s AND %s "
-        "AND t.status <> 'merged'", (w.grain, ALL_SEGMENTS, first_period, last_period))
+        "AND t.status <> 'merged' AND t.visibility = 'shown'",  # hidden/chatter: never emerging
+        (w.grain, ALL_SEGMENTS, first_period, last_period))
     first = fetch_map(
         conn, "SELECT theme_id, min(period_start) AS first FROM tm_voice WHERE grain = %s "
         "GROUP BY 1", (w.grain,))

@@ -1,0 +1,108 @@
+"""Chatter: boilerplate sentences found in the data, and themes made of nothing else.
+
+Call-note templates ("No product topics were discussed", "Sent roadmap deck."), greetings
+and sign-offs recur word for word across many records that are otherwise about different
+things. A request sentence may recur too ("We export everything to Excel just to pivot
+it."), but its records then sit together in one theme. So a sentence is *boilerplate* when
+it occurs, beside other content, in at least `min_records` records spread over at least
+`min_themes` themes, none holding more than `max_theme_share` of them. No list of phrases
+is hard-coded. A record with nothing left but boilerplate and a few words is chatter.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+
+import numpy as np
+
+from mining._validate import check_float, check_int
+from mining.snippets import split_sentences
+
+_NORM = re.compile(r"[^a-z0-9]+")
+_WORD = re.compile(r"[A-Za-z][A-Za-z'’]+")
+
+
+_SPEAKER = re.compile(r"^\s*[A-Z][\w .'()-]{0,40}?:\s+(?=\S)")
+# Names, dates and numbers vary inside a template ("Great, I'll send a recap with next steps
+# by Monday."): a capitalised word after the first, and any word with a digit, is a slot.
+_SLOT = re.compile(r"(?<=\s)[A-Z][\w'’.-]*|\S*\d\S*")
+
+
+def sentence_key(sentence: str) -> str:
+    """The sentence as a template: speaker, names, dates and numbers out, lower-cased."""
+    text = _SLOT.sub(" ", _SPEAKER.sub("", sentence))
+    return _NORM.sub(" ", text.lower()).strip()
+
+
+class BoilerplateDetector:
+    """Learn boilerplate sentences from texts and their (first-pass) theme labels.
+
+    Give it coarse themes (the parent level): one need is often several leaves, and a
+    request sentence spread over the leaves of one parent is not boilerplate. Measured on
+    the demo world (3,000 records, seed 7): with parents and these defaults the 43
+    sentences found are sign-offs, staff replies and call-note templates; with leaves (or
+    a looser share) real request sentences ("compliance asking for audit trail") slip in.
+
+    Learned: `boilerplate_` (normalised sentences), `chatter_` (bool per text: nothing but
+    boilerplate and fewer than `min_content_words` other words), `stripped_` (each text
+    without its boilerplate sentences; the text itself when nothing else is left).
+    """
+
+    def __init__(self, min_records: int = 5, max_theme_share: float = 0.34,
+                 min_themes: int = 4, min_content_words: int = 3) -> None:
+        self.min_records = min_records
+        self.max_theme_share = max_theme_share
+        self.min_themes = min_themes
+        self.min_content_words = min_content_words
+
+    def fit(self, texts: Sequence[str], labels: Sequence[int],
+            records: Sequence | None = None) -> BoilerplateDetector:
+        """`records` (optional): the record each text comes from, so that one record's
+        snippets count once."""
+        check_int("min_records", self.min_records, 2)
+        check_float("max_theme_share", self.max_theme_share, 0.0, 1.0)
+        check_int("min_themes", self.min_themes, 1)
+        check_int("min_content_words", self.min_content_words, 0)
+        labels = np.asarray(labels, dtype=np.int64)
+        if len(texts) != labels.size:
+            raise ValueError("labels: expected one label per text")
+        records = list(range(len(texts))) if records is None else list(records)
+        sentences = [split_sentences(t) for t in texts]
+        # sentence -> {record: label}, over records where the sentence has company: a
+        # record that is nothing but the sentence lands in whatever theme such records
+        # form together, which says nothing about the sentence.
+        where: dict[str, dict] = defaultdict(dict)
+        for i, sents in enumerate(sentences):
+            words = [len(_WORD.findall(s)) for s in sents]
+            for k, s in enumerate(sents):
+                if sum(words) - words[k] >= self.min_content_words:
+                    where[sentence_key(s)].setdefault(records[i], int(labels[i]))
+        self.boilerplate_: set[str] = set()
+        for key, recs in where.items():
+            if not key or len(recs) < self.min_records:
+                continue
+            themes = Counter(recs.values())
+            top = themes.most_common(1)[0][1] / len(recs)
+            if top <= self.max_theme_share and len(themes) >= self.min_themes:
+                self.boilerplate_.add(key)
+        self.stripped_, chatter = [], []
+        for text, sents in zip(texts, sentences, strict=True):
+            kept = [s for s in sents if sentence_key(s) not in self.boilerplate_]
+            words = sum(len(_WORD.findall(s)) for s in kept)
+            chatter.append(words < self.min_content_words)
+            self.stripped_.append(" ".join(kept) if kept else text)
+        self.chatter_ = np.array(chatter, dtype=bool)
+        return self
+
+
+def chatter_themes(labels: np.ndarray, chatter: np.ndarray, min_share: float = 0.5
+                   ) -> set[int]:
+    """Theme ids whose members are mostly chatter."""
+    labels = np.asarray(labels, dtype=np.int64)
+    out = set()
+    for cid in np.unique(labels[labels >= 0]).tolist():
+        if float(chatter[labels == cid].mean()) >= min_share:
+            out.add(int(cid))
+    return out

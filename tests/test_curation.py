@@ -1,0 +1,146 @@
+"""Curation decisions survive a re-mine with new data (real Postgres, CLINC150 subset).
+
+A few hundred requests of 12 intents are mined once per module; each test works on a copy
+of that database (CREATE DATABASE ... TEMPLATE), takes one decision, adds new requests of
+the same intents and re-mines in full, then checks that the decision still holds.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+from foundation.config import Settings
+from mining.evaluate import load_labelled_csv
+from tests.conftest import CLINC150
+from tests.test_mine_db import _assignments, _clone, _insert
+from warehouse import curation
+from warehouse.mine import mine
+
+NOW = datetime(2025, 6, 2, tzinfo=UTC)
+N_INTENTS = 12
+
+
+@pytest.fixture(scope="module")
+def data() -> dict[str, list[tuple[str, str]]]:
+    if not (CLINC150 / "test.csv").is_file():
+        pytest.skip(f"clinc150 not found at {CLINC150} (set TRENDMINE_CLINC150_DIR)")
+    texts, intents = load_labelled_csv(CLINC150 / "test.csv")
+    names = sorted({i for i in intents if i != "oos"})[40 : 40 + N_INTENTS]
+    rows = [(t, i) for t, i in zip(texts, intents, strict=True) if i in names]
+    base = [r for k, r in enumerate(rows) if k % 6]   # 300 requests
+    extra = [r for k, r in enumerate(rows) if not k % 6]  # 60 new ones, same intents
+    return {"base": base, "extra": extra}
+
+
+@pytest.fixture(scope="module")
+def mined(services, tmp_path_factory, data) -> Settings:
+    from tests.conftest import make_settings
+
+    settings = make_settings(services, tmp_path_factory.mktemp("curated"))
+    with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+        _insert(conn, data["base"], "base")
+    mine(settings, now=NOW)
+    return settings
+
+
+def _remine(settings: Settings, data) -> dict:
+    with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+        _insert(conn, data["extra"], "extra")
+    return mine(settings, now=NOW, mode="full")
+
+
+def _leaves(conn: psycopg.Connection) -> list[tuple[int, int, int]]:
+    """(theme_id, size, parent_theme_id) of active leaves, largest first."""
+    return conn.execute(
+        "SELECT theme_id, size, parent_theme_id FROM trends.themes WHERE status = 'active' "
+        "AND level = 'leaf' ORDER BY size DESC, theme_id").fetchall()
+
+
+def _theme(conn: psycopg.Connection, tid: int) -> dict:
+    cur = conn.execute("SELECT * FROM trends.themes WHERE theme_id = %s", (tid,))
+    return dict(zip([c.name for c in cur.description], cur.fetchone(), strict=True))
+
+
+def test_rename_is_kept_and_shown_in_lineage(services, mined, data, tmp_path):
+    settings = _clone(services, mined, tmp_path)
+    with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+        tid = _leaves(conn)[0][0]
+        curation.rename(conn, tid, "  Cancel my   card ", who="pm@example.com")
+        assert _theme(conn, tid)["label"] == "Cancel my card"
+    _remine(settings, data)
+    with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+        t = _theme(conn, tid)
+        assert t["status"] == "active" and t["label"] == "Cancel my card"
+        from warehouse.queries import theme_detail
+
+        events = theme_detail(conn, tid)["lineage"]
+        assert [e["detail"]["by"] for e in events if e["event"] == "rename"] == ["pm@example.com"]
+
+
+def test_hidden_stays_hidden_and_out_of_the_trend_list(services, mined, data, tmp_path):
+    from warehouse.queries import top_trends
+
+    settings = _clone(services, mined, tmp_path)
+    with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+        tid = _leaves(conn)[1][0]
+        curation.hide(conn, tid, who="pm")
+    _remine(settings, data)
+    with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+        assert _theme(conn, tid)["visibility"] == "hidden"
+        listed = {r.theme_id for r in top_trends(conn, NOW - timedelta(days=90), limit=100,
+                                                 now=NOW)}
+        assert tid not in listed and listed
+
+
+def test_merged_stays_merged(services, mined, data, tmp_path):
+    settings = _clone(services, mined, tmp_path)
+    with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+        (keep, *_), (gone, *_) = _leaves(conn)[:2]
+        curation.merge(conn, keep, [gone], who="pm")
+    before = _assignments(settings)
+    moved = [sid for sid, t in before.items() if t == keep]
+    _remine(settings, data)
+    after = _assignments(settings)
+    with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+        g = _theme(conn, gone)
+        assert g["status"] == "merged" and g["merged_into"] == keep
+        assert _theme(conn, keep)["status"] == "active"
+    # the two needs stay one theme: (almost) all their records are still in `keep`
+    assert sum(after.get(sid) == keep for sid in moved) >= 0.9 * len(moved)
+
+
+def test_split_is_not_undone(services, mined, data, tmp_path):
+    settings = _clone(services, mined, tmp_path)
+    with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+        tid, size, parent = _leaves(conn)[0]
+        subs = curation.split(conn, tid, 2, who="pm")
+        assert len(subs) == 2 and sum(s.size for s in subs) == size
+        assert all(s.label for s in subs)
+        assert _theme(conn, subs[0].theme_id)["parent_theme_id"] == parent
+    before = _assignments(settings)
+    _remine(settings, data)
+    after = _assignments(settings)
+    with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+        assert _theme(conn, tid)["status"] != "active"
+        for s in subs:
+            assert _theme(conn, s.theme_id)["status"] == "active", s
+            mine_ = [sid for sid, t in before.items() if t == s.theme_id]
+            assert sum(after.get(sid) == s.theme_id for sid in mine_) >= 0.8 * len(mine_)
+
+
+def test_move_keeps_the_new_parent(services, mined, data, tmp_path):
+    settings = _clone(services, mined, tmp_path)
+    with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+        tid, _, parent = _leaves(conn)[0]
+        other = conn.execute(
+            "SELECT theme_id FROM trends.themes WHERE level = 'parent' AND status = 'active' "
+            "AND theme_id <> %s ORDER BY theme_id LIMIT 1", (parent,)).fetchone()[0]
+        curation.move(conn, tid, other, who="pm")
+        with pytest.raises(Exception, match="parent"):
+            curation.move(conn, tid, tid)  # a leaf is no parent
+    _remine(settings, data)
+    with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+        assert _theme(conn, tid)["parent_theme_id"] == other

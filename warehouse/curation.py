@@ -1,0 +1,259 @@
+"""Curation: a PM's decisions on themes (rename, merge, split, hide, move) that stick.
+
+Each decision is a row of trendmine.theme_decisions (who, when) plus a theme_lineage row,
+applied at once, and replayed by every later mining run (`fold_decisions` before the
+themes are written, `apply_decisions` after), so a full re-clustering neither renames a
+renamed theme, nor splits a merge apart, nor merges a split back, nor shows a hidden theme.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+import psycopg
+from pgvector.psycopg import register_vector
+from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
+
+from foundation.errors import TrendmineError
+from mining import PhraseLabeller
+
+ACTIONS = ("rename", "merge", "split", "hide", "move")
+# A new cluster this close to a theme merged away by hand is that theme again: fold it.
+MERGED_AWAY_SIMILARITY = 0.75
+
+
+@dataclass
+class Decision:
+    decision_id: int
+    action: str
+    theme_id: int
+    related_theme_ids: list[int]
+    label: str | None
+    decided_by: str
+
+
+@dataclass
+class ThemeRef:
+    theme_id: int
+    label: str
+    level: str
+    status: str
+    parent_theme_id: int | None
+
+
+@dataclass
+class SubTheme:
+    theme_id: int
+    label: str
+    size: int
+    keywords: list[str] = field(default_factory=list)
+
+
+def current_user() -> str:
+    return os.environ.get("TRENDMINE_USER") or getpass.getuser()
+
+
+def _theme(conn: psycopg.Connection, theme_id: int) -> ThemeRef:
+    with conn.cursor(row_factory=class_row(ThemeRef)) as cur:
+        found = cur.execute(
+            "SELECT theme_id, label, level, status, parent_theme_id FROM trendmine.themes "
+            "WHERE theme_id = %s", (theme_id,)).fetchone()
+    if found is None:
+        raise TrendmineError(f"no theme {theme_id}", "list themes with `trendmine trends`")
+    return found
+
+
+def _active_leaf(conn: psycopg.Connection, theme_id: int) -> ThemeRef:
+    t = _theme(conn, theme_id)
+    if t.status != "active":
+        raise TrendmineError(f"theme {theme_id} is {t.status}", "pick an active theme")
+    return t
+
+
+def _record(conn: psycopg.Connection, action: str, theme_id: int, related: list[int],
+            label: str | None, who: str) -> int:
+    """Store the decision and its lineage row; returns the decision id."""
+    if action in ("rename", "hide", "move"):  # the latest of these replaces earlier ones
+        conn.execute("UPDATE trendmine.theme_decisions SET active = false "
+                     "WHERE theme_id = %s AND action = %s AND active", (theme_id, action))
+    did = conn.execute(
+        "INSERT INTO trendmine.theme_decisions (action, theme_id, related_theme_ids, label, "
+        "decided_by) VALUES (%s, %s, %s, %s, %s) RETURNING decision_id",
+        (action, theme_id, related, label, who)).fetchone()[0]
+    conn.execute(
+        "INSERT INTO trendmine.theme_lineage (event, theme_id, related_theme_ids, detail) "
+        "VALUES (%s, %s, %s, %s)",
+        (action, theme_id, related,
+         Jsonb({"decision_id": did, "by": who, "curated": True, "label": label})))
+    return did
+
+
+def rename(conn: psycopg.Connection, theme_id: int, label: str, who: str | None = None) -> int:
+    label = " ".join(label.split())
+    if not label:
+        raise TrendmineError("empty label", "give the theme a name, e.g. \"EU data residency\"")
+    _theme(conn, theme_id)
+    with conn.transaction():
+        did = _record(conn, "rename", theme_id, [], label, who or current_user())
+        conn.execute("UPDATE trendmine.themes SET label = %s, updated_at = now() "
+                     "WHERE theme_id = %s", (label, theme_id))
+    return did
+
+
+def hide(conn: psycopg.Connection, theme_id: int, who: str | None = None) -> int:
+    _theme(conn, theme_id)
+    with conn.transaction():
+        did = _record(conn, "hide", theme_id, [], None, who or current_user())
+        conn.execute("UPDATE trendmine.themes SET visibility = 'hidden' WHERE theme_id = %s",
+                     (theme_id,))
+    return did
+
+
+def move(conn: psycopg.Connection, theme_id: int, parent_id: int, who: str | None = None
+         ) -> int:
+    leaf, parent = _active_leaf(conn, theme_id), _active_leaf(conn, parent_id)
+    if leaf.level != "leaf" or parent.level != "parent":
+        raise TrendmineError(f"cannot move theme {theme_id} under {parent_id}",
+                             "move a leaf theme under a parent theme (see trends --level)")
+    with conn.transaction():
+        did = _record(conn, "move", theme_id, [parent_id], None, who or current_user())
+        conn.execute("UPDATE trendmine.themes SET parent_theme_id = %s WHERE theme_id = %s",
+                     (parent_id, theme_id))
+    return did
+
+
+def _refresh_stats(conn: psycopg.Connection, theme_ids: list[int]) -> None:
+    conn.execute(
+        """UPDATE trendmine.themes t SET size = s.size, n_feedback = s.n_feedback,
+               n_accounts = s.n_accounts, first_seen = s.first_seen, last_seen = s.last_seen,
+               centroid = s.centroid, updated_at = now()
+           FROM (SELECT ft.theme_id, count(*) AS size,
+                        count(DISTINCT ft.feedback_id) AS n_feedback,
+                        count(DISTINCT f.account_id) AS n_accounts,
+                        min(f.created_at) AS first_seen, max(f.created_at) AS last_seen,
+                        avg(e.embedding) AS centroid
+                 FROM trendmine.feedback_theme ft
+                 JOIN trendmine.feedback f USING (feedback_id)
+                 JOIN trendmine.themes th ON th.theme_id = ft.theme_id
+                 LEFT JOIN trendmine.feedback_snippet sn ON sn.feedback_id = ft.feedback_id
+                      AND sn.ord = ft.ord
+                 LEFT JOIN trendmine.feedback_embedding e ON e.feedback_id = ft.feedback_id
+                      AND e.ord = ft.ord AND e.model = th.model AND e.text_hash = sn.text_hash
+                 WHERE ft.theme_id = ANY(%s) GROUP BY 1) s
+           WHERE t.theme_id = s.theme_id""",
+        (theme_ids,))
+
+
+def merge(conn: psycopg.Connection, keep_id: int, absorbed: list[int], who: str | None = None
+          ) -> int:
+    """Fold `absorbed` themes into `keep_id`: their snippets move, they become 'merged'."""
+    absorbed = [a for a in dict.fromkeys(absorbed) if a != keep_id]
+    if not absorbed:
+        raise TrendmineError("nothing to merge", "give two or more theme ids")
+    keep = _active_leaf(conn, keep_id)
+    for a in absorbed:
+        if _active_leaf(conn, a).level != keep.level or keep.level != "leaf":
+            raise TrendmineError(f"cannot merge theme {a} into {keep_id}",
+                                 "merge leaf themes (see trends --level leaf)")
+    with conn.transaction():
+        did = _record(conn, "merge", keep_id, absorbed, None, who or current_user())
+        conn.execute("UPDATE trendmine.feedback_theme SET theme_id = %s "
+                     "WHERE theme_id = ANY(%s)", (keep_id, absorbed))
+        conn.execute("UPDATE trendmine.themes SET status = 'merged', merged_into = %s, "
+                     "updated_at = now() WHERE theme_id = ANY(%s)", (keep_id, absorbed))
+        _refresh_stats(conn, [keep_id])
+    return did
+
+
+def split(conn: psycopg.Connection, theme_id: int, parts: int = 2, who: str | None = None,
+          random_state: int = 42) -> list[SubTheme]:
+    """Re-cluster a theme's snippets into `parts` sub-themes (k-means on their embeddings);
+    the theme retires, the sub-themes keep its parent. Returns the sub-themes."""
+    from sklearn.cluster import KMeans
+
+    t = _active_leaf(conn, theme_id)
+    if t.level != "leaf":
+        raise TrendmineError(f"theme {theme_id} is a parent", "split a leaf theme")
+    register_vector(conn)
+    rows = conn.execute(
+        """SELECT ft.feedback_id, ft.ord, sn.text, e.embedding, f.account_id
+           FROM trendmine.feedback_theme ft
+           JOIN trendmine.themes th ON th.theme_id = ft.theme_id
+           JOIN trendmine.feedback f USING (feedback_id)
+           JOIN trendmine.feedback_snippet sn ON sn.feedback_id = ft.feedback_id
+                AND sn.ord = ft.ord
+           JOIN trendmine.feedback_embedding e ON e.feedback_id = ft.feedback_id
+                AND e.ord = ft.ord AND e.model = th.model AND e.text_hash = sn.text_hash
+           WHERE ft.theme_id = %s ORDER BY ft.feedback_id, ft.ord""", (theme_id,)).fetchall()
+    if len(rows) < 2 * parts:
+        raise TrendmineError(f"theme {theme_id} has {len(rows)} snippets",
+                             f"a split into {parts} needs at least {2 * parts}")
+    X = np.array([r[3].to_numpy() for r in rows], dtype=np.float32)
+    sub = KMeans(n_clusters=parts, n_init=10, random_state=random_state).fit_predict(X)
+    texts = [r[2] for r in rows]
+    lab = PhraseLabeller().fit(texts, sub, X, [r[4] for r in rows])
+    model = conn.execute("SELECT model FROM trendmine.themes WHERE theme_id = %s",
+                         (theme_id,)).fetchone()[0]
+    out: list[SubTheme] = []
+    with conn.transaction():
+        for k in range(parts):
+            members = np.flatnonzero(sub == k)
+            new_id = conn.execute(
+                "INSERT INTO trendmine.themes (label, keywords, model, level, parent_theme_id) "
+                "VALUES (%s, %s, %s, 'leaf', %s) RETURNING theme_id",
+                (lab.labels_text_.get(k, f"part {k + 1} of {theme_id}"),
+                 lab.keywords_.get(k, []), model, t.parent_theme_id)).fetchone()[0]
+            conn.execute(
+                "UPDATE trendmine.feedback_theme SET theme_id = %s WHERE theme_id = %s "
+                "AND (feedback_id, ord) IN (SELECT unnest(%s::bigint[]), unnest(%s::int[]))",
+                (new_id, theme_id, [rows[i][0] for i in members],
+                 [rows[i][1] for i in members]))
+            out.append(SubTheme(new_id, lab.labels_text_.get(k, ""), int(members.size),
+                                lab.keywords_.get(k, [])))
+        ids = [s.theme_id for s in out]
+        _refresh_stats(conn, ids)
+        _record(conn, "split", theme_id, ids, None, who or current_user())
+        conn.execute("UPDATE trendmine.themes SET status = 'retired', updated_at = now() "
+                     "WHERE theme_id = %s", (theme_id,))
+    return out
+
+
+def active_decisions(conn: psycopg.Connection) -> list[Decision]:
+    with conn.cursor(row_factory=class_row(Decision)) as cur:
+        return cur.execute(
+            "SELECT decision_id, action, theme_id, related_theme_ids, label, decided_by "
+            "FROM trendmine.theme_decisions WHERE active ORDER BY decision_id").fetchall()
+
+
+def apply_decisions(conn: psycopg.Connection) -> None:
+    """After a mining run wrote its themes: labels, visibility and parents decided by hand
+    win over what the run computed (for themes the run kept)."""
+    for d in active_decisions(conn):
+        if d.action == "rename":
+            conn.execute("UPDATE trendmine.themes SET label = %s WHERE theme_id = %s",
+                         (d.label, d.theme_id))
+        elif d.action == "hide":
+            conn.execute("UPDATE trendmine.themes SET visibility = 'hidden' "
+                         "WHERE theme_id = %s", (d.theme_id,))
+        elif d.action == "move":
+            conn.execute(
+                "UPDATE trendmine.themes SET parent_theme_id = %s WHERE theme_id = %s "
+                "AND EXISTS (SELECT 1 FROM trendmine.themes p WHERE p.theme_id = %s "
+                "AND p.status = 'active' AND p.level = 'parent')",
+                (d.related_theme_ids[0], d.theme_id, d.related_theme_ids[0]))
+
+
+def curated_centroids(conn: psycopg.Connection, decisions: list[Decision]
+                      ) -> dict[int, np.ndarray]:
+    """Centroids of the themes that decisions refer to (absorbed and split-off themes)."""
+    ids = sorted({t for d in decisions for t in [d.theme_id, *d.related_theme_ids]})
+    if not ids:
+        return {}
+    register_vector(conn)
+    return {tid: c.to_numpy().astype(np.float32) for tid, c in conn.execute(
+        "SELECT theme_id, centroid FROM trendmine.themes WHERE theme_id = ANY(%s) "
+        "AND centroid IS NOT NULL", (ids,)).fetchall()}
