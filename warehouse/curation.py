@@ -1,6 +1,6 @@
 """Curation: a PM's decisions on themes (rename, merge, split, hide, move) that stick.
 
-Each decision is a row of trendmine.theme_decisions (who, when) plus a theme_lineage row,
+Each decision is a row of trendmine.theme_curation (who, when) plus a theme_lineage row,
 applied at once, and replayed by every later mining run (`fold_decisions` before the
 themes are written, `apply_decisions` after), so a full re-clustering neither renames a
 renamed theme, nor splits a merge apart, nor merges a split back, nor shows a hidden theme.
@@ -20,6 +20,7 @@ from psycopg.types.json import Jsonb
 
 from foundation.errors import TrendmineError
 from mining import PhraseLabeller
+from schemas.names import THEME_CURATION_TABLE
 
 ACTIONS = ("rename", "merge", "split", "hide", "move")
 # A new cluster this close to a theme merged away by hand is that theme again: fold it.
@@ -78,10 +79,10 @@ def _record(conn: psycopg.Connection, action: str, theme_id: int, related: list[
             label: str | None, who: str) -> int:
     """Store the decision and its lineage row; returns the decision id."""
     if action in ("rename", "hide", "move"):  # the latest of these replaces earlier ones
-        conn.execute("UPDATE trendmine.theme_decisions SET active = false "
+        conn.execute(f"UPDATE {THEME_CURATION_TABLE} SET active = false "
                      "WHERE theme_id = %s AND action = %s AND active", (theme_id, action))
     did = conn.execute(
-        "INSERT INTO trendmine.theme_decisions (action, theme_id, related_theme_ids, label, "
+        f"INSERT INTO {THEME_CURATION_TABLE} (action, theme_id, related_theme_ids, label, "
         "decided_by) VALUES (%s, %s, %s, %s, %s) RETURNING decision_id",
         (action, theme_id, related, label, who)).fetchone()[0]
     conn.execute(
@@ -226,7 +227,7 @@ def active_decisions(conn: psycopg.Connection) -> list[Decision]:
     with conn.cursor(row_factory=class_row(Decision)) as cur:
         return cur.execute(
             "SELECT decision_id, action, theme_id, related_theme_ids, label, decided_by "
-            "FROM trendmine.theme_decisions WHERE active ORDER BY decision_id").fetchall()
+            f"FROM {THEME_CURATION_TABLE} WHERE active ORDER BY decision_id").fetchall()
 
 
 def apply_decisions(conn: psycopg.Connection) -> None:

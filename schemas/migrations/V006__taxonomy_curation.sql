@@ -19,7 +19,7 @@ ALTER TABLE trendmine.theme_lineage ADD CONSTRAINT theme_lineage_event_check
     CHECK (event IN ('birth', 'continue', 'merge', 'split', 'retire', 'rename', 'hide', 'move'));
 COMMENT ON COLUMN trendmine.theme_lineage.event IS 'birth, continue, merge, split, retire (mining runs) or rename, hide, move, merge, split (curation decisions; detail holds decision_id and who).';
 
-CREATE TABLE trendmine.theme_decisions (
+CREATE TABLE trendmine.theme_curation (
     decision_id       bigserial PRIMARY KEY,
     action            text   NOT NULL CHECK (action IN ('rename', 'merge', 'split', 'hide', 'move')),
     theme_id          bigint NOT NULL REFERENCES trendmine.themes,
@@ -29,16 +29,16 @@ CREATE TABLE trendmine.theme_decisions (
     decided_at        timestamptz NOT NULL DEFAULT now(),
     active            boolean NOT NULL DEFAULT true
 );
-CREATE INDEX theme_decisions_theme_idx ON trendmine.theme_decisions (theme_id);
-COMMENT ON TABLE trendmine.theme_decisions IS 'Curation decisions on themes (rename, merge, split, hide, move), replayed by every mining run.';
-COMMENT ON COLUMN trendmine.theme_decisions.decision_id IS 'Decision id, in the order taken.';
-COMMENT ON COLUMN trendmine.theme_decisions.action IS 'rename (label), merge (related themes fold into theme_id), split (theme_id became related_theme_ids), hide, move (theme_id under the parent related_theme_ids[1]).';
-COMMENT ON COLUMN trendmine.theme_decisions.theme_id IS 'The theme decided on (the survivor of a merge).';
-COMMENT ON COLUMN trendmine.theme_decisions.related_theme_ids IS 'merge: the absorbed themes; split: the new sub-themes; move: the new parent.';
-COMMENT ON COLUMN trendmine.theme_decisions.label IS 'rename: the label the theme keeps.';
-COMMENT ON COLUMN trendmine.theme_decisions.decided_by IS 'Who decided (TRENDMINE_USER or the login name).';
-COMMENT ON COLUMN trendmine.theme_decisions.decided_at IS 'When.';
-COMMENT ON COLUMN trendmine.theme_decisions.active IS 'False once a later decision replaces it (e.g. a second rename).';
+CREATE INDEX theme_curation_theme_idx ON trendmine.theme_curation (theme_id);
+COMMENT ON TABLE trendmine.theme_curation IS 'Curation decisions on themes (rename, merge, split, hide, move), replayed by every mining run.';
+COMMENT ON COLUMN trendmine.theme_curation.decision_id IS 'Decision id, in the order taken.';
+COMMENT ON COLUMN trendmine.theme_curation.action IS 'rename (label), merge (related themes fold into theme_id), split (theme_id became related_theme_ids), hide, move (theme_id under the parent related_theme_ids[1]).';
+COMMENT ON COLUMN trendmine.theme_curation.theme_id IS 'The theme decided on (the survivor of a merge).';
+COMMENT ON COLUMN trendmine.theme_curation.related_theme_ids IS 'merge: the absorbed themes; split: the new sub-themes; move: the new parent.';
+COMMENT ON COLUMN trendmine.theme_curation.label IS 'rename: the label the theme keeps.';
+COMMENT ON COLUMN trendmine.theme_curation.decided_by IS 'Who decided (TRENDMINE_USER or the login name).';
+COMMENT ON COLUMN trendmine.theme_curation.decided_at IS 'When.';
+COMMENT ON COLUMN trendmine.theme_curation.active IS 'False once a later decision replaces it (e.g. a second rename).';
 
 -- New columns go last: CREATE OR REPLACE VIEW keeps the existing ones and their COMMENTs.
 CREATE OR REPLACE VIEW trends.themes AS
@@ -52,16 +52,16 @@ COMMENT ON COLUMN trends.themes.level IS 'leaf (feedback is assigned to it) or p
 COMMENT ON COLUMN trends.themes.visibility IS 'shown; hidden (a curation decision) or chatter (greetings, sign-offs, boilerplate): hidden by default in the trend lists.';
 COMMENT ON COLUMN trends.themes.parent_label IS 'Label of the parent theme.';
 
-CREATE VIEW trends.theme_decisions AS
+CREATE VIEW trends.theme_curation AS
 SELECT d.decision_id, d.action, d.theme_id, d.related_theme_ids, d.label, d.decided_by,
        d.decided_at, d.active
-FROM trendmine.theme_decisions d;
-COMMENT ON VIEW trends.theme_decisions IS 'Curation decisions on themes, with who and when; every mining run respects the active ones.';
-COMMENT ON COLUMN trends.theme_decisions.decision_id IS 'Decision id, in the order taken.';
-COMMENT ON COLUMN trends.theme_decisions.action IS 'rename, merge, split, hide or move.';
-COMMENT ON COLUMN trends.theme_decisions.theme_id IS 'The theme decided on (trends.themes.theme_id; the survivor of a merge).';
-COMMENT ON COLUMN trends.theme_decisions.related_theme_ids IS 'merge: the absorbed themes; split: the new sub-themes; move: the new parent.';
-COMMENT ON COLUMN trends.theme_decisions.label IS 'rename: the label the theme keeps.';
-COMMENT ON COLUMN trends.theme_decisions.decided_by IS 'Who decided.';
-COMMENT ON COLUMN trends.theme_decisions.decided_at IS 'When.';
-COMMENT ON COLUMN trends.theme_decisions.active IS 'False once a later decision replaced it.';
+FROM trendmine.theme_curation d;
+COMMENT ON VIEW trends.theme_curation IS 'Curation decisions on themes, with who and when; every mining run respects the active ones.';
+COMMENT ON COLUMN trends.theme_curation.decision_id IS 'Decision id, in the order taken.';
+COMMENT ON COLUMN trends.theme_curation.action IS 'rename, merge, split, hide or move.';
+COMMENT ON COLUMN trends.theme_curation.theme_id IS 'The theme decided on (trends.themes.theme_id; the survivor of a merge).';
+COMMENT ON COLUMN trends.theme_curation.related_theme_ids IS 'merge: the absorbed themes; split: the new sub-themes; move: the new parent.';
+COMMENT ON COLUMN trends.theme_curation.label IS 'rename: the label the theme keeps.';
+COMMENT ON COLUMN trends.theme_curation.decided_by IS 'Who decided.';
+COMMENT ON COLUMN trends.theme_curation.decided_at IS 'When.';
+COMMENT ON COLUMN trends.theme_curation.active IS 'False once a later decision replaced it.';
