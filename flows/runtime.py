@@ -36,6 +36,7 @@ def configure_prefect(settings: Settings, *, console_level: str | None = None) -
         home = settings.data_dir / "prefect"
         home.mkdir(parents=True, exist_ok=True)
         os.environ["PREFECT_HOME"] = str(home)
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(settings.data_dir / "numba-cache"))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     # the ephemeral API starts in 10-25 s on a busy 2-core machine; Prefect's default is 20 s

@@ -42,7 +42,10 @@ def _global(
 ) -> None:
     if data_dir is not None:
         os.environ["TRENDMINE_DATA_DIR"] = str(data_dir)
-    get_settings(fresh=True)
+    settings = get_settings(fresh=True)
+    # numba (UMAP) compiles on first use in every process; its on-disk cache must live somewhere
+    # writable, which site-packages is not in a container: the data dir is.
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(settings.data_dir / "numba-cache"))
 
 
 def _settings():
