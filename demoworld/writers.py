@@ -35,8 +35,8 @@ from demoworld.feedback import (
     FMT_ZENDESK,
 )
 from demoworld.world import CRM_SALESFORCE, Account, Feedback, World
+from schemas.names import TARGETS
 
-TARGETS = ("crm_notes", "support_tickets", "ideas", "sales_calls", "accounts", "opportunities")
 WINDOW = timedelta(weeks=4)
 HUBSPOT_PAGE = 100
 ZENDESK_PAGE = 1000
