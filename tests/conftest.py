@@ -1,8 +1,9 @@
 """Session fixtures: the real embedded Postgres and the real broker, started once.
 
-Set TRENDMINE_TEST_DATABASE_URL (a server where the user may CREATE DATABASE) and/or
-TRENDMINE_TEST_KAFKA_BOOTSTRAP to run the same tests against your own services.
-Each test gets its own database and its own topic prefix, so tests never see each other.
+Set TRENDMINE_TEST_DATABASE_URL (a Postgres 14+ with pgvector where the user may CREATE
+DATABASE, e.g. postgresql://user:pw@host:5432/postgres) and/or TRENDMINE_TEST_KAFKA_BOOTSTRAP to
+run the same tests against your own services. Each test gets its own database (dropped again
+on your server) and its own topic prefix, so tests never see each other.
 """
 
 from __future__ import annotations
@@ -63,8 +64,14 @@ def make_settings(services: dict[str, str], tmp_path: Path, **overrides) -> Sett
 
 
 @pytest.fixture
-def settings(services, tmp_path) -> Settings:
-    return make_settings(services, tmp_path)
+def settings(services, tmp_path) -> Iterator[Settings]:
+    s = make_settings(services, tmp_path)
+    yield s
+    if os.environ.get("TRENDMINE_TEST_DATABASE_URL"):  # leave your server as we found it
+        name = s.dsn().rsplit("/", 1)[1]
+        with psycopg.connect(f"{services['server_url']}/postgres", autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)))
 
 
 @pytest.fixture
