@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from foundation.config import get_settings
@@ -25,13 +26,6 @@ class Period(StrEnum):
     day = "day"
     week = "week"
     month = "month"
-
-
-class RankBy(StrEnum):
-    score = "score"
-    arr = "arr"
-    accounts = "accounts"
-    mentions = "mentions"
 
 
 class Format(StrEnum):
@@ -61,6 +55,14 @@ def _pct(v: float | None) -> str:
     return "-" if v is None else f"{v:+.0%}"
 
 
+def _caption(text: str) -> str:
+    return f"[dim]{escape(text)}[/dim]"
+
+
+_SINCE_HELP = "Window: 90d, 12w, 6m, 1y or a date."
+_SEGMENT_HELP = "Only accounts in this segment (current segment, any case; 'unknown' too)."
+
+
 def _jsonable(v: Any) -> Any:
     if isinstance(v, Decimal):
         return float(v)
@@ -70,12 +72,12 @@ def _jsonable(v: Any) -> Any:
 
 
 def trends(
-    since: Annotated[str, typer.Option(help="Window: 90d, 12w, 6m, 1y or a date.")] = "90d",
+    since: Annotated[str, typer.Option(help=_SINCE_HELP)] = "90d",
     period: Annotated[Period, typer.Option(help="Sparkline and growth period.")] = Period.week,
-    segment: Annotated[str | None, typer.Option(help="Only accounts in this segment "
-                                                "(current segment; 'unknown' too).")] = None,
+    segment: Annotated[str | None, typer.Option(help=_SEGMENT_HELP)] = None,
     source: Annotated[str | None, typer.Option(help="Only feedback from this source.")] = None,
-    rank_by: Annotated[RankBy, typer.Option(help="Ranking column.")] = RankBy.score,
+    rank_by: Annotated[str, typer.Option(
+        help="Ranking column: score, mentions, accounts, arr, pipeline or growth.")] = "score",
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
 ) -> None:
@@ -84,16 +86,17 @@ def trends(
     from foundation.errors import TrendmineError
     from mining.scoring import ScoreWeights
     from schemas.names import Source
-    from warehouse.queries import parse_since, top_trends
+    from warehouse.queries import make_window, parse_since, top_trends
 
     if source is not None and source not in {s.value for s in Source}:
         raise TrendmineError(f"unknown --source {source!r}",
                              f"use one of {', '.join(s.value for s in Source)}")
     settings = get_settings()
-    start = parse_since(since)
+    window = make_window(parse_since(since), period.value)
+    rank = rank_by.strip().lower()
     with connection(settings) as conn:
-        rows = top_trends(conn, start, period.value, segment, source, rank_by.value, limit,
-                          weights=ScoreWeights.from_settings(settings))
+        rows = top_trends(conn, window.since, period.value, segment, source, rank, limit,
+                          weights=ScoreWeights.from_settings(settings), now=window.until)
     if fmt is Format.json:
         typer.echo(json.dumps([r.as_dict() for r in rows], indent=2))
         return
@@ -109,12 +112,13 @@ def trends(
                         " ".join(f"{v:g}" for v in r.series)])
         typer.echo(buf.getvalue(), nl=False)
         return
-    title = f"top themes since {start:%Y-%m-%d}, ranked by {rank_by.value}"
+    title = f"top themes since {window.since:%Y-%m-%d}, ranked by {rank}"
     title += "".join(f", {k}={v}" for k, v in (("segment", segment), ("source", source)) if v)
     table = Table("id", "theme", "mentions", "accounts", "ARR", "pipeline", "score", "growth",
-                  f"per {period.value}", title=title)
+                  f"per {period.value}", title=escape(title),
+                  caption=_caption(window.caption(source)))
     for r in rows:
-        table.add_row(str(r.theme_id), r.label, f"{r.mentions:,}", f"{r.accounts:,}",
+        table.add_row(str(r.theme_id), escape(r.label), f"{r.mentions:,}", f"{r.accounts:,}",
                       _money(r.arr), _money(r.pipeline), f"{r.score:,.1f}", _pct(r.growth),
                       sparkline(r.series))
     console.print(table)
@@ -147,32 +151,98 @@ def emerging(limit: Annotated[int, typer.Option(min=1, max=500)] = 20) -> None:
     console.print(table)
 
 
-def theme(theme_id: Annotated[int, typer.Argument(help="Theme id (see `trendmine trends`).")]
-          ) -> None:
-    """One theme: label, quotes, trend per segment, accounts asking, sources, lineage."""
+def theme(
+    theme_id: Annotated[int, typer.Argument(help="Theme id (see `trendmine trends`).")],
+    since: Annotated[str, typer.Option(help=_SINCE_HELP)] = "90d",
+    period: Annotated[Period, typer.Option(help="Sparkline and growth period.")] = Period.week,
+    segment: Annotated[str | None, typer.Option(help=_SEGMENT_HELP)] = None,
+    page: Annotated[int, typer.Option(min=1, help="Page of the accounts list.")] = 1,
+    page_size: Annotated[int, typer.Option(min=1, max=1000, help="Accounts per page.")] = 20,
+    fmt: Annotated[Format, typer.Option("--format", help="table; csv or json export EVERY "
+                                        "requesting account of the window.")] = Format.table,
+) -> None:
+    """One theme: label, quotes, totals and trend per segment, accounts asking, sources,
+    lineage; the same window and numbers as `trends`."""
     from foundation.db import connection
-    from warehouse.queries import theme_detail
+    from mining.scoring import ScoreWeights
+    from warehouse.queries import parse_since, theme_accounts, theme_detail
 
-    with connection(get_settings()) as conn:
-        d = theme_detail(conn, theme_id)
-    console.print(f"[bold]#{d['theme_id']} {d['label']}[/bold]  ({d['status']}"
+    settings = get_settings()
+    start = parse_since(since)
+    with connection(settings) as conn:
+        d = theme_detail(conn, theme_id, start, period.value, segment,
+                         weights=ScoreWeights.from_settings(settings))
+        export = fmt is not Format.table
+        accounts = theme_accounts(conn, theme_id, start, d["segment"],
+                                  offset=0 if export else (page - 1) * page_size,
+                                  limit=None if export else page_size)
+    if export:
+        _print_records([_account_record(a) for a in accounts], fmt)
+        return
+    _print_theme(d, accounts, page, page_size)
+
+
+def _account_record(a: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return {k: _jsonable(v) for k, v in asdict(a).items()}
+
+
+def _print_records(records: list[dict[str, Any]], fmt: Format) -> None:
+    """Records as JSON or CSV (the header from the first record's keys)."""
+    if fmt is Format.json:
+        typer.echo(json.dumps(records, indent=2))
+        return
+    buf = io.StringIO()
+    if records:
+        w = csv.DictWriter(buf, fieldnames=list(records[0]))
+        w.writeheader()
+        w.writerows({k: json.dumps(v) if isinstance(v, list | dict) else v
+                     for k, v in r.items()} for r in records)
+    typer.echo(buf.getvalue(), nl=False)
+
+
+def _print_theme(d: dict[str, Any], accounts: list[Any], page: int, page_size: int) -> None:
+    win, t = d["window"], d["totals"]
+    console.print(f"[bold]#{d['theme_id']} {escape(d['label'])}[/bold]  ({d['status']}"
                   + (f", merged into {d['merged_into']}" if d["merged_into"] else "") + ")")
-    console.print(f"keywords: {', '.join(d['keywords'] or [])}")
-    console.print(f"{d['n_feedback']:,} records, {d['n_accounts']:,} accounts, first seen "
-                  f"{d['first_seen'] or '-'}, last seen {d['last_seen'] or '-'}")
+    console.print(f"keywords: {escape(', '.join(d['keywords'] or []))}")
+    console.print(f"all time: {d['n_feedback'] or 0:,} records, {d['n_accounts'] or 0:,} "
+                  f"accounts, first seen {d['first_seen'] or '-'}, last seen "
+                  f"{d['last_seen'] or '-'}")
+    seg_note = f" (segment {d['segment']})" if d["segment"] else ""
+    if t is None:
+        console.print(f"in the window{seg_note}: no mentions")
+    else:
+        console.print(f"in the window{seg_note}: "
+                      f"{t.mentions:,} mentions, {t.accounts:,} accounts, ARR {_money(t.arr)}, "
+                      f"open pipeline {_money(t.pipeline)}, score {t.score:,.1f}, "
+                      f"growth {_pct(t.growth)}")
+    console.print(_caption(win.caption()))
     for q in d["quotes"][:5]:
-        console.print(f"  [italic]“{q}”[/italic]")
-    seg = Table("segment", "mentions", "growth", "weekly score", title="trend per segment")
-    for s in d["segments"]:
-        seg.add_row(s["segment"], str(s["mentions"]), _pct(s["growth"]), sparkline(s["series"]))
+        console.print(f"  [italic]“{escape(q)}”[/italic]")
+    seg = Table("segment", "mentions", "accounts", "ARR", "pipeline", "score", "growth",
+                f"per {win.grain}", title="per segment (current segment; growth as of the "
+                "period)")
+    for name, s in d["segments"]:
+        seg.add_row(escape(name), f"{s.mentions:,}", f"{s.accounts:,}", _money(s.arr),
+                    _money(s.pipeline), f"{s.score:,.1f}", _pct(s.growth), sparkline(s.series))
     console.print(seg)
-    acc = Table("account", "segment", "ARR", "mentions", "open deals", "open pipeline",
-                title="accounts asking")
-    for a in d["accounts"]:
-        acc.add_row(a["name"] or a["account_id"], a["segment"], _money(a["arr"]),
-                    str(a["mentions"]), str(a["open_deals"]), _money(a["open_pipeline"]))
+    total = t.accounts if t else 0
+    first = (page - 1) * page_size
+    acc = Table("account", "segment", "ARR", "mentions", "first", "last", "open deals",
+                "open pipeline",
+                title=f"accounts asking: {first + 1 if accounts else 0}-{first + len(accounts)} "
+                      f"of {total} (largest ARR first)")
+    for a in accounts:
+        acc.add_row(escape(a.name or a.account_id), escape(a.segment), _money(a.arr),
+                    str(a.mentions), f"{a.first_mention:%Y-%m-%d}", f"{a.last_mention:%Y-%m-%d}",
+                    str(a.open_deals), _money(a.open_pipeline))
     console.print(acc)
-    console.print("sources: " + ", ".join(f"{s['source']} {s['mentions']}" for s in d["sources"]))
+    if first + len(accounts) < total:
+        console.print(f"[dim]next: --page {page + 1}; all of them: --format csv[/dim]")
+    console.print("sources: " + (", ".join(f"{s['source']} {s['mentions']}"
+                                          for s in d["sources"]) or "-"))
     for ev in d["lineage"]:
         related = ", ".join(map(str, ev["related_theme_ids"] or []))
         console.print(f"lineage: {ev['at']:%Y-%m-%d} {ev['event']} theme {ev['theme_id']}"
