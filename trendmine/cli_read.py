@@ -249,25 +249,93 @@ def _print_theme(d: dict[str, Any], accounts: list[Any], page: int, page_size: i
                       + (f" (with {related})" if related else ""))
 
 
-def similar(text: Annotated[str, typer.Argument(help="What a customer asked for.")],
-            limit: Annotated[int, typer.Option(min=1, max=200)] = 10) -> None:
-    """What other customers asked for this? The closest feedback, with theme, account, ARR."""
+def similar(
+    text: Annotated[str, typer.Argument(help="What a customer asked for.")],
+    limit: Annotated[int, typer.Option(min=1, max=500,
+                                       help="Closest records to consider.")] = 30,
+    full: Annotated[bool, typer.Option("--full", help="Print whole texts.")] = False,
+    min_similarity: Annotated[float | None, typer.Option(
+        min=-1.0, max=1.0, help="Floor below which there is no close match "
+        "(default: TRENDMINE_SIMILAR_MIN_SIMILARITY).")] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
+) -> None:
+    """Who else asked for this? The accounts whose feedback is closest, with totals."""
     from foundation.db import connection
     from mining.embed import Embedder
-    from warehouse.queries import similar as nearest
+    from warehouse.similar import similar_by_account
 
     settings = get_settings()
+    floor = settings.similar_min_similarity if min_similarity is None else min_similarity
     embedder = Embedder(model=settings.embedding_model)
     vec = embedder.encode([text])[0]
     with connection(settings) as conn:
-        rows = nearest(conn, vec, embedder.model_id, limit)
-    table = Table("sim", "account", "segment", "ARR", "open deals", "theme", "source", "text",
-                  title=f"closest to: {text}")
-    for r in rows:
-        table.add_row(f"{r['similarity']:.2f}", r["account_name"] or r["account_id"] or "-",
-                      r["segment"], _money(r["arr"]), str(r["open_deals"]),
-                      r["theme_label"] or "-", r["source"], r["text"][:120])
-    console.print(table)
+        answer = similar_by_account(conn, vec, embedder.model_id, floor, limit)
+    if fmt is Format.json:
+        typer.echo(json.dumps(_similar_json(text, answer), indent=2))
+    elif fmt is Format.csv:
+        _print_records([{**{k: v for k, v in acc.items() if k != "records"}, **rec}
+                        for acc in _similar_json(text, answer)["accounts"]
+                        for rec in acc["records"]], fmt)
+    else:
+        _print_similar(text, answer, full)
+
+
+def _similar_json(text: str, answer: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    accounts = [{"account_id": a.account_id, "account_name": a.name, "segment": a.segment,
+                 "arr": a.arr, "open_deals": a.open_deals, "open_pipeline": a.open_pipeline,
+                 "account_mentions": a.mentions, "first": a.first.isoformat(),
+                 "last": a.last.isoformat(), "best_similarity": round(a.best, 4),
+                 "records": [{k: _jsonable(v) for k, v in asdict(r).items()
+                              if k not in ("account_id", "account_name", "segment", "arr",
+                                           "open_deals", "open_pipeline")}
+                             for r in a.records]}
+                for a in answer.accounts]
+    return {"query": text, "floor": answer.floor, "close_match": answer.close_match,
+            "best_similarity": answer.best_similarity, "totals": answer.totals,
+            "accounts": accounts}
+
+
+def _shorten(text: str, width: int = 200) -> str:
+    """Whole words up to `width` characters, then an ellipsis."""
+    flat = " ".join(text.split())
+    if len(flat) <= width:
+        return flat
+    return flat[:width].rsplit(" ", 1)[0] + " …"
+
+
+def _print_similar(text: str, answer: Any, full: bool) -> None:
+    console.print(f"[bold]closest to:[/bold] {escape(text)}")
+    if not answer.close_match:
+        best = "-" if answer.best_similarity is None else f"{answer.best_similarity:.2f}"
+        console.print(f"no close match: the closest feedback has similarity {best}, below the "
+                      f"floor {answer.floor:.2f} (--min-similarity to look further)")
+        return
+    t = answer.totals
+    segs = ", ".join(f"{k} {v}" for k, v in t["segments"].items()) or "-"
+    console.print(f"{t['accounts']} accounts, ARR {_money(t['arr'])}, open pipeline "
+                  f"{_money(t['open_pipeline'])} in {t['open_deals']} deals; segments: "
+                  f"{escape(segs)}; {t['records']} records at similarity >= {answer.floor:.2f}")
+    acc = Table("account", "segment", "ARR", "open deals", "mentions", "first - last", "sim",
+                title="accounts (closest first)")
+    for a in answer.accounts:
+        acc.add_row(escape(a.name), escape(a.segment), _money(a.arr),
+                    f"{a.open_deals} ({_money(a.open_pipeline)})", str(a.mentions),
+                    f"{a.first:%Y-%m-%d} - {a.last:%Y-%m-%d}", f"{a.best:.2f}")
+    console.print(acc)
+    console.print("[bold]what they said[/bold]")
+    for a in answer.accounts:  # blocks, not a table: texts and links stay whole and clickable
+        console.print(f"[bold]{escape(a.name)}[/bold] ({escape(a.segment)}, ARR "
+                      f"{_money(a.arr)})", soft_wrap=True)
+        for r in a.records:
+            theme = f" \\[{escape(r.theme_label)}]" if r.theme_label else ""
+            console.print(f"  {r.similarity:.2f}  {r.created_at:%Y-%m-%d}  {r.source}{theme}  "
+                          f"{escape(r.text if full else _shorten(r.text))}", soft_wrap=True)
+            if r.url:
+                console.print(f"        {escape(r.url)}", soft_wrap=True, highlight=False)
+    if not full:
+        console.print("[dim]texts shortened; --full prints them whole[/dim]")
 
 
 def report(out: Annotated[Path, typer.Option(help="HTML file to write.")] = Path("report.html")

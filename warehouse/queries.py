@@ -21,14 +21,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import numpy as np
 import psycopg
 from psycopg import sql
 
 from foundation.errors import TrendmineError
 from mining.scoring import ScoreWeights
 from schemas.names import ALL_SEGMENTS
-from warehouse.rows import fetch, fetch_dicts, fetch_value
+from warehouse.rows import fetch, fetch_dicts
 from warehouse.score import reference_arr_sql, score_params, voices_cte
 from warehouse.trends import GRAINS, GROWTH_PERIODS, period_starts
 
@@ -312,44 +311,6 @@ def theme_detail(conn: psycopg.Connection, theme_id: int, since: datetime, grain
         "FROM trendmine.theme_lineage WHERE theme_id = %s OR %s = ANY(related_theme_ids) "
         "ORDER BY at, lineage_id", (theme_id, theme_id))
     return detail
-
-
-def similar(conn: psycopg.Connection, query_embedding: np.ndarray, model_id: str,
-            limit: int = 10) -> list[dict[str, Any]]:
-    """The stored feedback closest to the query (cosine distance), one row per record."""
-    from pgvector.psycopg import register_vector
-
-    register_vector(conn)
-    vec = np.asarray(query_embedding, dtype=np.float32).reshape(-1)
-    has = fetch_value(conn, "SELECT true FROM trendmine.feedback_embedding WHERE model = %s "
-                            "LIMIT 1", (model_id,))
-    if not has:
-        raise TrendmineError(f"no embeddings stored for model {model_id!r}",
-                             "run the mining flow first (or set TRENDMINE_EMBEDDING_MODEL)")
-    return fetch_dicts(
-        conn,
-        """
-        WITH near AS (
-            SELECT feedback_id, ord, embedding <=> %(q)s AS distance
-            FROM trendmine.feedback_embedding WHERE model = %(model)s
-            ORDER BY distance LIMIT %(k)s
-        ), best AS (
-            SELECT DISTINCT ON (feedback_id) * FROM near ORDER BY feedback_id, distance
-        )
-        SELECT b.feedback_id, (1 - b.distance)::float8 AS similarity, f.source, f.text,
-               f.created_at, f.account_id, a.name AS account_name,
-               coalesce(a.segment, 'unknown') AS segment, coalesce(a.arr, 0)::float8 AS arr,
-               ft.theme_id, t.label AS theme_label,
-               coalesce(ta.open_deals, 0) AS open_deals,
-               coalesce(ta.open_pipeline, 0)::float8 AS open_pipeline
-        FROM best b JOIN trendmine.feedback f USING (feedback_id)
-        LEFT JOIN trendmine.feedback_theme ft ON ft.feedback_id = b.feedback_id
-                                             AND ft.ord = b.ord
-        LEFT JOIN trendmine.themes t ON t.theme_id = ft.theme_id
-        LEFT JOIN trendmine.accounts a ON a.account_id = f.account_id
-        LEFT JOIN trends.accounts ta ON ta.account_id = f.account_id
-        ORDER BY b.distance LIMIT %(limit)s
-        """, {"q": vec, "model": model_id, "k": limit * 5, "limit": limit})
 
 
 def freshness(conn: psycopg.Connection) -> dict[str, Any]:
