@@ -126,29 +126,61 @@ def trends(
         console.print("[dim]no mined feedback in that window (run the pipeline first)[/dim]")
 
 
-def emerging(limit: Annotated[int, typer.Option(min=1, max=500)] = 20) -> None:
-    """Themes rising faster than their own history explains, with the evidence."""
+def emerging(
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
+    segment: Annotated[str | None, typer.Option(
+        help="Only themes this segment's accounts ask for in the recent window (any case).")
+    ] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
+) -> None:
+    """Themes rising faster than their own history explains, with the evidence in words."""
     from foundation.db import connection
-    from warehouse.queries import emerging as load
+    from mining.scoring import ScoreWeights
+    from warehouse.queries import emerging_report
 
-    with connection(get_settings()) as conn:
-        rows = load(conn, limit)
-    if not rows:
-        console.print("no emerging themes (run `trendmine trends-rebuild` after mining)")
+    settings = get_settings()
+    with connection(settings) as conn:
+        rows = emerging_report(conn, limit, segment, ScoreWeights.from_settings(settings))
+    if fmt is not Format.table:
+        records = [{k: _jsonable(v) for k, v in r.as_dict().items()} for r in rows]
+        if fmt is Format.csv:  # one cell each for the mix and the related themes
+            for rec in records:
+                rec["segment_accounts"] = _mix_text(rec["segment_accounts"])
+                rec["related"] = _related_text(rec["related"])
+        _print_records(records, fmt)
         return
-    table = Table("#", "theme", "", "accounts", "mentions", "ARR", "pipeline", "observed",
-                  "expected", "-log10 p", "evidence", title="emerging themes")
+    if not rows:
+        console.print("no emerging themes" + (f" with {segment} accounts" if segment else "")
+                      + " (run `trendmine trends-rebuild` after mining)")
+        return
+    table = Table("#", "theme", "accounts", "mentions", "ARR", "pipeline",
+                  "accounts by segment",
+                  title="emerging themes" + (f" asked for by {segment} accounts"
+                                             if segment else ""),
+                  caption=_caption(f"recent window from {rows[0].since:%Y-%m-%d} to now "
+                                   "(the current week counted for its elapsed share); "
+                                   "accounts and ARR each counted once; ARR current"))
     for e in rows:
-        ev = e["evidence"] or {}
-        table.add_row(
-            str(e["rank"]), f"{e['theme_id']} {e['label']}",
-            "[bold red]NEW[/bold red]" if e["is_new"] else "", str(e["accounts"]),
-            str(e["mentions"]), _money(e["arr"]), _money(e["pipeline"]),
-            f"{e['observed']:.1f}", f"{e['expected']:.1f}",
-            f"{e['statistic']:.1f} > {e['threshold']:.1f}",
-            f"{sparkline(ev.get('weighted_per_period', []))} {ev.get('method', '')}, "
-            f"top account {ev.get('top_account_share', 0):.0%}")
+        table.add_row(str(e.rank), f"{e.theme_id} {escape(e.label)}", str(e.accounts),
+                      str(e.mentions), _money(e.arr), _money(e.pipeline),
+                      escape(_mix_text(e.segment_accounts)))
     console.print(table)
+    # sentences under the table, not cells: they stay whole at any terminal width
+    for e in rows:
+        console.print(f"[bold]{e.rank}. {escape(e.label)}[/bold]: {escape(e.evidence)}")
+        if e.related:
+            console.print(f"   related, growing too (last complete week vs the 4 before): "
+                          f"{escape(_related_text([r.__dict__ for r in e.related]))}")
+
+
+def _mix_text(mix: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in mix.items())
+
+
+def _related_text(related: list[dict[str, Any]]) -> str:
+    return "; ".join(f"{r['theme_id']} {r['label']} ({_pct(r['growth'])}, "
+                     f"{r['accounts']} accounts{', flagged too' if r['folded'] else ''})"
+                     for r in related)
 
 
 def theme(

@@ -27,9 +27,14 @@ from psycopg import sql
 from foundation.errors import TrendmineError
 from mining.scoring import ScoreWeights
 from schemas.names import ALL_SEGMENTS
-from warehouse.rows import fetch, fetch_dicts
+from warehouse.rows import fetch, fetch_dicts, fetch_value
 from warehouse.score import reference_arr_sql, score_params, voices_cte
-from warehouse.trends import GRAINS, GROWTH_PERIODS, period_starts
+from warehouse.trends import (
+    EMERGING_RELATED_SIMILARITY,
+    GRAINS,
+    GROWTH_PERIODS,
+    period_starts,
+)
 
 RANK_BY = ("score", "mentions", "accounts", "arr", "pipeline", "growth")
 SPARK_PERIODS = 16
@@ -221,6 +226,131 @@ def emerging(conn: psycopg.Connection, limit: int = 20) -> list[dict[str, Any]]:
         "arr::float8 AS arr, pipeline::float8 AS pipeline, observed, expected, statistic, "
         "p_value, threshold, evidence FROM trends.emerging_themes ORDER BY rank LIMIT %s",
         (limit,))
+
+
+@dataclass
+class RelatedTheme:
+    """A theme close to a flagged one, with its own recent figures."""
+
+    theme_id: int
+    label: str
+    mentions: int
+    accounts: int
+    growth: float | None
+    folded: bool  # flagged too, and folded into the entry (mining.emerging.group_related)
+
+
+@dataclass
+class EmergingRow:
+    """One emerging theme as a PM reads it: figures, segment mix, evidence in words."""
+
+    rank: int
+    theme_id: int
+    label: str
+    is_new: bool
+    since: date
+    mentions: int
+    accounts: int
+    arr: float
+    pipeline: float
+    segment_accounts: dict[str, int]
+    evidence: str
+    related: list[RelatedTheme]
+    statistic: float
+    threshold: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def describe_evidence(e: dict[str, Any]) -> str:
+    """The stored evidence in words: "53 mentions from 33 accounts in the last 2.4 weeks;
+    about 5 mentions and 4 accounts expected from the 12 weeks before"."""
+    ev = e["evidence"] or {}
+    recent = int(ev.get("recent_periods") or 0)
+    exposure = ev.get("exposure_per_period") or []
+    weeks = sum(exposure[-recent:]) if recent and exposure else float(recent)
+    base_n = int(ev.get("baseline_periods") or 0)
+    text = (f"{e['mentions']:,} mentions from {e['accounts']:,} accounts in the last "
+            f"{weeks:.1f} {e['grain']}s")
+    if e["is_new"] or not base_n:
+        text += "; new: no mentions before"
+    else:
+        expected = ev.get("baseline_mentions", 0) / base_n * weeks
+        text += (f"; about {expected:.0f} mentions and {ev.get('accounts_expected', 0):.0f} "
+                 f"accounts expected from the {base_n} {e['grain']}s before")
+    share = ev.get("top_account_share") or 0
+    if share >= 0.25:
+        text += f"; the most active account gave {share:.0%} of it"
+    return text
+
+
+def _segment_mix(conn: psycopg.Connection, theme_ids: list[int], start: date
+                 ) -> dict[int, dict[str, int]]:
+    rows = fetch_dicts(
+        conn,
+        "SELECT ft.theme_id, lower(coalesce(a.segment, 'unknown')) AS segment, "
+        "count(DISTINCT f.account_id)::integer AS accounts "
+        "FROM trendmine.feedback_theme ft JOIN trendmine.feedback f USING (feedback_id) "
+        "LEFT JOIN trendmine.accounts a ON a.account_id = f.account_id "
+        "WHERE ft.theme_id = ANY(%s) AND f.created_at >= %s AND f.account_id IS NOT NULL "
+        "GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2", (theme_ids, start))
+    mix: dict[int, dict[str, int]] = {}
+    for r in rows:
+        mix.setdefault(r["theme_id"], {})[r["segment"]] = r["accounts"]
+    return mix
+
+
+def _siblings(conn: psycopg.Connection, theme_id: int) -> list[int]:
+    """Themes related to `theme_id`: the same parent where themes have parents, else a
+    centroid as close as the one emerging detection folds at (EMERGING_RELATED_SIMILARITY)."""
+    has_parent = fetch_value(
+        conn, "SELECT true FROM information_schema.columns WHERE table_schema = 'trendmine' "
+        "AND table_name = 'themes' AND column_name = 'parent_theme_id'")
+    same_parent = (
+        "OR (t.parent_theme_id IS NOT NULL AND t.parent_theme_id = f.parent_theme_id)"
+        if has_parent else "")
+    rows = fetch_dicts(
+        conn,
+        sql.SQL(
+            "SELECT t.theme_id FROM trendmine.themes t, trendmine.themes f "
+            "WHERE f.theme_id = %s AND t.theme_id <> f.theme_id AND t.status = 'active' "
+            "AND ((t.centroid IS NOT NULL AND f.centroid IS NOT NULL "
+            "      AND 1 - (t.centroid <=> f.centroid) >= %s) {same_parent})"
+        ).format(same_parent=sql.SQL(same_parent)),
+        (theme_id, EMERGING_RELATED_SIMILARITY))
+    return [r["theme_id"] for r in rows]
+
+
+def emerging_report(conn: psycopg.Connection, limit: int = 20, segment: str | None = None,
+                    weights: ScoreWeights | None = None, now: datetime | None = None
+                    ) -> list[EmergingRow]:
+    """trends.emerging_themes for a PM: segment mix (accounts per current segment in the
+    recent window), the evidence in words and related themes that grow too. With `segment`,
+    only the flagged themes that segment's accounts ask for in the recent window."""
+    segment = resolve_segment(conn, segment, weights)
+    found = emerging(conn, 500 if segment else limit)
+    if not found:
+        return []
+    start = min(e["period_start"] for e in found)
+    mix = _segment_mix(conn, [e["theme_id"] for e in found], start)
+    if segment:
+        found = [e for e in found if mix.get(e["theme_id"], {}).get(segment)][:limit]
+    out = []
+    for e in found:
+        folded = {r["theme_id"] for r in (e["evidence"] or {}).get("related_themes") or []}
+        ids = sorted(folded | set(_siblings(conn, e["theme_id"])))
+        since = datetime.combine(e["period_start"], datetime.min.time(), UTC)
+        near = top_trends(conn, since, e["grain"], limit=len(ids) or 1, themes=ids or [-1],
+                          weights=weights, now=now)
+        related = [RelatedTheme(r.theme_id, r.label, r.mentions, r.accounts, r.growth,
+                                r.theme_id in folded)
+                   for r in near if r.theme_id in folded or (r.growth or 0) > 0]
+        out.append(EmergingRow(
+            e["rank"], e["theme_id"], e["label"], e["is_new"], e["period_start"], e["mentions"],
+            e["accounts"], e["arr"], e["pipeline"], mix.get(e["theme_id"], {}),
+            describe_evidence(e), related, e["statistic"], e["threshold"]))
+    return out
 
 
 @dataclass
