@@ -55,6 +55,18 @@ def _pct(v: float | None) -> str:
     return "-" if v is None else f"{v:+.0%}"
 
 
+_TONE_NOTE = ("urgent = share of records with an urgency cue, tone = mean sentiment -1..+1 "
+              "(offline lexicon, README 'Tone')")
+
+
+def _share(v: float | None) -> str:
+    return "-" if v is None else f"{v:.0%}"
+
+
+def _tone(v: float | None) -> str:
+    return "-" if v is None else f"{v:+.2f}"
+
+
 def _caption(text: str) -> str:
     return f"[dim]{escape(text)}[/dim]"
 
@@ -104,23 +116,25 @@ def trends(
         buf = io.StringIO()
         w = csv.writer(buf)
         w.writerow(["theme_id", "label", "mentions", "accounts", "arr", "pipeline", "score",
-                    "growth", "series"])
+                    "growth", "urgent_share", "sentiment", "series"])
         for r in rows:
             w.writerow([r.theme_id, r.label, r.mentions, r.accounts, f"{r.arr:.2f}",
                         f"{r.pipeline:.2f}", f"{r.score:.4f}",
                         "" if r.growth is None else f"{r.growth:.4f}",
+                        "" if r.urgent_share is None else f"{r.urgent_share:.4f}",
+                        "" if r.sentiment is None else f"{r.sentiment:.4f}",
                         " ".join(f"{v:g}" for v in r.series)])
         typer.echo(buf.getvalue(), nl=False)
         return
     title = f"top themes since {window.since:%Y-%m-%d}, ranked by {rank}"
     title += "".join(f", {k}={v}" for k, v in (("segment", segment), ("source", source)) if v)
     table = Table("id", "theme", "mentions", "accounts", "ARR", "pipeline", "score", "growth",
-                  f"per {period.value}", title=escape(title),
-                  caption=_caption(window.caption(source)))
+                  "urgent", "tone", f"per {period.value}", title=escape(title),
+                  caption=_caption(window.caption(source) + "; " + _TONE_NOTE))
     for r in rows:
         table.add_row(str(r.theme_id), escape(r.label), f"{r.mentions:,}", f"{r.accounts:,}",
                       _money(r.arr), _money(r.pipeline), f"{r.score:,.1f}", _pct(r.growth),
-                      sparkline(r.series))
+                      _share(r.urgent_share), _tone(r.sentiment), sparkline(r.series))
     console.print(table)
     if not rows:
         console.print("[dim]no mined feedback in that window (run the pipeline first)[/dim]")
@@ -249,8 +263,9 @@ def _print_theme(d: dict[str, Any], accounts: list[Any], page: int, page_size: i
         console.print(f"in the window{seg_note}: "
                       f"{t.mentions:,} mentions, {t.accounts:,} accounts, ARR {_money(t.arr)}, "
                       f"open pipeline {_money(t.pipeline)}, score {t.score:,.1f}, "
-                      f"growth {_pct(t.growth)}")
-    console.print(_caption(win.caption()))
+                      f"growth {_pct(t.growth)}, urgent {_share(t.urgent_share)}, "
+                      f"tone {_tone(t.sentiment)}")
+    console.print(_caption(win.caption() + "; " + _TONE_NOTE))
     for q in d["quotes"][:5]:
         console.print(f"  [italic]“{escape(q)}”[/italic]")
     seg = Table("segment", "mentions", "accounts", "ARR", "pipeline", "score", "growth",

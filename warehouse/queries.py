@@ -26,6 +26,7 @@ from psycopg import sql
 
 from foundation.errors import TrendmineError
 from mining.scoring import ScoreWeights
+from mining.sentiment import LexiconToneScorer
 from schemas.names import ALL_SEGMENTS
 from warehouse.rows import fetch, fetch_dicts, fetch_value
 from warehouse.score import reference_arr_sql, score_params, voices_cte
@@ -126,6 +127,8 @@ class TrendRow:
     growth: float | None  # trends.theme_trends.growth of the window's growth period
     periods: list[str] = field(default_factory=list)
     series: list[float] = field(default_factory=list)
+    urgent_share: float | None = None  # records with an urgency cue (mining.sentiment)
+    sentiment: float | None = None  # mean record sentiment, -1 to 1
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -181,6 +184,9 @@ SELECT * FROM totals ORDER BY {rank} DESC NULLS LAST, theme_id LIMIT %(limit)s
 _SERIES = ("SELECT theme_id, period_start, sum(contrib)::float8 AS score FROM scored "
            "GROUP BY 1, 2")
 
+_TEXTS = ("SELECT DISTINCT rec.theme_id, rec.feedback_id, f.text FROM rec "
+          "JOIN trendmine.feedback f USING (feedback_id)")
+
 
 def top_trends(conn: psycopg.Connection, since: datetime, grain: str = "week",
                segment: str | None = None, source: str | None = None,
@@ -215,7 +221,26 @@ def top_trends(conn: psycopg.Connection, since: datetime, grain: str = "week",
     for row in rows:
         row.periods = [p.isoformat() for p in starts]
         row.series = [round(points.get(row.theme_id, {}).get(p, 0.0), 4) for p in starts]
+    texts_q = sql.SQL(_WINDOW + _TEXTS).format(voices=voices_cte(("theme_id",)))
+    tones = theme_tone(fetch_dicts(conn, texts_q, params))
+    for row in rows:
+        row.urgent_share, row.sentiment = tones.get(row.theme_id, (None, None))
     return rows
+
+
+def theme_tone(records: list[dict[str, Any]]) -> dict[int, tuple[float, float]]:
+    """{theme_id: (share of records with an urgency cue, mean sentiment)} from records with
+    theme_id and text (mining.sentiment's lexicon scorer)."""
+    if not records:
+        return {}
+    scores = LexiconToneScorer().transform([r["text"] for r in records])
+    sums: dict[int, list[float]] = {}
+    for r, (urgent, sentiment) in zip(records, scores, strict=True):
+        acc = sums.setdefault(r["theme_id"], [0.0, 0.0, 0.0])
+        acc[0] += urgent
+        acc[1] += sentiment
+        acc[2] += 1
+    return {t: (round(u / n, 4), round(s / n, 4)) for t, (u, s, n) in sums.items()}
 
 
 def emerging(conn: psycopg.Connection, limit: int = 20) -> list[dict[str, Any]]:
