@@ -175,8 +175,9 @@ def emerging(
                                    "(the current week counted for its elapsed share); "
                                    "accounts and ARR each counted once; ARR current"))
     for e in rows:
-        table.add_row(str(e.rank), f"{e.theme_id} {escape(e.label)}", str(e.accounts),
-                      str(e.mentions), _money(e.arr), _money(e.pipeline),
+        table.add_row(str(e.rank), f"{e.theme_id} {escape(e.label)}"
+                      + (f" [dim]({escape(e.parent_label)})[/dim]" if e.parent_label else ""),
+                      str(e.accounts), str(e.mentions), _money(e.arr), _money(e.pipeline),
                       escape(_mix_text(e.segment_accounts)))
     console.print(table)
     # sentences under the table, not cells: they stay whole at any terminal width

@@ -283,6 +283,7 @@ class EmergingRow:
     related: list[RelatedTheme]
     statistic: float
     threshold: float
+    parent_label: str | None = None  # the parent theme, where themes have parents
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -332,17 +333,19 @@ def _siblings(conn: psycopg.Connection, theme_id: int) -> list[int]:
     has_parent = fetch_value(
         conn, "SELECT true FROM information_schema.columns WHERE table_schema = 'trendmine' "
         "AND table_name = 'themes' AND column_name = 'parent_theme_id'")
-    same_parent = (
-        "OR (t.parent_theme_id IS NOT NULL AND t.parent_theme_id = f.parent_theme_id)"
+    # where themes have parents (V006) they also have a visibility: hidden/chatter stay out
+    same_parent = sql.SQL(
+        " OR (t.parent_theme_id IS NOT NULL AND t.parent_theme_id = f.parent_theme_id)"
         if has_parent else "")
+    shown = sql.SQL(" AND t.visibility = 'shown'" if has_parent else "")
     rows = fetch_dicts(
         conn,
         sql.SQL(
             "SELECT t.theme_id FROM trendmine.themes t, trendmine.themes f "
-            "WHERE f.theme_id = %s AND t.theme_id <> f.theme_id AND t.status = 'active' "
+            "WHERE f.theme_id = %s AND t.theme_id <> f.theme_id AND t.status = 'active'{shown} "
             "AND ((t.centroid IS NOT NULL AND f.centroid IS NOT NULL "
-            "      AND 1 - (t.centroid <=> f.centroid) >= %s) {same_parent})"
-        ).format(same_parent=sql.SQL(same_parent)),
+            "      AND 1 - (t.centroid <=> f.centroid) >= %s){same_parent})"
+        ).format(shown=shown, same_parent=same_parent),
         (theme_id, EMERGING_RELATED_SIMILARITY))
     return [r["theme_id"] for r in rows]
 
@@ -374,7 +377,8 @@ def emerging_report(conn: psycopg.Connection, limit: int = 20, segment: str | No
         out.append(EmergingRow(
             e["rank"], e["theme_id"], e["label"], e["is_new"], e["period_start"], e["mentions"],
             e["accounts"], e["arr"], e["pipeline"], mix.get(e["theme_id"], {}),
-            describe_evidence(e), related, e["statistic"], e["threshold"]))
+            describe_evidence(e), related, e["statistic"], e["threshold"],
+            e.get("parent_label")))
     return out
 
 
