@@ -279,6 +279,13 @@ class Settings(BaseSettings):
         default=120.0, ge=0, description="Longest wait honoured from a Retry-After header."
     )
 
+    # --- read side
+    similar_min_similarity: float = Field(
+        default=0.52, ge=-1.0, le=1.0,
+        description="`similar`: cosine below which a record is no close match (calibrated on "
+        "CLINC150, bench/bench_similar_floor.py).",
+    )
+
     @model_validator(mode="before")
     @classmethod
     def _secrets_from_files(cls, values: Any) -> Any:

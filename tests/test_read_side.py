@@ -1,4 +1,4 @@
-"""Read side: the BI role's privileges, the data dictionary, similar(), --since parsing."""
+"""Read side: the BI role's privileges, the data dictionary, nearest records, --since."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import pytest
 from foundation.errors import TrendmineError
 from warehouse import datadict
 from warehouse.bi import create_bi_role, role_url
-from warehouse.queries import parse_since, similar
+from warehouse.queries import parse_since
+from warehouse.similar import nearest_records
 
 from .conftest import REPO
 from .test_trends import T0, World
@@ -115,14 +116,14 @@ def test_similar_returns_closest_feedback_with_account_and_theme(db):
         db.execute("INSERT INTO trendmine.feedback_embedding (feedback_id, ord, model, "
                    "text_hash, embedding) VALUES (%s, 0, 'm', 'h', %s)",
                    (fid, np.asarray(vec, dtype=np.float32)))
-    rows = similar(db, q, "m", limit=5)
-    assert [r["feedback_id"] for r in rows] == [near, far]
+    rows = nearest_records(db, q, "m", limit=5)
+    assert [r.feedback_id for r in rows] == [near, far]
     top = rows[0]
-    assert top["similarity"] > 0.9 and top["theme_id"] == sso
-    assert (top["account_name"], top["segment"], top["arr"], top["open_deals"]) == (
+    assert top.similarity > 0.9 and top.theme_id == sso
+    assert (top.account_name, top.segment, top.arr, top.open_deals) == (
         "Acme", "enterprise", 100_000.0, 1)
     with pytest.raises(TrendmineError, match="no embeddings"):
-        similar(db, q, "other-model")
+        nearest_records(db, q, "other-model")
 
 
 def test_parse_since():

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from foundation.config import get_settings
@@ -26,13 +27,6 @@ class Period(StrEnum):
     day = "day"
     week = "week"
     month = "month"
-
-
-class RankBy(StrEnum):
-    score = "score"
-    arr = "arr"
-    accounts = "accounts"
-    mentions = "mentions"
 
 
 class Level(StrEnum):
@@ -67,6 +61,26 @@ def _pct(v: float | None) -> str:
     return "-" if v is None else f"{v:+.0%}"
 
 
+_TONE_NOTE = ("urgent = share of records with an urgency cue, tone = mean sentiment -1..+1 "
+              "(offline lexicon, README 'Tone')")
+
+
+def _share(v: float | None) -> str:
+    return "-" if v is None else f"{v:.0%}"
+
+
+def _tone(v: float | None) -> str:
+    return "-" if v is None else f"{v:+.2f}"
+
+
+def _caption(text: str) -> str:
+    return f"[dim]{escape(text)}[/dim]"
+
+
+_SINCE_HELP = "Window: 90d, 12w, 6m, 1y or a date."
+_SEGMENT_HELP = "Only accounts in this segment (current segment, any case; 'unknown' too)."
+
+
 def _jsonable(v: Any) -> Any:
     if isinstance(v, Decimal):
         return float(v)
@@ -76,12 +90,12 @@ def _jsonable(v: Any) -> Any:
 
 
 def trends(
-    since: Annotated[str, typer.Option(help="Window: 90d, 12w, 6m, 1y or a date.")] = "90d",
+    since: Annotated[str, typer.Option(help=_SINCE_HELP)] = "90d",
     period: Annotated[Period, typer.Option(help="Sparkline and growth period.")] = Period.week,
-    segment: Annotated[str | None, typer.Option(help="Only accounts in this segment "
-                                                "(current segment; 'unknown' too).")] = None,
+    segment: Annotated[str | None, typer.Option(help=_SEGMENT_HELP)] = None,
     source: Annotated[str | None, typer.Option(help="Only feedback from this source.")] = None,
-    rank_by: Annotated[RankBy, typer.Option(help="Ranking column.")] = RankBy.score,
+    rank_by: Annotated[str, typer.Option(
+        help="Ranking column: score, mentions, accounts, arr, pipeline or growth.")] = "score",
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
     level: Annotated[Level, typer.Option(help="leaf themes, or the parent themes that "
@@ -92,16 +106,18 @@ def trends(
     from foundation.errors import TrendmineError
     from mining.scoring import ScoreWeights
     from schemas.names import Source
-    from warehouse.queries import parse_since, top_trends
+    from warehouse.queries import make_window, parse_since, top_trends
 
     if source is not None and source not in {s.value for s in Source}:
         raise TrendmineError(f"unknown --source {source!r}",
                              f"use one of {', '.join(s.value for s in Source)}")
     settings = get_settings()
-    start = parse_since(since)
+    window = make_window(parse_since(since), period.value)
+    rank = rank_by.strip().lower()
     with connection(settings) as conn:
-        rows = top_trends(conn, start, period.value, segment, source, rank_by.value, limit,
-                          weights=ScoreWeights.from_settings(settings), level=level.value)
+        rows = top_trends(conn, window.since, period.value, segment, source, rank, limit,
+                          weights=ScoreWeights.from_settings(settings), now=window.until,
+                          level=level.value)
     if fmt is Format.json:
         typer.echo(json.dumps([r.as_dict() for r in rows], indent=2))
         return
@@ -109,79 +125,181 @@ def trends(
         buf = io.StringIO()
         w = csv.writer(buf)
         w.writerow(["theme_id", "label", "mentions", "accounts", "arr", "pipeline", "score",
-                    "growth", "series"])
+                    "growth", "urgent_share", "sentiment", "series"])
         for r in rows:
             w.writerow([r.theme_id, r.label, r.mentions, r.accounts, f"{r.arr:.2f}",
                         f"{r.pipeline:.2f}", f"{r.score:.4f}",
                         "" if r.growth is None else f"{r.growth:.4f}",
+                        "" if r.urgent_share is None else f"{r.urgent_share:.4f}",
+                        "" if r.sentiment is None else f"{r.sentiment:.4f}",
                         " ".join(f"{v:g}" for v in r.series)])
         typer.echo(buf.getvalue(), nl=False)
         return
-    title = f"top themes since {start:%Y-%m-%d}, ranked by {rank_by.value}"
+    title = f"top themes since {window.since:%Y-%m-%d}, ranked by {rank}"
     title += "".join(f", {k}={v}" for k, v in (("segment", segment), ("source", source)) if v)
     table = Table("id", "theme", "mentions", "accounts", "ARR", "pipeline", "score", "growth",
-                  f"per {period.value}", title=title)
+                  "urgent", "tone", f"per {period.value}", title=escape(title),
+                  caption=_caption(window.caption(source) + "; " + _TONE_NOTE))
     for r in rows:
-        table.add_row(str(r.theme_id), r.label, f"{r.mentions:,}", f"{r.accounts:,}",
+        table.add_row(str(r.theme_id), escape(r.label), f"{r.mentions:,}", f"{r.accounts:,}",
                       _money(r.arr), _money(r.pipeline), f"{r.score:,.1f}", _pct(r.growth),
-                      sparkline(r.series))
+                      _share(r.urgent_share), _tone(r.sentiment), sparkline(r.series))
     console.print(table)
     if not rows:
         console.print("[dim]no mined feedback in that window (run the pipeline first)[/dim]")
 
 
-def emerging(limit: Annotated[int, typer.Option(min=1, max=500)] = 20) -> None:
-    """Themes rising faster than their own history explains, with the evidence."""
+def emerging(
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
+    segment: Annotated[str | None, typer.Option(
+        help="Only themes this segment's accounts ask for in the recent window (any case).")
+    ] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
+) -> None:
+    """Themes rising faster than their own history explains, with the evidence in words."""
     from foundation.db import connection
-    from warehouse.queries import emerging as load
+    from mining.scoring import ScoreWeights
+    from warehouse.queries import emerging_report
 
-    with connection(get_settings()) as conn:
-        rows = load(conn, limit)
-    if not rows:
-        console.print("no emerging themes (run `trendmine trends-rebuild` after mining)")
+    settings = get_settings()
+    with connection(settings) as conn:
+        rows = emerging_report(conn, limit, segment, ScoreWeights.from_settings(settings))
+    if fmt is not Format.table:
+        records = [{k: _jsonable(v) for k, v in r.as_dict().items()} for r in rows]
+        if fmt is Format.csv:  # one cell each for the mix and the related themes
+            for rec in records:
+                rec["segment_accounts"] = _mix_text(rec["segment_accounts"])
+                rec["related"] = _related_text(rec["related"])
+        _print_records(records, fmt)
         return
-    table = Table("#", "theme", "", "accounts", "mentions", "ARR", "pipeline", "observed",
-                  "expected", "-log10 p", "evidence", title="emerging themes")
+    if not rows:
+        console.print("no emerging themes" + (f" with {segment} accounts" if segment else "")
+                      + " (run `trendmine trends-rebuild` after mining)")
+        return
+    table = Table("#", "theme", "accounts", "mentions", "ARR", "pipeline",
+                  "accounts by segment",
+                  title="emerging themes" + (f" asked for by {segment} accounts"
+                                             if segment else ""),
+                  caption=_caption(f"recent window from {rows[0].since:%Y-%m-%d} to now "
+                                   "(the current week counted for its elapsed share); "
+                                   "accounts and ARR each counted once; ARR current"))
     for e in rows:
-        ev = e["evidence"] or {}
-        table.add_row(
-            str(e["rank"]), f"{e['theme_id']} {e['label']}"
-            + (f" [dim]({e['parent_label']})[/dim]" if e.get("parent_label") else ""),
-            "[bold red]NEW[/bold red]" if e["is_new"] else "", str(e["accounts"]),
-            str(e["mentions"]), _money(e["arr"]), _money(e["pipeline"]),
-            f"{e['observed']:.1f}", f"{e['expected']:.1f}",
-            f"{e['statistic']:.1f} > {e['threshold']:.1f}",
-            f"{sparkline(ev.get('weighted_per_period', []))} {ev.get('method', '')}, "
-            f"top account {ev.get('top_account_share', 0):.0%}")
+        table.add_row(str(e.rank), f"{e.theme_id} {escape(e.label)}"
+                      + (f" [dim]({escape(e.parent_label)})[/dim]" if e.parent_label else ""),
+                      str(e.accounts), str(e.mentions), _money(e.arr), _money(e.pipeline),
+                      escape(_mix_text(e.segment_accounts)))
     console.print(table)
+    # sentences under the table, not cells: they stay whole at any terminal width
+    for e in rows:
+        console.print(f"[bold]{e.rank}. {escape(e.label)}[/bold]: {escape(e.evidence)}")
+        if e.related:
+            console.print(f"   related, growing too (last complete week vs the 4 before): "
+                          f"{escape(_related_text([r.__dict__ for r in e.related]))}")
 
 
-def theme(theme_id: Annotated[int, typer.Argument(help="Theme id (see `trendmine trends`).")]
-          ) -> None:
-    """One theme: label, quotes, trend per segment, accounts asking, sources, lineage."""
+def _mix_text(mix: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in mix.items())
+
+
+def _related_text(related: list[dict[str, Any]]) -> str:
+    return "; ".join(f"{r['theme_id']} {r['label']} ({_pct(r['growth'])}, "
+                     f"{r['accounts']} accounts{', flagged too' if r['folded'] else ''})"
+                     for r in related)
+
+
+def theme(
+    theme_id: Annotated[int, typer.Argument(help="Theme id (see `trendmine trends`).")],
+    since: Annotated[str, typer.Option(help=_SINCE_HELP)] = "90d",
+    period: Annotated[Period, typer.Option(help="Sparkline and growth period.")] = Period.week,
+    segment: Annotated[str | None, typer.Option(help=_SEGMENT_HELP)] = None,
+    page: Annotated[int, typer.Option(min=1, help="Page of the accounts list.")] = 1,
+    page_size: Annotated[int, typer.Option(min=1, max=1000, help="Accounts per page.")] = 20,
+    fmt: Annotated[Format, typer.Option("--format", help="table; csv or json export EVERY "
+                                        "requesting account of the window.")] = Format.table,
+) -> None:
+    """One theme: label, quotes, totals and trend per segment, accounts asking, sources,
+    lineage; the same window and numbers as `trends`."""
     from foundation.db import connection
-    from warehouse.queries import theme_detail
+    from mining.scoring import ScoreWeights
+    from warehouse.queries import parse_since, theme_accounts, theme_detail
 
-    with connection(get_settings()) as conn:
-        d = theme_detail(conn, theme_id)
-    console.print(f"[bold]#{d['theme_id']} {d['label']}[/bold]  ({d['status']}"
+    settings = get_settings()
+    start = parse_since(since)
+    with connection(settings) as conn:
+        d = theme_detail(conn, theme_id, start, period.value, segment,
+                         weights=ScoreWeights.from_settings(settings))
+        export = fmt is not Format.table
+        accounts = theme_accounts(conn, theme_id, start, d["segment"],
+                                  offset=0 if export else (page - 1) * page_size,
+                                  limit=None if export else page_size)
+    if export:
+        _print_records([_account_record(a) for a in accounts], fmt)
+        return
+    _print_theme(d, accounts, page, page_size)
+
+
+def _account_record(a: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return {k: _jsonable(v) for k, v in asdict(a).items()}
+
+
+def _print_records(records: list[dict[str, Any]], fmt: Format) -> None:
+    """Records as JSON or CSV (the header from the first record's keys)."""
+    if fmt is Format.json:
+        typer.echo(json.dumps(records, indent=2))
+        return
+    buf = io.StringIO()
+    if records:
+        w = csv.DictWriter(buf, fieldnames=list(records[0]))
+        w.writeheader()
+        w.writerows({k: json.dumps(v) if isinstance(v, list | dict) else v
+                     for k, v in r.items()} for r in records)
+    typer.echo(buf.getvalue(), nl=False)
+
+
+def _print_theme(d: dict[str, Any], accounts: list[Any], page: int, page_size: int) -> None:
+    win, t = d["window"], d["totals"]
+    console.print(f"[bold]#{d['theme_id']} {escape(d['label'])}[/bold]  ({d['status']}"
                   + (f", merged into {d['merged_into']}" if d["merged_into"] else "") + ")")
-    console.print(f"keywords: {', '.join(d['keywords'] or [])}")
-    console.print(f"{d['n_feedback']:,} records, {d['n_accounts']:,} accounts, first seen "
-                  f"{d['first_seen'] or '-'}, last seen {d['last_seen'] or '-'}")
+    console.print(f"keywords: {escape(', '.join(d['keywords'] or []))}")
+    console.print(f"all time: {d['n_feedback'] or 0:,} records, {d['n_accounts'] or 0:,} "
+                  f"accounts, first seen {d['first_seen'] or '-'}, last seen "
+                  f"{d['last_seen'] or '-'}")
+    seg_note = f" (segment {d['segment']})" if d["segment"] else ""
+    if t is None:
+        console.print(f"in the window{seg_note}: no mentions")
+    else:
+        console.print(f"in the window{seg_note}: "
+                      f"{t.mentions:,} mentions, {t.accounts:,} accounts, ARR {_money(t.arr)}, "
+                      f"open pipeline {_money(t.pipeline)}, score {t.score:,.1f}, "
+                      f"growth {_pct(t.growth)}, urgent {_share(t.urgent_share)}, "
+                      f"tone {_tone(t.sentiment)}")
+    console.print(_caption(win.caption() + "; " + _TONE_NOTE))
     for q in d["quotes"][:5]:
-        console.print(f"  [italic]“{q}”[/italic]")
-    seg = Table("segment", "mentions", "growth", "weekly score", title="trend per segment")
-    for s in d["segments"]:
-        seg.add_row(s["segment"], str(s["mentions"]), _pct(s["growth"]), sparkline(s["series"]))
+        console.print(f"  [italic]“{escape(q)}”[/italic]")
+    seg = Table("segment", "mentions", "accounts", "ARR", "pipeline", "score", "growth",
+                f"per {win.grain}", title="per segment (current segment; growth as of the "
+                "period)")
+    for name, s in d["segments"]:
+        seg.add_row(escape(name), f"{s.mentions:,}", f"{s.accounts:,}", _money(s.arr),
+                    _money(s.pipeline), f"{s.score:,.1f}", _pct(s.growth), sparkline(s.series))
     console.print(seg)
-    acc = Table("account", "segment", "ARR", "mentions", "open deals", "open pipeline",
-                title="accounts asking")
-    for a in d["accounts"]:
-        acc.add_row(a["name"] or a["account_id"], a["segment"], _money(a["arr"]),
-                    str(a["mentions"]), str(a["open_deals"]), _money(a["open_pipeline"]))
+    total = t.accounts if t else 0
+    first = (page - 1) * page_size
+    acc = Table("account", "segment", "ARR", "mentions", "first", "last", "open deals",
+                "open pipeline",
+                title=f"accounts asking: {first + 1 if accounts else 0}-{first + len(accounts)} "
+                      f"of {total} (largest ARR first)")
+    for a in accounts:
+        acc.add_row(escape(a.name or a.account_id), escape(a.segment), _money(a.arr),
+                    str(a.mentions), f"{a.first_mention:%Y-%m-%d}", f"{a.last_mention:%Y-%m-%d}",
+                    str(a.open_deals), _money(a.open_pipeline))
     console.print(acc)
-    console.print("sources: " + ", ".join(f"{s['source']} {s['mentions']}" for s in d["sources"]))
+    if first + len(accounts) < total:
+        console.print(f"[dim]next: --page {page + 1}; all of them: --format csv[/dim]")
+    console.print("sources: " + (", ".join(f"{s['source']} {s['mentions']}"
+                                          for s in d["sources"]) or "-"))
     for ev in d["lineage"]:
         related = ", ".join(map(str, ev["related_theme_ids"] or []))
         who = (ev.get("detail") or {}).get("by")
@@ -190,25 +308,93 @@ def theme(theme_id: Annotated[int, typer.Argument(help="Theme id (see `trendmine
                       + (f" by {who}" if who else ""))
 
 
-def similar(text: Annotated[str, typer.Argument(help="What a customer asked for.")],
-            limit: Annotated[int, typer.Option(min=1, max=200)] = 10) -> None:
-    """What other customers asked for this? The closest feedback, with theme, account, ARR."""
+def similar(
+    text: Annotated[str, typer.Argument(help="What a customer asked for.")],
+    limit: Annotated[int, typer.Option(min=1, max=500,
+                                       help="Closest records to consider.")] = 30,
+    full: Annotated[bool, typer.Option("--full", help="Print whole texts.")] = False,
+    min_similarity: Annotated[float | None, typer.Option(
+        min=-1.0, max=1.0, help="Floor below which there is no close match "
+        "(default: TRENDMINE_SIMILAR_MIN_SIMILARITY).")] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
+) -> None:
+    """Who else asked for this? The accounts whose feedback is closest, with totals."""
     from foundation.db import connection
     from mining.embed import Embedder
-    from warehouse.queries import similar as nearest
+    from warehouse.similar import similar_by_account
 
     settings = get_settings()
+    floor = settings.similar_min_similarity if min_similarity is None else min_similarity
     embedder = Embedder(model=settings.embedding_model)
     vec = embedder.encode([text])[0]
     with connection(settings) as conn:
-        rows = nearest(conn, vec, embedder.model_id, limit)
-    table = Table("sim", "account", "segment", "ARR", "open deals", "theme", "source", "text",
-                  title=f"closest to: {text}")
-    for r in rows:
-        table.add_row(f"{r['similarity']:.2f}", r["account_name"] or r["account_id"] or "-",
-                      r["segment"], _money(r["arr"]), str(r["open_deals"]),
-                      r["theme_label"] or "-", r["source"], r["text"][:120])
-    console.print(table)
+        answer = similar_by_account(conn, vec, embedder.model_id, floor, limit)
+    if fmt is Format.json:
+        typer.echo(json.dumps(_similar_json(text, answer), indent=2))
+    elif fmt is Format.csv:
+        _print_records([{**{k: v for k, v in acc.items() if k != "records"}, **rec}
+                        for acc in _similar_json(text, answer)["accounts"]
+                        for rec in acc["records"]], fmt)
+    else:
+        _print_similar(text, answer, full)
+
+
+def _similar_json(text: str, answer: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    accounts = [{"account_id": a.account_id, "account_name": a.name, "segment": a.segment,
+                 "arr": a.arr, "open_deals": a.open_deals, "open_pipeline": a.open_pipeline,
+                 "account_mentions": a.mentions, "first": a.first.isoformat(),
+                 "last": a.last.isoformat(), "best_similarity": round(a.best, 4),
+                 "records": [{k: _jsonable(v) for k, v in asdict(r).items()
+                              if k not in ("account_id", "account_name", "segment", "arr",
+                                           "open_deals", "open_pipeline")}
+                             for r in a.records]}
+                for a in answer.accounts]
+    return {"query": text, "floor": answer.floor, "close_match": answer.close_match,
+            "best_similarity": answer.best_similarity, "totals": answer.totals,
+            "accounts": accounts}
+
+
+def _shorten(text: str, width: int = 200) -> str:
+    """Whole words up to `width` characters, then an ellipsis."""
+    flat = " ".join(text.split())
+    if len(flat) <= width:
+        return flat
+    return flat[:width].rsplit(" ", 1)[0] + " …"
+
+
+def _print_similar(text: str, answer: Any, full: bool) -> None:
+    console.print(f"[bold]closest to:[/bold] {escape(text)}")
+    if not answer.close_match:
+        best = "-" if answer.best_similarity is None else f"{answer.best_similarity:.2f}"
+        console.print(f"no close match: the closest feedback has similarity {best}, below the "
+                      f"floor {answer.floor:.2f} (--min-similarity to look further)")
+        return
+    t = answer.totals
+    segs = ", ".join(f"{k} {v}" for k, v in t["segments"].items()) or "-"
+    console.print(f"{t['accounts']} accounts, ARR {_money(t['arr'])}, open pipeline "
+                  f"{_money(t['open_pipeline'])} in {t['open_deals']} deals; segments: "
+                  f"{escape(segs)}; {t['records']} records at similarity >= {answer.floor:.2f}")
+    acc = Table("account", "segment", "ARR", "open deals", "mentions", "first - last", "sim",
+                title="accounts (closest first)")
+    for a in answer.accounts:
+        acc.add_row(escape(a.name), escape(a.segment), _money(a.arr),
+                    f"{a.open_deals} ({_money(a.open_pipeline)})", str(a.mentions),
+                    f"{a.first:%Y-%m-%d} - {a.last:%Y-%m-%d}", f"{a.best:.2f}")
+    console.print(acc)
+    console.print("[bold]what they said[/bold]")
+    for a in answer.accounts:  # blocks, not a table: texts and links stay whole and clickable
+        console.print(f"[bold]{escape(a.name)}[/bold] ({escape(a.segment)}, ARR "
+                      f"{_money(a.arr)})", soft_wrap=True)
+        for r in a.records:
+            theme = f" \\[{escape(r.theme_label)}]" if r.theme_label else ""
+            console.print(f"  {r.similarity:.2f}  {r.created_at:%Y-%m-%d}  {r.source}{theme}  "
+                          f"{escape(r.text if full else _shorten(r.text))}", soft_wrap=True)
+            if r.url:
+                console.print(f"        {escape(r.url)}", soft_wrap=True, highlight=False)
+    if not full:
+        console.print("[dim]texts shortened; --full prints them whole[/dim]")
 
 
 def report(out: Annotated[Path, typer.Option(help="HTML file to write.")] = Path("report.html")

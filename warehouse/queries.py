@@ -1,8 +1,17 @@
 """Read-side queries behind the CLI and the report. Parameterised SQL only.
 
-`top_trends` ranks a time window straight from the base tables, so a --source filter and a
-window longer than one period both count each account (and each deal) once; it uses each
-account's CURRENT segment and ARR. trends.theme_trends keeps the as-of-period figures.
+One window, one definition (what `trends`, `theme` and `emerging` print, see `Window`):
+- the window runs from `since` to now; mentions are feedback RECORDS in it, accounts are
+  distinct accounts, ARR is the CURRENT ARR of those accounts (each once), pipeline the
+  distinct open deals linked from that feedback, score the weighted score with each account
+  once over the whole window (warehouse.score);
+- `top_trends` computes these straight from the base tables, so a --source filter and a window
+  longer than one period both count each account (and each deal) once; --segment is the
+  account's CURRENT segment;
+- growth is never recomputed here: it is trends.theme_trends.growth (warehouse.trends) of the
+  last COMPLETE period of the grain (a period in progress would read as a drop), for the
+  segment asked (as of that period) or 'all'; -100% when the theme was quiet in that period
+  after mentions in the GROWTH_PERIODS before it.
 """
 
 from __future__ import annotations
@@ -12,18 +21,23 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import numpy as np
 import psycopg
 from psycopg import sql
 
 from foundation.errors import TrendmineError
 from mining.scoring import ScoreWeights
+from mining.sentiment import LexiconToneScorer
 from schemas.names import ALL_SEGMENTS
 from warehouse.rows import fetch, fetch_dicts, fetch_value
 from warehouse.score import reference_arr_sql, score_params, voices_cte
-from warehouse.trends import GRAINS, GROWTH_PERIODS, period_starts
+from warehouse.trends import (
+    EMERGING_RELATED_SIMILARITY,
+    GRAINS,
+    GROWTH_PERIODS,
+    period_starts,
+)
 
-RANK_BY = ("score", "arr", "accounts", "mentions")
+RANK_BY = ("score", "mentions", "accounts", "arr", "pipeline", "growth")
 SPARK_PERIODS = 16
 _SINCE_RE = re.compile(r"^\s*(\d+)\s*([dwmy])\s*$", re.IGNORECASE)
 _UNIT_DAYS = {"d": 1, "w": 7, "m": 30, "y": 365}
@@ -44,6 +58,63 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     return d if d.tzinfo else d.replace(tzinfo=UTC)
 
 
+@dataclass(frozen=True)
+class Window:
+    """The time window and grain every read-side number states (see the module docstring)."""
+
+    since: datetime
+    until: datetime
+    grain: str
+
+    @property
+    def growth_period(self) -> date:
+        """Start of the last complete period: the one growth is read for."""
+        current = period_starts(self.grain, self.until.astimezone(UTC).date(), 1)[0]
+        return period_starts(self.grain, current - timedelta(days=1), 1)[0]
+
+    @property
+    def baseline_start(self) -> date:
+        """Start of the first of the GROWTH_PERIODS periods growth compares against."""
+        return period_starts(self.grain, self.growth_period, GROWTH_PERIODS + 1)[0]
+
+    def caption(self, source: str | None = None) -> str:
+        """One line that says which window and grain the numbers use."""
+        days = (self.until - self.since).days
+        growth = ("growth: n/a with --source (trends are not split by source)" if source else
+                  f"growth: weighted score of the {self.grain} of {self.growth_period:%Y-%m-%d}"
+                  f" vs the mean of the {GROWTH_PERIODS} {self.grain}s before")
+        return (f"window {self.since:%Y-%m-%d} to {self.until:%Y-%m-%d} ({days} days), "
+                f"series per {self.grain}; mentions = records, accounts distinct, ARR current "
+                f"(each account once), pipeline = open deals linked; {growth}")
+
+
+def make_window(since: datetime, grain: str = "week", now: datetime | None = None) -> Window:
+    """The window from `since` to `now` (default: the wall clock) at `grain`."""
+    if grain not in GRAINS:
+        raise TrendmineError(f"unknown period {grain!r}", f"use one of {', '.join(GRAINS)}")
+    return Window(since, now or datetime.now(UTC), grain)
+
+
+def known_segments(conn: psycopg.Connection, weights: ScoreWeights | None = None) -> list[str]:
+    """Segments a --segment may name: the CRM's, the weighted ones, 'unknown' and 'all'."""
+    found = fetch_dicts(conn, "SELECT DISTINCT lower(segment) AS s FROM trendmine.accounts "
+                              "WHERE segment IS NOT NULL")
+    names = {r["s"] for r in found} | set((weights or ScoreWeights()).segment_weights)
+    return [*sorted(names | {"unknown"}), ALL_SEGMENTS]
+
+
+def resolve_segment(conn: psycopg.Connection, text: str | None,
+                    weights: ScoreWeights | None = None) -> str | None:
+    """--segment matched case-insensitively ('SMB' -> 'smb'); None for no filter or 'all'."""
+    if text is None:
+        return None
+    wanted = text.strip().lower().replace("-", "_").replace(" ", "_")
+    valid = known_segments(conn, weights)
+    if wanted not in valid:
+        raise TrendmineError(f"unknown --segment {text!r}", f"use one of {', '.join(valid)}")
+    return None if wanted == ALL_SEGMENTS else wanted
+
+
 @dataclass
 class TrendRow:
     theme_id: int
@@ -53,9 +124,11 @@ class TrendRow:
     arr: float
     pipeline: float
     score: float
-    growth: float | None = None  # filled from the series
+    growth: float | None  # trends.theme_trends.growth of the window's growth period
     periods: list[str] = field(default_factory=list)
     series: list[float] = field(default_factory=list)
+    urgent_share: float | None = None  # records with an urgency cue (mining.sentiment)
+    sentiment: float | None = None  # mean record sentiment, -1 to 1
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,7 +150,8 @@ WITH rec AS (
     LEFT JOIN trendmine.accounts a ON a.account_id = f.account_id
     WHERE f.created_at >= %(since)s
       AND (%(source)s::text IS NULL OR f.source = %(source)s::text)
-      AND (%(segment)s::text IS NULL OR coalesce(a.segment, 'unknown') = %(segment)s::text)
+      AND (%(segment)s::text IS NULL
+           OR lower(coalesce(a.segment, 'unknown')) = %(segment)s::text)
       AND (%(themes)s::bigint[] IS NULL OR lvl.theme_id = ANY(%(themes)s::bigint[]))
       -- hidden and chatter themes stay out of the lists (still shown when asked for by id)
       AND (t.visibility = 'shown' OR %(themes)s::bigint[] IS NOT NULL)
@@ -91,38 +165,54 @@ _TOTALS = """
         JOIN trendmine.opportunities o ON o.opportunity_id = rec.opportunity_id
                                       AND o.stage = 'open') d
     GROUP BY 1
+), grow AS (  -- growth has one home: trendmine.theme_trends (warehouse.trends)
+    SELECT theme_id,
+           coalesce(max(growth) FILTER (WHERE period_start = %(growth_period)s),
+                    -- quiet in the growth period after mentions just before it: -100%%
+                    CASE WHEN bool_and(period_start < %(growth_period)s) THEN -1 END
+           )::float8 AS growth
+    FROM trendmine.theme_trends
+    WHERE %(source)s::text IS NULL AND grain = %(grain)s AND segment = %(growth_segment)s
+      AND period_start BETWEEN %(baseline_start)s AND %(growth_period)s
+    GROUP BY theme_id
 ), totals AS (
     SELECT s.theme_id, t.label, sum(records)::integer AS mentions,
            count(account_id)::integer AS accounts, sum(arr)::float8 AS arr,
-           coalesce(max(p.pipeline), 0)::float8 AS pipeline, sum(contrib)::float8 AS score
+           coalesce(max(p.pipeline), 0)::float8 AS pipeline, sum(contrib)::float8 AS score,
+           max(g.growth) AS growth
     FROM scored s JOIN trendmine.themes t USING (theme_id) LEFT JOIN pipe p USING (theme_id)
+    LEFT JOIN grow g USING (theme_id)
     GROUP BY 1, 2
 )
-SELECT * FROM totals ORDER BY {rank} DESC, theme_id LIMIT %(limit)s
+SELECT * FROM totals ORDER BY {rank} DESC NULLS LAST, theme_id LIMIT %(limit)s
 """
 
 _SERIES = ("SELECT theme_id, period_start, sum(contrib)::float8 AS score FROM scored "
            "GROUP BY 1, 2")
 
+_TEXTS = ("SELECT DISTINCT rec.theme_id, rec.feedback_id, f.text FROM rec "
+          "JOIN trendmine.feedback f USING (feedback_id)")
+
 
 def top_trends(conn: psycopg.Connection, since: datetime, grain: str = "week",
                segment: str | None = None, source: str | None = None,
                rank_by: str = "score", limit: int = 20, weights: ScoreWeights | None = None,
-               now: datetime | None = None, level: str = "leaf") -> list[TrendRow]:
-    """The top themes of the window since `since`, with a weighted-score series per period;
+               now: datetime | None = None, themes: list[int] | None = None,
+               level: str = "leaf") -> list[TrendRow]:
+    """The top themes of the window since `since` (or just `themes`), with a weighted-score
+    series per period and growth from theme_trends (module docstring: the definitions);
     `level="parent"` ranks the parent themes (each record counted once per parent)."""
     if level not in ("leaf", "parent"):
         raise TrendmineError(f"unknown --level {level!r}", "use leaf or parent")
-    if grain not in GRAINS:
-        raise TrendmineError(f"unknown period {grain!r}", f"use one of {', '.join(GRAINS)}")
+    win = make_window(since, grain, now)
     if rank_by not in RANK_BY:
         raise TrendmineError(f"unknown --rank-by {rank_by!r}", f"use one of {', '.join(RANK_BY)}")
-    if segment == ALL_SEGMENTS:
-        segment = None
     weights = weights or ScoreWeights()
+    segment = resolve_segment(conn, segment, weights)
     params = {**score_params(weights, reference_arr_sql(conn)), "grain": grain, "since": since,
-              "source": source, "segment": segment, "themes": None, "limit": limit,
-              "level": level}
+              "source": source, "segment": segment, "themes": themes, "limit": limit,
+              "growth_period": win.growth_period, "baseline_start": win.baseline_start,
+              "growth_segment": segment or ALL_SEGMENTS, "level": level}
     query = sql.SQL(_WINDOW + _TOTALS).format(voices=voices_cte(("theme_id",)),
                                              rank=sql.Identifier(rank_by))
     rows = fetch(conn, TrendRow, query, params)
@@ -133,28 +223,33 @@ def top_trends(conn: psycopg.Connection, since: datetime, grain: str = "week",
     points: dict[int, dict[date, float]] = {}
     for pt in fetch_dicts(conn, series_q, params):
         points.setdefault(pt["theme_id"], {})[pt["period_start"]] = pt["score"]
-    # series and growth stop at the last complete period (one in progress looks like a drop)
-    current = period_starts(grain, (now or datetime.now(UTC)).astimezone(UTC).date(), 1)[0]
-    end = current - timedelta(days=1)
+    # the series stops at the last complete period, like growth (one in progress looks
+    # like a drop)
     first = period_starts(grain, since.astimezone(UTC).date(), 1)[0]
-    # the tail of the window: the sparkline plus the periods growth compares against
-    starts = [p for p in period_starts(grain, end, SPARK_PERIODS + GROWTH_PERIODS)
-              if p >= first]
+    starts = [p for p in period_starts(grain, win.growth_period, SPARK_PERIODS) if p >= first]
     for row in rows:
-        full = [points.get(row.theme_id, {}).get(p, 0.0) for p in starts]
-        row.growth = _growth(full)
-        row.periods = [p.isoformat() for p in starts[-SPARK_PERIODS:]]
-        row.series = [round(v, 4) for v in full[-SPARK_PERIODS:]]
+        row.periods = [p.isoformat() for p in starts]
+        row.series = [round(points.get(row.theme_id, {}).get(p, 0.0), 4) for p in starts]
+    texts_q = sql.SQL(_WINDOW + _TEXTS).format(voices=voices_cte(("theme_id",)))
+    tones = theme_tone(fetch_dicts(conn, texts_q, params))
+    for row in rows:
+        row.urgent_share, row.sentiment = tones.get(row.theme_id, (None, None))
     return rows
 
 
-def _growth(series: list[float]) -> float | None:
-    """Last period against the mean of the previous GROWTH_PERIODS (as in theme_trends)."""
-    if len(series) < 2:
-        return None
-    prev = series[-GROWTH_PERIODS - 1:-1]
-    mean = sum(prev) / len(prev)
-    return series[-1] / mean - 1 if mean > 0 else None
+def theme_tone(records: list[dict[str, Any]]) -> dict[int, tuple[float, float]]:
+    """{theme_id: (share of records with an urgency cue, mean sentiment)} from records with
+    theme_id and text (mining.sentiment's lexicon scorer)."""
+    if not records:
+        return {}
+    scores = LexiconToneScorer().transform([r["text"] for r in records])
+    sums: dict[int, list[float]] = {}
+    for r, (urgent, sentiment) in zip(records, scores, strict=True):
+        acc = sums.setdefault(r["theme_id"], [0.0, 0.0, 0.0])
+        acc[0] += urgent
+        acc[1] += sentiment
+        acc[2] += 1
+    return {t: (round(u / n, 4), round(s / n, 4)) for t, (u, s, n) in sums.items()}
 
 
 def emerging(conn: psycopg.Connection, limit: int = 20) -> list[dict[str, Any]]:
@@ -169,9 +264,180 @@ def emerging(conn: psycopg.Connection, limit: int = 20) -> list[dict[str, Any]]:
         (limit,))
 
 
-def theme_detail(conn: psycopg.Connection, theme_id: int, weeks: int = SPARK_PERIODS
-                 ) -> dict[str, Any]:
-    """Everything about one theme: label, quotes, trend per segment, accounts, sources, lineage."""
+@dataclass
+class RelatedTheme:
+    """A theme close to a flagged one, with its own recent figures."""
+
+    theme_id: int
+    label: str
+    mentions: int
+    accounts: int
+    growth: float | None
+    folded: bool  # flagged too, and folded into the entry (mining.emerging.group_related)
+
+
+@dataclass
+class EmergingRow:
+    """One emerging theme as a PM reads it: figures, segment mix, evidence in words."""
+
+    rank: int
+    theme_id: int
+    label: str
+    is_new: bool
+    since: date
+    mentions: int
+    accounts: int
+    arr: float
+    pipeline: float
+    segment_accounts: dict[str, int]
+    evidence: str
+    related: list[RelatedTheme]
+    statistic: float
+    threshold: float
+    parent_label: str | None = None  # the parent theme, where themes have parents
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def describe_evidence(e: dict[str, Any]) -> str:
+    """The stored evidence in words: "53 mentions from 33 accounts in the last 2.4 weeks;
+    about 5 mentions and 4 accounts expected from the 12 weeks before"."""
+    ev = e["evidence"] or {}
+    recent = int(ev.get("recent_periods") or 0)
+    exposure = ev.get("exposure_per_period") or []
+    weeks = sum(exposure[-recent:]) if recent and exposure else float(recent)
+    base_n = int(ev.get("baseline_periods") or 0)
+    text = (f"{e['mentions']:,} mentions from {e['accounts']:,} accounts in the last "
+            f"{weeks:.1f} {e['grain']}s")
+    if e["is_new"] or not base_n:
+        text += "; new: no mentions before"
+    else:
+        expected = ev.get("baseline_mentions", 0) / base_n * weeks
+        text += (f"; about {expected:.0f} mentions and {ev.get('accounts_expected', 0):.0f} "
+                 f"accounts expected from the {base_n} {e['grain']}s before")
+    share = ev.get("top_account_share") or 0
+    if share >= 0.25:
+        text += f"; the most active account gave {share:.0%} of it"
+    return text
+
+
+def _segment_mix(conn: psycopg.Connection, theme_ids: list[int], start: date
+                 ) -> dict[int, dict[str, int]]:
+    rows = fetch_dicts(
+        conn,
+        "SELECT ft.theme_id, lower(coalesce(a.segment, 'unknown')) AS segment, "
+        "count(DISTINCT f.account_id)::integer AS accounts "
+        "FROM trendmine.feedback_theme ft JOIN trendmine.feedback f USING (feedback_id) "
+        "LEFT JOIN trendmine.accounts a ON a.account_id = f.account_id "
+        "WHERE ft.theme_id = ANY(%s) AND f.created_at >= %s AND f.account_id IS NOT NULL "
+        "GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2", (theme_ids, start))
+    mix: dict[int, dict[str, int]] = {}
+    for r in rows:
+        mix.setdefault(r["theme_id"], {})[r["segment"]] = r["accounts"]
+    return mix
+
+
+def _siblings(conn: psycopg.Connection, theme_id: int) -> list[int]:
+    """Themes related to `theme_id`: the same parent where themes have parents, else a
+    centroid as close as the one emerging detection folds at (EMERGING_RELATED_SIMILARITY)."""
+    has_parent = fetch_value(
+        conn, "SELECT true FROM information_schema.columns WHERE table_schema = 'trendmine' "
+        "AND table_name = 'themes' AND column_name = 'parent_theme_id'")
+    # where themes have parents (V006) they also have a visibility: hidden/chatter stay out
+    same_parent = sql.SQL(
+        " OR (t.parent_theme_id IS NOT NULL AND t.parent_theme_id = f.parent_theme_id)"
+        if has_parent else "")
+    shown = sql.SQL(" AND t.visibility = 'shown'" if has_parent else "")
+    rows = fetch_dicts(
+        conn,
+        sql.SQL(
+            "SELECT t.theme_id FROM trendmine.themes t, trendmine.themes f "
+            "WHERE f.theme_id = %s AND t.theme_id <> f.theme_id AND t.status = 'active'{shown} "
+            "AND ((t.centroid IS NOT NULL AND f.centroid IS NOT NULL "
+            "      AND 1 - (t.centroid <=> f.centroid) >= %s){same_parent})"
+        ).format(shown=shown, same_parent=same_parent),
+        (theme_id, EMERGING_RELATED_SIMILARITY))
+    return [r["theme_id"] for r in rows]
+
+
+def emerging_report(conn: psycopg.Connection, limit: int = 20, segment: str | None = None,
+                    weights: ScoreWeights | None = None, now: datetime | None = None
+                    ) -> list[EmergingRow]:
+    """trends.emerging_themes for a PM: segment mix (accounts per current segment in the
+    recent window), the evidence in words and related themes that grow too. With `segment`,
+    only the flagged themes that segment's accounts ask for in the recent window."""
+    segment = resolve_segment(conn, segment, weights)
+    found = emerging(conn, 500 if segment else limit)
+    if not found:
+        return []
+    start = min(e["period_start"] for e in found)
+    mix = _segment_mix(conn, [e["theme_id"] for e in found], start)
+    if segment:
+        found = [e for e in found if mix.get(e["theme_id"], {}).get(segment)][:limit]
+    out = []
+    for e in found:
+        folded = {r["theme_id"] for r in (e["evidence"] or {}).get("related_themes") or []}
+        ids = sorted(folded | set(_siblings(conn, e["theme_id"])))
+        since = datetime.combine(e["period_start"], datetime.min.time(), UTC)
+        near = top_trends(conn, since, e["grain"], limit=len(ids) or 1, themes=ids or [-1],
+                          weights=weights, now=now)
+        related = [RelatedTheme(r.theme_id, r.label, r.mentions, r.accounts, r.growth,
+                                r.theme_id in folded)
+                   for r in near if r.theme_id in folded or (r.growth or 0) > 0]
+        out.append(EmergingRow(
+            e["rank"], e["theme_id"], e["label"], e["is_new"], e["period_start"], e["mentions"],
+            e["accounts"], e["arr"], e["pipeline"], mix.get(e["theme_id"], {}),
+            describe_evidence(e), related, e["statistic"], e["threshold"],
+            e.get("parent_label")))
+    return out
+
+
+@dataclass
+class ThemeAccount:
+    """One account asking for a theme in the window."""
+
+    account_id: str
+    name: str | None
+    segment: str
+    arr: float
+    mentions: int
+    first_mention: datetime
+    last_mention: datetime
+    open_deals: int
+    open_pipeline: float
+
+
+_THEME_ACCOUNTS = """
+SELECT f.account_id, a.name, lower(coalesce(a.segment, 'unknown')) AS segment,
+       coalesce(a.arr, 0)::float8 AS arr, count(DISTINCT f.feedback_id)::integer AS mentions,
+       min(f.created_at) AS first_mention, max(f.created_at) AS last_mention,
+       coalesce(max(ta.open_deals), 0)::integer AS open_deals,
+       coalesce(max(ta.open_pipeline), 0)::float8 AS open_pipeline
+FROM trendmine.feedback_theme ft JOIN trendmine.feedback f USING (feedback_id)
+LEFT JOIN trendmine.accounts a ON a.account_id = f.account_id
+LEFT JOIN trends.accounts ta ON ta.account_id = f.account_id
+WHERE ft.theme_id = %(theme)s AND f.account_id IS NOT NULL AND f.created_at >= %(since)s
+  AND (%(segment)s::text IS NULL OR lower(coalesce(a.segment, 'unknown')) = %(segment)s)
+GROUP BY 1, 2, 3, 4 ORDER BY arr DESC, mentions DESC, 1
+LIMIT %(limit)s OFFSET %(offset)s
+"""
+
+
+def theme_accounts(conn: psycopg.Connection, theme_id: int, since: datetime,
+                   segment: str | None = None, offset: int = 0, limit: int | None = None
+                   ) -> list[ThemeAccount]:
+    """Every account asking for the theme since `since` (largest ARR first), paged."""
+    return fetch(conn, ThemeAccount, _THEME_ACCOUNTS,
+                 {"theme": theme_id, "since": since, "segment": segment, "offset": offset,
+                  "limit": limit})
+
+
+def theme_detail(conn: psycopg.Connection, theme_id: int, since: datetime, grain: str = "week",
+                 segment: str | None = None, weights: ScoreWeights | None = None,
+                 now: datetime | None = None) -> dict[str, Any]:
+    """One theme over the window: the same totals as `top_trends` (one query, one definition),
+    one row per segment, sources and lineage. Accounts: `theme_accounts`."""
     found = fetch_dicts(
         conn,
         "SELECT theme_id, label, keywords, quotes, size, n_feedback, n_accounts, first_seen, "
@@ -181,89 +447,40 @@ def theme_detail(conn: psycopg.Connection, theme_id: int, weeks: int = SPARK_PER
     detail = found[0]
     detail["quotes"] = [q.get("text", str(q)) if isinstance(q, dict) else str(q)
                         for q in (detail["quotes"] or [])]
-    latest = fetch_value(
-        conn, "SELECT max(period_start) FROM trendmine.theme_trends WHERE grain = 'week'")
-    weeks_list = period_starts("week", latest, weeks) if latest else []
-    seg_rows = fetch_dicts(
+    segment = resolve_segment(conn, segment, weights)
+    win = make_window(since, grain, now)
+    detail["window"] = win
+    detail["segment"] = segment
+
+    def totals(seg: str | None) -> TrendRow | None:
+        rows = top_trends(conn, since, grain, seg, weights=weights, now=win.until,
+                          themes=[theme_id], limit=1)
+        return rows[0] if rows else None
+
+    detail["totals"] = totals(segment)
+    in_window = fetch_dicts(
         conn,
-        "SELECT segment, period_start, mentions, accounts, arr::float8 AS arr, "
-        "pipeline::float8 AS pipeline, weighted_score, growth FROM trendmine.theme_trends "
-        "WHERE theme_id = %s AND grain = 'week' AND period_start >= %s "
-        "ORDER BY segment, period_start",
-        (theme_id, weeks_list[0] if weeks_list else date.min))
-    segments: dict[str, dict[str, Any]] = {}
-    for r in seg_rows:
-        s = segments.setdefault(r["segment"], {"segment": r["segment"], "mentions": 0,
-                                               "series": dict.fromkeys(weeks_list, 0.0)})
-        s["mentions"] += r["mentions"]
-        s["series"][r["period_start"]] = r["weighted_score"]
-        s["growth"] = r["growth"] if r["period_start"] == latest else s.get("growth")
-    for s in segments.values():
-        s["series"] = list(s["series"].values())
-        s.setdefault("growth", None)
-    detail["weeks"] = [p.isoformat() for p in weeks_list]
-    detail["segments"] = sorted(segments.values(),
-                                key=lambda s: (s["segment"] != ALL_SEGMENTS, s["segment"]))
-    detail["accounts"] = fetch_dicts(
-        conn,
-        "SELECT f.account_id, a.name, coalesce(a.segment, 'unknown') AS segment, "
-        "coalesce(a.arr, 0)::float8 AS arr, count(DISTINCT f.feedback_id)::integer AS mentions, "
-        "coalesce(max(ta.open_deals), 0) AS open_deals, "
-        "coalesce(max(ta.open_pipeline), 0)::float8 AS open_pipeline "
+        "SELECT DISTINCT lower(coalesce(a.segment, 'unknown')) AS segment "
         "FROM trendmine.feedback_theme ft JOIN trendmine.feedback f USING (feedback_id) "
         "LEFT JOIN trendmine.accounts a ON a.account_id = f.account_id "
-        "LEFT JOIN trends.accounts ta ON ta.account_id = f.account_id "
-        "WHERE ft.theme_id = %s AND f.account_id IS NOT NULL "
-        "GROUP BY 1, 2, 3, 4 ORDER BY arr DESC, mentions DESC, 1 LIMIT 10", (theme_id,))
+        "WHERE ft.theme_id = %s AND f.created_at >= %s ORDER BY 1", (theme_id, since))
+    detail["segments"] = [
+        (r["segment"], t) for r in in_window
+        if segment in (None, r["segment"]) and (t := totals(r["segment"])) is not None]
     detail["sources"] = fetch_dicts(
         conn,
         "SELECT f.source, count(DISTINCT f.feedback_id)::integer AS mentions "
         "FROM trendmine.feedback_theme ft JOIN trendmine.feedback f USING (feedback_id) "
-        "WHERE ft.theme_id = %s GROUP BY 1 ORDER BY 2 DESC, 1", (theme_id,))
+        "LEFT JOIN trendmine.accounts a ON a.account_id = f.account_id "
+        "WHERE ft.theme_id = %s AND f.created_at >= %s "
+        "AND (%s::text IS NULL OR lower(coalesce(a.segment, 'unknown')) = %s) "
+        "GROUP BY 1 ORDER BY 2 DESC, 1", (theme_id, since, segment, segment))
     detail["lineage"] = fetch_dicts(
         conn,
         "SELECT event, theme_id, related_theme_ids, similarity, overlap, run_id, at, detail "
         "FROM trendmine.theme_lineage WHERE theme_id = %s OR %s = ANY(related_theme_ids) "
         "ORDER BY at, lineage_id", (theme_id, theme_id))
     return detail
-
-
-def similar(conn: psycopg.Connection, query_embedding: np.ndarray, model_id: str,
-            limit: int = 10) -> list[dict[str, Any]]:
-    """The stored feedback closest to the query (cosine distance), one row per record."""
-    from pgvector.psycopg import register_vector
-
-    register_vector(conn)
-    vec = np.asarray(query_embedding, dtype=np.float32).reshape(-1)
-    has = fetch_value(conn, "SELECT true FROM trendmine.feedback_embedding WHERE model = %s "
-                            "LIMIT 1", (model_id,))
-    if not has:
-        raise TrendmineError(f"no embeddings stored for model {model_id!r}",
-                             "run the mining flow first (or set TRENDMINE_EMBEDDING_MODEL)")
-    return fetch_dicts(
-        conn,
-        """
-        WITH near AS (
-            SELECT feedback_id, ord, embedding <=> %(q)s AS distance
-            FROM trendmine.feedback_embedding WHERE model = %(model)s
-            ORDER BY distance LIMIT %(k)s
-        ), best AS (
-            SELECT DISTINCT ON (feedback_id) * FROM near ORDER BY feedback_id, distance
-        )
-        SELECT b.feedback_id, (1 - b.distance)::float8 AS similarity, f.source, f.text,
-               f.created_at, f.account_id, a.name AS account_name,
-               coalesce(a.segment, 'unknown') AS segment, coalesce(a.arr, 0)::float8 AS arr,
-               ft.theme_id, t.label AS theme_label,
-               coalesce(ta.open_deals, 0) AS open_deals,
-               coalesce(ta.open_pipeline, 0)::float8 AS open_pipeline
-        FROM best b JOIN trendmine.feedback f USING (feedback_id)
-        LEFT JOIN trendmine.feedback_theme ft ON ft.feedback_id = b.feedback_id
-                                             AND ft.ord = b.ord
-        LEFT JOIN trendmine.themes t ON t.theme_id = ft.theme_id
-        LEFT JOIN trendmine.accounts a ON a.account_id = f.account_id
-        LEFT JOIN trends.accounts ta ON ta.account_id = f.account_id
-        ORDER BY b.distance LIMIT %(limit)s
-        """, {"q": vec, "model": model_id, "k": limit * 5, "limit": limit})
 
 
 def freshness(conn: psycopg.Connection) -> dict[str, Any]:

@@ -1,0 +1,5 @@
+-- trendmine V009: the read side states its definitions (issue 13). Comments only: growth is
+-- defined once, by the trends rebuild (warehouse/trends.py), and the CLI reads it from here.
+COMMENT ON COLUMN trends.theme_trends.growth IS 'Growth, defined once: weighted_score of this period / mean weighted_score of the 4 periods before it (quiet periods count as 0; only periods since the theme first appeared in this segment) - 1. Null in the theme''s first period or when that mean is 0. `trendmine trends` and `theme` show it for the last complete period.';
+COMMENT ON COLUMN trendmine.theme_trends.growth IS 'weighted_score / mean(weighted_score of the previous 4 periods since the theme first appeared in the segment, quiet periods as 0) - 1; null in the first period or when that mean is 0.';
+COMMENT ON VIEW trends.theme_trends IS 'Demand per theme x period x segment; segment = ''all'' sums every segment (accounts counted once). Periods are UTC days, ISO weeks (Monday) or calendar months; segment and ARR as of the period.';
