@@ -144,3 +144,30 @@ def test_move_keeps_the_new_parent(services, mined, data, tmp_path):
     _remine(settings, data)
     with psycopg.connect(settings.dsn(), autocommit=True) as conn:
         assert _theme(conn, tid)["parent_theme_id"] == other
+
+
+def test_cli_theme_subcommands(services, mined, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from foundation.config import get_settings
+    from trendmine.cli import app
+
+    settings = _clone(services, mined, tmp_path)
+    monkeypatch.setenv("TRENDMINE_DATABASE_URL", settings.dsn())
+    get_settings(fresh=True)
+    try:
+        with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+            (a, *_), (b, *_) = _leaves(conn)[:2]
+        runner = CliRunner()
+        r = runner.invoke(app, ["theme", "rename", str(a), "Card replacement", "--by", "ana"])
+        assert r.exit_code == 0 and "Card replacement" in r.output, r.output
+        r = runner.invoke(app, ["theme", "split", str(b), "--into", "2"])
+        assert r.exit_code == 0 and f"theme {b} split" in r.output, r.output
+        r = runner.invoke(app, ["theme", "hide", str(a)])
+        assert r.exit_code == 0, r.output
+        r = runner.invoke(app, ["theme", "move", str(a), "--parent", str(a)])
+        assert r.exit_code != 0  # a leaf is no parent: one readable error
+        r = runner.invoke(app, ["theme", str(a)])  # `theme ID` still shows it, with lineage
+        assert r.exit_code == 0 and "rename" in r.output and "by ana" in r.output, r.output
+    finally:
+        get_settings(fresh=True)

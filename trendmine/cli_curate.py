@@ -23,7 +23,7 @@ def rename(theme_id: Annotated[int, _ID], label: Annotated[str, typer.Argument(
     from foundation.db import connection
     from warehouse import curation
 
-    with connection(get_settings()) as conn:
+    with connection(get_settings(), autocommit=True) as conn:
         did = curation.rename(conn, theme_id, label, by)
     console.print(f"theme {theme_id} is now “{label}” (decision {did})")
 
@@ -36,7 +36,7 @@ def merge(theme_ids: Annotated[list[int], typer.Argument(
     from warehouse import curation
 
     keep, *absorbed = theme_ids
-    with connection(get_settings()) as conn:
+    with connection(get_settings(), autocommit=True) as conn:
         did = curation.merge(conn, keep, absorbed, by)
     console.print(f"merged {', '.join(map(str, absorbed))} into {keep} (decision {did})")
 
@@ -49,7 +49,7 @@ def split(theme_id: Annotated[int, _ID],
     from foundation.db import connection
     from warehouse import curation
 
-    with connection(get_settings()) as conn:
+    with connection(get_settings(), autocommit=True) as conn:
         subs = curation.split(conn, theme_id, parts, by)
     table = Table("id", "sub-theme", "snippets", "keywords", title=f"theme {theme_id} split")
     for s in subs:
@@ -62,7 +62,7 @@ def hide(theme_id: Annotated[int, _ID], by: Annotated[str | None, _BY] = None) -
     from foundation.db import connection
     from warehouse import curation
 
-    with connection(get_settings()) as conn:
+    with connection(get_settings(), autocommit=True) as conn:
         did = curation.hide(conn, theme_id, by)
     console.print(f"theme {theme_id} is hidden (decision {did})")
 
@@ -75,7 +75,7 @@ def move(theme_id: Annotated[int, _ID],
     from foundation.db import connection
     from warehouse import curation
 
-    with connection(get_settings()) as conn:
+    with connection(get_settings(), autocommit=True) as conn:
         did = curation.move(conn, theme_id, parent, by)
     console.print(f"theme {theme_id} now sits under {parent} (decision {did})")
 

@@ -1,5 +1,6 @@
 """Curation: a PM's decisions on themes (rename, merge, split, hide, move) that stick.
 
+Functions take an autocommit connection (each decision is one transaction of its own).
 Each decision is a row of trendmine.theme_curation (who, when) plus a theme_lineage row,
 applied at once, and replayed by every later mining run (`fold_decisions` before the
 themes are written, `apply_decisions` after), so a full re-clustering neither renames a
@@ -59,6 +60,8 @@ def current_user() -> str:
 
 
 def _theme(conn: psycopg.Connection, theme_id: int) -> ThemeRef:
+    if not conn.autocommit:  # else the decision's transaction would be a savepoint, lost
+        raise ValueError("conn: curation needs an autocommit connection")
     with conn.cursor(row_factory=class_row(ThemeRef)) as cur:
         found = cur.execute(
             "SELECT theme_id, label, level, status, parent_theme_id FROM trendmine.themes "
