@@ -74,9 +74,11 @@ def test_rename_is_kept_and_shown_in_lineage(services, mined, data, tmp_path):
     with psycopg.connect(settings.dsn(), autocommit=True) as conn:
         t = _theme(conn, tid)
         assert t["status"] == "active" and t["label"] == "Cancel my card"
+        from datetime import UTC, datetime
+
         from warehouse.queries import theme_detail
 
-        events = theme_detail(conn, tid)["lineage"]
+        events = theme_detail(conn, tid, datetime(2000, 1, 1, tzinfo=UTC))["lineage"]
         assert [e["detail"]["by"] for e in events if e["event"] == "rename"] == ["pm@example.com"]
 
 

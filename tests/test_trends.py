@@ -320,3 +320,24 @@ def test_cli_theme_emerging_and_report(settings, db, cli, tmp_path):
     html = out.read_text()
     assert "<script" in html and "SSO login" in html
     assert not re.search(r"<script[^>]*\bsrc=", html)  # plotly.js inlined, no CDN
+
+
+def test_parent_themes_get_trend_rows_counting_each_record_once(settings, db):
+    w = World(db)
+    w.account("acme", "enterprise", 100_000)
+    w.account("bolt", "smb", 10_000)
+    sso, saml = w.theme("SSO login"), w.theme("SAML setup")
+    parent = w.theme("Single sign-on")
+    db.execute("UPDATE trendmine.themes SET level = 'parent' WHERE theme_id = %s", (parent,))
+    db.execute("UPDATE trendmine.themes SET parent_theme_id = %s WHERE theme_id = ANY(%s)",
+               (parent, [sso, saml]))
+    w.feedback("acme", T0, [sso, saml])  # one record in both leaves: once for the parent
+    w.feedback("acme", T0 + timedelta(hours=1), [sso])
+    w.feedback("bolt", T0 + timedelta(hours=2), [saml])
+    rebuild_trends(db, settings, now=T0 + timedelta(days=1))
+    rows = dict(db.execute(
+        "SELECT theme_id, mentions FROM trends.theme_trends WHERE grain = 'week' "
+        "AND segment = 'all'").fetchall())
+    assert rows[sso] == 2 and rows[saml] == 2 and rows[parent] == 3
+    emerging = {r[0] for r in db.execute("SELECT theme_id FROM trendmine.theme_emerging")}
+    assert parent not in emerging  # detection runs on leaves only

@@ -408,6 +408,10 @@ class ThemeAccount:
     open_pipeline: float
 
 
+# A theme's records: its own, or its leaves' for a parent theme (one positional parameter).
+_MEMBER_OF = ("ft.theme_id IN (SELECT m.theme_id FROM trendmine.themes m "
+              "WHERE %s IN (m.theme_id, m.parent_theme_id))")
+
 _THEME_ACCOUNTS = """
 SELECT f.account_id, a.name, lower(coalesce(a.segment, 'unknown')) AS segment,
        coalesce(a.arr, 0)::float8 AS arr, count(DISTINCT f.feedback_id)::integer AS mentions,
@@ -417,7 +421,9 @@ SELECT f.account_id, a.name, lower(coalesce(a.segment, 'unknown')) AS segment,
 FROM trendmine.feedback_theme ft JOIN trendmine.feedback f USING (feedback_id)
 LEFT JOIN trendmine.accounts a ON a.account_id = f.account_id
 LEFT JOIN trends.accounts ta ON ta.account_id = f.account_id
-WHERE ft.theme_id = %(theme)s AND f.account_id IS NOT NULL AND f.created_at >= %(since)s
+WHERE ft.theme_id IN (SELECT m.theme_id FROM trendmine.themes m
+                     WHERE %(theme)s IN (m.theme_id, m.parent_theme_id))
+  AND f.account_id IS NOT NULL AND f.created_at >= %(since)s
   AND (%(segment)s::text IS NULL OR lower(coalesce(a.segment, 'unknown')) = %(segment)s)
 GROUP BY 1, 2, 3, 4 ORDER BY arr DESC, mentions DESC, 1
 LIMIT %(limit)s OFFSET %(offset)s
@@ -441,7 +447,8 @@ def theme_detail(conn: psycopg.Connection, theme_id: int, since: datetime, grain
     found = fetch_dicts(
         conn,
         "SELECT theme_id, label, keywords, quotes, size, n_feedback, n_accounts, first_seen, "
-        "last_seen, status, merged_into FROM trendmine.themes WHERE theme_id = %s", (theme_id,))
+        "last_seen, status, merged_into, level FROM trendmine.themes WHERE theme_id = %s",
+        (theme_id,))
     if not found:
         raise TrendmineError(f"no theme {theme_id}", "list themes with `trendmine trends`")
     detail = found[0]
@@ -454,7 +461,7 @@ def theme_detail(conn: psycopg.Connection, theme_id: int, since: datetime, grain
 
     def totals(seg: str | None) -> TrendRow | None:
         rows = top_trends(conn, since, grain, seg, weights=weights, now=win.until,
-                          themes=[theme_id], limit=1)
+                          themes=[theme_id], limit=1, level=detail["level"])
         return rows[0] if rows else None
 
     detail["totals"] = totals(segment)
@@ -463,7 +470,7 @@ def theme_detail(conn: psycopg.Connection, theme_id: int, since: datetime, grain
         "SELECT DISTINCT lower(coalesce(a.segment, 'unknown')) AS segment "
         "FROM trendmine.feedback_theme ft JOIN trendmine.feedback f USING (feedback_id) "
         "LEFT JOIN trendmine.accounts a ON a.account_id = f.account_id "
-        "WHERE ft.theme_id = %s AND f.created_at >= %s ORDER BY 1", (theme_id, since))
+        f"WHERE {_MEMBER_OF} AND f.created_at >= %s ORDER BY 1", (theme_id, since))
     detail["segments"] = [
         (r["segment"], t) for r in in_window
         if segment in (None, r["segment"]) and (t := totals(r["segment"])) is not None]
@@ -472,7 +479,7 @@ def theme_detail(conn: psycopg.Connection, theme_id: int, since: datetime, grain
         "SELECT f.source, count(DISTINCT f.feedback_id)::integer AS mentions "
         "FROM trendmine.feedback_theme ft JOIN trendmine.feedback f USING (feedback_id) "
         "LEFT JOIN trendmine.accounts a ON a.account_id = f.account_id "
-        "WHERE ft.theme_id = %s AND f.created_at >= %s "
+        f"WHERE {_MEMBER_OF} AND f.created_at >= %s "
         "AND (%s::text IS NULL OR lower(coalesce(a.segment, 'unknown')) = %s) "
         "GROUP BY 1 ORDER BY 2 DESC, 1", (theme_id, since, segment, segment))
     detail["lineage"] = fetch_dicts(

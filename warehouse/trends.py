@@ -13,6 +13,8 @@ Definitions (also in the COMMENTs of trends.theme_trends):
   (feedback.opportunity_id) whose current stage is ``open``. The account's other open deals
   are deliberately not added: they would credit every theme an account mentions with the
   account's whole pipeline;
+- parent themes get rows too: a record counts once for each parent of its leaf themes
+  (emerging detection runs on the leaves only);
 - weighted_score: see warehouse.score and mining.scoring (each account once per period);
 - growth: weighted_score / mean(weighted_score of the previous 4 periods, missing periods
   count as 0, only periods since the theme first appeared in that segment) - 1; null when
@@ -55,7 +57,12 @@ SELECT g.grain, m.theme_id, f.feedback_id, f.account_id, f.source, f.opportunity
        date_trunc(g.grain, f.created_at AT TIME ZONE 'UTC')::date AS period_start,
        (date_trunc(g.grain, f.created_at AT TIME ZONE 'UTC') + ('1 ' || g.grain)::interval)
            AT TIME ZONE 'UTC' AS period_end
-FROM (SELECT DISTINCT feedback_id, theme_id FROM trendmine.feedback_theme) m
+FROM (  -- a record counts for its leaf themes and, once, for each of their parents
+    SELECT DISTINCT feedback_id, theme_id FROM trendmine.feedback_theme
+    UNION
+    SELECT DISTINCT ft.feedback_id, t.parent_theme_id FROM trendmine.feedback_theme ft
+    JOIN trendmine.themes t ON t.theme_id = ft.theme_id AND t.parent_theme_id IS NOT NULL
+) m
 JOIN trendmine.feedback f USING (feedback_id)
 CROSS JOIN unnest(%(grains)s::text[]) AS g(grain)
 """
@@ -290,7 +297,8 @@ def _theme_series(conn: psycopg.Connection, w: _Window) -> tuple[list[ThemeSerie
         "SELECT tt.theme_id, t.label, tt.period_start, tt.weighted_score, tt.mentions, "
         "tt.accounts FROM trendmine.theme_trends tt JOIN trendmine.themes t USING (theme_id) "
         "WHERE tt.grain = %s AND tt.segment = %s AND tt.period_start BETWEEN %s AND %s "
-        "AND t.status <> 'merged' AND t.visibility = 'shown'",  # hidden/chatter: never emerging
+        # emerging runs on leaves; hidden and chatter themes never emerge
+        "AND t.status <> 'merged' AND t.visibility = 'shown' AND t.level = 'leaf'",
         (w.grain, ALL_SEGMENTS, first_period, last_period))
     first = fetch_map(
         conn, "SELECT theme_id, min(period_start) AS first FROM tm_voice WHERE grain = %s "
