@@ -1,6 +1,6 @@
 """The ingest worker: consume a batch -> validate -> normalise -> redact -> upsert -> commit.
 
-Order per batch (at-least-once from Kafka, exactly-once in effect in Postgres):
+Order per batch (at-least-once from Kafka, exactly-once in effect in Postgres; see Checkpoint):
 1. dead letters are published and flushed,
 2. the Postgres transaction holding the batch commits,
 3. only then are the Kafka offsets committed.
@@ -190,9 +190,9 @@ class IngestWorker:
     ) -> IngestStats:
         """Consume until stopped (or, with once, until idle_seconds pass with nothing new).
 
-        One batch is written (in a writer thread, with its own connection) while the next is
-        fetched: Postgres and the broker work in parallel instead of in turn. A batch's
-        offsets are committed, from this thread, only after its transaction has committed.
+        Three stages are in flight: this thread polls, the transform pool works on the batch
+        just polled, the writer thread stores the one before. The loop only polls, hands off
+        and settles; what "settled" means (and in which order) is `Checkpoint`'s job.
         """
         stop = stop or threading.Event()
         stats = IngestStats()
@@ -202,22 +202,7 @@ class IngestWorker:
         conn = connect(self.settings, autocommit=True)
         writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trendmine-writer")
         pool = self._transform_pool()
-        pending: tuple[Future, dict] | None = None
-
-        def settle() -> None:
-            """Wait for the batch in flight, then commit its offsets."""
-            nonlocal pending
-            if pending is None:
-                return
-            future, offsets = pending
-            pending = None
-            future.result()  # re-raises a failed write: its offsets stay uncommitted
-            self._commit(cons, offsets)
-            stats.last_record = time.monotonic()
-            self._update_lag(cons, stats)
-            if on_batch:
-                on_batch(stats)
-
+        checkpoint = Checkpoint(cons, stats, on_batch)
         try:
             idle_since = None
             join_deadline = time.monotonic() + join_timeout
@@ -225,8 +210,6 @@ class IngestWorker:
                 polled = cons.poll(timeout_ms=500, max_records=self.settings.batch_size)
                 records = [r for msgs in polled.values() for r in msgs]
                 now = time.monotonic()
-                # Three stages in flight: this thread fetches, the pool transforms the batch
-                # just polled, the writer thread stores the one before.
                 if pool and self.pool_broken:
                     pool.shutdown(wait=False, cancel_futures=True)
                     pool = None
@@ -235,7 +218,7 @@ class IngestWorker:
                     if pool and records
                     else None
                 )
-                settle()
+                checkpoint.settle()
                 if records:
                     stats.first_record = stats.first_record or now
                     job = writer.submit(
@@ -246,7 +229,7 @@ class IngestWorker:
                         stats=stats,
                         transformed=transformed,
                     )
-                    pending = (job, _next_offsets(polled))
+                    checkpoint.hand_off(job, _next_offsets(polled))
                     idle_since = None
                     continue
                 if not cons.assignment():
@@ -258,7 +241,7 @@ class IngestWorker:
                     break
                 if on_batch:
                     on_batch(stats)
-            settle()  # Ctrl-C / stop: finish and commit the batch in hand
+            checkpoint.settle()  # Ctrl-C / stop: finish and commit the batch in hand
         finally:
             writer.shutdown(wait=True)
             if pool:
@@ -269,21 +252,60 @@ class IngestWorker:
             conn.close()
         return stats
 
-    @staticmethod
-    def _commit(cons, offsets: dict) -> None:
+
+class Checkpoint:
+    """Settles the batch in flight; a batch counts as done only after, in this order:
+
+    1. DLQ confirmation: its dead letters are published and flushed (in the writer thread,
+       before its transaction starts);
+    2. DB commit: the writer thread's transaction holding its rows has committed (`settle`
+       waits on that future; a failed write re-raises here and its offsets stay uncommitted);
+    3. offset commit: only now are its Kafka offsets committed, from the polling thread;
+    4. lag: the lag figures are refreshed from the fetch high-water marks, and `on_batch`
+       is told.
+    A crash before step 3 replays the batch: upserts are idempotent, and a dead letter
+    published twice has the same origin (topic, partition, offset).
+    """
+
+    def __init__(
+        self, cons, stats: IngestStats, on_batch: Callable[[IngestStats], None] | None = None
+    ) -> None:
+        self.cons = cons
+        self.stats = stats
+        self.on_batch = on_batch
+        self.pending: tuple[Future, dict] | None = None
+
+    def hand_off(self, written: Future, offsets: dict) -> None:
+        """Remember the batch now being written and the offsets to commit once it is."""
+        assert self.pending is None, "settle() the batch in flight first"
+        self.pending = (written, offsets)
+
+    def settle(self) -> None:
+        """Wait for the batch in flight (steps 1-2), then commit its offsets (3) and lag (4)."""
+        if self.pending is None:
+            return
+        written, offsets = self.pending
+        self.pending = None
+        written.result()
+        self._commit(offsets)
+        self.stats.last_record = time.monotonic()
+        self._update_lag()
+        if self.on_batch:
+            self.on_batch(self.stats)
+
+    def _commit(self, offsets: dict) -> None:
         try:
-            cons.commit(offsets)
+            self.cons.commit(offsets)
         except CommitFailedError:
             # The group rebalanced while the batch was written: its partitions now belong to
             # another member, which re-reads from the last commit. Upserts make that harmless.
             log.warning("offset commit refused after a rebalance; the batch will be re-read")
 
-    @staticmethod
-    def _update_lag(cons, stats: IngestStats) -> None:
+    def _update_lag(self) -> None:
         """Lag from the fetch high-water marks (no ListOffsets: see ARCHITECTURE.md)."""
         lag: Counter = Counter()
-        for tp in cons.assignment():
-            hw = cons.highwater(tp)
+        for tp in self.cons.assignment():
+            hw = self.cons.highwater(tp)
             if hw is not None:
-                lag[tp.topic] += max(hw - cons.position(tp), 0)
-        stats.lag = dict(lag)
+                lag[tp.topic] += max(hw - self.cons.position(tp), 0)
+        self.stats.lag = dict(lag)
