@@ -119,6 +119,42 @@ class Settings(BaseSettings):
         "PREFECT_API_URL is unset.",
     )
 
+    # --- hardening
+    max_record_bytes: int = Field(
+        default=1_000_000, ge=1, description="Larger Kafka records are rejected to the DLQ."
+    )
+    record_time_budget_s: float = Field(
+        default=2.0, gt=0,
+        description="A record whose validate + normalise + redact takes longer is rejected "
+        "to the DLQ (code over_budget).",
+    )
+    max_metadata_bytes: int = Field(
+        default=16384, ge=2, description="Feedback metadata larger than this (as JSON) is rejected."
+    )
+    max_metadata_keys: int = Field(
+        default=200, ge=1, description="... and metadata with more keys than this (all levels)."
+    )
+    oldest_timestamp: str = Field(
+        default="1990-01-01T00:00:00+00:00",
+        description="Timestamps before this are rejected (code timestamp_out_of_range).",
+    )
+    max_future_seconds: float = Field(
+        default=86400.0, ge=0, description="... and timestamps further ahead than this."
+    )
+    dlq_max_bytes: int = Field(
+        default=1_000_000, ge=4096,
+        description="Dead letters stay under this (the broker's message.max.bytes): the reason "
+        "is truncated, and an oversize value is replaced by a truncated copy, said in a header.",
+    )
+    dlq_ack_timeout_s: float = Field(
+        default=30.0, gt=0, description="How long a dead letter may wait for the broker's ack."
+    )
+    db_retry_seconds: float = Field(
+        default=120.0, ge=0,
+        description="The worker retries a batch (reconnecting with backoff) this long when "
+        "Postgres is unreachable, then stops.",
+    )
+
     @property
     def embedded_db(self) -> bool:
         return self.database_url is None

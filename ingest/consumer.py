@@ -30,6 +30,7 @@ from foundation.db import connect
 from ingest import dlq
 from ingest.kafka import consumer, producer
 from ingest.transform import Message, Transformed, Transformer
+from ingest.validate import Limits
 from ingest.writer import write_accounts, write_feedback, write_opportunities
 from schemas.names import (
     ACCOUNTS_TOPIC,
@@ -119,7 +120,10 @@ class IngestWorker:
         kinds.update({settings.topic(feedback_topic(s)): s for s in Source})
         self.pool_broken = False
         self.transform = Transformer(
-            kinds, max_text_chars=settings.max_text_chars, redact_pii=settings.redact_pii
+            kinds,
+            max_text_chars=settings.max_text_chars,
+            redact_pii=settings.redact_pii,
+            limits=Limits.from_settings(settings),
         )
 
     # ------------------------------------------------------------------ one batch
