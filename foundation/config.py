@@ -59,7 +59,11 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(
         default=20000, ge=1, description="Longer feedback texts are rejected to the DLQ."
     )
-    redact_pii: bool = Field(default=True, description="Replace e-mails, phones, cards, IBANs.")
+    redact_pii: bool = Field(
+        default=True,
+        description="Replace PII (e-mails, phones, cards, IBANs, SSNs, IPs, secrets) in text, "
+        "author, url and metadata strings with placeholders.",
+    )
     idle_seconds: float = Field(
         default=5.0, gt=0, description="`ingest --once` stops after this long with nothing new."
     )

@@ -22,16 +22,23 @@ from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import psutil
+import psycopg
 from kafka.errors import CommitFailedError
-from kafka.structs import OffsetAndMetadata, TopicPartition
+from kafka.structs import MemberState, OffsetAndMetadata, TopicPartition
 
 from foundation.config import Settings
 from foundation.db import connect
+from foundation.errors import ServiceUnavailable
 from ingest import dlq
 from ingest.kafka import consumer, producer
 from ingest.transform import Message, Transformed, Transformer
-from ingest.validate import Limits
-from ingest.writer import write_accounts, write_feedback, write_opportunities
+from ingest.validate import DATABASE, Limits, Rejection
+from ingest.writer import (
+    write_accounts,
+    write_feedback,
+    write_isolated,
+    write_opportunities,
+)
 from schemas.names import (
     ACCOUNTS_TOPIC,
     INGEST_TOPICS,
@@ -119,6 +126,7 @@ class IngestWorker:
         }
         kinds.update({settings.topic(feedback_topic(s)): s for s in Source})
         self.pool_broken = False
+        self._conn: psycopg.Connection | None = None  # run() opens it; handle() may renew it
         self.transform = Transformer(
             kinds,
             max_text_chars=settings.max_text_chars,
@@ -128,47 +136,110 @@ class IngestWorker:
 
     # ------------------------------------------------------------------ one batch
     def handle(
-        self, records, *, conn, prod, stats: IngestStats, transformed: Future | None = None
+        self,
+        records,
+        *,
+        conn=None,
+        prod,
+        stats: IngestStats,
+        transformed: Future | None = None,
     ) -> None:
-        """Dead letters, then the DB transaction; the caller commits offsets afterwards.
+        """Store one batch; every record ends in a table or, confirmed, on the DLQ.
 
+        The transform's dead letters are sent first and travel while the rows are written;
+        rows Postgres refuses are isolated (bisection) and dead-lettered too; every dead
+        letter is acknowledged by the broker before the transaction commits, so a DLQ that
+        cannot be written rolls the batch back. The caller commits offsets afterwards.
         `transformed` is the batch already being transformed in the worker process.
         """
+        batch = self._transformed(records, transformed)
+        letters = [self._letter(records[i], rej) for i, rej in batch.rejects]
+        futures = [letter.send(prod, self.settings) for letter in letters]
+        changed, refused = self._store(conn or self._conn, records, batch, prod, letters, futures)
+        rejected = len(letters) + len(refused)
+        for letter in (*letters, *refused):
+            stats.by_code[letter.rejection.code] += 1
+        stats.rows_changed += changed
+        stats.consumed += len(records)
+        stats.rejected += rejected
+        stats.stored += len(records) - rejected
+        stats.batches += 1
+        for rec in records:
+            stats.by_topic[rec.topic] += 1
+
+    def _transformed(self, records, transformed: Future | None) -> Transformed:
         try:
-            batch: Transformed = transformed.result() if transformed else self.transform(records)
+            return transformed.result() if transformed else self.transform(records)
         except Exception as exc:  # the transform itself never raises on bad data
             # A transform process died (OOM killer, a main module that cannot be re-imported)
             # or the batch could not cross to it: do the work here (a real bug re-raises
             # here) and tell run() to stop using the pool.
             log.warning("transform process failed (%r); transforming in the worker now", exc)
             self.pool_broken = True
-            batch = self.transform(records)
-        for i, rej in batch.rejects:
-            rec = records[i]
-            dlq.send(
-                prod,
-                self.settings,
-                rec.value,
-                rej.code,
-                rej.reason,
-                topic=rec.topic,
-                partition=rec.partition,
-                offset=rec.offset,
-                key=rec.key,
-            )
-            stats.by_code[rej.code] += 1
-        if batch.rejects:
-            prod.flush()
-        with conn.transaction():
-            stats.rows_changed += write_feedback(conn, batch.feedback)
-            write_accounts(conn, batch.accounts)
-            write_opportunities(conn, batch.opportunities)
-        stats.consumed += len(records)
-        stats.rejected += len(batch.rejects)
-        stats.stored += len(records) - len(batch.rejects)
-        stats.batches += 1
-        for rec in records:
-            stats.by_topic[rec.topic] += 1
+            return self.transform(records)
+
+    @staticmethod
+    def _letter(rec, rejection: Rejection) -> dlq.Letter:
+        return dlq.Letter(rec.value, rejection, rec.topic, rec.partition, rec.offset, rec.key)
+
+    def _store(self, conn, records, batch: Transformed, prod, letters, futures):
+        """One transaction: rows (refused ones isolated), dead letters confirmed and recorded.
+
+        A lost Postgres connection (restart, failover) retries the batch on a new connection
+        with backoff, for up to db_retry_seconds; upserts make the retry harmless.
+        Returns (feedback rows changed, dead letters for the rows Postgres refused).
+        """
+        deadline = time.monotonic() + self.settings.db_retry_seconds
+        delay = 0.5
+        while True:
+            try:
+                if conn is None or conn.closed:
+                    conn = self._conn = connect(self.settings, autocommit=True)
+                with conn.transaction():
+                    changed, refused = self._write_rows(conn, records, batch)
+                    confirmed = dlq.confirm(
+                        prod,
+                        [*futures, *(r.send(prod, self.settings) for r in refused)],
+                        self.settings.dlq_ack_timeout_s,
+                    )
+                    dlq.record(conn, self.settings, [*letters, *refused], confirmed)
+                return changed, refused
+            except (psycopg.OperationalError, psycopg.InterfaceError, ServiceUnavailable) as exc:
+                if time.monotonic() + delay > deadline:
+                    raise ServiceUnavailable(
+                        f"Postgres stayed unreachable for {self.settings.db_retry_seconds:.0f} s "
+                        f"while storing a batch ({type(exc).__name__}: {exc})",
+                        "check the database; the batch was not committed and will be re-read",
+                    ) from exc
+                log.warning("Postgres connection lost (%s); retrying in %.1f s", exc, delay)
+                if conn is not None and not conn.closed:
+                    conn.close()
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    def _write_rows(self, conn, records, batch: Transformed) -> tuple[int, list[dlq.Letter]]:
+        """Write the batch's rows; the ones Postgres refuses come back as dead letters."""
+        by_origin = {(r.topic, r.partition, r.offset): r for r in records}
+        refused: list[dlq.Letter] = []
+
+        def dead(rec, exc: BaseException) -> None:
+            cls = type(exc)
+            first_line = (str(exc).strip().splitlines() or [cls.__name__])[0]
+            refused.append(self._letter(rec, Rejection(
+                "database_rejected", f"Postgres refused the row: {first_line}", DATABASE,
+                f"{cls.__module__}.{cls.__qualname__}",
+            )))
+
+        changed, bad = write_isolated(conn, write_feedback, batch.feedback)
+        for i, exc in bad:
+            dead(by_origin[tuple(batch.feedback[i][-3:])], exc)
+        _, bad = write_isolated(conn, write_accounts, batch.accounts)
+        for i, exc in bad:
+            dead(records[batch.account_index[i]], exc)
+        _, bad = write_isolated(conn, write_opportunities, batch.opportunities)
+        for i, exc in bad:
+            dead(records[batch.opportunity_index[i]], exc)
+        return changed, refused
 
     def _transform_pool(self) -> ProcessPoolExecutor | None:
         if self.settings.ingest_processes < 1:
@@ -203,7 +274,7 @@ class IngestWorker:
         topics = [self.settings.topic(t) for t in INGEST_TOPICS]
         cons = consumer(self.settings, *topics, group_id=self.group_id)
         prod = producer(self.settings)
-        conn = connect(self.settings, autocommit=True)
+        self._conn = connect(self.settings, autocommit=True)
         writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trendmine-writer")
         pool = self._transform_pool()
         checkpoint = Checkpoint(cons, stats, on_batch)
@@ -228,7 +299,6 @@ class IngestWorker:
                     job = writer.submit(
                         self.handle,
                         records,
-                        conn=conn,
                         prod=prod,
                         stats=stats,
                         transformed=transformed,
@@ -238,6 +308,7 @@ class IngestWorker:
                     continue
                 if not cons.assignment():
                     if now > join_deadline and once:
+                        self._check_joined(cons, topics, join_timeout)
                         break  # no partitions for us (more workers than partitions)
                     continue
                 idle_since = idle_since or now
@@ -253,8 +324,27 @@ class IngestWorker:
             prod.flush()
             prod.close()
             cons.close(autocommit=False)
-            conn.close()
+            if self._conn is not None:
+                self._conn.close()
         return stats
+
+
+    def _check_joined(self, cons, topics: list[str], join_timeout: float) -> None:
+        """Without partitions after the join timeout: fine only when the group was joined
+        and other members hold the partitions. Never report "consumed 0" for a failure."""
+        if cons.group_metadata().state != MemberState.STABLE:
+            raise ServiceUnavailable(
+                f"could not join the consumer group {self.group_id} within {join_timeout:.0f} s "
+                f"at {self.settings.bootstrap()}; nothing was consumed",
+                "check the broker and its group coordinator, then run again",
+            )
+        existing = cons.topics()
+        if not any(t in existing for t in topics):
+            raise ServiceUnavailable(
+                f"none of the ingest topics exist on {self.settings.bootstrap()} "
+                f"(e.g. {topics[0]}); nothing was consumed",
+                "run `trendmine up` (it creates them) or create them on your cluster",
+            )
 
 
 class Checkpoint:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 from ingest.normalise import normalise_text
-from ingest.redact import Redactor
+from ingest.redact import Redactor, redact_value
 from ingest.validate import (
     NORMALISE,
     Limits,
@@ -52,6 +52,9 @@ class Transformed:
     accounts: list[tuple[Account, datetime]] = field(default_factory=list)
     opportunities: list[tuple[Opportunity, datetime]] = field(default_factory=list)
     rejects: list[tuple[int, Rejection]] = field(default_factory=list)  # (index in batch, why)
+    # index in the batch of each account / opportunity (feedback rows carry their offset)
+    account_index: list[int] = field(default_factory=list)
+    opportunity_index: list[int] = field(default_factory=list)
 
 
 class Transformer:
@@ -73,10 +76,11 @@ class Transformer:
 
     def __call__(self, messages) -> Transformed:  # type: ignore[no-untyped-def]
         out = Transformed()
+        latest = datetime.now(UTC) + self.limits.max_future  # once per batch
         for i, msg in enumerate(messages):
             kind = self.kinds.get(msg.topic)
             if isinstance(kind, Source):
-                row = self._feedback(msg, kind)
+                row = self._feedback(msg, kind, latest)
                 if isinstance(row, Rejection):
                     out.rejects.append((i, row))
                 else:
@@ -94,11 +98,13 @@ class Transformer:
                 out.rejects.append((i, result))
             elif kind == ACCOUNTS_TOPIC:
                 out.accounts.append((result, ts))  # type: ignore[arg-type]
+                out.account_index.append(i)
             elif kind == OPPORTUNITIES_TOPIC:
                 out.opportunities.append((result, ts))  # type: ignore[arg-type]
+                out.opportunity_index.append(i)
         return out
 
-    def _feedback(self, msg: Message, source: Source) -> tuple | Rejection:
+    def _feedback(self, msg: Message, source: Source, latest: datetime) -> tuple | Rejection:
         """One feedback message -> its row, within the per-record time budget."""
         started = time.perf_counter()
         event = validate_feedback(
@@ -106,6 +112,7 @@ class Transformer:
             expected_source=source,
             max_text_chars=self.limits.max_text_chars,
             limits=self.limits,
+            latest=latest,
         )
         if isinstance(event, Rejection):
             return event
@@ -122,4 +129,8 @@ class Transformer:
             )
         if not text.strip():
             return EMPTY_AFTER_CLEANUP
-        return feedback_row(event, text, msg.topic, msg.partition, msg.offset)
+        redact = self._redact_value if self.redactor.enabled else None
+        return feedback_row(event, text, msg.topic, msg.partition, msg.offset, redact)
+
+    def _redact_value(self, value):  # type: ignore[no-untyped-def]
+        return None if value is None else redact_value(value, self.redactor)

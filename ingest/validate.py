@@ -175,11 +175,10 @@ def _metadata_problem(metadata: dict, limits: Limits) -> Rejection | None:
     return None
 
 
-def _timestamp_problem(name: str, ts: datetime | None, limits: Limits) -> Rejection | None:
-    if ts is None:
-        return None
-    latest = datetime.now(UTC) + limits.max_future
-    if limits.oldest <= ts <= latest:
+def _timestamp_problem(
+    name: str, ts: datetime | None, limits: Limits, latest: datetime
+) -> Rejection | None:
+    if ts is None or limits.oldest <= ts <= latest:
         return None
     return Rejection(
         "timestamp_out_of_range",
@@ -188,10 +187,16 @@ def _timestamp_problem(name: str, ts: datetime | None, limits: Limits) -> Reject
     )
 
 
-def check_storable(model: BaseModel, limits: Limits) -> Rejection | None:
+def check_storable(
+    model: BaseModel, limits: Limits, raw: bytes | None = None, latest: datetime | None = None
+) -> Rejection | None:
     """Reject what Postgres would refuse (NUL bytes, unbounded metadata) or what is not sane
-    (timestamps outside the window), so that one record never fails a batch's write."""
-    field = _nul_field(model)
+    (timestamps outside the window), so that one record never fails a batch's write.
+
+    `raw` (the JSON it was parsed from) lets the NUL check skip the walk: JSON can only
+    carry a NUL as the escape \\u0000. `latest` is the newest timestamp accepted (the
+    caller computes it once per batch)."""
+    field = _nul_field(model) if raw is None or b"\\u0000" in raw else None
     if field:
         return Rejection(
             "nul_byte", f"{field} contains a NUL byte (\\u0000), which Postgres cannot store"
@@ -201,10 +206,12 @@ def check_storable(model: BaseModel, limits: Limits) -> Rejection | None:
         problem = _metadata_problem(metadata, limits)
         if problem:
             return problem
-    for name in ("created_at", "updated_at"):
-        rej = _timestamp_problem(name, getattr(model, name, None), limits)
-        if rej:
-            return rej
+    latest = latest or datetime.now(UTC) + limits.max_future
+    created, updated = getattr(model, "created_at", None), getattr(model, "updated_at", None)
+    if created is not None and not limits.oldest <= created <= latest:
+        return _timestamp_problem("created_at", created, limits, latest)
+    if updated is not None and not limits.oldest <= updated <= latest:
+        return _timestamp_problem("updated_at", updated, limits, latest)
     return None
 
 
@@ -214,6 +221,7 @@ def validate_feedback(
     expected_source: Source | None,
     max_text_chars: int,
     limits: Limits | None = None,
+    latest: datetime | None = None,
 ) -> FeedbackEvent | Rejection:
     """Validate a feedback message from a ``feedback.<source>`` topic."""
     limits = limits or Limits(max_text_chars=max_text_chars)
@@ -236,7 +244,7 @@ def validate_feedback(
             f"text has {len(result.text)} characters, over the limit of {max_text_chars} "
             "(raise TRENDMINE_MAX_TEXT_CHARS, then `trendmine dlq replay --code text_too_long`)",
         )
-    return check_storable(result, limits) or result
+    return check_storable(result, limits, raw, latest) or result
 
 
 def _validate_crm(model: type[BaseModel], raw: bytes, limits: Limits | None):  # type: ignore[no-untyped-def]
@@ -247,7 +255,7 @@ def _validate_crm(model: type[BaseModel], raw: bytes, limits: Limits | None):  #
     result = parse_model(model, raw)
     if isinstance(result, Rejection):
         return result
-    return check_storable(result, limits) or result
+    return check_storable(result, limits, raw) or result
 
 
 def validate_account(raw: bytes, limits: Limits | None = None) -> Account | Rejection:
