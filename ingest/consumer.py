@@ -1,11 +1,11 @@
 """The ingest worker: consume a batch -> validate -> normalise -> redact -> upsert -> commit.
 
 Order per batch (at-least-once from Kafka, exactly-once in effect in Postgres; see Checkpoint):
-1. dead letters are published and flushed,
-2. the Postgres transaction holding the batch commits,
+1. every dead letter of the batch is acknowledged by the broker (inside the transaction),
+2. the Postgres transaction holding its rows and its dead-letter records commits,
 3. only then are the Kafka offsets committed.
 A crash anywhere replays the batch: upserts are idempotent, and a dead letter published twice
-has the same origin (topic, partition, offset), by which `trendmine dlq` counts.
+has the same origin (topic, partition, offset), recorded once in trendmine.dead_letters.
 """
 
 from __future__ import annotations
@@ -350,10 +350,12 @@ class IngestWorker:
 class Checkpoint:
     """Settles the batch in flight; a batch counts as done only after, in this order:
 
-    1. DLQ confirmation: its dead letters are published and flushed (in the writer thread,
-       before its transaction starts);
-    2. DB commit: the writer thread's transaction holding its rows has committed (`settle`
-       waits on that future; a failed write re-raises here and its offsets stay uncommitted);
+    1. DLQ confirmation: each of its dead letters (rejected by the transform, or refused by
+       Postgres and bisected out) is acknowledged by the broker, inside the writer thread's
+       open transaction, so a dead letter the broker refuses rolls the batch back;
+    2. DB commit: that transaction, holding its rows and their dead_letters records, has
+       committed (`settle` waits on the writer's future; a failed write re-raises here and
+       its offsets stay uncommitted);
     3. offset commit: only now are its Kafka offsets committed, from the polling thread;
     4. lag: the lag figures are refreshed from the fetch high-water marks, and `on_batch`
        is told.

@@ -250,3 +250,50 @@ def test_pii_is_redacted_in_every_stored_free_text_field(settings, db):
     # the BI role reads trends.feedback: nothing raw there either
     row = db.execute("SELECT author, url FROM trends.feedback").fetchone()
     assert "@" not in row[0] and "@" not in row[1]
+
+
+# ---------------------------------------------------------------- outages
+
+
+def test_worker_survives_its_postgres_connections_being_killed(settings, db):
+    """What a Postgres restart looks like to the worker: its connection dies mid-run. The
+    batch is retried on a new connection (backoff); nothing is lost or doubled."""
+    import threading
+    import time
+
+    stop = threading.Event()
+    result: dict = {}
+    worker = IngestWorker(settings)
+    thread = threading.Thread(
+        target=lambda: result.setdefault("stats", worker.run(once=False, stop=stop)),
+        daemon=True,
+    )
+    put(settings, "support_tickets", [event(i) for i in range(500)])
+    thread.start()
+
+    def wait_rows(n: int) -> int:
+        deadline = time.monotonic() + 90
+        rows = 0
+        while time.monotonic() < deadline:
+            rows = db.execute("SELECT count(*) FROM trendmine.feedback").fetchone()[0]
+            if rows >= n:
+                break
+            time.sleep(0.2)
+        return rows
+
+    assert wait_rows(500) == 500
+    killed = db.execute(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    ).fetchone()[0]
+    assert killed >= 1
+    put(settings, "support_tickets", [event(i) for i in range(500, 1500)] + [b"{bad"])
+    assert wait_rows(1500) == 1500
+    stop.set()
+    thread.join(timeout=60)
+    stats = result["stats"]
+    assert (stats.stored, stats.rejected) == (1500, 1)
+    assert db.execute(
+        "SELECT count(*), count(DISTINCT source_id) FROM trendmine.feedback"
+    ).fetchone() == (1500, 1500)
+    assert db.execute("SELECT count(*) FROM trendmine.dead_letters").fetchone()[0] == 1
