@@ -23,7 +23,12 @@ from dataclasses import dataclass, field
 
 import psutil
 import psycopg
-from kafka.errors import CommitFailedError
+from kafka.errors import (
+    CommitFailedError,
+    IllegalGenerationError,
+    RebalanceInProgressError,
+    UnknownMemberIdError,
+)
 from kafka.structs import MemberState, OffsetAndMetadata, TopicPartition
 
 from foundation.config import Settings
@@ -48,6 +53,10 @@ from schemas.names import (
 )
 
 log = logging.getLogger(__name__)
+# An offset commit refused because the group moved on: not an error for an idempotent batch.
+_REBALANCED = (
+    CommitFailedError, RebalanceInProgressError, IllegalGenerationError, UnknownMemberIdError
+)
 
 
 def _init_transform_process(worker_pid: int) -> None:
@@ -392,10 +401,14 @@ class Checkpoint:
     def _commit(self, offsets: dict) -> None:
         try:
             self.cons.commit(offsets)
-        except CommitFailedError:
-            # The group rebalanced while the batch was written: its partitions now belong to
-            # another member, which re-reads from the last commit. Upserts make that harmless.
-            log.warning("offset commit refused after a rebalance; the batch will be re-read")
+        except _REBALANCED as exc:
+            # The group rebalanced (or is rebalancing) while the batch was written: whoever
+            # holds its partitions next re-reads them from the last commit. The batch is
+            # already stored, and upserts make the re-read harmless.
+            log.warning(
+                "offset commit refused during a rebalance (%s); the batch will be re-read",
+                type(exc).__name__,
+            )
 
     def _update_lag(self) -> None:
         """Lag from the fetch high-water marks (no ListOffsets: see ARCHITECTURE.md)."""
