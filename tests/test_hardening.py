@@ -297,3 +297,17 @@ def test_worker_survives_its_postgres_connections_being_killed(settings, db):
         "SELECT count(*), count(DISTINCT source_id) FROM trendmine.feedback"
     ).fetchone() == (1500, 1500)
     assert db.execute("SELECT count(*) FROM trendmine.dead_letters").fetchone()[0] == 1
+
+
+def test_size_and_time_budgets_dead_letter_with_their_stage(settings, db):
+    settings.record_time_budget_s = 1e-9  # every record is over it
+    settings.max_record_bytes = 2000
+    put(settings, "support_tickets", [event(1), event(2, text="x" * 3000)])
+    stats = drain(settings)
+    assert (stats.stored, stats.rejected) == (0, 2)
+    got = dict(db.execute("SELECT error_code, stage FROM trends.dead_letters").fetchall())
+    assert got == {"over_budget": "normalise", "record_too_large": "parse"}
+    settings.record_time_budget_s = 2.0
+    assert dlq.replay(settings, code="over_budget")[0] == 1
+    assert drain(settings).stored == 1
+    assert db.execute("SELECT count(*) FROM trendmine.feedback").fetchone()[0] == 1
