@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -15,15 +16,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+import psycopg
 from kafka import KafkaProducer
 
 from foundation.config import Settings
-from foundation.errors import TrendmineError
+from foundation.db import connect
+from foundation.errors import ServiceUnavailable, TrendmineError
 from ingest import connectors, dlq
 from ingest.kafka import producer
-from ingest.validate import PRODUCE
+from ingest.validate import PRODUCE, Rejection
 from schemas.names import ENTITY_TOPICS, Entity, Source, feedback_topic
 
+log = logging.getLogger(__name__)
 TARGETS = tuple(s.value for s in Source) + tuple(e.value for e in Entity)
 
 
@@ -84,15 +88,20 @@ def resolve_format(target: str, fmt: str | None, data: bytes, filename: str | No
 
 
 class _Confirmed:
-    """Sends in flight, counted only once the broker acknowledged them."""
+    """Sends in flight, counted only once the broker acknowledged them; acknowledged dead
+    letters are also recorded in trendmine.dead_letters when Postgres is reachable (else
+    the next `trendmine dlq` records them from the topic)."""
 
     def __init__(self, prod: KafkaProducer, settings: Settings, stats: PublishStats) -> None:
         self.prod, self.settings, self.stats = prod, settings, stats
         self.records: list = []
-        self.letters: list = []
+        self.letters: list[tuple[object, dlq.Letter]] = []
 
-    def add(self, future, dead: bool = False) -> None:  # type: ignore[no-untyped-def]
-        (self.letters if dead else self.records).append(future)
+    def add(self, future, letter: dlq.Letter | None = None) -> None:  # type: ignore[no-untyped-def]
+        if letter is None:
+            self.records.append(future)
+        else:
+            self.letters.append((future, letter))
         if len(self.records) + len(self.letters) >= CONFIRM_EVERY:
             self.wait()
 
@@ -101,9 +110,20 @@ class _Confirmed:
         dlq.confirm(self.prod, self.records, timeout, "record")
         self.stats.published += len(self.records)
         self.records = []
-        dlq.confirm(self.prod, self.letters, timeout, "dead letter")
+        metas = dlq.confirm(self.prod, [f for f, _ in self.letters], timeout, "dead letter")
         self.stats.rejected += len(self.letters)
-        self.letters = []
+        letters, self.letters = [letter for _, letter in self.letters], []
+        if letters:
+            self._record(letters, metas)
+
+    def _record(self, letters: list[dlq.Letter], metas: list) -> None:
+        try:
+            with connect(self.settings) as conn:
+                dlq.record(conn, self.settings, letters, metas)
+                conn.commit()
+        except (ServiceUnavailable, psycopg.Error) as exc:
+            log.warning("dead letters not recorded in Postgres yet (%s); `trendmine dlq` "
+                        "records them from the topic", exc)
 
 
 def publish_files(
@@ -145,12 +165,13 @@ def publish_files(
 
 def _send(prod, settings: Settings, topic: str, item, fmt: str, name: str | None):  # type: ignore[no-untyped-def]
     if isinstance(item, connectors.Unparseable):
-        return dlq.send(
-            prod, settings, item.raw, "unparseable_" + fmt.replace("-", "_"),
-            f"{name or 'stdin'}: {item.reason}", topic=topic, stage=PRODUCE,
-        ), True
+        rejection = Rejection(
+            "unparseable_" + fmt.replace("-", "_"), f"{name or 'stdin'}: {item.reason}", PRODUCE
+        )
+        letter = dlq.Letter(item.raw, rejection, topic)
+        return letter.send(prod, settings), letter
     key = item.key.encode() if item.key else None
-    return prod.send(topic, key=key, value=json.dumps(item.value).encode()), False
+    return prod.send(topic, key=key, value=json.dumps(item.value).encode()), None
 
 
 def publish_raw(

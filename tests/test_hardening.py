@@ -311,3 +311,14 @@ def test_size_and_time_budgets_dead_letter_with_their_stage(settings, db):
     assert dlq.replay(settings, code="over_budget")[0] == 1
     assert drain(settings).stored == 1
     assert db.execute("SELECT count(*) FROM trendmine.feedback").fetchone()[0] == 1
+
+
+def test_produce_records_its_dead_letters_in_postgres_once(settings, db, tmp_path):
+    f = tmp_path / "t.jsonl"
+    f.write_text(json.dumps(event(1)) + "\n{broken\n")
+    stats = publish_files(settings, "support_tickets", [str(f)])
+    assert (stats.published, stats.rejected) == (1, 1)
+    rows = db.execute("SELECT stage, error_code, source_offset FROM trends.dead_letters").fetchall()
+    assert rows == [("produce", "unparseable_canonical", None)]
+    listing = dlq.listing(settings)  # syncs the topic's letters: the same one, not a second
+    assert listing.total == 1 and listing.by_code == [("unparseable_canonical", 1)]
