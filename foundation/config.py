@@ -100,7 +100,11 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(
         default=20000, ge=1, description="Longer feedback texts are rejected to the DLQ."
     )
-    redact_pii: bool = Field(default=True, description="Replace e-mails, phones, cards, IBANs.")
+    redact_pii: bool = Field(
+        default=True,
+        description="Replace PII (e-mails, phones, cards, IBANs, SSNs, IPs, secrets) in text, "
+        "author, url and metadata strings with placeholders.",
+    )
     idle_seconds: float = Field(
         default=5.0, gt=0, description="`ingest --once` stops after this long with nothing new."
     )
@@ -286,6 +290,66 @@ class Settings(BaseSettings):
         "CLINC150, bench/bench_similar_floor.py).",
     )
 
+    # --- themes
+    reducer: Literal["umap", "pca", "none"] = Field(
+        default="umap",
+        description="Mining: reduce embeddings before clustering with umap, pca or none.",
+    )
+    min_cluster_size: int | None = Field(
+        default=None, ge=2,
+        description="Mining: smallest leaf theme (snippets); unset = grows with sqrt(window).",
+    )
+    outlier_threshold: float = Field(
+        default=0.40, ge=-1, le=1,
+        description="Mining: cosine to a theme centroid that re-attaches a noise snippet.",
+    )
+    leaf_merge_similarity: float = Field(
+        default=0.8, ge=0, le=2,
+        description="Mining: merge leaf themes whose centroid cosine reaches this "
+        "(average linkage); 0 = never merge.",
+    )
+    n_parents: int | None = Field(
+        default=None, ge=1,
+        description="Mining: parent themes over the leaves; unset = about 1.5 x sqrt(leaves), "
+        "at most 40.",
+    )
+
+    # --- hardening
+    max_record_bytes: int = Field(
+        default=1_000_000, ge=1, description="Larger Kafka records are rejected to the DLQ."
+    )
+    record_time_budget_s: float = Field(
+        default=2.0, gt=0,
+        description="A record whose validate + normalise + redact takes longer is rejected "
+        "to the DLQ (code over_budget).",
+    )
+    max_metadata_bytes: int = Field(
+        default=16384, ge=2, description="Feedback metadata larger than this (as JSON) is rejected."
+    )
+    max_metadata_keys: int = Field(
+        default=200, ge=1, description="... and metadata with more keys than this (all levels)."
+    )
+    oldest_timestamp: str = Field(
+        default="1990-01-01T00:00:00+00:00",
+        description="Timestamps before this are rejected (code timestamp_out_of_range).",
+    )
+    max_future_seconds: float = Field(
+        default=86400.0, ge=0, description="... and timestamps further ahead than this."
+    )
+    dlq_max_bytes: int = Field(
+        default=1_000_000, ge=4096,
+        description="Dead letters stay under this (the broker's message.max.bytes): the reason "
+        "is truncated, and an oversize value is replaced by a truncated copy, said in a header.",
+    )
+    dlq_ack_timeout_s: float = Field(
+        default=30.0, gt=0, description="How long a dead letter may wait for the broker's ack."
+    )
+    db_retry_seconds: float = Field(
+        default=120.0, ge=0,
+        description="The worker retries a batch (reconnecting with backoff) this long when "
+        "Postgres is unreachable, then stops.",
+    )
+
     @model_validator(mode="before")
     @classmethod
     def _secrets_from_files(cls, values: Any) -> Any:
@@ -336,30 +400,6 @@ class Settings(BaseSettings):
         if self.database_url is not None:  # its password may be quoted on its own
             values.append(_dsn_password(self.database_url.get_secret_value()))
         return [v for v in values if v]
-
-    # --- themes
-    reducer: Literal["umap", "pca", "none"] = Field(
-        default="umap",
-        description="Mining: reduce embeddings before clustering with umap, pca or none.",
-    )
-    min_cluster_size: int | None = Field(
-        default=None, ge=2,
-        description="Mining: smallest leaf theme (snippets); unset = grows with sqrt(window).",
-    )
-    outlier_threshold: float = Field(
-        default=0.40, ge=-1, le=1,
-        description="Mining: cosine to a theme centroid that re-attaches a noise snippet.",
-    )
-    leaf_merge_similarity: float = Field(
-        default=0.8, ge=0, le=2,
-        description="Mining: merge leaf themes whose centroid cosine reaches this "
-        "(average linkage); 0 = never merge.",
-    )
-    n_parents: int | None = Field(
-        default=None, ge=1,
-        description="Mining: parent themes over the leaves; unset = about 1.5 x sqrt(leaves), "
-        "at most 40.",
-    )
 
     @property
     def embedded_db(self) -> bool:

@@ -1,11 +1,11 @@
 """The ingest worker: consume a batch -> validate -> normalise -> redact -> upsert -> commit.
 
-Order per batch (at-least-once from Kafka, exactly-once in effect in Postgres):
-1. dead letters are published and flushed,
-2. the Postgres transaction holding the batch commits,
+Order per batch (at-least-once from Kafka, exactly-once in effect in Postgres; see Checkpoint):
+1. every dead letter of the batch is acknowledged by the broker (inside the transaction),
+2. the Postgres transaction holding its rows and its dead-letter records commits,
 3. only then are the Kafka offsets committed.
 A crash anywhere replays the batch: upserts are idempotent, and a dead letter published twice
-has the same origin (topic, partition, offset), by which `trendmine dlq` counts.
+has the same origin (topic, partition, offset), recorded once in trendmine.dead_letters.
 """
 
 from __future__ import annotations
@@ -22,15 +22,28 @@ from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import psutil
-from kafka.errors import CommitFailedError
-from kafka.structs import OffsetAndMetadata, TopicPartition
+import psycopg
+from kafka.errors import (
+    CommitFailedError,
+    IllegalGenerationError,
+    RebalanceInProgressError,
+    UnknownMemberIdError,
+)
+from kafka.structs import MemberState, OffsetAndMetadata, TopicPartition
 
 from foundation.config import Settings
 from foundation.db import connect
+from foundation.errors import ServiceUnavailable
 from ingest import dlq
 from ingest.kafka import consumer, producer
 from ingest.transform import Message, Transformed, Transformer
-from ingest.writer import write_accounts, write_feedback, write_opportunities
+from ingest.validate import DATABASE, Limits, Rejection
+from ingest.writer import (
+    write_accounts,
+    write_feedback,
+    write_isolated,
+    write_opportunities,
+)
 from schemas.names import (
     ACCOUNTS_TOPIC,
     INGEST_TOPICS,
@@ -40,6 +53,10 @@ from schemas.names import (
 )
 
 log = logging.getLogger(__name__)
+# An offset commit refused because the group moved on: not an error for an idempotent batch.
+_REBALANCED = (
+    CommitFailedError, RebalanceInProgressError, IllegalGenerationError, UnknownMemberIdError
+)
 
 
 def _init_transform_process(worker_pid: int) -> None:
@@ -118,53 +135,120 @@ class IngestWorker:
         }
         kinds.update({settings.topic(feedback_topic(s)): s for s in Source})
         self.pool_broken = False
+        self._conn: psycopg.Connection | None = None  # run() opens it; handle() may renew it
         self.transform = Transformer(
-            kinds, max_text_chars=settings.max_text_chars, redact_pii=settings.redact_pii
+            kinds,
+            max_text_chars=settings.max_text_chars,
+            redact_pii=settings.redact_pii,
+            limits=Limits.from_settings(settings),
         )
 
     # ------------------------------------------------------------------ one batch
     def handle(
-        self, records, *, conn, prod, stats: IngestStats, transformed: Future | None = None
+        self,
+        records,
+        *,
+        conn=None,
+        prod,
+        stats: IngestStats,
+        transformed: Future | None = None,
     ) -> None:
-        """Dead letters, then the DB transaction; the caller commits offsets afterwards.
+        """Store one batch; every record ends in a table or, confirmed, on the DLQ.
 
+        The transform's dead letters are sent first and travel while the rows are written;
+        rows Postgres refuses are isolated (bisection) and dead-lettered too; every dead
+        letter is acknowledged by the broker before the transaction commits, so a DLQ that
+        cannot be written rolls the batch back. The caller commits offsets afterwards.
         `transformed` is the batch already being transformed in the worker process.
         """
+        batch = self._transformed(records, transformed)
+        letters = [self._letter(records[i], rej) for i, rej in batch.rejects]
+        futures = [letter.send(prod, self.settings) for letter in letters]
+        changed, refused = self._store(conn or self._conn, records, batch, prod, letters, futures)
+        rejected = len(letters) + len(refused)
+        for letter in (*letters, *refused):
+            stats.by_code[letter.rejection.code] += 1
+        stats.rows_changed += changed
+        stats.consumed += len(records)
+        stats.rejected += rejected
+        stats.stored += len(records) - rejected
+        stats.batches += 1
+        for rec in records:
+            stats.by_topic[rec.topic] += 1
+
+    def _transformed(self, records, transformed: Future | None) -> Transformed:
         try:
-            batch: Transformed = transformed.result() if transformed else self.transform(records)
+            return transformed.result() if transformed else self.transform(records)
         except Exception as exc:  # the transform itself never raises on bad data
             # A transform process died (OOM killer, a main module that cannot be re-imported)
             # or the batch could not cross to it: do the work here (a real bug re-raises
             # here) and tell run() to stop using the pool.
             log.warning("transform process failed (%r); transforming in the worker now", exc)
             self.pool_broken = True
-            batch = self.transform(records)
-        for i, rej in batch.rejects:
-            rec = records[i]
-            dlq.send(
-                prod,
-                self.settings,
-                rec.value,
-                rej.code,
-                rej.reason,
-                topic=rec.topic,
-                partition=rec.partition,
-                offset=rec.offset,
-                key=rec.key,
-            )
-            stats.by_code[rej.code] += 1
-        if batch.rejects:
-            prod.flush()
-        with conn.transaction():
-            stats.rows_changed += write_feedback(conn, batch.feedback)
-            write_accounts(conn, batch.accounts)
-            write_opportunities(conn, batch.opportunities)
-        stats.consumed += len(records)
-        stats.rejected += len(batch.rejects)
-        stats.stored += len(records) - len(batch.rejects)
-        stats.batches += 1
-        for rec in records:
-            stats.by_topic[rec.topic] += 1
+            return self.transform(records)
+
+    @staticmethod
+    def _letter(rec, rejection: Rejection) -> dlq.Letter:
+        return dlq.Letter(rec.value, rejection, rec.topic, rec.partition, rec.offset, rec.key)
+
+    def _store(self, conn, records, batch: Transformed, prod, letters, futures):
+        """One transaction: rows (refused ones isolated), dead letters confirmed and recorded.
+
+        A lost Postgres connection (restart, failover) retries the batch on a new connection
+        with backoff, for up to db_retry_seconds; upserts make the retry harmless.
+        Returns (feedback rows changed, dead letters for the rows Postgres refused).
+        """
+        deadline = time.monotonic() + self.settings.db_retry_seconds
+        delay = 0.5
+        while True:
+            try:
+                if conn is None or conn.closed:
+                    conn = self._conn = connect(self.settings, autocommit=True)
+                with conn.transaction():
+                    changed, refused = self._write_rows(conn, records, batch)
+                    confirmed = dlq.confirm(
+                        prod,
+                        [*futures, *(r.send(prod, self.settings) for r in refused)],
+                        self.settings.dlq_ack_timeout_s,
+                    )
+                    dlq.record(conn, self.settings, [*letters, *refused], confirmed)
+                return changed, refused
+            except (psycopg.OperationalError, psycopg.InterfaceError, ServiceUnavailable) as exc:
+                if time.monotonic() + delay > deadline:
+                    raise ServiceUnavailable(
+                        f"Postgres stayed unreachable for {self.settings.db_retry_seconds:.0f} s "
+                        f"while storing a batch ({type(exc).__name__}: {exc})",
+                        "check the database; the batch was not committed and will be re-read",
+                    ) from exc
+                log.warning("Postgres connection lost (%s); retrying in %.1f s", exc, delay)
+                if conn is not None and not conn.closed:
+                    conn.close()
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    def _write_rows(self, conn, records, batch: Transformed) -> tuple[int, list[dlq.Letter]]:
+        """Write the batch's rows; the ones Postgres refuses come back as dead letters."""
+        by_origin = {(r.topic, r.partition, r.offset): r for r in records}
+        refused: list[dlq.Letter] = []
+
+        def dead(rec, exc: BaseException) -> None:
+            cls = type(exc)
+            first_line = (str(exc).strip().splitlines() or [cls.__name__])[0]
+            refused.append(self._letter(rec, Rejection(
+                "database_rejected", f"Postgres refused the row: {first_line}", DATABASE,
+                f"{cls.__module__}.{cls.__qualname__}",
+            )))
+
+        changed, bad = write_isolated(conn, write_feedback, batch.feedback)
+        for i, exc in bad:
+            dead(by_origin[tuple(batch.feedback[i][-3:])], exc)
+        _, bad = write_isolated(conn, write_accounts, batch.accounts)
+        for i, exc in bad:
+            dead(records[batch.account_index[i]], exc)
+        _, bad = write_isolated(conn, write_opportunities, batch.opportunities)
+        for i, exc in bad:
+            dead(records[batch.opportunity_index[i]], exc)
+        return changed, refused
 
     def _transform_pool(self) -> ProcessPoolExecutor | None:
         if self.settings.ingest_processes < 1:
@@ -190,34 +274,19 @@ class IngestWorker:
     ) -> IngestStats:
         """Consume until stopped (or, with once, until idle_seconds pass with nothing new).
 
-        One batch is written (in a writer thread, with its own connection) while the next is
-        fetched: Postgres and the broker work in parallel instead of in turn. A batch's
-        offsets are committed, from this thread, only after its transaction has committed.
+        Three stages are in flight: this thread polls, the transform pool works on the batch
+        just polled, the writer thread stores the one before. The loop only polls, hands off
+        and settles; what "settled" means (and in which order) is `Checkpoint`'s job.
         """
         stop = stop or threading.Event()
         stats = IngestStats()
         topics = [self.settings.topic(t) for t in INGEST_TOPICS]
         cons = consumer(self.settings, *topics, group_id=self.group_id)
         prod = producer(self.settings)
-        conn = connect(self.settings, autocommit=True)
+        self._conn = connect(self.settings, autocommit=True)
         writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trendmine-writer")
         pool = self._transform_pool()
-        pending: tuple[Future, dict] | None = None
-
-        def settle() -> None:
-            """Wait for the batch in flight, then commit its offsets."""
-            nonlocal pending
-            if pending is None:
-                return
-            future, offsets = pending
-            pending = None
-            future.result()  # re-raises a failed write: its offsets stay uncommitted
-            self._commit(cons, offsets)
-            stats.last_record = time.monotonic()
-            self._update_lag(cons, stats)
-            if on_batch:
-                on_batch(stats)
-
+        checkpoint = Checkpoint(cons, stats, on_batch)
         try:
             idle_since = None
             join_deadline = time.monotonic() + join_timeout
@@ -225,8 +294,6 @@ class IngestWorker:
                 polled = cons.poll(timeout_ms=500, max_records=self.settings.batch_size)
                 records = [r for msgs in polled.values() for r in msgs]
                 now = time.monotonic()
-                # Three stages in flight: this thread fetches, the pool transforms the batch
-                # just polled, the writer thread stores the one before.
                 if pool and self.pool_broken:
                     pool.shutdown(wait=False, cancel_futures=True)
                     pool = None
@@ -235,22 +302,22 @@ class IngestWorker:
                     if pool and records
                     else None
                 )
-                settle()
+                checkpoint.settle()
                 if records:
                     stats.first_record = stats.first_record or now
                     job = writer.submit(
                         self.handle,
                         records,
-                        conn=conn,
                         prod=prod,
                         stats=stats,
                         transformed=transformed,
                     )
-                    pending = (job, _next_offsets(polled))
+                    checkpoint.hand_off(job, _next_offsets(polled))
                     idle_since = None
                     continue
                 if not cons.assignment():
                     if now > join_deadline and once:
+                        self._check_joined(cons, topics, join_timeout)
                         break  # no partitions for us (more workers than partitions)
                     continue
                 idle_since = idle_since or now
@@ -258,7 +325,7 @@ class IngestWorker:
                     break
                 if on_batch:
                     on_batch(stats)
-            settle()  # Ctrl-C / stop: finish and commit the batch in hand
+            checkpoint.settle()  # Ctrl-C / stop: finish and commit the batch in hand
         finally:
             writer.shutdown(wait=True)
             if pool:
@@ -266,24 +333,88 @@ class IngestWorker:
             prod.flush()
             prod.close()
             cons.close(autocommit=False)
-            conn.close()
+            if self._conn is not None:
+                self._conn.close()
         return stats
 
-    @staticmethod
-    def _commit(cons, offsets: dict) -> None:
-        try:
-            cons.commit(offsets)
-        except CommitFailedError:
-            # The group rebalanced while the batch was written: its partitions now belong to
-            # another member, which re-reads from the last commit. Upserts make that harmless.
-            log.warning("offset commit refused after a rebalance; the batch will be re-read")
 
-    @staticmethod
-    def _update_lag(cons, stats: IngestStats) -> None:
+    def _check_joined(self, cons, topics: list[str], join_timeout: float) -> None:
+        """Without partitions after the join timeout: fine only when the group was joined
+        and other members hold the partitions. Never report "consumed 0" for a failure."""
+        if cons.group_metadata().state != MemberState.STABLE:
+            raise ServiceUnavailable(
+                f"could not join the consumer group {self.group_id} within {join_timeout:.0f} s "
+                f"at {self.settings.bootstrap()}; nothing was consumed",
+                "check the broker and its group coordinator, then run again",
+            )
+        existing = cons.topics()
+        if not any(t in existing for t in topics):
+            raise ServiceUnavailable(
+                f"none of the ingest topics exist on {self.settings.bootstrap()} "
+                f"(e.g. {topics[0]}); nothing was consumed",
+                "run `trendmine up` (it creates them) or create them on your cluster",
+            )
+
+
+class Checkpoint:
+    """Settles the batch in flight; a batch counts as done only after, in this order:
+
+    1. DLQ confirmation: each of its dead letters (rejected by the transform, or refused by
+       Postgres and bisected out) is acknowledged by the broker, inside the writer thread's
+       open transaction, so a dead letter the broker refuses rolls the batch back;
+    2. DB commit: that transaction, holding its rows and their dead_letters records, has
+       committed (`settle` waits on the writer's future; a failed write re-raises here and
+       its offsets stay uncommitted);
+    3. offset commit: only now are its Kafka offsets committed, from the polling thread;
+    4. lag: the lag figures are refreshed from the fetch high-water marks, and `on_batch`
+       is told.
+    A crash before step 3 replays the batch: upserts are idempotent, and a dead letter
+    published twice has the same origin (topic, partition, offset).
+    """
+
+    def __init__(
+        self, cons, stats: IngestStats, on_batch: Callable[[IngestStats], None] | None = None
+    ) -> None:
+        self.cons = cons
+        self.stats = stats
+        self.on_batch = on_batch
+        self.pending: tuple[Future, dict] | None = None
+
+    def hand_off(self, written: Future, offsets: dict) -> None:
+        """Remember the batch now being written and the offsets to commit once it is."""
+        assert self.pending is None, "settle() the batch in flight first"
+        self.pending = (written, offsets)
+
+    def settle(self) -> None:
+        """Wait for the batch in flight (steps 1-2), then commit its offsets (3) and lag (4)."""
+        if self.pending is None:
+            return
+        written, offsets = self.pending
+        self.pending = None
+        written.result()
+        self._commit(offsets)
+        self.stats.last_record = time.monotonic()
+        self._update_lag()
+        if self.on_batch:
+            self.on_batch(self.stats)
+
+    def _commit(self, offsets: dict) -> None:
+        try:
+            self.cons.commit(offsets)
+        except _REBALANCED as exc:
+            # The group rebalanced (or is rebalancing) while the batch was written: whoever
+            # holds its partitions next re-reads them from the last commit. The batch is
+            # already stored, and upserts make the re-read harmless.
+            log.warning(
+                "offset commit refused during a rebalance (%s); the batch will be re-read",
+                type(exc).__name__,
+            )
+
+    def _update_lag(self) -> None:
         """Lag from the fetch high-water marks (no ListOffsets: see ARCHITECTURE.md)."""
         lag: Counter = Counter()
-        for tp in cons.assignment():
-            hw = cons.highwater(tp)
+        for tp in self.cons.assignment():
+            hw = self.cons.highwater(tp)
             if hw is not None:
-                lag[tp.topic] += max(hw - cons.position(tp), 0)
-        stats.lag = dict(lag)
+                lag[tp.topic] += max(hw - self.cons.position(tp), 0)
+        self.stats.lag = dict(lag)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html as htmllib
 import re
 
-from bs4 import BeautifulSoup, Comment
+from bs4 import BeautifulSoup, Comment, Tag
 
 # ---------------------------------------------------------------------------- HTML
 
@@ -42,34 +42,71 @@ def _is_quote_container(tag) -> bool:  # type: ignore[no-untyped-def]
     ) or "gmail_quote" in classes or "yahoo_quoted" in classes
 
 
+# Quoted threads nested deeper than this are flattened into their outermost rendered level:
+# the quoted history is stripped anyway, and the cap bounds the work per mail.
+MAX_QUOTE_DEPTH = 8
+
+
+def _quote_containers(soup) -> list[tuple[int, Tag]]:  # type: ignore[no-untyped-def]
+    """(depth, container) for every quote container, found in one iterative walk."""
+    found: list[tuple[int, Tag]] = []
+    stack: list[tuple[Tag, int]] = [(soup, 0)]
+    while stack:
+        node, depth = stack.pop()
+        for child in node.contents:
+            if isinstance(child, Tag):
+                if _is_quote_container(child):
+                    found.append((depth + 1, child))
+                    stack.append((child, depth + 1))
+                else:
+                    stack.append((child, depth))
+    return found
+
+
+def _render(node) -> str:  # type: ignore[no-untyped-def]
+    return normalise_whitespace(_MARK_RUN.sub(_resolve_marks, node.get_text()))
+
+
 def html_to_text(html: str) -> str:
     """Render HTML to plain text: block elements become line breaks, <br> a newline, list
     items "- ", entities decoded, scripts/styles dropped. Quoted mail threads are rendered
-    with "> " prefixes so `strip_quoted_reply` can remove them like plain-text quotes."""
+    with "> " prefixes so `strip_quoted_reply` can remove them like plain-text quotes.
+
+    Linear in the input: one parse, no recursion; nested quotes are rendered innermost
+    first on the same tree (each level reads its children's text once), and levels beyond
+    MAX_QUOTE_DEPTH are flattened into plain text."""
     soup = BeautifulSoup(html, "html.parser")
     for tag in soup.find_all(_DROP_TAGS):
         tag.decompose()
     for comment in soup.find_all(string=lambda s: isinstance(s, Comment)):
         comment.extract()
-    for quote in soup.find_all(_is_quote_container):
-        quoted = html_to_text(quote.decode_contents())
-        quote.replace_with("\n" + "\n".join("> " + ln for ln in quoted.splitlines()) + "\n")
+    quotes = _quote_containers(soup)
+    for depth, quote in quotes:
+        if depth == MAX_QUOTE_DEPTH + 1:  # the outermost too-deep level: plain text only
+            quote.replace_with(quote.get_text(" "))
     for br in soup.find_all("br"):
         br.replace_with("\n")
     for li in soup.find_all("li"):
         li.insert(0, "- ")
     # Block edges become markers, resolved after get_text() so that nested blocks
-    # (<ul><li>, <div><p>) give one line break, not a stack of blank lines.
+    # (<ul><li>, <div><p>) give one line break, not a stack of blank lines. Quote
+    # containers get none: they become their own "> " block below.
     for tag in soup.find_all(_PARA_TAGS):
-        tag.insert_before(_PARA_MARK)
-        tag.insert_after(_PARA_MARK)
+        if not _is_quote_container(tag):
+            tag.insert_before(_PARA_MARK)
+            tag.insert_after(_PARA_MARK)
     for tag in soup.find_all(_LINE_TAGS):
-        tag.insert_before(_LINE_MARK)
-        tag.insert_after(_LINE_MARK)
+        if not _is_quote_container(tag):
+            tag.insert_before(_LINE_MARK)
+            tag.insert_after(_LINE_MARK)
     for cell in soup.find_all(("td", "th")):
         cell.insert_after(" ")
-    text = _MARK_RUN.sub(_resolve_marks, soup.get_text())
-    return normalise_whitespace(text)
+    for _, quote in sorted(
+        (q for q in quotes if q[0] <= MAX_QUOTE_DEPTH), key=lambda q: q[0], reverse=True
+    ):
+        quoted = _render(quote)
+        quote.replace_with("\n" + "\n".join("> " + ln for ln in quoted.splitlines()) + "\n")
+    return _render(soup)
 
 
 def _resolve_marks(m: re.Match[str]) -> str:

@@ -6,18 +6,28 @@ nothing read from a file is lost.
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
+
+import psycopg
+from kafka import KafkaProducer
 
 from foundation.config import Settings
-from foundation.errors import TrendmineError
+from foundation.db import connect
+from foundation.errors import ServiceUnavailable, TrendmineError
 from ingest import connectors, dlq
 from ingest.kafka import producer
+from ingest.validate import PRODUCE, Rejection
 from schemas.names import ENTITY_TOPICS, Entity, Source, feedback_topic
 
+log = logging.getLogger(__name__)
 TARGETS = tuple(s.value for s in Source) + tuple(e.value for e in Entity)
 
 
@@ -31,20 +41,36 @@ def topic_for(target: str) -> str:
 
 @dataclass
 class PublishStats:
-    published: int = 0
-    rejected: int = 0
-    files: int = 0
+    published: int = 0  # acknowledged by the broker (acks=all)
+    rejected: int = 0  # dead-lettered, acknowledged too
+    files: int = 0  # files published whole
+
+    def summary(self) -> str:
+        return (
+            f"published {self.published}, rejected to the DLQ {self.rejected} "
+            f"({self.files} whole file(s))"
+        )
 
 
-def _read(path: str) -> tuple[bytes, str | None]:
+CONFIRM_EVERY = 5000  # sends in flight before waiting for their acks (bounds memory)
+
+
+@contextmanager
+def _open(path: str) -> Iterator[tuple[IO[bytes], bytes, str | None]]:
+    """(stream, its first 64 KiB for format detection, file name); files are streamed."""
     if path == "-":
-        return sys.stdin.buffer.read(), None
+        data = sys.stdin.buffer.read()  # a pipe cannot be rewound after sniffing
+        yield io.BytesIO(data), data[:65536], None
+        return
     p = Path(path)
     if not p.is_file():
         raise TrendmineError(
             f"no such file: {path}", "give a path to an export file, or - for stdin"
         )
-    return p.read_bytes(), p.name
+    with p.open("rb") as stream:
+        head = stream.read(65536)
+        stream.seek(0)
+        yield stream, head, p.name
 
 
 def resolve_format(target: str, fmt: str | None, data: bytes, filename: str | None) -> str:
@@ -61,6 +87,45 @@ def resolve_format(target: str, fmt: str | None, data: bytes, filename: str | No
         raise TrendmineError(str(exc), "name the format with --format") from exc
 
 
+class _Confirmed:
+    """Sends in flight, counted only once the broker acknowledged them; acknowledged dead
+    letters are also recorded in trendmine.dead_letters when Postgres is reachable (else
+    the next `trendmine dlq` records them from the topic)."""
+
+    def __init__(self, prod: KafkaProducer, settings: Settings, stats: PublishStats) -> None:
+        self.prod, self.settings, self.stats = prod, settings, stats
+        self.records: list = []
+        self.letters: list[tuple[object, dlq.Letter]] = []
+
+    def add(self, future, letter: dlq.Letter | None = None) -> None:  # type: ignore[no-untyped-def]
+        if letter is None:
+            self.records.append(future)
+        else:
+            self.letters.append((future, letter))
+        if len(self.records) + len(self.letters) >= CONFIRM_EVERY:
+            self.wait()
+
+    def wait(self) -> None:
+        timeout = self.settings.dlq_ack_timeout_s
+        dlq.confirm(self.prod, self.records, timeout, "record")
+        self.stats.published += len(self.records)
+        self.records = []
+        metas = dlq.confirm(self.prod, [f for f, _ in self.letters], timeout, "dead letter")
+        self.stats.rejected += len(self.letters)
+        letters, self.letters = [letter for _, letter in self.letters], []
+        if letters:
+            self._record(letters, metas)
+
+    def _record(self, letters: list[dlq.Letter], metas: list) -> None:
+        try:
+            with connect(self.settings) as conn:
+                dlq.record(conn, self.settings, letters, metas)
+                conn.commit()
+        except (ServiceUnavailable, psycopg.Error) as exc:
+            log.warning("dead letters not recorded in Postgres yet (%s); `trendmine dlq` "
+                        "records them from the topic", exc)
+
+
 def publish_files(
     settings: Settings,
     target: str,
@@ -68,53 +133,60 @@ def publish_files(
     fmt: str | None = None,
     on_record: Callable[[int], None] | None = None,
 ) -> PublishStats:
+    """Publish export files; counts only what the broker acknowledged. A failure part-way
+    raises a TrendmineError that says exactly what was published before it."""
     topic = settings.topic(topic_for(target))
     stats = PublishStats()
     prod = producer(settings)
+    inflight = _Confirmed(prod, settings, stats)
     try:
         for path in paths:
-            data, name = _read(path)
-            chosen = resolve_format(target, fmt, data, name)
-            try:
-                items = list(connectors.parse(target, chosen, data))
-            except ValueError as exc:  # the file as a whole is not the format it claims
-                raise TrendmineError(f"{name or 'stdin'}: {exc}", "check --format") from exc
-            for item in items:
-                if isinstance(item, connectors.Unparseable):
-                    dlq.send(
-                        prod,
-                        settings,
-                        item.raw,
-                        "unparseable_" + chosen.replace("-", "_"),
-                        f"{name or 'stdin'}: {item.reason}",
-                        topic=topic,
-                    )
-                    stats.rejected += 1
-                else:
-                    key = item.key.encode() if item.key else None
-                    prod.send(topic, key=key, value=json.dumps(item.value).encode())
-                    stats.published += 1
-                if on_record:
-                    on_record(1)
+            with _open(path) as (stream, head, name):
+                chosen = resolve_format(target, fmt, head, name)
+                try:
+                    for item in connectors.parse(target, chosen, stream):
+                        inflight.add(*_send(prod, settings, topic, item, chosen, name))
+                        if on_record:
+                            on_record(1)
+                except ValueError as exc:  # the file as a whole is not the format it claims
+                    raise TrendmineError(f"{name or 'stdin'}: {exc}", "check --format") from exc
+            inflight.wait()
             stats.files += 1
-        prod.flush()
+    except TrendmineError as exc:
+        with suppress(TrendmineError):
+            inflight.wait()  # what was sent before the failure, confirmed and counted
+        raise TrendmineError(
+            f"{exc.message}; stopped after: {stats.summary()}", exc.hint
+        ) from exc
     finally:
         prod.close()
     return stats
 
 
+def _send(prod, settings: Settings, topic: str, item, fmt: str, name: str | None):  # type: ignore[no-untyped-def]
+    if isinstance(item, connectors.Unparseable):
+        rejection = Rejection(
+            "unparseable_" + fmt.replace("-", "_"), f"{name or 'stdin'}: {item.reason}", PRODUCE
+        )
+        letter = dlq.Letter(item.raw, rejection, topic)
+        return letter.send(prod, settings), letter
+    key = item.key.encode() if item.key else None
+    return prod.send(topic, key=key, value=json.dumps(item.value).encode()), None
+
+
 def publish_raw(
     settings: Settings, target: str, items: Iterable[tuple[bytes | None, bytes]]
 ) -> int:
-    """Publish already-serialised (key, value) messages to a target's topic."""
+    """Publish already-serialised (key, value) messages to a target's topic; returns how
+    many the broker acknowledged."""
     topic = settings.topic(topic_for(target))
     prod = producer(settings)
-    n = 0
+    stats = PublishStats()
+    inflight = _Confirmed(prod, settings, stats)
     try:
         for key, value in items:
-            prod.send(topic, key=key, value=value)
-            n += 1
-        prod.flush()
+            inflight.add(prod.send(topic, key=key, value=value))
+        inflight.wait()
     finally:
         prod.close()
-    return n
+    return stats.published

@@ -1,39 +1,104 @@
-"""PII redaction: e-mails, phone numbers, payment cards, IBANs, US SSNs and IPv4 addresses
-become typed placeholders ("[EMAIL]", "[PHONE]", ...) before text is stored or embedded.
+"""PII redaction: contact details, payment and identity numbers, credentials and network
+addresses become typed placeholders before text is stored or embedded:
+
+    [SECRET]  API keys and tokens (Stripe sk_live_/rk_live_, GitHub ghp_/github_pat_, AWS
+              AKIA/ASIA, Slack xox?-, Google AIza, OpenAI sk-, GitLab glpat-, SendGrid, JWTs,
+              Bearer tokens, ?token=/api_key= URL parameters) and the value after
+              "password:" / "pwd=" / "password is"
+    [EMAIL]   e-mail addresses, also written "jane at acme dot com", "jane(at)acme(dot)com"
+    [IBAN]    IBANs (mod-97 checked; print form or run together; any letter case)
+    [CARD]    payment cards (Luhn-checked, issuer groupings only)
+    [SSN]     US social security numbers (123-45-6789)
+    [IP]      IPv4 and IPv6 addresses
+    [PHONE]   international (+CC / 00CC) and national numbers (415-555-0123, 030 90182077,
+              07700 900461, 06 12 34 56 78)
 
 One precompiled regex per type, run in a fixed order (most specific first, so a card
 number is never half-eaten as a phone number). Candidates with a checksum (cards: Luhn,
-IBANs: mod 97) are verified, which keeps order numbers and ids out. Dates, years,
-versions, prices and short ticket numbers are deliberately not matched.
+IBANs: mod 97) are verified, which keeps order numbers and ids out. Dates, years, times,
+versions, prices, and numbers labelled as SKUs, orders, tickets or invoices are
+deliberately not matched.
+
+Not caught: personal names ("Jane Doe" stays), postal addresses, dates of birth, national
+ids other than US SSNs, and credentials without a known prefix or a "password" label.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable
+from typing import Any
 
 EMAIL, PHONE, CARD, IBAN, SSN, IP = "EMAIL", "PHONE", "CARD", "IBAN", "SSN", "IP"
+SECRET = "SECRET"
+PLACEHOLDERS = (SECRET, EMAIL, IBAN, CARD, SSN, IP, PHONE)
+
+# Credentials with a recognisable shape (provider prefixes), or labelled as a password.
+_SECRET = re.compile(
+    r"(?<![\w-])(?:"
+    r"(?:sk|rk|pk)_(?:live|test)_[0-9A-Za-z]{10,}"  # Stripe
+    r"|gh[pousr]_[0-9A-Za-z]{30,}|github_pat_[0-9A-Za-z_]{30,}"  # GitHub
+    r"|(?:AKIA|ASIA)[0-9A-Z]{16}"  # AWS access key id
+    r"|xox[abposr]-[0-9A-Za-z-]{10,}"  # Slack
+    r"|AIza[0-9A-Za-z_-]{35}"  # Google API key
+    r"|sk-(?:proj-|ant-)?[0-9A-Za-z_-]{20,}"  # OpenAI / Anthropic style
+    r"|glpat-[0-9A-Za-z_-]{20,}"  # GitLab
+    r"|SG\.[0-9A-Za-z_-]{16,}\.[0-9A-Za-z_-]{16,}"  # SendGrid
+    r"|eyJ[0-9A-Za-z_-]{8,}\.eyJ[0-9A-Za-z_-]{8,}\.[0-9A-Za-z_-]{8,}"  # JWT
+    r")"
+)
+_SECRET_LABELLED = re.compile(
+    r"(?i)(\b(?:password|passwd|passwort|kennwort|passcode|pwd|pw|api[_ -]?key|"
+    r"secret|access[_ -]?token|auth[_ -]?token|token)\b\s*(?:[:=]|\bis\b|\bwas\b)\s*)"
+    r"(\"[^\"\n]{1,200}\"|'[^'\n]{1,200}'|[^\s,;&\"']{3,200})"
+    r"|(\bBearer\s+)([0-9A-Za-z._~+/-]{16,}=*)"
+)
+# Cheap scans decide whether the credential patterns need to run at all: case-sensitive
+# literal alternations (the label marks run on the lowered text), which re scans fast; a
+# case-insensitive alternation would cost several times more on every record.
+_SECRET_MARKS = re.compile(
+    r"_live_|_test_|gh[pousr]_|github_pat_|AKIA|ASIA|xox|AIza|sk-|glpat-|SG\.|eyJ"
+)
+_LABEL_MARKS = re.compile(r"pass|pwd|pw[:=]|key|secret|token|wort|bearer")
+
 
 _EMAIL = re.compile(
     r"(?<![\w.+-])[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,63})@"
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}\b"
 )
+# "jane at acme dot com", "jane.doe(at)acme(dot)co(dot)uk", "jane [at] acme [dot] com": the
+# spelled-out "dot" (or a bracketed at) is required, so "look at acme.com" stays.
+_AT = r"(?:\s*[(\[{<]\s*at\s*[)\]}>]\s*|\s+at\s+)"
+_DOT = r"(?:\s*[(\[{<]\s*dot\s*[)\]}>]\s*|\s+dot\s+)"
+_EMAIL_SPELLED = re.compile(
+    rf"(?i)(?<![\w.+-])[a-z0-9][a-z0-9._%+-]{{0,63}}(?:{_AT}[a-z0-9-]+(?:(?:{_DOT}|\.)[a-z0-9-]+)*"
+    rf"{_DOT}[a-z]{{2,24}}|\s*[(\[{{<]\s*at\s*[)\]}}>]\s*[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{{2,24}})\b"
+)
 # Country code, 2 check digits, then the BBAN in groups of 4 (print form) or run together.
-_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b")
+_IBAN = re.compile(
+    r"\b[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]{4}){2,7}(?: ?[A-Za-z0-9]{1,3})?\b"
+)
 # 13-19 digits, single spaces or dashes between; issuer prefixes 2-6 (Visa, MC, Amex,
 # Discover, JCB, UnionPay...). Luhn-checked below.
 _CARD = re.compile(r"(?<![\w.,/-])[2-6](?:[ -]?\d){12,18}(?![\w.,/]\d|\d|-\d)")
 _SSN = re.compile(r"(?<![\w-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\w-])")
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _IPV4 = re.compile(rf"(?<![\w.]){_OCTET}(?:\.{_OCTET}){{3}}(?![\w]|\.\d)")
+# Candidates only (hex groups and colons, "::" or 7 colons); ipaddress decides.
+_IPV6 = re.compile(
+    r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|:)?(?:%\w+)?(?![\w:])"
+)
 _PHONE = re.compile(
     r"(?<![\w#$€£/.,+-])(?:"
-    # International: +CC, optional "(0)" trunk, then digit groups with separators.
-    r"\+\d{1,3}(?:[ .-]?\(0\))?(?:[ .-]?\(?\d{1,5}\)?){1,6}"
+    # International: +CC or 00CC, optional "(0)" trunk, then digit groups with separators.
+    r"(?:\+|00(?=[1-9]))\d{1,3}(?:[ .-]?\(0\))?(?:[ .-]?\(?\d{1,5}\)?){1,6}"
     # North American: (415) 555-0123, 415-555-0123, 415.555.0123, 1-800-555-0199.
     r"|(?:1[ .-])?(?:\(\d{3}\) ?|\d{3}[ .-])\d{3}[ .-]\d{4}"
-    # National trunk-prefixed (UK/DE/FR/NL...): 020 7946 0958, 06 12 34 56 78.
-    r"|0\d{1,4}(?:[ .-]\d{2,5}){2,4}"
+    # National trunk-prefixed (UK/DE/FR/NL...): 020 7946 0958, 06 12 34 56 78, and the
+    # area code + subscriber form: 030 90182077, 07700 900461, 089/12345678.
+    r"|0[1-9]\d{0,3}(?:[ .-]\d{2,5}){2,4}"
+    r"|(?:\(?0[1-9]\d{1,4}\)?|\(0\) ?[1-9]\d{1,4})[ /-]?\d{5,8}"
     r")"
     r"(?:\s?(?:ext\.?|x|#)\s?\d{1,5})?"  # extension
     r"(?![\w/-]|[.,]\d)"
@@ -56,7 +121,9 @@ def _luhn_ok(digits: str) -> bool:
 
 
 def _iban_ok(candidate: str) -> bool:
-    iban = candidate.replace(" ", "")
+    iban = candidate.replace(" ", "").upper()
+    if not iban[:2].isalpha():
+        return False
     if not 15 <= len(iban) <= 34:
         return False
     moved = iban[4:] + iban[:4]
@@ -81,16 +148,36 @@ def _card_ok(candidate: str) -> bool:
     return _luhn_ok(digits) and len(set(digits)) > 1
 
 
-def _phone_ok(candidate: str) -> bool:
+# A number labelled as something else is not a phone number: "SKU 0012-3456-7890".
+_NOT_PHONE_LABEL = re.compile(
+    r"(?i)(?:sku|order|ticket|invoice|inv|po|ref|reference|item|part|case|id|serial|"
+    r"account|acct|tracking|batch|lot|build|version|no|nr|number|#)\s*(?:no\.?|nr\.?|#)?"
+    r"\s*[:#.=-]?\s*$"
+)
+
+
+def _phone_ok(candidate: str, before: str = "") -> bool:
     digits = _DIGITS_ONLY.sub("", candidate.split("x")[0].split("ext")[0])
     if not 7 <= len(digits) <= 15:
+        return False
+    if before and _NOT_PHONE_LABEL.search(before):
         return False
     # Separated digits that read as a date (2024-03-15, 15.03.2024) are not phone numbers.
     return not _DATE_LIKE.match(candidate.strip())
 
 
+def _ipv6_ok(candidate: str) -> bool:
+    if candidate.count(":") < 7 and "::" not in candidate:
+        return False
+    try:
+        ipaddress.IPv6Address(candidate.split("%")[0])
+    except ValueError:
+        return False
+    return candidate.strip(":") != ""
+
+
 # (placeholder type, pattern, validator or None, cheap pre-check on the whole text)
-_RULES: tuple[tuple[str, re.Pattern[str], Callable[[str], bool] | None, str | None], ...] = (
+_RULES: tuple[tuple[str, re.Pattern[str], Callable[..., bool] | None, str | None], ...] = (
     (EMAIL, _EMAIL, None, "@"),
     (IBAN, _IBAN, _iban_ok, None),
     (CARD, _CARD, _card_ok, None),
@@ -98,6 +185,57 @@ _RULES: tuple[tuple[str, re.Pattern[str], Callable[[str], bool] | None, str | No
     (IP, _IPV4, None, "."),
     (PHONE, _PHONE, _phone_ok, None),
 )
+_NEEDS_CONTEXT = {PHONE}  # validators that also read the text just before the match
+
+
+def _redact_secrets(text: str, lowered: str, counts: dict[str, int]) -> str:
+    n = 0
+    if _SECRET_MARKS.search(text):
+        text, n = _SECRET.subn(f"[{SECRET}]", text)
+    if _LABEL_MARKS.search(lowered):
+
+        def keep_label(m: re.Match[str]) -> str:
+            nonlocal n
+            n += 1
+            return (m.group(1) or m.group(3)) + f"[{SECRET}]"
+
+        text = _SECRET_LABELLED.sub(keep_label, text)
+    if n:
+        counts[SECRET] = n
+    return text
+
+
+def _redact_spelled_emails(text: str, lowered: str, counts: dict[str, int]) -> str:
+    if "at" not in lowered or (
+        "dot" not in lowered
+        and "(at)" not in lowered
+        and "[at]" not in lowered
+        and "{at}" not in lowered
+        and "<at>" not in lowered
+    ):
+        return text
+    text, n = _EMAIL_SPELLED.subn(f"[{EMAIL}]", text)
+    if n:
+        counts[EMAIL] = counts.get(EMAIL, 0) + n
+    return text
+
+
+def _redact_ipv6(text: str, counts: dict[str, int]) -> str:
+    if "::" not in text and text.count(":") < 7:
+        return text
+    n = 0
+
+    def repl(m: re.Match[str]) -> str:
+        nonlocal n
+        if not _ipv6_ok(m.group()):
+            return m.group()
+        n += 1
+        return f"[{IP}]"
+
+    text = _IPV6.sub(repl, text)
+    if n:
+        counts[IP] = counts.get(IP, 0) + n
+    return text
 
 
 def redact_pii(text: str) -> tuple[str, dict[str, int]]:
@@ -105,6 +243,11 @@ def redact_pii(text: str) -> tuple[str, dict[str, int]]:
     counts: dict[str, int] = {}
     if not text:
         return text, counts
+    # Secrets first: a token must not be half-read as a phone or card number.
+    lowered = text.lower()
+    text = _redact_secrets(text, lowered, counts)
+    text = _redact_spelled_emails(text, lowered, counts)
+    text = _redact_ipv6(text, counts)
     numberish = _NUMBERISH.search(text) is not None
     for kind, pattern, valid, hint in _RULES:
         if kind != EMAIL and not numberish:
@@ -113,18 +256,36 @@ def redact_pii(text: str) -> tuple[str, dict[str, int]]:
             continue
         placeholder = f"[{kind}]"
         n = 0
+        context = kind in _NEEDS_CONTEXT
 
-        def repl(m: re.Match[str], valid=valid, placeholder=placeholder) -> str:
+        def repl(m: re.Match[str], valid=valid, placeholder=placeholder, context=context) -> str:
             nonlocal n
-            if valid is not None and not valid(m.group()):
-                return m.group()
+            if valid is not None:
+                ok = (
+                    valid(m.group(), m.string[max(m.start() - 24, 0) : m.start()])
+                    if context
+                    else valid(m.group())
+                )
+                if not ok:
+                    return m.group()
             n += 1
             return placeholder
 
         text = pattern.sub(repl, text)
         if n:
-            counts[kind] = n
+            counts[kind] = counts.get(kind, 0) + n
     return text, counts
+
+
+def redact_value(value: Any, redact: Callable[[str], tuple[str, dict[str, int]]]) -> Any:
+    """Redact every string inside a JSON value (dict keys stay: they are field names)."""
+    if isinstance(value, str):
+        return redact(value)[0]
+    if isinstance(value, dict):
+        return {k: redact_value(v, redact) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_value(v, redact) for v in value]
+    return value
 
 
 class Redactor:

@@ -7,19 +7,27 @@ writes the previous one (Python threads would share one core through the GIL).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NamedTuple
 
 from ingest.normalise import normalise_text
-from ingest.redact import Redactor
-from ingest.validate import Rejection, validate_account, validate_feedback, validate_opportunity
+from ingest.redact import Redactor, redact_value
+from ingest.validate import (
+    NORMALISE,
+    Limits,
+    Rejection,
+    validate_account,
+    validate_feedback,
+    validate_opportunity,
+)
 from ingest.writer import feedback_row
 from schemas.events import Account, Opportunity
 from schemas.names import ACCOUNTS_TOPIC, OPPORTUNITIES_TOPIC, Source
 
 EMPTY_AFTER_CLEANUP = Rejection(
-    "empty_text", "text is empty after removing markup, quotes and signature"
+    "empty_text", "text is empty after removing markup, quotes and signature", NORMALISE
 )
 
 
@@ -44,6 +52,9 @@ class Transformed:
     accounts: list[tuple[Account, datetime]] = field(default_factory=list)
     opportunities: list[tuple[Opportunity, datetime]] = field(default_factory=list)
     rejects: list[tuple[int, Rejection]] = field(default_factory=list)  # (index in batch, why)
+    # index in the batch of each account / opportunity (feedback rows carry their offset)
+    account_index: list[int] = field(default_factory=list)
+    opportunity_index: list[int] = field(default_factory=list)
 
 
 class Transformer:
@@ -51,27 +62,29 @@ class Transformer:
     (a feedback Source, or the accounts/opportunities topic name)."""
 
     def __init__(
-        self, kinds: dict[str, Source | str], *, max_text_chars: int, redact_pii: bool = True
+        self,
+        kinds: dict[str, Source | str],
+        *,
+        max_text_chars: int,
+        redact_pii: bool = True,
+        limits: Limits | None = None,
     ) -> None:
         self.kinds = kinds
         self.max_text_chars = max_text_chars
+        self.limits = limits or Limits(max_text_chars=max_text_chars)
         self.redactor = Redactor(enabled=redact_pii)
 
     def __call__(self, messages) -> Transformed:  # type: ignore[no-untyped-def]
         out = Transformed()
-        limit = self.max_text_chars
+        latest = datetime.now(UTC) + self.limits.max_future  # once per batch
         for i, msg in enumerate(messages):
             kind = self.kinds.get(msg.topic)
             if isinstance(kind, Source):
-                event = validate_feedback(msg.value, expected_source=kind, max_text_chars=limit)
-                if isinstance(event, Rejection):
-                    out.rejects.append((i, event))
-                    continue
-                text, _ = self.redactor(normalise_text(event.text))
-                if not text.strip():
-                    out.rejects.append((i, EMPTY_AFTER_CLEANUP))
-                    continue
-                out.feedback.append(feedback_row(event, text, msg.topic, msg.partition, msg.offset))
+                row = self._feedback(msg, kind, latest)
+                if isinstance(row, Rejection):
+                    out.rejects.append((i, row))
+                else:
+                    out.feedback.append(row)
                 continue
             if kind is None:
                 out.rejects.append(
@@ -80,11 +93,44 @@ class Transformer:
                 continue
             ts = datetime.fromtimestamp(msg.timestamp / 1000, UTC)
             crm = validate_account if kind == ACCOUNTS_TOPIC else validate_opportunity
-            result = crm(msg.value)
+            result = crm(msg.value, self.limits)
             if isinstance(result, Rejection):
                 out.rejects.append((i, result))
             elif kind == ACCOUNTS_TOPIC:
                 out.accounts.append((result, ts))  # type: ignore[arg-type]
+                out.account_index.append(i)
             elif kind == OPPORTUNITIES_TOPIC:
                 out.opportunities.append((result, ts))  # type: ignore[arg-type]
+                out.opportunity_index.append(i)
         return out
+
+    def _feedback(self, msg: Message, source: Source, latest: datetime) -> tuple | Rejection:
+        """One feedback message -> its row, within the per-record time budget."""
+        started = time.perf_counter()
+        event = validate_feedback(
+            msg.value,
+            expected_source=source,
+            max_text_chars=self.limits.max_text_chars,
+            limits=self.limits,
+            latest=latest,
+        )
+        if isinstance(event, Rejection):
+            return event
+        text, _ = self.redactor(normalise_text(event.text))
+        # Checked after the fact: normalisation is linear and the text length is capped, so
+        # this catches a pathological input (or a starved machine) without preempting it.
+        spent = time.perf_counter() - started
+        if spent > self.limits.time_budget_s:
+            return Rejection(
+                "over_budget",
+                f"validating and normalising took {spent:.2f} s, over the per-record budget "
+                f"of {self.limits.time_budget_s} s (TRENDMINE_RECORD_TIME_BUDGET_S)",
+                NORMALISE,
+            )
+        if not text.strip():
+            return EMPTY_AFTER_CLEANUP
+        redact = self._redact_value if self.redactor.enabled else None
+        return feedback_row(event, text, msg.topic, msg.partition, msg.offset, redact)
+
+    def _redact_value(self, value):  # type: ignore[no-untyped-def]
+        return None if value is None else redact_value(value, self.redactor)

@@ -6,18 +6,65 @@ human can act on; the consumer sends it to the dead-letter topic with the origin
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from schemas.events import Account, FeedbackEvent, Opportunity
 from schemas.names import Source
 
+# Where in the path a record was rejected (the DLQ's stage header and dead_letters.stage).
+PARSE, VALIDATE, NORMALISE, DATABASE, PRODUCE = (
+    "parse", "validate", "normalise", "database", "produce"
+)
+_PARSE_CODES = frozenset({"malformed_json", "invalid_utf8", "not_an_object", "record_too_large"})
+MAX_INPUT_REPR = 200  # a reason quotes at most this much of the offending input
+
 
 @dataclass(frozen=True)
 class Rejection:
     code: str
     reason: str
+    stage: str = ""  # "" = derived from the code: parse errors vs. validation
+    exception: str = ""  # class of the error behind it, when there was one
+
+    @property
+    def where(self) -> str:
+        return self.stage or (PARSE if self.code in _PARSE_CODES else VALIDATE)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one record may hold before it is rejected instead of stored (settings)."""
+
+    max_text_chars: int = 20000
+    max_record_bytes: int = 1_000_000
+    max_metadata_bytes: int = 16384
+    max_metadata_keys: int = 200
+    oldest: datetime = datetime(1990, 1, 1, tzinfo=UTC)
+    max_future: timedelta = timedelta(days=1)
+    time_budget_s: float = 2.0
+
+    @classmethod
+    def from_settings(cls, settings) -> Limits:  # type: ignore[no-untyped-def]
+        return cls(
+            max_text_chars=settings.max_text_chars,
+            max_record_bytes=settings.max_record_bytes,
+            max_metadata_bytes=settings.max_metadata_bytes,
+            max_metadata_keys=settings.max_metadata_keys,
+            oldest=datetime.fromisoformat(settings.oldest_timestamp),
+            max_future=timedelta(seconds=settings.max_future_seconds),
+            time_budget_s=settings.record_time_budget_s,
+        )
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= MAX_INPUT_REPR else text[:MAX_INPUT_REPR] + "...(truncated)"
 
 
 # pydantic error type -> our code, checked in order against each error
@@ -42,20 +89,20 @@ def _classify(model: type[BaseModel], exc: ValidationError) -> Rejection:
     if loc == "source" and kind == "enum":
         return Rejection(
             "unknown_source",
-            f"unknown source {first.get('input')!r}; expected one of "
+            f"unknown source {_shown(first.get('input'))}; expected one of "
             f"{', '.join(s.value for s in Source)}",
         )
     if any(kind.startswith(t) for t in _TIMESTAMP_TYPES) or loc in ("created_at", "updated_at"):
         return Rejection(
             "bad_timestamp",
-            f"{loc} {first.get('input')!r} is not an ISO 8601 timestamp with a time zone "
+            f"{loc} {_shown(first.get('input'))} is not an ISO 8601 timestamp with a time zone "
             f"({first['msg']})",
         )
     if loc == "text":
         return Rejection("empty_text", "text is empty")
     if kind == "extra_forbidden":
         return Rejection("unknown_field", f"unknown field {loc!r} (put extras in metadata)")
-    return Rejection("invalid_field", f"{loc}: {first['msg']} (got {first.get('input')!r})")
+    return Rejection("invalid_field", f"{loc}: {first['msg']} (got {_shown(first.get('input'))})")
 
 
 def parse_model(model: type[BaseModel], raw: bytes) -> BaseModel | Rejection:
@@ -75,10 +122,112 @@ def parse_model(model: type[BaseModel], raw: bytes) -> BaseModel | Rejection:
         return _classify(model, exc)
 
 
+def check_size(raw: bytes, limits: Limits) -> Rejection | None:
+    if len(raw) <= limits.max_record_bytes:
+        return None
+    return Rejection(
+        "record_too_large",
+        f"record has {len(raw)} bytes, over the limit of {limits.max_record_bytes} "
+        "(TRENDMINE_MAX_RECORD_BYTES)",
+    )
+
+
+def _nul_field(model: BaseModel) -> str | None:
+    """The first string field holding a NUL byte (Postgres text cannot store one)."""
+    for name, value in model:
+        if isinstance(value, str) and "\x00" in value:
+            return name
+    return None
+
+
+def _metadata_problem(metadata: dict, limits: Limits) -> Rejection | None:
+    """Why metadata cannot be stored as-is (jsonb: no NUL, no NaN/Infinity; bounded)."""
+    keys = 0
+    stack: list[Any] = [metadata]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            keys += len(node)
+            if keys > limits.max_metadata_keys:
+                return Rejection(
+                    "metadata_too_large", f"metadata has more than {limits.max_metadata_keys} keys"
+                )
+            for k, v in node.items():
+                if "\x00" in k:
+                    return Rejection("nul_byte", "a metadata key contains a NUL byte")
+                stack.append(v)
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, str):
+            if "\x00" in node:
+                return Rejection("nul_byte", "a metadata string contains a NUL byte")
+        elif isinstance(node, float) and not math.isfinite(node):
+            return Rejection(
+                "invalid_field", "metadata holds NaN or Infinity, which JSON cannot store"
+            )
+    size = len(json.dumps(metadata, ensure_ascii=False).encode())
+    if size > limits.max_metadata_bytes:
+        return Rejection(
+            "metadata_too_large",
+            f"metadata is {size} bytes as JSON, over {limits.max_metadata_bytes} "
+            "(TRENDMINE_MAX_METADATA_BYTES)",
+        )
+    return None
+
+
+def _timestamp_problem(
+    name: str, ts: datetime | None, limits: Limits, latest: datetime
+) -> Rejection | None:
+    if ts is None or limits.oldest <= ts <= latest:
+        return None
+    return Rejection(
+        "timestamp_out_of_range",
+        f"{name} {ts.isoformat()} is outside {limits.oldest.date()} .. now + "
+        f"{limits.max_future} (TRENDMINE_OLDEST_TIMESTAMP, TRENDMINE_MAX_FUTURE_SECONDS)",
+    )
+
+
+def check_storable(
+    model: BaseModel, limits: Limits, raw: bytes | None = None, latest: datetime | None = None
+) -> Rejection | None:
+    """Reject what Postgres would refuse (NUL bytes, unbounded metadata) or what is not sane
+    (timestamps outside the window), so that one record never fails a batch's write.
+
+    `raw` (the JSON it was parsed from) lets the NUL check skip the walk: JSON can only
+    carry a NUL as the escape \\u0000. `latest` is the newest timestamp accepted (the
+    caller computes it once per batch)."""
+    field = _nul_field(model) if raw is None or b"\\u0000" in raw else None
+    if field:
+        return Rejection(
+            "nul_byte", f"{field} contains a NUL byte (\\u0000), which Postgres cannot store"
+        )
+    metadata = getattr(model, "metadata", None)
+    if metadata:
+        problem = _metadata_problem(metadata, limits)
+        if problem:
+            return problem
+    latest = latest or datetime.now(UTC) + limits.max_future
+    created, updated = getattr(model, "created_at", None), getattr(model, "updated_at", None)
+    if created is not None and not limits.oldest <= created <= latest:
+        return _timestamp_problem("created_at", created, limits, latest)
+    if updated is not None and not limits.oldest <= updated <= latest:
+        return _timestamp_problem("updated_at", updated, limits, latest)
+    return None
+
+
 def validate_feedback(
-    raw: bytes, *, expected_source: Source | None, max_text_chars: int
+    raw: bytes,
+    *,
+    expected_source: Source | None,
+    max_text_chars: int,
+    limits: Limits | None = None,
+    latest: datetime | None = None,
 ) -> FeedbackEvent | Rejection:
     """Validate a feedback message from a ``feedback.<source>`` topic."""
+    limits = limits or Limits(max_text_chars=max_text_chars)
+    too_big = check_size(raw, limits)
+    if too_big:
+        return too_big
     result = parse_model(FeedbackEvent, raw)
     if isinstance(result, Rejection):
         return result
@@ -95,12 +244,23 @@ def validate_feedback(
             f"text has {len(result.text)} characters, over the limit of {max_text_chars} "
             "(raise TRENDMINE_MAX_TEXT_CHARS, then `trendmine dlq replay --code text_too_long`)",
         )
-    return result
+    return check_storable(result, limits, raw, latest) or result
 
 
-def validate_account(raw: bytes) -> Account | Rejection:
-    return parse_model(Account, raw)  # type: ignore[return-value]
+def _validate_crm(model: type[BaseModel], raw: bytes, limits: Limits | None):  # type: ignore[no-untyped-def]
+    limits = limits or Limits()
+    too_big = check_size(raw, limits)
+    if too_big:
+        return too_big
+    result = parse_model(model, raw)
+    if isinstance(result, Rejection):
+        return result
+    return check_storable(result, limits, raw) or result
 
 
-def validate_opportunity(raw: bytes) -> Opportunity | Rejection:
-    return parse_model(Opportunity, raw)  # type: ignore[return-value]
+def validate_account(raw: bytes, limits: Limits | None = None) -> Account | Rejection:
+    return _validate_crm(Account, raw, limits)
+
+
+def validate_opportunity(raw: bytes, limits: Limits | None = None) -> Opportunity | Rejection:
+    return _validate_crm(Opportunity, raw, limits)

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from operator import itemgetter
+from typing import Any
 
 import psycopg
 
@@ -52,19 +54,32 @@ FEEDBACK_COLS = (
 )
 
 
-def feedback_row(event: FeedbackEvent, text: str, topic: str, partition: int, offset: int) -> tuple:
-    """One feedback row in FEEDBACK_COLS order; `text` is normalised and redacted."""
+def feedback_row(
+    event: FeedbackEvent,
+    text: str,
+    topic: str,
+    partition: int,
+    offset: int,
+    redact: Callable[[Any], Any] | None = None,
+) -> tuple:
+    """One feedback row in FEEDBACK_COLS order; `text` is normalised and redacted, and
+    `redact` (when given) is applied to the other free-text fields: author, url and every
+    string inside metadata."""
+    author, url, metadata = event.author, event.url, event.metadata
+    if redact is not None and (author or url or metadata):
+        author, url = redact(author), redact(url)
+        metadata = redact(metadata) if metadata else metadata
     return (
         event.source.value,
         event.source_id,
         event.account_id,
         event.opportunity_id,
-        event.author,
+        author,
         event.votes,
-        event.url,
+        url,
         text,
         text_hash(text),
-        json.dumps(event.metadata) if event.metadata else "{}",
+        json.dumps(metadata) if metadata else "{}",
         event.created_at,
         event.updated_at,
         topic,
@@ -77,7 +92,7 @@ _KEY = itemgetter(0, 1)  # (source, source_id)
 _CREATED, _UPDATED = FEEDBACK_COLS.index("created_at"), FEEDBACK_COLS.index("updated_at")
 
 
-def write_feedback(conn: psycopg.Connection, rows: list[tuple]) -> int:
+def write_feedback(conn: psycopg.Connection, rows: list[tuple], *, isolating: bool = False) -> int:
     """Upsert `feedback_row` tuples inside the caller's transaction; returns rows inserted or
     changed."""
     if not rows:
@@ -88,6 +103,8 @@ def write_feedback(conn: psycopg.Connection, rows: list[tuple]) -> int:
         f"CREATE TEMP TABLE IF NOT EXISTS stage_feedback ON COMMIT DELETE ROWS AS "
         f"SELECT {', '.join(FEEDBACK_COLS)} FROM trendmine.feedback WITH NO DATA"
     )
+    if isolating:  # an earlier part of this transaction (a bisected batch) staged rows too
+        conn.execute("TRUNCATE stage_feedback")
     with conn.cursor().copy(f"COPY stage_feedback ({', '.join(FEEDBACK_COLS)}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
@@ -126,7 +143,9 @@ def write_feedback(conn: psycopg.Connection, rows: list[tuple]) -> int:
     return cur.rowcount
 
 
-def write_accounts(conn: psycopg.Connection, accounts: list[tuple[Account, datetime]]) -> int:
+def write_accounts(
+    conn: psycopg.Connection, accounts: list[tuple[Account, datetime]], *, isolating: bool = False
+) -> int:
     """Upsert account snapshots (newest wins) and record each snapshot in account_history.
 
     The datetime is the snapshot time used when the record has no updated_at (Kafka time).
@@ -164,7 +183,10 @@ def write_accounts(conn: psycopg.Connection, accounts: list[tuple[Account, datet
 
 
 def write_opportunities(
-    conn: psycopg.Connection, opportunities: list[tuple[Opportunity, datetime]]
+    conn: psycopg.Connection,
+    opportunities: list[tuple[Opportunity, datetime]],
+    *,
+    isolating: bool = False,  # the signature write_isolated calls
 ) -> int:
     if not opportunities:
         return 0
@@ -206,3 +228,47 @@ def write_opportunities(
             ],
         )
     return len(rows)
+
+
+# What one bad row makes Postgres (or psycopg, before sending it) refuse: data exceptions
+# (class 22: NUL bytes, out-of-range numbers and dates), integrity violations (23), program
+# limits (54: a jsonb or index row too large), and text that cannot be encoded. A lost
+# connection is none of these: the caller retries the whole batch instead.
+_ROW_SQLSTATE_CLASSES = ("22", "23", "54")
+
+
+def is_row_error(exc: BaseException) -> bool:
+    if isinstance(exc, UnicodeError | OverflowError):
+        return True
+    if isinstance(exc, psycopg.DataError):  # includes psycopg's own client-side refusals
+        return True
+    state = getattr(exc, "sqlstate", None) or ""
+    return isinstance(exc, psycopg.Error) and state[:2] in _ROW_SQLSTATE_CLASSES
+
+
+def write_isolated(
+    conn: psycopg.Connection,
+    write: Callable[..., Any],
+    rows: Sequence,
+) -> tuple[Any, list[tuple[int, BaseException]]]:
+    """Write rows in a savepoint; when Postgres refuses one, bisect until each refused row
+    is alone, so the others are still written. Returns (the result of the first successful
+    whole write, or the sum of the parts) and [(index in rows, error)] of the refused rows.
+    """
+    refused: list[tuple[int, BaseException]] = []
+
+    def attempt(lo: int, hi: int, isolating: bool) -> Any:
+        try:
+            with conn.transaction():
+                return write(conn, list(rows[lo:hi]), isolating=isolating)
+        except Exception as exc:
+            if not is_row_error(exc):
+                raise
+            if hi - lo == 1:
+                refused.append((lo, exc))
+                return 0
+            mid = (lo + hi) // 2
+            return attempt(lo, mid, True) + attempt(mid, hi, True)
+
+    total = attempt(0, len(rows), False) if rows else 0
+    return total, refused

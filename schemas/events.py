@@ -17,6 +17,10 @@ from schemas.names import Source
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
+# What the Postgres columns can hold: integer votes, numeric(18, 2) money.
+MAX_INT32 = 2**31 - 1
+MONEY_BOUND = 1e16  # exclusive: numeric(18, 2) holds up to 9,999,999,999,999,999.99
+
 
 class FeedbackEvent(BaseModel):
     """One piece of customer feedback from one source system."""
@@ -48,7 +52,9 @@ class FeedbackEvent(BaseModel):
     )
     opportunity_id: str | None = Field(default=None, max_length=256)
     author: str | None = Field(default=None, max_length=512)
-    votes: int | None = Field(default=None, ge=0, description="Idea-portal vote score.")
+    votes: int | None = Field(
+        default=None, ge=0, le=MAX_INT32, description="Idea-portal vote score."
+    )
     url: str | None = Field(default=None, max_length=2048)
     metadata: dict[str, Any] = Field(default_factory=dict, description="Free JSON.")
 
@@ -76,7 +82,9 @@ class Account(BaseModel):
     segment: str = Field(
         min_length=1, description="e.g. enterprise / mid_market / smb (free text allowed)."
     )
-    arr: float = Field(ge=0, description="Annual recurring revenue, one currency.")
+    arr: float = Field(
+        ge=0, lt=MONEY_BOUND, description="Annual recurring revenue, one currency."
+    )
     icp_fit: float | None = Field(default=None, ge=0, le=1, description="Ideal-customer fit 0..1.")
     region: str | None = None
     plan: str | None = None
@@ -103,7 +111,7 @@ class Opportunity(BaseModel):
 
     opportunity_id: str = Field(min_length=1, max_length=256)
     account_id: str | None = Field(default=None, max_length=256)
-    amount: float = Field(ge=0)
+    amount: float = Field(ge=0, lt=MONEY_BOUND)
     stage: Stage
     close_date: date | None = None
     loss_reason: str | None = None

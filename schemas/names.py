@@ -91,3 +91,15 @@ SEGMENTS: tuple[str, ...] = ("enterprise", "mid_market", "smb")
 
 # Live intake (intake/): where each scheduled pull resumes.
 PULL_CURSORS_TABLE = f"{DB_SCHEMA}.pull_cursors"
+
+# --- hardening: dead letters
+DEAD_LETTERS_TABLE = f"{DB_SCHEMA}.dead_letters"
+DLQ_HEADER_STAGE = "trendmine.stage"
+DLQ_HEADER_VALUE_TRUNCATED = "trendmine.value_truncated"  # original size, when truncated
+# Kafka Connect's error-context headers, so Connect-aware tools read our dead letters too.
+CONNECT_HEADER_TOPIC = "__connect.errors.topic"
+CONNECT_HEADER_PARTITION = "__connect.errors.partition"
+CONNECT_HEADER_OFFSET = "__connect.errors.offset"
+CONNECT_HEADER_STAGE = "__connect.errors.stage"
+CONNECT_HEADER_EXCEPTION = "__connect.errors.exception.class.name"
+CONNECT_HEADER_MESSAGE = "__connect.errors.exception.message"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from ingest.normalise import (
+    MAX_QUOTE_DEPTH,
     html_to_text,
     looks_like_html,
     normalise_text,
@@ -222,3 +225,32 @@ def test_counts_by_type_and_redactor_switch():
     assert redacted.endswith("card [CARD], ticket #12345 on 2024-03-15.")
     assert Redactor()(text) == (redacted, counts)
     assert Redactor(enabled=False)(text) == (text, {})
+
+
+# ---------------------------------------------------------------------------- bounded work
+
+
+def _nested_quotes(levels: int) -> str:
+    html = "<p>the oldest mail</p>"
+    for i in range(levels):
+        html = f'<div>reply {i}<br>details<blockquote type="cite">{html}</blockquote></div>'
+    return "<p>Please add SSO.</p>" + html
+
+
+@pytest.mark.parametrize("levels", [15, 30, 400])
+def test_nested_quotes_normalise_in_linear_time(levels):
+    """Each level used to re-render every quote inside it: 15 levels took ~18 s."""
+    started = time.perf_counter()
+    text = normalise_text(_nested_quotes(levels))
+    assert time.perf_counter() - started < 2.0
+    assert text.startswith("Please add SSO.\n\nreply")
+    assert "oldest" not in text  # quoted history is gone, however deep
+
+
+def test_quotes_up_to_the_depth_cap_render_as_before():
+    rendered = html_to_text(_nested_quotes(3))
+    assert "> > > the oldest mail" in rendered
+    capped = html_to_text(_nested_quotes(MAX_QUOTE_DEPTH + 5))
+    deepest = max(len(ln) - len(ln.lstrip("> ")) for ln in capped.splitlines()) // 2
+    assert deepest == MAX_QUOTE_DEPTH  # the levels past the cap are flattened into the last
+    assert "the oldest mail" in capped

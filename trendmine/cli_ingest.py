@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections import Counter
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from foundation.config import get_settings
@@ -104,22 +104,32 @@ def dlq_list(
     limit: Annotated[int, typer.Option(help="Rows to show.")] = 20,
     code: Annotated[str | None, typer.Option(help="Only this error code.")] = None,
 ) -> None:
-    """List and count the rejected records by reason."""
+    """List and count the rejected records by reason (from trends.dead_letters)."""
     if ctx.invoked_subcommand:
         return
     from ingest import dlq
 
     settings = get_settings()
-    letters = {d.origin: d for d in dlq.read_all(settings)}.values()  # a replayed crash counts once
-    shown = [d for d in letters if not code or d.code == code]
-    counts = Counter(d.code for d in letters)
-    table = Table("code", "origin", "reason", "bytes", title=f"dead letters: {len(letters)}")
-    for d in shown[:limit]:
-        origin = f"{d.topic}[{d.partition}]@{d.offset}" if d.offset is not None else "produce"
-        table.add_row(d.code, origin, d.reason[:90], str(len(d.raw)))
+    letters = dlq.listing(settings, code=code, limit=limit)
+    table = Table(
+        "code", "stage", "origin", "reason", "bytes", "replayed",
+        title=f"dead letters: {letters.total}",
+    )
+    for d in letters.rows:
+        origin = (
+            f"{d['source_topic']}[{d['source_partition']}]@{d['source_offset']}"
+            if d["source_offset"] is not None
+            else "produce"
+        )
+        replayed = f"{d['replayed_at']:%Y-%m-%d %H:%M}" if d["replayed_at"] else ""
+        # Stored text is data, never markup: "[/x]" in a reason must print as written.
+        table.add_row(
+            escape(d["error_code"]), d["stage"], escape(origin), escape(d["reason"][:90]),
+            str(d["value_bytes"]), replayed,
+        )
     console.print(table)
-    for c, n in counts.most_common():
-        console.print(f"{c}: {n}")
+    for c, n in letters.by_code:
+        console.print(f"{escape(c)}: {n}")
 
 
 @dlq_app.command("replay")
@@ -128,11 +138,15 @@ def dlq_replay(
     topic: Annotated[str | None, typer.Option(help="Only records from this topic.")] = None,
 ) -> None:
     """Republish dead letters (their original bytes) to the topic they came from, once each,
-    after the cause is fixed; `trendmine ingest` then takes them again."""
+    after the cause is fixed; `trendmine ingest` then takes them again. Those not selected
+    stay replayable."""
     from ingest import dlq
 
     sent, skipped = dlq.replay(get_settings(), code=code, topic=topic)
-    console.print(f"replayed {sent}, skipped {skipped} (not matching the filter)")
+    console.print(
+        f"replayed {sent}, skipped {skipped} (not selected, or replayed before); "
+        "the skipped ones not yet replayed stay replayable"
+    )
 
 
 def register(app: typer.Typer) -> None:
