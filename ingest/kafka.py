@@ -49,6 +49,7 @@ def admin(settings: Settings) -> KafkaAdminClient:
             bootstrap_servers=settings.bootstrap(),
             request_timeout_ms=10000,
             client_id="trendmine-admin",
+            **settings.kafka_client_config(),
         )
     except (KafkaError, OSError) as exc:
         raise _unreachable(settings, exc) from exc
@@ -63,6 +64,7 @@ def producer(settings: Settings, **overrides) -> KafkaProducer:
         "batch_size": 256 * 1024,
         "max_request_size": 8 * 1024 * 1024,
         "retries": 5,
+        **settings.kafka_client_config(),  # TLS / SASL, the same for every client
     }
     config.update(overrides)
     check_reachable(settings)
@@ -86,6 +88,7 @@ def consumer(settings: Settings, *topics: str, group_id: str | None, **overrides
         "max_poll_interval_ms": 600000,
         "fetch_max_bytes": 64 * 1024 * 1024,
         "max_partition_fetch_bytes": 16 * 1024 * 1024,
+        **settings.kafka_client_config(),  # TLS / SASL, the same for every client
     }
     config.update(overrides)
     check_reachable(settings)

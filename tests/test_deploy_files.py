@@ -99,3 +99,16 @@ def test_sasl_ssl_settings_reach_the_kafka_clients(tmp_path, monkeypatch):
     monkeypatch.delenv("TRENDMINE_KAFKA_SASL_PASSWORD_FILE")
     with pytest.raises(TrendmineError, match="TRENDMINE_KAFKA_SASL_USERNAME"):
         Settings(kafka_security_protocol="SASL_PLAINTEXT").kafka_client_config()
+
+
+def test_explicit_plaintext_security_settings_work_against_the_broker(settings):
+    from ingest.kafka import consumer, producer
+
+    s = settings.model_copy(update={"kafka_security_protocol": "PLAINTEXT"})
+    topic = s.topic("feedback.dlq")
+    prod = producer(s)
+    prod.send(topic, key=b"k", value=b"plaintext-check").get(timeout=30)
+    prod.close()
+    cons = consumer(s, topic, group_id=None, consumer_timeout_ms=5000)
+    assert b"plaintext-check" in [m.value for m in cons]
+    cons.close()
