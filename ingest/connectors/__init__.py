@@ -19,14 +19,13 @@ from typing import IO
 
 from ingest.connectors import canny, canonical, gong, hubspot, intercom, salesforce, zendesk
 from ingest.connectors._base import FEEDBACK_TARGETS, Format, Head, Parsed, Unparseable, as_stream
-from schemas.names import Entity, Source
+from schemas.names import TARGETS, Source
 
 __all__ = [
     "FORMATS", "TARGETS", "Format", "Parsed", "Unparseable", "detect_format", "formats_for",
     "parse",
 ]
 
-TARGETS: tuple[str, ...] = (*(s.value for s in Source), *(e.value for e in Entity))
 assert set(FEEDBACK_TARGETS) == {s.value for s in Source}
 
 _FORMAT_LIST = (

@@ -18,6 +18,8 @@ from typing import IO, Any
 
 from dateutil import parser as dateparser
 
+from schemas.names import Source
+
 # ---------------------------------------------------------------------------- result types
 
 
@@ -69,7 +71,7 @@ class Format:
     sniff: Callable[[Head], bool] | None = field(default=None, compare=False)
 
 
-FEEDBACK_TARGETS = ("crm_notes", "support_tickets", "ideas", "sales_calls")
+FEEDBACK_TARGETS: tuple[str, ...] = tuple(s.value for s in Source)
 
 # ---------------------------------------------------------------------------- conversions
 
