@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from foundation.config import get_settings
@@ -25,7 +26,7 @@ def rename(theme_id: Annotated[int, _ID], label: Annotated[str, typer.Argument(
 
     with connection(get_settings(), autocommit=True) as conn:
         did = curation.rename(conn, theme_id, label, by)
-    console.print(f"theme {theme_id} is now “{label}” (decision {did})")
+    console.print(f"theme {theme_id} is now “{escape(label)}” (decision {did})")
 
 
 def merge(theme_ids: Annotated[list[int], typer.Argument(
@@ -53,7 +54,8 @@ def split(theme_id: Annotated[int, _ID],
         subs = curation.split(conn, theme_id, parts, by)
     table = Table("id", "sub-theme", "snippets", "keywords", title=f"theme {theme_id} split")
     for s in subs:
-        table.add_row(str(s.theme_id), s.label, str(s.size), ", ".join(s.keywords[:5]))
+        table.add_row(str(s.theme_id), escape(s.label), str(s.size),
+                      escape(", ".join(s.keywords[:5])))
     console.print(table)
 
 

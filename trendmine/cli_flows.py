@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     Progress,
@@ -254,15 +255,16 @@ def _print_emerging(rows: list[dict[str, Any]]) -> None:
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for r in rows:
         new = " [red](new)[/red]" if r["is_new"] else ""
-        table.add_row(str(r["rank"]), f"{r['label']}{new}", str(r["accounts"]),
+        table.add_row(str(r["rank"]), f"{escape(r['label'])}{new}", str(r["accounts"]),
                       money(r["arr"]), money(r["pipeline"]),
                       f"{r['lift']:.1f}x" if r.get("lift") else "-")
     console.print(table)
     for r in rows:
-        console.print(f"[bold]{r['rank']}. {r['label']}[/bold]: {evidence_line(r)}",
+        console.print(f"[bold]{r['rank']}. {escape(r['label'])}[/bold]: "
+                      f"{escape(evidence_line(r))}",
                       highlight=False)
         for q in r["quotes"]:
-            console.print(f'   [dim]"{q}"[/dim]', highlight=False)
+            console.print(f'   [dim]"{escape(q)}"[/dim]', highlight=False)
 
 
 def demo(

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from foundation.config import get_settings
@@ -100,10 +101,10 @@ def deals(
         same = r.opportunity_id == last
         last = r.opportunity_id
         table.add_row(
-            "" if same else (r.opportunity_name or r.opportunity_id),
-            "" if same else (r.account_name or r.account_id or "-"),
+            "" if same else escape(r.opportunity_name or r.opportunity_id),
+            "" if same else escape(r.account_name or r.account_id or "-"),
             "" if same else r.stage, "" if same else _money(float(r.amount)),
-            "" if same else str(r.close_date or "-"), f"{r.theme_id} {r.label}",
+            "" if same else str(r.close_date or "-"), escape(f"{r.theme_id} {r.label}"),
             str(r.mentions), str(r.other_accounts), _money(float(r.other_accounts_arr)),
             ", ".join(r.other_segments), flags)
     console.print(table)
@@ -152,12 +153,12 @@ def winloss(
         flag = ("[dim]small sample[/dim]" if r.small_sample else
                 "[bold red]LOST MORE[/bold red]" if r.over_represented else "")
         reasons = sorted(r.loss_reasons.items(), key=lambda kv: -kv[1])[:3]
-        table.add_row(f"{r.theme_id} {r.label}", str(r.deals_won), str(r.deals_lost),
+        table.add_row(escape(f"{r.theme_id} {r.label}"), str(r.deals_won), str(r.deals_lost),
                       _money(float(r.amount_won)), _money(float(r.amount_lost)),
                       _share(r.loss_rate), _share(r.expected_loss_rate),
                       "-" if r.p_value is None else f"{r.p_value:.3g}",
                       "-" if r.q_value is None else f"{r.q_value:.3g}", flag,
-                      ", ".join(f"{k} {v}" for k, v in reasons))
+                      escape(", ".join(f"{k} {v}" for k, v in reasons)))
     console.print(table)
     if not rows:
         console.print("[dim]no closed deal in the window raises a mined theme[/dim]")
@@ -195,7 +196,7 @@ def fit(
                   title=f"revenue debt (icp_fit < {settings.icp_fit_threshold:g}) and source mix")
     for r in out:
         shares = [r[f"{ch}_share"] for ch in _CHANNELS]
-        table.add_row(f"{r['theme_id']} {r['label']}", str(r["accounts"]),
+        table.add_row(escape(f"{r['theme_id']} {r['label']}"), str(r["accounts"]),
                       str(r["poor_fit_accounts"]), str(r["unknown_fit_accounts"]),
                       _share(r["poor_fit_share"]), _share(r["poor_fit_arr_share"]),
                       "[bold red]REVENUE DEBT[/bold red]" if r["revenue_debt"] else "",
@@ -224,10 +225,10 @@ def theme_status(
     with connection(settings, autocommit=True) as conn:
         d = decide(conn, settings, theme_id, decision, note, by or getpass.getuser())
         if d.changed:
-            console.print(f"theme {d.theme_id} {d.label!r}: {d.decision} "
+            console.print(f"theme {d.theme_id} {escape(repr(d.label))}: {d.decision} "
                           f"({d.requesters} requesting account(s) to tell)")
         else:
-            console.print(f"theme {d.theme_id} {d.label!r} is already {d.decision}: "
+            console.print(f"theme {d.theme_id} {escape(repr(d.label))} is already {d.decision}: "
                           "nothing new to tell")
         try:
             sent = publish_pending(conn, settings)
