@@ -10,13 +10,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-import psycopg
-from psycopg.conninfo import conninfo_to_dict
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from foundation.errors import TrendmineError
-from foundation.secrets import MASK, mask_dsn
+from foundation.secrets import MASK, dsn_password, mask_dsn
 
 # Defaults other modules import (mining.scoring.ScoreWeights, the embedder): spelled only here.
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -398,7 +396,7 @@ class Settings(BaseSettings):
         secrets = (getattr(self, name) for name in _SECRET_FIELDS)
         values = [s.get_secret_value() for s in secrets if isinstance(s, SecretStr)]
         if self.database_url is not None:  # its password may be quoted on its own
-            values.append(_dsn_password(self.database_url.get_secret_value()))
+            values.append(dsn_password(self.database_url.get_secret_value()))
         return [v for v in values if v]
 
     @property
@@ -455,13 +453,6 @@ def settings_error(exc: ValidationError) -> str:
     return f"bad setting: {'; '.join(parts)} {hint}"
 
 
-
-
-def _dsn_password(dsn: str) -> str | None:
-    try:
-        return conninfo_to_dict(dsn).get("password")
-    except psycopg.ProgrammingError:
-        return None
 
 
 def _str_or_none(path: Path | None) -> str | None:

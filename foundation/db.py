@@ -11,7 +11,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from foundation.config import Settings, mask_url
 from foundation.errors import ServiceUnavailable, TrendmineError
-from foundation.secrets import scrub
+from foundation.secrets import dsn_password, scrub
 
 
 def _where(dsn: str) -> str:
@@ -23,13 +23,6 @@ def _where(dsn: str) -> str:
     return f"{info.get('host') or 'localhost'}:{info.get('port') or 5432}/{info.get('dbname', '')}"
 
 
-def _password(dsn: str) -> str | None:
-    try:
-        return conninfo_to_dict(dsn).get("password")
-    except psycopg.ProgrammingError:
-        return None
-
-
 def connect(settings: Settings | str, *, autocommit: bool = False, **kwargs) -> psycopg.Connection:
     """Open a connection or raise ServiceUnavailable with a fix."""
     dsn = settings if isinstance(settings, str) else settings.dsn()
@@ -37,12 +30,12 @@ def connect(settings: Settings | str, *, autocommit: bool = False, **kwargs) -> 
         return psycopg.connect(dsn, autocommit=autocommit, connect_timeout=5, **kwargs)
     except psycopg.ProgrammingError as exc:  # a malformed DSN: psycopg may quote parts of it
         raise TrendmineError(
-            f"the Postgres connection string is not valid: {scrub(str(exc), [_password(dsn)])}",
+            f"the Postgres connection string is not valid: {scrub(str(exc), [dsn_password(dsn)])}",
             "fix TRENDMINE_DATABASE_URL (postgresql://user:password@host:port/db or "
             "'host=... dbname=...')",
         ) from exc
     except psycopg.OperationalError as exc:
-        text = scrub(str(exc).strip(), [_password(dsn)])
+        text = scrub(str(exc).strip(), [dsn_password(dsn)])
         reason = text.splitlines()[-1].strip() if text else type(exc).__name__
         embedded = not isinstance(settings, str) and settings.embedded_db
         hint = (

@@ -11,6 +11,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
 MASK = "***"
 
 _USERINFO = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?=@)", re.I)
@@ -36,3 +39,11 @@ def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
         if secret and len(secret) > 3:
             text = text.replace(secret, MASK)
     return text
+
+
+def dsn_password(dsn: str) -> str | None:
+    """The password a connection string carries (URL, query or keyword form), if any."""
+    try:
+        return conninfo_to_dict(dsn).get("password")
+    except psycopg.ProgrammingError:
+        return None
