@@ -279,12 +279,17 @@ class _Report:
             f'<p class="note">Detected on {EMERGING_GRAIN}ly leaf-theme demand: the recent '
             f"window (from the date given, to the newest feedback) against the theme's own "
             f"baseline weeks before it.</p>")
+        mix = report_data.segment_mix(self.conn, [e["theme_id"] for e in rows],
+                                      rows[0]["period_start"])
         items = []
         for e in rows:
+            segs = ", ".join(f"{n} {seg}" for seg, n in mix.get(e["theme_id"], {}).items())
             new = ' <span class="new">NEW</span>' if e["is_new"] else ""
             parent = f" (under {esc(e['parent_label'])})" if e.get("parent_label") else ""
             items.append(f"<li><b>{theme_link(e['theme_id'], e['label'])}</b>{new}{parent}: "
-                         f"{esc(evidence_words(e))}{self.related_words(e)}</li>")
+                         f"{esc(evidence_words(e))}{self.related_words(e)}"
+                         f'<br><span class="note">accounts by segment: {esc(segs or "-")}'
+                         "</span></li>")
         head.append('<ol class="evidence">' + "".join(items) + "</ol>")
         return "".join(head)
 

@@ -30,12 +30,15 @@ def _build(db, settings) -> dict[str, int]:
     w.account("cora", "mid_market", 80_000, name="Cora GmbH")
     for i in range(4):
         w.account(f"smb{i}", "smb", 9_000 + 1_000 * i, name=f"Small Shop {i}")
+    for i in range(10):
+        w.account(f"new{i}", "smb", 5_000, name=f"New Shop {i}")
     w.opportunity("opp1", "acme", 250_000)
     t: dict[str, int] = {}
     for key, label in (("sso", "Single sign-on"), ("data", "Data export"),
                        ("okta", "SSO with Okta"), ("saml", "SAML login errors"),
                        ("csv", LONG_LABEL), ("mobile", "Offline mode in the mobile app"),
-                       ("chat", "Thanks for the call"), ("hid", "Internal test tickets")):
+                       ("chat", "Thanks for the call"), ("hid", "Internal test tickets"),
+                       ("shopify", "Shopify app integration")):
         t[key] = w.theme(label)
     db.execute("UPDATE trendmine.themes SET level = 'parent' WHERE theme_id = ANY(%s)",
                ([t["sso"], t["data"]],))
@@ -65,6 +68,10 @@ def _build(db, settings) -> dict[str, int]:
                        text=f"Shop {i} wants offline mode in the app, week {week}")
         w.feedback(None, at, [t["chat"]], text="Thanks for the call, talk soon")
         w.feedback("smb1", at, [t["hid"]], text="test ticket please ignore")
+    for i in range(10):  # a surge: ten new shops ask for a Shopify app in the last days
+        for day in (1, 4):
+            w.feedback(f"new{i}", END - timedelta(days=day, hours=i), [t["shopify"]],
+                       text=f"New shop {i} needs a Shopify app")
     rebuild_trends(db, settings)
     return t
 
@@ -145,18 +152,33 @@ def test_numbers_agree_with_the_trend_views(built, db, settings):
     assert rows[t["okta"]].pipeline == 250_000
 
 
-def test_each_segment_shows_its_own_top_themes(built):
-    t, _, text = built
+def _segment_tiles(text: str) -> dict[str, list[str]]:
     seg = text[text.index('id="segments"'):text.index('id="sales"')]
-    smb = seg[seg.index("<h4>smb</h4>"):]
-    smb = smb[:smb.index("</div></div></div>") if "</div></div></div>" in smb else None]
-    # the SMB tile leads with the mobile app, though the enterprise weight makes SSO the top
-    # theme overall
-    assert smb.index("Offline mode in the mobile app") < smb.index("SAML login errors")
-    ent = seg[seg.index("<h4>enterprise</h4>"):seg.index("<h4>smb</h4>")] \
-        if seg.index("<h4>enterprise</h4>") < seg.index("<h4>smb</h4>") else \
-        seg[seg.index("<h4>enterprise</h4>"):]
-    assert "SSO with Okta" in ent and "Offline mode" not in ent.split("</div></div>")[0]
+    tiles = seg.split('<div class="tile"><h4>')[1:]
+    return {tile[:tile.index("</h4>")]: re.findall(r'<a href="#theme-\d+">([^<]+)</a>', tile)
+            for tile in tiles}
+
+
+def test_each_segment_shows_its_own_top_themes(built):
+    _, _, text = built
+    tiles = _segment_tiles(text)
+    assert set(tiles) == {"enterprise", "mid_market", "smb"}
+    # overall, the enterprise weight puts SSO first ...
+    overall = text[text.index('id="themes"'):]
+    assert overall.index("Single sign-on") < overall.index("Offline mode in the mobile app")
+    # ... but each segment shows what it asks for itself
+    assert tiles["enterprise"] == ["SSO with Okta"]
+    assert tiles["smb"][:2] == ["Shopify app integration", "Offline mode in the mobile app"]
+    assert "SAML login errors" in tiles["smb"]
+    assert set(tiles["mid_market"]) == {"SSO with Okta", LONG_LABEL}
+
+
+def test_emerging_theme_is_listed_with_evidence_in_words(built):
+    t, _, text = built
+    em = text[text.index('id="emerging"'):text.index('id="segments"')]
+    assert f'href="#theme-{t["shopify"]}"' in em
+    assert "20 mentions from 10 accounts since" in em and "expected from its own baseline" in em
+    assert "accounts by segment: 10 smb" in em
 
 
 def test_emerging_evidence_reads_as_words():

@@ -250,3 +250,20 @@ def unlisted_theme_ids(conn: psycopg.Connection) -> set[int]:
         "SELECT t.theme_id FROM trendmine.themes t LEFT JOIN trendmine.themes p "
         "ON p.theme_id = t.parent_theme_id WHERE t.visibility <> 'shown' "
         "OR coalesce(p.visibility, 'shown') <> 'shown'").fetchall()}
+
+
+def segment_mix(conn: psycopg.Connection, theme_ids: list[int], since: date
+                ) -> dict[int, dict[str, int]]:
+    """Distinct accounts per current segment asking for each theme since `since` (largest
+    segment first): who is behind an emerging theme."""
+    out: dict[int, dict[str, int]] = {}
+    for theme_id, segment, n in conn.execute(
+            "SELECT ft.theme_id, coalesce(a.segment, 'unknown'), "
+            "count(DISTINCT f.account_id)::integer FROM trendmine.feedback_theme ft "
+            "JOIN trendmine.feedback f USING (feedback_id) "
+            "LEFT JOIN trendmine.accounts a USING (account_id) "
+            "WHERE ft.theme_id = ANY(%s) AND f.created_at >= %s AND f.account_id IS NOT NULL "
+            "GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2",
+            (theme_ids, datetime.combine(since, time.min, UTC))).fetchall():
+        out.setdefault(theme_id, {})[segment] = n
+    return out
