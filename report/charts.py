@@ -22,7 +22,7 @@ def sparkline(values: Sequence[float], title: str, partial_last: bool = False,
     if not values:
         return ""
     pts = _points(values, width, height, 3)
-    line = " ".join(f"{x:.1f},{y:.1f}" for x, y in pts)
+    line = " ".join(f"{x:.0f},{y:.1f}" for x, y in pts)
     x, y = pts[-1]
     fill = "#fff" if partial_last else ACCENT
     return (f'<svg class="chart spark" width="{width}" height="{height}" '
@@ -37,8 +37,8 @@ def small_multiple(values: Sequence[float], weeks: Sequence[date], title: str,
     these replaces one chart of many overlapping lines."""
     if not values:
         return ""
-    pad, base = 4, height - 14
-    pts = _points(values, width, base + pad, pad)
+    top, base = 16, height - 14  # room for the peak label above, the weeks below
+    pts = [(x, y + top - 4) for x, y in _points(values, width, base - top + 8, 4)]
     line = " ".join(f"{x:.1f},{y:.1f}" for x, y in pts)
     area = f"{pts[0][0]:.1f},{base} {line} {pts[-1][0]:.1f},{base}"
     x, y = pts[-1]
@@ -46,7 +46,7 @@ def small_multiple(values: Sequence[float], weeks: Sequence[date], title: str,
     peak = max(values)
     return (
         f'<svg class="chart multiple" width="100%" viewBox="0 0 {width} {height}" '
-        f'preserveAspectRatio="none" role="img"><title>{html.escape(title)}</title>'
+        f'role="img"><title>{html.escape(title)}</title>'
         f'<polygon fill="#dbeafe" points="{area}"/>'
         f'<polyline fill="none" stroke="{ACCENT}" stroke-width="1.6" points="{line}"/>'
         f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{fill}" stroke="{ACCENT}"/>'

@@ -143,8 +143,8 @@ class _Report:
 
     def spark(self, theme_id: int) -> str:
         values = self.weekly.get(theme_id, [0] * len(self.w.weeks))
-        return charts.sparkline(values, f"mentions per week, {self.w.describe()}: "
-                                        + ", ".join(map(str, values)), self.w.last_partial)
+        return charts.sparkline(values, "mentions per week: " + ", ".join(map(str, values)),
+                                self.w.last_partial)
 
     def figure_line(self, r: queries.TrendRow) -> str:
         return (f"{r.mentions:,} mentions from {r.accounts:,} accounts · ARR {money(r.arr)} · "
@@ -305,8 +305,8 @@ class _Report:
         cols = []
         for seg in report_data.segments(self.conn, self.w):
             top = report_data.figures(self.conn, self.w, self.weights, "leaf", segment=seg,
-                                      limit=SEGMENT_TOP)
-            if not top:
+                                      limit=SEGMENT_TOP, rank_by="accounts")
+            if not top or seg == "unknown":  # records without a known account: no accounts
                 continue
             peak = max(t.accounts for t in top) or 1
             rows = [(theme_link(t.theme_id, self.label(t.theme_id, t.label)),
@@ -315,9 +315,9 @@ class _Report:
             cols.append(f'<div class="tile"><h4>{esc(seg)}</h4>'
                         + charts.bars(rows, scale=peak) + "</div>")
         return ('<h2 id="segments">What each segment asks for</h2>'
-                f'<p class="note">Each segment\'s own top {SEGMENT_TOP} themes, ranked within '
-                f"the segment (so a small segment is not drowned by enterprise weight); "
-                f"bars = accounts of that segment asking; acc = accounts, m = mentions; "
+                f'<p class="note">Each segment\'s own top {SEGMENT_TOP} themes by the number of '
+                f"its accounts asking (a small segment is not drowned by the enterprise weight); "
+                f"acc = accounts, m = mentions (records); "
                 f"ARR of those accounts. Window: {self.w.describe()}; segment = the account's "
                 f"current segment.</p><div class=\"seg\">{''.join(cols)}</div>")
 
@@ -356,7 +356,8 @@ def evidence_words(e: dict[str, Any]) -> str:
             f"{e['period_start']} ({span})")
     if expected_m is not None:
         acc = ev.get("accounts_expected")
-        acc_txt = f" and {acc:,.0f} accounts" if acc is not None else ""
+        acc_txt = (f" and {acc:,.0f} account{'' if round(acc) == 1 else 's'}"
+                   if acc is not None else "")
         text += f"; about {expected_m:,.0f} mentions{acc_txt} expected from its own baseline"
     if e["is_new"]:
         text += " (no history before: a new theme)"
@@ -376,8 +377,8 @@ def write_report(conn: psycopg.Connection, out_path: Path | str, settings: Setti
         return v.strftime("%Y-%m-%d %H:%M UTC") if v else "never"
 
     header = (
-        "<h1>trendmine report</h1><div class='meta'>"
-        f"{r.w.describe()} &middot; generated {ts(datetime.now(UTC))} &middot; last ingested "
+        f"<h1>trendmine report</h1><div class='meta'><b>Window: {r.w.describe()}</b><br>"
+        f"generated {ts(datetime.now(UTC))} &middot; last ingested "
         f"{ts(fresh['last_ingested'])} &middot; trends rebuilt {ts(fresh['trends_computed'])} "
         f"&middot; {fresh['feedback']:,} feedback records in all, {len(r.parents)} parent themes "
         f"and {len(r.leaves)} sub-themes with feedback in the window</div>"

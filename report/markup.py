@@ -29,6 +29,10 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]],
             return f'<td class="num">{_num(v)}</td>'
         return f"<td>{esc(v)}</td>"
 
-    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+    first = rows[0] if rows else []
+    numeric = {i for i, v in enumerate(first)
+               if isinstance(v, int | float) and not isinstance(v, bool)}
+    head = "".join(f'<th class="num">{esc(h)}</th>' if i in numeric else f"<th>{esc(h)}</th>"
+                   for i, h in enumerate(headers))
     body = "".join("<tr>" + "".join(cell(i, v) for i, v in enumerate(r)) + "</tr>" for r in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

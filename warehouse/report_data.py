@@ -89,11 +89,11 @@ def themes(conn: psycopg.Connection) -> dict[int, ThemeInfo]:
 
 
 def figures(conn: psycopg.Connection, w: ReportWindow, weights: ScoreWeights,
-            level: str = "leaf", segment: str | None = None, limit: int = 1000
-            ) -> list[queries.TrendRow]:
-    """The window's totals per theme, ranked by weighted score (the `trends` command's rows)."""
+            level: str = "leaf", segment: str | None = None, limit: int = 1000,
+            rank_by: str = "score") -> list[queries.TrendRow]:
+    """The window's totals per theme, ranked (the `trends` command's rows)."""
     return queries.top_trends(conn, w.since, "week", segment=segment, limit=limit,
-                              weights=weights, now=w.as_of, level=level)
+                              weights=weights, now=w.as_of, level=level, rank_by=rank_by)
 
 
 def weekly_mentions(conn: psycopg.Connection, w: ReportWindow, level: str = "leaf"
