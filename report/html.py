@@ -147,7 +147,8 @@ class _Report:
                                 self.w.last_partial)
 
     def figure_line(self, r: queries.TrendRow) -> str:
-        return (f"{r.mentions:,} mentions from {r.accounts:,} accounts · ARR {money(r.arr)} · "
+        return (f"In the {len(self.w.weeks)}-week window: {r.mentions:,} mentions from "
+                f"{r.accounts:,} accounts · ARR {money(r.arr)} · "
                 f"open pipeline linked {money(r.pipeline)} · growth {_growth(r.growth)}")
 
     def quotes_html(self, theme_id: int) -> str:
