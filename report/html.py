@@ -124,8 +124,9 @@ class _Report:
             pid = self.info[leaf.theme_id].parent_theme_id if leaf.theme_id in self.info else None
             self.children.setdefault(pid or leaf.theme_id, []).append(leaf)
         shown_parent_ids = {p.theme_id for p in self.parents}
-        self.carded = [leaf.theme_id for pid in shown_parent_ids
-                       for leaf in self.children.get(pid, [])][:LEAF_CARDS]
+        # sub-themes with a card: those of the listed parents, in rank order, up to the cap
+        self.carded = [leaf.theme_id for p in self.parents
+                       for leaf in self.children.get(p.theme_id, [])][:LEAF_CARDS]
         card_ids = sorted(shown_parent_ids | set(self.carded))
         self.quotes = {**report_data.quotes(conn, self.w, [p.theme_id for p in self.parents],
                                             level="parent"),
@@ -160,7 +161,7 @@ class _Report:
                        f" · {q.created_at:%Y-%m-%d}{link}</cite></blockquote>")
         return "".join(out) or '<p class="note">No quotes in the window.</p>'
 
-    def accounts_html(self, theme_id: int, total: queries.TrendRow) -> str:
+    def accounts_html(self, theme_id: int) -> str:
         reqs = self.requesters.get(theme_id, [])
         if not reqs:
             return '<p class="note">No known account in the window.</p>'
@@ -204,7 +205,7 @@ class _Report:
             f'<p>{self.spark(r.theme_id)} <span class="fig">{self.figure_line(r)}</span></p>'
             f'<p class="kw">keywords: {kws or "-"}</p>'
             f"<h4>What they say (one quote per account)</h4>{self.quotes_html(r.theme_id)}"
-            f"<h4>Accounts asking</h4>{self.accounts_html(r.theme_id, r)}"
+            f"<h4>Accounts asking</h4>{self.accounts_html(r.theme_id)}"
             f"<h4>Lineage</h4>{self.lineage_html(r.theme_id)}</details>")
 
     # ------------------------------------------------------------------ sections
@@ -263,7 +264,7 @@ class _Report:
                 f'<p>{self.spark(p.theme_id)} <span class="fig">{self.figure_line(p)}</span></p>'
                 f"{kid_table}<h4>What they say (one quote per account)</h4>"
                 f"{self.quotes_html(p.theme_id)}<h4>Accounts asking</h4>"
-                f"{self.accounts_html(p.theme_id, p)}<h4>Lineage</h4>"
+                f"{self.accounts_html(p.theme_id)}<h4>Lineage</h4>"
                 f"{self.lineage_html(p.theme_id)}"
                 + "".join(self.leaf_card(k) for k in kids if k.theme_id in carded)
                 + "</details>")
