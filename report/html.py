@@ -168,8 +168,8 @@ class _Report:
         shown = reqs[:ACCOUNTS_SHOWN]
         rest = reqs[ACCOUNTS_SHOWN:]
         more = (f'<p class="note">and {len(rest)} more accounts, ARR '
-                f'{money(sum(r.arr for r in rest))} (`trendmine theme {theme_id}` lists them '
-                f"all).</p>" if rest else "")
+                f'{money(sum(r.arr for r in rest))} (<code>trendmine theme {theme_id}</code> lists '
+                f"them all).</p>" if rest else "")
         return table(
             ["account", "segment", "ARR (current)", "mentions in window", "last mention",
              "open deals (account)", "open pipeline (account)"],
