@@ -95,6 +95,11 @@ def theme_link(theme_id: int, label: str) -> str:
     return f'<a href="#theme-{theme_id}">{esc(label)}</a>'
 
 
+def _urgent(v: float | None) -> str:
+    """Share of the theme's records with an urgency cue (mining.sentiment, see README)."""
+    return "-" if v is None else f"{v:.0%}"
+
+
 def _growth(v: float | None) -> str:
     return "-" if v is None else f"{v:+.0%}"
 
@@ -237,11 +242,12 @@ class _Report:
                  f"{GROWTH_PERIODS} weeks before. Click a theme to open its card.</p>"]
         parts.append(table(
             ["#", "theme", "sub-themes", "mentions", "accounts", "ARR", "open pipeline",
-             "growth", "mentions per week"],
+             "growth", "urgent", "mentions per week"],
             [[i, theme_link(p.theme_id, self.label(p.theme_id, p.label)),
               len(self.children.get(p.theme_id, [])), p.mentions, p.accounts, money(p.arr),
-              money(p.pipeline), _growth(p.growth), self.spark(p.theme_id)]
-             for i, p in enumerate(self.parents, 1)], raw=frozenset({1, 8})))
+              money(p.pipeline), _growth(p.growth), _urgent(p.urgent_share),
+              self.spark(p.theme_id)]
+             for i, p in enumerate(self.parents, 1)], raw=frozenset({1, 9})))
         carded = set(self.carded)
         for p in self.parents:
             kids = self.children.get(p.theme_id, [])
@@ -252,10 +258,11 @@ class _Report:
                 continue
             kid_table = table(
                 ["sub-theme", "mentions", "accounts", "ARR", "open pipeline", "growth",
-                 "mentions per week"],
+                 "urgent", "mentions per week"],
                 [[theme_link(k.theme_id, self.label(k.theme_id, k.label)), k.mentions,
                   k.accounts, money(k.arr), money(k.pipeline), _growth(k.growth),
-                  self.spark(k.theme_id)] for k in kids], raw=frozenset({0, 6}))
+                  _urgent(k.urgent_share), self.spark(k.theme_id)] for k in kids],
+                raw=frozenset({0, 7}))
             parts.append(
                 f'<details class="card" id="theme-{p.theme_id}"><summary>'
                 f"{esc(self.label(p.theme_id, p.label))}<span class=\"sub\">parent theme "
@@ -339,7 +346,10 @@ class _Report:
             "itself, each deal once. The account tables show each account's own open deals."
             "</dd><dt>Weighted score, growth</dt><dd>See README, Scoring; growth compares the "
             f"last complete week with the mean of the {GROWTH_PERIODS} before it (as "
-            "trends.theme_trends).</dd></dl>"
+            "trends.theme_trends).</dd><dt>Urgent</dt><dd>Share of the theme's records in the "
+            "window with an urgency or churn cue (\"blocker\", \"cancel\", \"urgent\", ...; "
+            "negations such as \"not urgent\" do not count): an offline word list, see README."
+            "</dd></dl>"
             f"<p>Left out of every list: {hidden_txt}. Hidden themes are a curation decision, "
             "chatter is greetings and boilerplate; `trendmine theme ID` still shows them.</p>"
             "</footer>")
