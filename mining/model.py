@@ -205,6 +205,11 @@ class ThemeModel:
                 raise ValueError(f"mapping: {old} -> {new} must join two existing clusters "
                                  "and not chain")
             labels[self.labels_ == old] = new
+        return self._relabel(labels)
+
+    def _relabel(self, labels: np.ndarray) -> ThemeModel:
+        """Take new cluster labels: centroids and each member's similarity to its centroid
+        follow (merge and split both end here)."""
         self.labels_ = labels
         self._summarise()
         member = labels >= 0
@@ -226,14 +231,7 @@ class ThemeModel:
         top = int(self.cluster_ids_.max())
         for piece in np.unique(parts[parts > 0]):
             labels[members[parts == piece]] = top + int(piece)
-        self.labels_ = labels
-        self._summarise()
-        member = labels >= 0
-        pos = np.searchsorted(self.cluster_ids_, labels[member])
-        self.similarity_ = self.similarity_.copy()
-        self.similarity_[member] = np.einsum(
-            "ij,ij->i", self.embeddings_fit_[member], self.centroids_[pos])
-        return self
+        return self._relabel(labels)
 
     def label(self, texts: Sequence[str], groups: Sequence | None = None,
               progress: Progress | None = None) -> ThemeModel:
