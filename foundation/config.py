@@ -9,12 +9,13 @@ import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from foundation.errors import TrendmineError
-from foundation.secrets import MASK, dsn_password, mask_dsn
+from foundation.secrets import MASK, dsn_password, mask_dsn, read_secret_file
 
 # Defaults other modules import (mining.scoring.ScoreWeights, the embedder): spelled only here.
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -27,6 +28,10 @@ DEFAULT_SOURCE_WEIGHTS: dict[str, float] = {
     "crm_notes": 1.0, "support_tickets": 0.8, "ideas": 1.0, "sales_calls": 1.2,
 }
 DEFAULT_ARR_WEIGHT = 0.5
+# The embedded Postgres: its superuser, and the file in the data dir holding its generated
+# password (scram-sha-256, mode 0600; infra/embedded.py writes it, `dsn()` reads it).
+EMBEDDED_PG_USER = "postgres"
+EMBEDDED_PG_PASSWORD_FILE = "postgres.password"
 # Settings that are secrets: masked everywhere, and readable from TRENDMINE_<NAME>_FILE.
 _SECRET_FIELDS = (
     "database_url", "kafka_sasl_password",
@@ -395,8 +400,7 @@ class Settings(BaseSettings):
         """Every secret in force, for scrubbing output (foundation.secrets.scrub)."""
         secrets = (getattr(self, name) for name in _SECRET_FIELDS)
         values = [s.get_secret_value() for s in secrets if isinstance(s, SecretStr)]
-        if self.database_url is not None:  # its password may be quoted on its own
-            values.append(dsn_password(self.database_url.get_secret_value()))
+        values.append(dsn_password(self.dsn()))  # its password may be quoted on its own
         return [v for v in values if v]
 
     @property
@@ -408,16 +412,24 @@ class Settings(BaseSettings):
         return self.kafka_bootstrap is None
 
     def dsn(self) -> str:
-        """The Postgres connection string in force."""
+        """The Postgres connection string in force: TRENDMINE_DATABASE_URL, or the embedded
+        Postgres with the password from its data dir (none before its first `up`)."""
         if self.database_url is not None:
             return self.database_url.get_secret_value()
-        return f"postgresql://postgres@127.0.0.1:{self.pg_port}/{self.database_name}"
+        password = read_secret_file(embedded_password_file(self.data_dir))
+        user = f"{EMBEDDED_PG_USER}:{quote(password, safe='')}" if password else EMBEDDED_PG_USER
+        return f"postgresql://{user}@127.0.0.1:{self.pg_port}/{self.database_name}"
 
     def bootstrap(self) -> str:
         return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
+
+
+def embedded_password_file(data_dir: Path) -> Path:
+    """Where the embedded Postgres keeps its superuser password."""
+    return Path(data_dir).expanduser() / EMBEDDED_PG_PASSWORD_FILE
 
 
 def mask_url(url: str) -> str:

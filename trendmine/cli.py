@@ -59,6 +59,7 @@ def up(
 ) -> None:
     """Start the embedded Postgres + broker (in the background, loopback only), create the
     database, apply migrations and create the topics. Safe to run twice."""
+    from foundation.config import embedded_password_file
     from foundation.db import public_url
     from infra import stack
 
@@ -77,6 +78,9 @@ def up(
     console.print(f"migrations applied: {', '.join(report.migrations) or 'none pending'}")
     console.print(f"topics created: {len(report.topics_created)}")
     console.print(f"[bold]Postgres (BI tools):[/bold] {public_url(settings)}")
+    if settings.embedded_db:  # scram-sha-256; the password is never printed
+        console.print(f"  its password: {embedded_password_file(settings.data_dir)} (mode 0600)",
+                      highlight=False)
     console.print(f"[bold]Kafka bootstrap:[/bold]    {settings.bootstrap()}")
     if settings.embedded_kafka:
         console.print(
