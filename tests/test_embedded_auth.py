@@ -138,5 +138,5 @@ def _check_secured(pg: EmbeddedPostgres) -> None:
 
 def test_a_missing_password_file_is_one_clear_error(tmp_path):
     pg = EmbeddedPostgres(Path(tmp_path), free_port())
-    with pytest.raises(ServiceUnavailable, match="password file .* is missing"):
+    with pytest.raises(ServiceUnavailable, match=r"password file .* is missing"):
         pg.password()
