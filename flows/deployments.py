@@ -15,7 +15,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from foundation.config import Settings
 from foundation.errors import ServiceUnavailable
@@ -43,7 +43,7 @@ def build_deployments(settings: Settings) -> list[RunnerDeployment]:
 
     return [
         # one ingest at a time: a slow drain must not pile up consumers every minute
-        ingest_flow.to_deployment(name=INGEST.split("/")[1], cron=settings.ingest_cron,
+        ingest_flow.to_deployment(name=INGEST.split("/")[1], **ingest_schedule(settings),
                                   concurrency_limit=1, **common),
         pipeline_flow.to_deployment(name=MINE_TRENDS.split("/")[1], cron=settings.mine_cron,
                                     parameters={"include_ingest": False},
@@ -52,6 +52,13 @@ def build_deployments(settings: Settings) -> list[RunnerDeployment]:
         # one scheduled pull per vendor whose API credentials are set (TRENDMINE_PULL_CRON)
         *pull_deployments(settings, **common),
     ]
+
+
+def ingest_schedule(settings: Settings) -> dict[str, Any]:
+    """`to_deployment` schedule of ingest: every TRENDMINE_INGEST_INTERVAL_S, else the cron."""
+    if settings.ingest_interval_s is not None:
+        return {"interval": settings.ingest_interval_s}
+    return {"cron": settings.ingest_cron}
 
 
 def _healthy(api_url: str) -> bool:

@@ -33,6 +33,7 @@ from prefect.runtime import flow_run
 from prefect.tasks import Task, exponential_backoff
 
 from flows.runtime import report
+from flows.stopping import Stopped, stop_on_signal
 from foundation.config import Settings
 from foundation.db import connection
 from foundation.errors import ServiceUnavailable
@@ -103,9 +104,13 @@ def consume_until_idle(settings: Settings) -> dict[str, Any]:
 
     logger = get_run_logger()
     report("ingest", 0, None)  # the group join takes seconds: show the stage from its start
-    stats = IngestWorker(settings).run(
-        once=True, on_batch=lambda s: report("ingest", s.consumed, None)
-    )
+    with stop_on_signal() as stop:  # serve stopping: finish and commit the batch in hand
+        stats = IngestWorker(settings).run(
+            once=True, stop=stop, on_batch=lambda s: report("ingest", s.consumed, None)
+        )
+    if stop.is_set():
+        raise Stopped(stop.signum, f"consumed {stats.consumed}, stored {stats.stored}, "
+                      "offsets committed")
     counts = {"in": stats.consumed, "out": stats.stored, **stats.as_dict()}
     logger.info("consumed %d: stored %d, rejected %d to the DLQ (%s), %.0f records/s",
                 stats.consumed, stats.stored, stats.rejected, dict(stats.by_code) or "none",

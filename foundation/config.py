@@ -204,6 +204,11 @@ class Settings(BaseSettings):
 
     # --- schedules
     ingest_cron: str = Field(default="* * * * *", description="Schedule of the ingest deployment.")
+    ingest_interval_s: float | None = Field(
+        default=None, ge=1,
+        description="Run ingest every this many seconds instead of on TRENDMINE_INGEST_CRON "
+        "(cron's finest grain is a minute).",
+    )
     mine_cron: str = Field(default="0 * * * *", description="Schedule of mine + trends.")
     prefect_port: int = Field(
         default=4200,

@@ -53,6 +53,7 @@ from schemas.names import (
 )
 
 log = logging.getLogger(__name__)
+STOP_JOIN_GRACE_S = 15.0  # a stop during the group join waits this long for the join to finish
 # An offset commit refused because the group moved on: not an error for an idempotent batch.
 _REBALANCED = (
     CommitFailedError, RebalanceInProgressError, IllegalGenerationError, UnknownMemberIdError
@@ -288,9 +289,16 @@ class IngestWorker:
         pool = self._transform_pool()
         checkpoint = Checkpoint(cons, stats, on_batch)
         try:
-            idle_since = None
+            idle_since = stopping_since = None
             join_deadline = time.monotonic() + join_timeout
-            while not stop.is_set():
+            while True:
+                if stop.is_set():
+                    # A consumer closed half-way through its group join never leaves the group,
+                    # and the broker then holds every later join for the rebalance timeout
+                    # (max_poll_interval_ms): finish the join first, so close() leaves cleanly.
+                    stopping_since = stopping_since or time.monotonic()
+                    if cons.assignment() or time.monotonic() - stopping_since > STOP_JOIN_GRACE_S:
+                        break
                 polled = cons.poll(timeout_ms=500, max_records=self.settings.batch_size)
                 records = [r for msgs in polled.values() for r in msgs]
                 now = time.monotonic()

@@ -99,7 +99,9 @@ def serve() -> None:
 
     api = os.environ["PREFECT_API_URL"]
     console.print(f"Prefect API: {api}  (UI: {api.removesuffix('/api')})")
-    console.print(f"  {INGEST:<22} cron {settings.ingest_cron!r}")
+    every = (f"every {settings.ingest_interval_s:g} s" if settings.ingest_interval_s
+             else f"cron {settings.ingest_cron!r}")
+    console.print(f"  {INGEST:<22} {every}")
     console.print(f"  {MINE_TRENDS:<22} cron {settings.mine_cron!r}")
     console.print(f"  {ON_DEMAND:<22} run it: prefect deployment run {ON_DEMAND}")
     console.print("serving; Ctrl-C or SIGTERM stops (a run in progress is cancelled and marked "
