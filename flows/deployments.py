@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from foundation.config import Settings
-from foundation.errors import ServiceUnavailable
+from foundation.errors import ServiceUnavailable, TrendmineError
+from warehouse import runs
 
 if TYPE_CHECKING:
     from prefect.deployments.runner import RunnerDeployment
@@ -27,6 +28,7 @@ INGEST = "ingest/scheduled"
 MINE_TRENDS = "pipeline/mine-trends"
 ON_DEMAND = "pipeline/on-demand"
 SERVER_START_TIMEOUT_S = 180.0
+REAPED = "its runner died; reaped by `trendmine serve`"
 
 
 def build_deployments(settings: Settings) -> list[RunnerDeployment]:
@@ -112,19 +114,25 @@ def serve_forever(settings: Settings) -> int:
     Returns how many orphaned runs were reaped.
     """
     from prefect import serve
+    from prefect.logging import get_logger
     from prefect.utilities.asyncutils import run_coro_as_sync
 
     deployments = build_deployments(settings)
     names = [f"{d.flow_name}/{d.name}" for d in deployments]
-    reaped = run_coro_as_sync(reap_orphaned_runs(names))
+    reaped = run_coro_as_sync(reap_orphaned_runs(names)) or []
+    try:  # their pipeline_runs rows too, rather than after STALE_RUN_HOURS
+        runs.fail_orphaned(settings, reaped, f"abandoned: {REAPED}")
+    except TrendmineError as exc:  # Postgres down: serve anyway, the runs will say so
+        get_logger("trendmine.serve").warning("could not close orphaned runs: %s", exc)
     # Prefect's runner handles SIGTERM gracefully; send Ctrl-C down the same road.
     signal.signal(signal.SIGINT, lambda *_: os.kill(os.getpid(), signal.SIGTERM))
     serve(*deployments, print_starting_message=False)
-    return reaped or 0
+    return len(reaped)
 
 
-async def reap_orphaned_runs(deployment_names: list[str]) -> int:
-    """Mark Crashed every run of these deployments still Pending/Running/Cancelling.
+async def reap_orphaned_runs(deployment_names: list[str]) -> list[str]:
+    """Mark Crashed every run of these deployments still Pending/Running/Cancelling; returns
+    their flow run ids.
 
     Called before this process starts serving, when no runner of ours is alive, so any such run
     belongs to a runner that died (SIGKILL, power loss) and would otherwise block the
@@ -149,14 +157,12 @@ async def reap_orphaned_runs(deployment_names: list[str]) -> int:
             except ObjectNotFound:
                 continue
         if not ids:
-            return 0
+            return []
         stuck = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
             deployment_id=FlowRunFilterDeploymentId(any_=ids),
             state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[
                 StateType.PENDING, StateType.RUNNING, StateType.CANCELLING])),
         ))
         for run in stuck:
-            await client.set_flow_run_state(
-                run.id, Crashed(message="its runner died; reaped by `trendmine serve`"),
-                force=True)
-        return len(stuck)
+            await client.set_flow_run_state(run.id, Crashed(message=REAPED), force=True)
+        return [str(run.id) for run in stuck]

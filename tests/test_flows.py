@@ -266,31 +266,41 @@ def test_a_run_left_running_by_a_killed_process_is_closed_as_failed(settings, db
     assert error.startswith("abandoned")
 
 
-def test_runs_orphaned_by_a_killed_serve_are_reaped_and_free_the_slot(prefect_api):
+def test_runs_orphaned_by_a_killed_serve_are_reaped_and_free_the_slot(prefect_api, settings,
+                                                                         db):
     """A runner killed outright leaves its run Running and the deployment's one concurrency
-    slot taken; the next `serve` marks such runs Crashed before serving."""
+    slot taken; the next `serve` marks such runs Crashed before serving, and closes their
+    `running` rows in pipeline_runs (with their stage rows)."""
     from prefect import get_client
     from prefect.client.schemas.objects import StateType
     from prefect.states import Running
     from prefect.utilities.asyncutils import run_coro_as_sync
 
-    from flows.deployments import INGEST, build_deployments, reap_orphaned_runs
+    from flows.deployments import INGEST, REAPED, build_deployments, reap_orphaned_runs
+    from warehouse import runs
 
-    settings = Settings()
-    ingest_dep = next(d for d in build_deployments(settings) if d.name == INGEST.split("/")[1])
+    ingest_dep = next(d for d in build_deployments(Settings())
+                      if d.name == INGEST.split("/")[1])
 
-    async def orphan_and_reap() -> tuple[int, StateType, int]:
+    async def orphan_and_reap() -> tuple[list[str], StateType, list[str], int, int]:
         dep_id = await ingest_dep.apply()
         async with get_client() as client:
             run = await client.create_flow_run_from_deployment(dep_id)
             await client.set_flow_run_state(run.id, Running(), force=True)  # its runner dies
+            row = runs.start_run(settings, "pipeline", prefect_flow_run_id=str(run.id))
+            runs.start_run(settings, "ingest", parent_run_id=row)  # its stage row
+            other = runs.start_run(settings, "ingest")  # someone else's run, still going
             reaped = await reap_orphaned_runs([INGEST])
             state = (await client.read_flow_run(run.id)).state.type
             again = await reap_orphaned_runs([INGEST])  # nothing left to reap
-        return reaped, state, again
+        closed = runs.fail_orphaned(settings, reaped, f"abandoned: {REAPED}")
+        return reaped, state, again, closed, other
 
-    reaped, state, again = run_coro_as_sync(orphan_and_reap())
-    assert reaped >= 1 and state == StateType.CRASHED and again == 0
+    reaped, state, again, closed, other = run_coro_as_sync(orphan_and_reap())
+    assert len(reaped) >= 1 and state == StateType.CRASHED and again == []
+    assert closed == 2
+    statuses = dict(db.execute("SELECT run_id, status FROM trends.pipeline_runs").fetchall())
+    assert statuses.pop(other) == "running" and set(statuses.values()) == {"failed"}
 
 
 def test_a_failed_run_never_stores_a_secret(settings, db):

@@ -73,3 +73,22 @@ def finish_run(settings: Settings, run_id: int, status: str, counts: dict[str, A
             (status, Jsonb(counts), error[:MAX_ERROR_CHARS] if error else None, report_path,
              run_id),
         )
+
+
+def fail_orphaned(settings: Settings, prefect_flow_run_ids: list[str], reason: str) -> int:
+    """Close as `failed` the `running` rows of these Prefect flow runs (found orphaned by a
+    dead runner) and their stage rows; returns how many rows it closed."""
+    if not prefect_flow_run_ids:
+        return 0
+    with connection(settings, autocommit=True) as conn:
+        cur = conn.execute(
+            "WITH RECURSIVE dead AS ("
+            " SELECT run_id FROM trendmine.pipeline_runs"
+            " WHERE status = %s AND prefect_flow_run_id = ANY(%s)"
+            " UNION SELECT r.run_id FROM trendmine.pipeline_runs r"
+            " JOIN dead d ON r.parent_run_id = d.run_id WHERE r.status = %s) "
+            "UPDATE trendmine.pipeline_runs SET status = %s, ended_at = now(), error = %s "
+            "WHERE run_id IN (SELECT run_id FROM dead)",
+            (RUNNING, prefect_flow_run_ids, RUNNING, FAILED, reason),
+        )
+        return cur.rowcount
