@@ -238,8 +238,9 @@ class EmbeddedPostgres:
                 **self._run_as(),
             )
             if res.returncode != 0:
+                errors = [ln for ln in res.stderr.splitlines() if "error" in ln.lower()]
                 raise ServiceUnavailable(
-                    f"initdb failed: {res.stderr.strip().splitlines()[-1:]}",
+                    f"initdb failed: {' | '.join(errors or res.stderr.strip().splitlines()[-1:])}",
                     f"see {self.pgdata}; remove it to start over",
                 )
         # pg_ctl removes a stale postmaster.pid by itself when the pid is dead.
