@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     )
     pg_port: int = Field(default=54329, description="Loopback port of the embedded Postgres.")
     kafka_port: int = Field(default=59092, description="Loopback port of the embedded broker.")
+    broker_storage: str = Field(
+        default="memory://tansu/",
+        description="Storage engine of the embedded broker: memory://tansu/ (lost on restart) "
+        "or s3://<bucket>/ with the AWS_* variables (survives restarts).",
+    )
     database_name: str = Field(
         default="trendmine", description="Database the embedded stack creates."
     )

@@ -32,6 +32,7 @@ from foundation.errors import ServiceUnavailable
 from foundation.secrets import read_secret_file, write_secret_file
 
 PG_SYSTEM_USER = "embedded_postgres"  # postgres refuses to run as root
+BROKER_MEMORY = "memory://tansu/"
 PG_AUTH = "scram-sha-256"
 
 
@@ -273,11 +274,18 @@ class EmbeddedPostgres:
 
 
 class EmbeddedBroker:
-    """The Tansu broker binary, detached, listening on 127.0.0.1:<port>, in memory."""
+    """The Tansu broker binary, detached, listening on 127.0.0.1:<port>.
 
-    def __init__(self, data_dir: Path, port: int) -> None:
+    `storage` is Tansu's storage engine: in memory by default (a restart loses the topics);
+    ``s3://<bucket>/`` keeps them in any S3-compatible store (MinIO, or moto's server in the
+    tests), configured by the usual AWS_* variables (AWS_ENDPOINT, AWS_ALLOW_HTTP, keys), so
+    the broker can be restarted without losing messages or committed offsets.
+    """
+
+    def __init__(self, data_dir: Path, port: int, storage: str = BROKER_MEMORY) -> None:
         self.data_dir = data_dir
         self.port = port
+        self.storage = storage
         self.pidfile = data_dir / "broker.pid"
         self.log = data_dir / "broker.log"
 
@@ -330,7 +338,7 @@ class EmbeddedBroker:
                     "--advertised-listener-url",
                     url,
                     "--storage-engine",
-                    "memory://tansu/",
+                    self.storage,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -366,10 +374,12 @@ class EmbeddedBroker:
 class EmbeddedStack:
     """Both services under one data directory."""
 
-    def __init__(self, data_dir: Path, pg_port: int, kafka_port: int) -> None:
+    def __init__(
+        self, data_dir: Path, pg_port: int, kafka_port: int, broker_storage: str = BROKER_MEMORY
+    ) -> None:
         self.data_dir = Path(data_dir).expanduser()
         self.postgres = EmbeddedPostgres(self.data_dir, pg_port)
-        self.broker = EmbeddedBroker(self.data_dir, kafka_port)
+        self.broker = EmbeddedBroker(self.data_dir, kafka_port, broker_storage)
 
     def start(self, *, postgres: bool = True, broker: bool = True) -> dict[str, bool]:
         started = {}

@@ -13,7 +13,9 @@ from schemas import migrate as migrations
 
 
 def embedded(settings: Settings) -> EmbeddedStack:
-    return EmbeddedStack(settings.data_dir, settings.pg_port, settings.kafka_port)
+    return EmbeddedStack(
+        settings.data_dir, settings.pg_port, settings.kafka_port, settings.broker_storage
+    )
 
 
 def migrate_database(settings: Settings) -> list[str]:
