@@ -47,7 +47,7 @@ from mining import (
     split_snippets,
     text_hash,
 )
-from mining.chatter import BoilerplateDetector, chatter_themes
+from mining.chatter import BoilerplateDetector, asks, chatter_parents, chatter_themes
 from mining.hierarchy import AgglomerativeGrouper
 from warehouse import curation
 
@@ -424,7 +424,10 @@ def _full(conn, settings: Settings, embedder: Embedder, since: datetime, run_id:
     # nothing else are chatter: kept, but hidden from the trend lists.
     detector = BoilerplateDetector().fit(texts, model.parent_labels(),
                                          [r.feedback_id for r in rows])
-    chatter = chatter_themes(model.labels_, detector.chatter_)
+    chatter = chatter_themes(model.labels_, detector.chatter_,
+                             np.array([asks(t) for t in detector.stripped_], dtype=bool))
+    quiet = chatter_parents(model.parent_of_, model.sizes_,
+                            np.isin(model.cluster_ids_, list(chatter)))
     model.label(detector.stripped_, groups, progress=tick)
     tick("write", 0, model.n_themes_)
     with conn.transaction():
@@ -432,14 +435,14 @@ def _full(conn, settings: Settings, embedder: Embedder, since: datetime, run_id:
         _retire_and_merge(conn, match)
         _write_lineage(conn, match, model.cluster_ids_, theme_of, run_id)
         _write_assignments(conn, model, rows, theme_of, run_id)
-        parents = _write_parents(conn, model, rows, theme_of, model_id, run_id)
+        parents = _write_parents(conn, model, rows, theme_of, model_id, run_id, quiet)
         curation.apply_decisions(conn)
     tick("write", model.n_themes_, model.n_themes_)
     assigned = int((model.labels_ >= 0).sum())
     return {"themes": len(theme_of), "parents": parents, "births": len(match.births),
             "retired": len(match.retired), "merged": len(match.merged),
             "snippets": len(rows), "noise_share": round(model.noise_share_, 4),
-            "chatter_themes": len(chatter),
+            "chatter_themes": len(chatter), "chatter_parents": len(quiet),
             "chatter_snippets": int(np.isin(model.labels_, list(chatter)).sum()),
             "assigned": assigned, "unassigned": len(rows) - assigned}
 
@@ -559,9 +562,11 @@ def _previous_parents(conn) -> tuple[list[int], np.ndarray | None, list[set]]:
 
 
 def _write_parents(conn, model: ThemeModel, rows: list[WindowRow], theme_of: dict[int, int],
-                   model_id: str, run_id: int | None) -> int:
+                   model_id: str, run_id: int | None, chatter: set[int] | None = None
+                   ) -> int:
     """Parent themes over this run's leaves, matched to the previous parents by the leaf ids
-    they hold (stable parent ids), then each leaf points at its parent."""
+    they hold (stable parent ids), then each leaf points at its parent. Parents in
+    `chatter` (mostly chatter leaves) get visibility 'chatter', like their leaves."""
     leaf_ids = [theme_of[int(c)] for c in model.cluster_ids_]
     new_members = [{leaf_ids[j] for j in np.flatnonzero(model.parent_of_ == p)}
                    for p in model.parent_ids_]
@@ -582,13 +587,15 @@ def _write_parents(conn, model: ThemeModel, rows: list[WindowRow], theme_of: dic
             """UPDATE trendmine.themes SET label = %s, keywords = %s, quotes = %s, size = %s,
                n_feedback = %s, n_accounts = %s, first_seen = %s, last_seen = %s,
                status = 'active', merged_into = NULL, centroid = %s, model = %s,
-               phrases = %s, parent_theme_id = NULL, updated_at = now()
+               phrases = %s, parent_theme_id = NULL, updated_at = now(), visibility = CASE
+                   WHEN visibility = 'hidden' THEN 'hidden' ELSE %s END
                WHERE theme_id = %s""",
             (getattr(model, "parent_labels_text_", {}).get(p, f"theme {pid}"),
              getattr(model, "parent_keywords_", {}).get(p, []),
              _quotes(rows, getattr(model, "parent_quotes_", {}).get(p, [])), stats.size,
              stats.n_feedback, stats.n_accounts, stats.first_seen, stats.last_seen,
-             model.parent_centroids_[j], model_id, _phrases(labeller, p), pid),
+             model.parent_centroids_[j], model_id, _phrases(labeller, p),
+             "chatter" if p in (chatter or set()) else "shown", pid),
         )
     _retire_and_merge(conn, match)
     _write_lineage(conn, match, model.parent_ids_, parent_of, run_id)
