@@ -24,7 +24,7 @@ from mining.snippets import _REQUEST_CUE, split_sentences
 # snippet does ("Happy holidays!", "Test ticket, please ignore") is small talk, not a need.
 _PROBLEM = re.compile(
     r"(?i)\b(?:broken|bugs?|errors?|fail\w*|crash\w*|slow\w*|issues?|problems?|block\w*|"
-    r"complain\w*|frustrat\w*|tim(?:es|ed|ing) out|can'?t|cannot|unable|doesn'?t|won'?t|"
+    r"complain\w*|frustrat\w*|time[sd]? out|timing out|can'?t|cannot|unable|doesn'?t|won'?t|"
     r"not working|hurt\w*|unusable|stuck|wrong|lost|declined|charged)\b")
 # a question, or an instruction ("Add a dark mode", "switch to whisper mode")
 _QUESTION = re.compile(

@@ -425,7 +425,7 @@ def _full(conn, settings: Settings, embedder: Embedder, since: datetime, run_id:
     detector = BoilerplateDetector().fit(texts, model.parent_labels(),
                                          [r.feedback_id for r in rows])
     chatter = chatter_themes(model.labels_, detector.chatter_,
-                             np.array([asks(t) for t in detector.stripped_], dtype=bool))
+                             asking=np.array([asks(t) for t in detector.stripped_], dtype=bool))
     quiet = chatter_parents(model.parent_of_, model.sizes_,
                             np.isin(model.cluster_ids_, list(chatter)))
     model.label(detector.stripped_, groups, progress=tick)
