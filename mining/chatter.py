@@ -18,9 +18,25 @@ from collections.abc import Sequence
 import numpy as np
 
 from mining._validate import check_float, check_int
-from mining.snippets import split_sentences
+from mining.snippets import _REQUEST_CUE, split_sentences
 
+# A snippet that asks, reports a problem or puts a question: a theme where almost no
+# snippet does ("Happy holidays!", "Test ticket, please ignore") is small talk, not a need.
+_PROBLEM = re.compile(
+    r"(?i)\b(?:broken|bugs?|errors?|fail\w*|crash\w*|slow\w*|issues?|problems?|block\w*|"
+    r"complain\w*|frustrat\w*|time[sd]? out|timing out|can'?t|cannot|unable|doesn'?t|won'?t|"
+    r"not working|hurt\w*|unusable|stuck|wrong|lost|declined|charged)\b")
+# a question, or an instruction ("Add a dark mode", "switch to whisper mode")
+_QUESTION = re.compile(
+    r"(?i)\?|^\W*(?:what|how|why|when|where|who|which|is|are|can|could|would|will|do|does|"
+    r"did|should|may|any|add|allow|enable|disable|let|make|change|turn|switch|set|put|remove|"
+    r"delete|update|show|give|send|cancel|reset|fix|support|sync|export|import|go)\b")
 _NORM = re.compile(r"[^a-z0-9]+")
+
+
+def asks(text: str) -> bool:
+    """Does the text ask for something, report a problem or put a question?"""
+    return any(p.search(text) for p in (_REQUEST_CUE, _PROBLEM, _QUESTION))
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’]+")
 
 
@@ -97,12 +113,32 @@ class BoilerplateDetector:
         return self
 
 
-def chatter_themes(labels: np.ndarray, chatter: np.ndarray, min_share: float = 0.5
+def chatter_themes(labels: np.ndarray, chatter: np.ndarray, min_share: float = 0.5,
+                   asking: np.ndarray | None = None, min_ask_share: float = 0.15
                    ) -> set[int]:
-    """Theme ids whose members are mostly chatter."""
+    """Theme ids whose members are mostly chatter (at least `min_share`), or, given
+    `asking` (bool per member: `asks`), where fewer than `min_ask_share` of the members
+    ask, complain or question anything. Measured: on the demo world (3,000 records, seed
+    7) 16% of the off-topic records' snippets ask, of every product theme's 80-98%; of the
+    151 CLINC150 test intents only "goodbye", "thank_you", "yes" and "maybe" stay under
+    15%."""
     labels = np.asarray(labels, dtype=np.int64)
     out = set()
     for cid in np.unique(labels[labels >= 0]).tolist():
-        if float(chatter[labels == cid].mean()) >= min_share:
+        member = labels == cid
+        if float(chatter[member].mean()) >= min_share or (
+                asking is not None and float(asking[member].mean()) < min_ask_share):
             out.add(int(cid))
+    return out
+
+
+def chatter_parents(parent_of: np.ndarray, sizes: np.ndarray, chatter_leaf: np.ndarray,
+                    min_share: float = 0.5) -> set[int]:
+    """Parent numbers with at least `min_share` of their snippets in chatter leaves
+    (`parent_of`, `sizes`, `chatter_leaf`: one entry per leaf)."""
+    out = set()
+    for p in np.unique(parent_of).tolist():
+        leaves = parent_of == p
+        if sizes[leaves & chatter_leaf].sum() >= min_share * sizes[leaves].sum():
+            out.add(int(p))
     return out

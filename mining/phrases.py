@@ -125,8 +125,8 @@ class PhraseLabeller(CTfidfLabeller):
         n_candidates: int = 20,
         n_phrases: int = 3,
         diversity: float = 0.5,
-        frequency_weight: float = 0.3,
-        contrast: float = 4.0,
+        frequency_weight: float = -0.5,
+        contrast: float = 2.0,
         top_n_words: int = 10,
         ngram_range: tuple[int, int] = (1, 2),
         stop_words: str | list[str] | None = "english",
@@ -149,7 +149,7 @@ class PhraseLabeller(CTfidfLabeller):
         check_int("n_candidates", self.n_candidates, 1)
         check_int("n_phrases", self.n_phrases, 1)
         check_float("diversity", self.diversity, 0.0, 1.0)
-        check_float("frequency_weight", self.frequency_weight, 0.0, 10.0)
+        check_float("frequency_weight", self.frequency_weight, -10.0, 10.0)
         check_float("contrast", self.contrast, 0.0, 10.0)
         if self.encoder is not None and not isinstance(self.encoder, TextEncoder):
             raise ValueError("encoder: expected an object with an encode(texts) method")
@@ -219,6 +219,10 @@ class PhraseLabeller(CTfidfLabeller):
                 cand, freq = [t for t, m in zip(cand, multi, strict=True) if m], freq[multi]
             rel = freq / max(float(freq.max()), 1e-12)
             if vectors:
+                # Weights tuned on CLINC150 train/val (bench/bench_mining.py --themes):
+                # among candidates the frequency score already picked, the most frequent
+                # are often words shared with neighbours ("my credit card"), so by default
+                # frequency counts slightly against a phrase (frequency_weight < 0).
                 E = np.stack([vectors[t] for t in cand])
                 S = E @ centroids.T
                 # Close to this theme, and not as close to another: a label that tells the

@@ -173,3 +173,112 @@ def test_cli_theme_subcommands(services, mined, tmp_path, monkeypatch):
         assert r.exit_code == 0 and "rename" in r.output and "by ana" in r.output, r.output
     finally:
         get_settings(fresh=True)
+
+
+# --- incremental runs (`mine --incremental`): new data is attached, decisions hold --------
+
+
+def _attach_extra(settings: Settings, data) -> dict:
+    with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+        _insert(conn, data["extra"], "extra")
+    counts = mine(settings, now=NOW, mode="incremental")
+    assert counts["mode"] == "incremental" and counts["assigned"] > 0, counts
+    return counts
+
+
+def _intent_of(settings: Settings) -> dict[str, str]:
+    with psycopg.connect(settings.dsn()) as conn:
+        return dict(conn.execute(
+            "SELECT source_id, metadata->>'intent' FROM trendmine.feedback").fetchall())
+
+
+def _majority(assigned: dict[str, int], intent_of: dict[str, str], tid: int) -> str:
+    from collections import Counter
+
+    return Counter(intent_of[s] for s, t in assigned.items() if t == tid).most_common(1)[0][0]
+
+
+def test_incremental_keeps_a_rename(services, mined, data, tmp_path):
+    settings = _clone(services, mined, tmp_path)
+    with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+        tid, size, _ = _leaves(conn)[0]
+        curation.rename(conn, tid, "Card replacement", who="pm")
+    _attach_extra(settings, data)
+    with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+        t = _theme(conn, tid)
+    assert t["label"] == "Card replacement" and t["status"] == "active"
+    assert t["size"] > size  # it did take new records, under its curated name
+
+
+def test_incremental_keeps_hidden_hidden(services, mined, data, tmp_path):
+    from warehouse.queries import top_trends
+
+    settings = _clone(services, mined, tmp_path)
+    with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+        tid = _leaves(conn)[1][0]
+        curation.hide(conn, tid, who="pm")
+    _attach_extra(settings, data)
+    with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+        assert _theme(conn, tid)["visibility"] == "hidden"
+        listed = {r.theme_id for r in top_trends(conn, NOW - timedelta(days=90), limit=100,
+                                                 now=NOW)}
+    assert tid not in listed and listed
+
+
+def test_incremental_lands_new_records_of_a_merged_theme_in_the_survivor(services, mined,
+                                                                         data, tmp_path):
+    settings = _clone(services, mined, tmp_path)
+    intent_of = _intent_of(settings)
+    before = _assignments(settings)
+    with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+        (keep, *_), (gone, *_) = _leaves(conn)[:2]
+        gone_intent = _majority(before, intent_of, gone)
+        curation.merge(conn, keep, [gone], who="pm")
+    _attach_extra(settings, data)
+    after = _assignments(settings)
+    with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+        assert _theme(conn, gone)["status"] == "merged"
+        assert _theme(conn, keep)["size"] == sum(t == keep for t in after.values())
+    assert gone not in set(after.values())
+    new = [f"extra:{k}" for k, (_, i) in enumerate(data["extra"]) if i == gone_intent]
+    landed = [after.get(s) for s in new if s in after]
+    assert landed and sum(t == keep for t in landed) >= 0.8 * len(new), (landed, len(new))
+
+
+def test_incremental_does_not_undo_a_split(services, mined, data, tmp_path):
+    settings = _clone(services, mined, tmp_path)
+    intent_of = _intent_of(settings)
+    before = _assignments(settings)
+    with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+        tid = _leaves(conn)[0][0]
+        intent = _majority(before, intent_of, tid)
+        subs = curation.split(conn, tid, 2, who="pm")
+    _attach_extra(settings, data)
+    after = _assignments(settings)
+    children = {s.theme_id for s in subs}
+    with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+        assert _theme(conn, tid)["status"] == "retired"
+        assert all(_theme(conn, c)["status"] == "active" for c in children)
+    assert tid not in set(after.values())
+    new = [f"extra:{k}" for k, (_, i) in enumerate(data["extra"]) if i == intent]
+    assert sum(after.get(s) in children for s in new) >= 0.8 * len(new)
+
+
+def test_incremental_keeps_a_move_and_counts_parents(services, mined, data, tmp_path):
+    settings = _clone(services, mined, tmp_path)
+    with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+        tid, _, parent = _leaves(conn)[0]
+        other = conn.execute(
+            "SELECT theme_id FROM trends.themes WHERE level = 'parent' AND status = 'active' "
+            "AND theme_id <> %s ORDER BY theme_id LIMIT 1", (parent,)).fetchone()[0]
+        curation.move(conn, tid, other, who="pm")
+    _attach_extra(settings, data)
+    with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+        assert _theme(conn, tid)["parent_theme_id"] == other
+        # each parent counts the records of its leaves (each once), new records included
+        rows = conn.execute(
+            """SELECT p.theme_id, p.n_feedback, count(DISTINCT ft.feedback_id)
+               FROM trendmine.themes p JOIN trendmine.themes l ON l.parent_theme_id = p.theme_id
+               JOIN trendmine.feedback_theme ft ON ft.theme_id = l.theme_id
+               WHERE p.level = 'parent' AND p.status = 'active' GROUP BY 1, 2""").fetchall()
+    assert rows and all(n == want for _, n, want in rows), rows

@@ -127,7 +127,15 @@ def move(conn: psycopg.Connection, theme_id: int, parent_id: int, who: str | Non
         did = _record(conn, "move", theme_id, [parent_id], None, who or current_user())
         conn.execute("UPDATE trendmine.themes SET parent_theme_id = %s WHERE theme_id = %s",
                      (parent_id, theme_id))
+        old = [leaf.parent_theme_id] if leaf.parent_theme_id is not None else []
+        refresh_counts(conn, [theme_id], old)
     return did
+
+
+def _parent_ids(conn: psycopg.Connection, theme_ids: list[int]) -> list[int]:
+    return [r[0] for r in conn.execute(
+        "SELECT DISTINCT parent_theme_id FROM trendmine.themes WHERE theme_id = ANY(%s) "
+        "AND parent_theme_id IS NOT NULL", (theme_ids,))]
 
 
 def _refresh_stats(conn: psycopg.Connection, theme_ids: list[int]) -> None:
@@ -152,6 +160,34 @@ def _refresh_stats(conn: psycopg.Connection, theme_ids: list[int]) -> None:
         (theme_ids,))
 
 
+def refresh_counts(conn: psycopg.Connection, leaf_ids: list[int],
+                   parent_ids: list[int] | None = None) -> None:
+    """Size, records, accounts and first/last seen of these leaves, of their parents and of
+    `parent_ids` (a parent counts the records of all its leaves, each record once)."""
+    conn.execute(
+        """WITH parents AS (
+               SELECT parent_theme_id AS theme_id FROM trendmine.themes
+               WHERE theme_id = ANY(%(ids)s) AND parent_theme_id IS NOT NULL
+               UNION SELECT unnest(%(parents)s::bigint[])),
+           members AS (
+               SELECT ft.theme_id, ft.feedback_id FROM trendmine.feedback_theme ft
+               WHERE ft.theme_id = ANY(%(ids)s)
+               UNION ALL
+               SELECT l.parent_theme_id, ft.feedback_id FROM trendmine.feedback_theme ft
+               JOIN trendmine.themes l ON l.theme_id = ft.theme_id
+               WHERE l.parent_theme_id IN (SELECT theme_id FROM parents))
+           UPDATE trendmine.themes t SET size = s.size, n_feedback = s.n_feedback,
+               n_accounts = s.n_accounts, first_seen = s.first_seen,
+               last_seen = s.last_seen, updated_at = now()
+           FROM (SELECT m.theme_id, count(*) AS size,
+                        count(DISTINCT m.feedback_id) AS n_feedback,
+                        count(DISTINCT f.account_id) AS n_accounts,
+                        min(f.created_at) AS first_seen, max(f.created_at) AS last_seen
+                 FROM members m JOIN trendmine.feedback f USING (feedback_id) GROUP BY 1) s
+           WHERE t.theme_id = s.theme_id""",
+        {"ids": leaf_ids, "parents": parent_ids or []})
+
+
 def merge(conn: psycopg.Connection, keep_id: int, absorbed: list[int], who: str | None = None
           ) -> int:
     """Fold `absorbed` themes into `keep_id`: their snippets move, they become 'merged'."""
@@ -170,6 +206,7 @@ def merge(conn: psycopg.Connection, keep_id: int, absorbed: list[int], who: str 
         conn.execute("UPDATE trendmine.themes SET status = 'merged', merged_into = %s, "
                      "updated_at = now() WHERE theme_id = ANY(%s)", (keep_id, absorbed))
         _refresh_stats(conn, [keep_id])
+        refresh_counts(conn, [keep_id], _parent_ids(conn, absorbed))
     return did
 
 

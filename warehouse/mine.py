@@ -47,7 +47,7 @@ from mining import (
     split_snippets,
     text_hash,
 )
-from mining.chatter import BoilerplateDetector, chatter_themes
+from mining.chatter import BoilerplateDetector, asks, chatter_parents, chatter_themes
 from mining.hierarchy import AgglomerativeGrouper
 from warehouse import curation
 
@@ -309,18 +309,18 @@ def _incremental(conn, settings: Settings, model_id: str, since: datetime,
     """Attach pending snippets to the nearest theme; None when a full run must run instead."""
     rows = _window(conn, _PENDING,
                    {"model": model_id, "since": since, "last_full": state["last_full"]})
-    themes = conn.execute(
-        "SELECT theme_id, centroid FROM trendmine.themes WHERE status = 'active' "
-        "AND level = 'leaf' AND centroid IS NOT NULL AND model = %s ORDER BY theme_id",
-        (model_id,),
-    ).fetchall()
+    targets = _attach_targets(conn, model_id)
     tick("assign", 0, len(rows))
-    ids = [t[0] for t in themes]
-    C = np.array([t[1].to_numpy() for t in themes], dtype=np.float32)
+    ids = [t.theme_id for t in targets]
+    C = np.array([t.centroid.to_numpy() for t in targets], dtype=np.float32)
     assigned, sim = (
-        assign_incremental(_vectors(rows), C, ids, threshold=settings.assign_threshold)
+        assign_incremental(_vectors(rows), C, list(range(len(ids))),
+                           threshold=settings.assign_threshold)
         if rows else (np.zeros(0, np.int64), np.zeros(0, np.float32))
     )
+    # a snippet nearest a merged-away theme lands in the theme that absorbed it
+    assigned = np.array([targets[a].lands_in if a >= 0 else -1 for a in assigned.tolist()],
+                        dtype=np.int64)
     tick("assign", len(rows), len(rows))
     pool = int((assigned < 0).sum())
     if requested == "auto":
@@ -338,25 +338,47 @@ def _incremental(conn, settings: Settings, model_id: str, since: datetime,
                 copy.write_row((rows[i].feedback_id, rows[i].ord, int(assigned[i]),
                                 float(sim[i]), "incremental", run_id))
         touched = sorted({int(t) for t in assigned[attached]})
-        conn.execute(
-            """UPDATE trendmine.themes t SET size = s.size, n_feedback = s.n_feedback,
-                   n_accounts = s.n_accounts, first_seen = s.first_seen,
-                   last_seen = s.last_seen, updated_at = now()
-               FROM (SELECT ft.theme_id, count(*) AS size,
-                            count(DISTINCT ft.feedback_id) AS n_feedback,
-                            count(DISTINCT f.account_id) AS n_accounts,
-                            min(f.created_at) AS first_seen, max(f.created_at) AS last_seen
-                     FROM trendmine.feedback_theme ft JOIN trendmine.feedback f
-                     USING (feedback_id) WHERE ft.theme_id = ANY(%s) GROUP BY 1) s
-               WHERE t.theme_id = s.theme_id""",
-            (touched,),
-        )
+        curation.refresh_counts(conn, touched)
     tick("write", len(attached), len(attached))
     reason = "requested" if requested == "incremental" else (
         f"{pool} unassigned snippets, below the re-clustering thresholds")
-    return {"mode": "incremental", "snippets": len(rows), "themes": len(ids), "births": 0,
+    return {"mode": "incremental", "snippets": len(rows),
+            "themes": len({t.lands_in for t in targets}), "births": 0,
             "retired": 0, "merged": 0, "assigned": len(attached), "unassigned": pool,
             "themes_touched": len(touched)}, reason
+
+
+@dataclass
+class AttachTarget:
+    """A leaf an incremental run may attach to: an active leaf, or a leaf merged away
+    (by hand or by a full run) whose snippets land in the active leaf that absorbed it."""
+
+    theme_id: int
+    centroid: Any  # pgvector Vector
+    lands_in: int
+
+
+def _attach_targets(conn, model_id: str) -> list[AttachTarget]:
+    """Active leaves of this model, plus merged-away leaves resolved along `merged_into`
+    to their active survivor, so a merge (a curation decision included) stays merged when
+    new data arrives. Hidden leaves stay targets (hidden, not gone); retired ones (a split
+    theme included: its sub-themes are active) are not."""
+    with conn.cursor(row_factory=class_row(AttachTarget)) as cur:
+        return cur.execute(
+            """WITH RECURSIVE chain AS (
+                   SELECT theme_id, theme_id AS lands_in, status, 0 AS depth
+                   FROM trendmine.themes WHERE level = 'leaf'
+                   UNION ALL
+                   SELECT c.theme_id, t.merged_into, n.status, c.depth + 1
+                   FROM chain c JOIN trendmine.themes t ON t.theme_id = c.lands_in
+                   JOIN trendmine.themes n ON n.theme_id = t.merged_into
+                   WHERE c.status = 'merged' AND c.depth < 20)
+               SELECT t.theme_id, t.centroid, c.lands_in
+               FROM chain c JOIN trendmine.themes t ON t.theme_id = c.theme_id
+               JOIN trendmine.themes s ON s.theme_id = c.lands_in
+               WHERE c.status = 'active' AND s.level = 'leaf' AND t.centroid IS NOT NULL
+                 AND t.model = %s AND (t.status = 'active' OR t.status = 'merged')
+               ORDER BY t.theme_id""", (model_id,)).fetchall()
 
 
 def _match(model: ThemeModel, keys: list, prev_ids, prev_cents, prev_members) -> MatchResult:
@@ -402,7 +424,10 @@ def _full(conn, settings: Settings, embedder: Embedder, since: datetime, run_id:
     # nothing else are chatter: kept, but hidden from the trend lists.
     detector = BoilerplateDetector().fit(texts, model.parent_labels(),
                                          [r.feedback_id for r in rows])
-    chatter = chatter_themes(model.labels_, detector.chatter_)
+    chatter = chatter_themes(model.labels_, detector.chatter_,
+                             asking=np.array([asks(t) for t in detector.stripped_], dtype=bool))
+    quiet = chatter_parents(model.parent_of_, model.sizes_,
+                            np.isin(model.cluster_ids_, list(chatter)))
     model.label(detector.stripped_, groups, progress=tick)
     tick("write", 0, model.n_themes_)
     with conn.transaction():
@@ -410,14 +435,14 @@ def _full(conn, settings: Settings, embedder: Embedder, since: datetime, run_id:
         _retire_and_merge(conn, match)
         _write_lineage(conn, match, model.cluster_ids_, theme_of, run_id)
         _write_assignments(conn, model, rows, theme_of, run_id)
-        parents = _write_parents(conn, model, rows, theme_of, model_id, run_id)
+        parents = _write_parents(conn, model, rows, theme_of, model_id, run_id, quiet)
         curation.apply_decisions(conn)
     tick("write", model.n_themes_, model.n_themes_)
     assigned = int((model.labels_ >= 0).sum())
     return {"themes": len(theme_of), "parents": parents, "births": len(match.births),
             "retired": len(match.retired), "merged": len(match.merged),
             "snippets": len(rows), "noise_share": round(model.noise_share_, 4),
-            "chatter_themes": len(chatter),
+            "chatter_themes": len(chatter), "chatter_parents": len(quiet),
             "chatter_snippets": int(np.isin(model.labels_, list(chatter)).sum()),
             "assigned": assigned, "unassigned": len(rows) - assigned}
 
@@ -537,9 +562,11 @@ def _previous_parents(conn) -> tuple[list[int], np.ndarray | None, list[set]]:
 
 
 def _write_parents(conn, model: ThemeModel, rows: list[WindowRow], theme_of: dict[int, int],
-                   model_id: str, run_id: int | None) -> int:
+                   model_id: str, run_id: int | None, chatter: set[int] | None = None
+                   ) -> int:
     """Parent themes over this run's leaves, matched to the previous parents by the leaf ids
-    they hold (stable parent ids), then each leaf points at its parent."""
+    they hold (stable parent ids), then each leaf points at its parent. Parents in
+    `chatter` (mostly chatter leaves) get visibility 'chatter', like their leaves."""
     leaf_ids = [theme_of[int(c)] for c in model.cluster_ids_]
     new_members = [{leaf_ids[j] for j in np.flatnonzero(model.parent_of_ == p)}
                    for p in model.parent_ids_]
@@ -560,13 +587,15 @@ def _write_parents(conn, model: ThemeModel, rows: list[WindowRow], theme_of: dic
             """UPDATE trendmine.themes SET label = %s, keywords = %s, quotes = %s, size = %s,
                n_feedback = %s, n_accounts = %s, first_seen = %s, last_seen = %s,
                status = 'active', merged_into = NULL, centroid = %s, model = %s,
-               phrases = %s, parent_theme_id = NULL, updated_at = now()
+               phrases = %s, parent_theme_id = NULL, updated_at = now(), visibility = CASE
+                   WHEN visibility = 'hidden' THEN 'hidden' ELSE %s END
                WHERE theme_id = %s""",
             (getattr(model, "parent_labels_text_", {}).get(p, f"theme {pid}"),
              getattr(model, "parent_keywords_", {}).get(p, []),
              _quotes(rows, getattr(model, "parent_quotes_", {}).get(p, [])), stats.size,
              stats.n_feedback, stats.n_accounts, stats.first_seen, stats.last_seen,
-             model.parent_centroids_[j], model_id, _phrases(labeller, p), pid),
+             model.parent_centroids_[j], model_id, _phrases(labeller, p),
+             "chatter" if p in (chatter or set()) else "shown", pid),
         )
     _retire_and_merge(conn, match)
     _write_lineage(conn, match, model.parent_ids_, parent_of, run_id)

@@ -1,0 +1,141 @@
+"""A note that raises two requests feeds two themes (issue 12).
+
+Unit level: `split_snippets` cuts a record before its second request sentence and leaves
+one-request records (and every CLINC150 request) whole. Database level: records built from
+the demo world's theme fragments are mined for real (Postgres, the default model); a CRM
+note asking for SSO and a Salesforce integration lands in both themes, and counts once in
+each theme's records.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import psycopg
+import pytest
+
+from demoworld.catalog import THEME_BY_KEY
+from mining.snippets import request_units, split_sentences, split_snippets
+from warehouse.mine import mine
+
+NOW = datetime(2025, 6, 2, tzinfo=UTC)
+TWO = "Customer needs SSO with Okta before renewal. They also asked for a Salesforce integration."
+
+
+@pytest.mark.parametrize(("text", "parts"), [
+    (TWO, 2),
+    ("We need SCIM provisioning for Okta. We'd also like audit logs streamed to Splunk.", 2),
+    ("Mtg notes: wants SSO before renewal. Blocker for expansion. Need answer by EOQ. "
+     "Also: no SFDC integration = blocker.", 2),
+    # one request with its context and rep shorthand: whole
+    ("Call w/ Ana + CFO. needs 2-way Salesforce sync. Escalate if no ETA by Monday. "
+     "Asked for timeline.", 1),
+    ("Is SAML SSO on the roadmap? We would like to connect Okta.", 1),
+    ("Hi team, our export is broken. It fails every time with error 500. Thanks, Bob", 1),
+])
+def test_split_snippets_gives_each_request_its_own_snippet(text: str, parts: int) -> None:
+    snippets = split_snippets(text)
+    assert len(snippets) == parts, snippets
+    assert len(request_units(split_sentences(text))) == parts
+    if parts == 1:
+        assert snippets == [text]
+    else:  # nothing lost, order kept
+        assert " ".join(snippets).split() == text.split()
+
+
+def _fill(fragment: str) -> str:
+    slots = {"idp": "Okta", "team": "finance", "n_users": "300", "area": "Reports",
+             "exec": "CISO", "weekday": "Monday", "n_rows": "50k", "month": "March"}
+    return re.sub(r"\{(\w+)\}", lambda m: slots.get(m.group(1), "two"), fragment)
+
+
+def _records() -> list[tuple[str, str]]:
+    """(text, theme key): each theme's asks, alone and with each context sentence."""
+    out = []
+    for key in ("sso_saml", "salesforce_integration", "csv_export", "mobile_app",
+                "dashboard_performance", "audit_log"):
+        t = THEME_BY_KEY[key]
+        for ask in t.asks:
+            out.append((_fill(ask), key))
+            out.extend((f"{_fill(ask)} {_fill(c)}", key) for c in t.contexts)
+    return out
+
+
+def _small_talk() -> list[tuple[str, str]]:
+    """Records that ask for nothing: season's greetings, thanks, test tickets."""
+    lines = ["Happy holidays from all of us at {c}!", "Merry Christmas and a happy new year "
+             "to the whole {c} team.", "Test ticket from {c}, please ignore.",
+             "Thanks for the quick reply, have a great weekend! Cheers from {c}",
+             "Season's greetings to everyone at {c}, enjoy the break."]
+    companies = ["Acme", "Globex", "Initech", "Umbrella", "Hooli", "Vandelay"]
+    return [(line.format(c=c), "small_talk") for line in lines for c in companies]
+
+
+def test_chatter_themes_and_parents_by_what_members_ask() -> None:
+    from mining.chatter import asks, chatter_parents, chatter_themes
+
+    texts = ["Happy holidays from all of us!", "Test ticket, please ignore.",
+             "We need SSO with Okta.", "Exports time out on big reports",
+             "Can you add a dark mode?", "Thanks for the quick reply"]
+    asking = [asks(t) for t in texts]
+    assert asking == [False, False, True, True, True, False]
+    labels = np.array([0, 0, 1, 1, 1, 2])
+    none = np.zeros(len(texts), bool)
+    assert chatter_themes(labels, none, asking=np.array(asking)) == {0, 2}
+    assert chatter_themes(labels, none) == set()  # without `asking`: boilerplate only
+    # parents over leaves 0, 1, 2: leaf 0 and 2 under parent 5, leaf 1 under parent 6
+    assert chatter_parents(np.array([5, 6, 5]), np.array([2, 3, 1]),
+                           np.array([True, False, True])) == {5}
+
+
+def test_a_note_with_two_requests_lands_in_both_themes(services, tmp_path):
+    from tests.conftest import make_settings
+
+    settings = make_settings(services, tmp_path)
+    records = [*_records(), *_small_talk(), (TWO, "both")]
+    with psycopg.connect(settings.dsn(), autocommit=True) as conn, conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO trendmine.feedback (source, source_id, account_id, text, text_hash, "
+            "created_at) VALUES ('crm_notes', %s, %s, %s, %s, %s)",
+            [(f"r{k}", f"acct{k % 41}", text, f"h{k}", NOW - timedelta(days=1 + k % 50))
+             for k, (text, _) in enumerate(records)])
+    mine(settings, now=NOW, mode="full")
+    with psycopg.connect(settings.dsn()) as conn:
+        rows = conn.execute(
+            "SELECT f.source_id, ft.ord, ft.theme_id FROM trendmine.feedback_theme ft "
+            "JOIN trendmine.feedback f USING (feedback_id)").fetchall()
+        two_id = f"r{len(records) - 1}"
+        n_feedback = dict(conn.execute(
+            "SELECT theme_id, n_feedback FROM trendmine.themes").fetchall())
+        distinct = dict(conn.execute(
+            "SELECT theme_id, count(DISTINCT feedback_id) FROM trendmine.feedback_theme "
+            "GROUP BY 1").fetchall())
+    key_of = {f"r{k}": key for k, (_, key) in enumerate(records)}
+    votes: dict[str, Counter] = {}
+    for sid, _, tid in rows:
+        votes.setdefault(key_of[sid], Counter())[tid] += 1
+    # a need may span two leaves: a theme is the need's when most of its records are
+    majority = Counter()
+    for tid in {t for _, _, t in rows}:
+        majority[tid] = Counter({k: c[tid] for k, c in votes.items()}).most_common(1)[0][0]
+    got = {ord_: majority[tid] for sid, ord_, tid in rows if sid == two_id}
+    assert got == {0: "sso_saml", 1: "salesforce_integration"}, (got, votes)
+    # a record counts once per theme, however many of its snippets the theme holds
+    assert all(n_feedback[t] == distinct[t] for t in distinct)
+    # small talk is chatter, and so is a parent made of it; product parents are shown
+    # with their own counts
+    with psycopg.connect(settings.dsn()) as conn:
+        themes = {r[0]: r[1:] for r in conn.execute(
+            "SELECT theme_id, level, visibility, parent_theme_id, n_feedback, n_accounts "
+            "FROM trends.themes WHERE status = 'active'").fetchall()}
+    talk = {t for t, key in majority.items() if key == "small_talk"}
+    assert talk and all(themes[t][1] == "chatter" for t in talk), (talk, themes)
+    for pid, (level, vis, _, n, accounts) in themes.items():
+        if level != "parent":
+            continue
+        leaves = [t for t, v in themes.items() if v[2] == pid]
+        assert n > 0 and accounts > 0
+        assert (vis == "chatter") == all(t in talk for t in leaves), (pid, vis, leaves)
