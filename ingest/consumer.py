@@ -242,7 +242,7 @@ class IngestWorker:
         if bad:  # rare: map the refused rows back to their records
             by_origin = {(r.topic, r.partition, r.offset): r for r in records}
             for i, exc in bad:
-                dead(by_origin[batch.feedback[i].origin], exc)
+                dead(by_origin[tuple(batch.feedback[i][-3:])], exc)
         _, bad = write_isolated(conn, write_accounts, batch.accounts)
         for i, exc in bad:
             dead(records[batch.account_index[i]], exc)

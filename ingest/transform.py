@@ -22,7 +22,7 @@ from ingest.validate import (
     validate_feedback,
     validate_opportunity,
 )
-from ingest.writer import FeedbackRow, feedback_row, prepared_row
+from ingest.writer import feedback_row
 from schemas.events import Account, Opportunity
 from schemas.names import ACCOUNTS_TOPIC, OPPORTUNITIES_TOPIC, Source
 
@@ -75,7 +75,7 @@ class Messages(NamedTuple):
 
 @dataclass
 class Transformed:
-    feedback: list[FeedbackRow] = field(default_factory=list)
+    feedback: list[tuple] = field(default_factory=list)  # writer.FEEDBACK_COLS order
     accounts: list[tuple[Account, datetime]] = field(default_factory=list)
     opportunities: list[tuple[Opportunity, datetime]] = field(default_factory=list)
     rejects: list[tuple[int, Rejection]] = field(default_factory=list)  # (index in batch, why)
@@ -134,9 +134,7 @@ class Transformer:
                 out.opportunity_index.append(i)
         return out
 
-    def _feedback(
-        self, msg: Message, source: Source, latest: datetime
-    ) -> FeedbackRow | Rejection:
+    def _feedback(self, msg: Message, source: Source, latest: datetime) -> tuple | Rejection:
         """One feedback message -> its row, within the per-record time budget."""
         started = time.perf_counter()
         event = validate_feedback(
@@ -162,9 +160,7 @@ class Transformer:
         if not text.strip():
             return EMPTY_AFTER_CLEANUP
         redact = self._redact_value if self.redactor.enabled else None
-        return prepared_row(
-            feedback_row(event, text, msg.topic, msg.partition, msg.offset, redact)
-        )
+        return feedback_row(event, text, msg.topic, msg.partition, msg.offset, redact)
 
     def _redact_value(self, value):  # type: ignore[no-untyped-def]
         return None if value is None else redact_value(value, self.redactor)

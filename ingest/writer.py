@@ -12,7 +12,8 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from operator import itemgetter
+from typing import Any
 
 import psycopg
 
@@ -87,74 +88,16 @@ def feedback_row(
     )
 
 
+_KEY = itemgetter(0, 1)  # (source, source_id)
 _CREATED, _UPDATED = FEEDBACK_COLS.index("created_at"), FEEDBACK_COLS.index("updated_at")
-_ORIGIN = slice(-3, None)  # kafka_topic, kafka_partition, kafka_offset
-
-_NULL = "\\N"  # NULL in COPY text format
 
 
-def _copy_text(value: str | None) -> str:
-    """A text value in COPY text format: backslash, tab and line breaks escaped."""
-    if value is None:
-        return _NULL
-    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:  # memchr-fast
-        return (
-            value.replace("\\", "\\\\")
-            .replace("\t", "\\t")
-            .replace("\n", "\\n")
-            .replace("\r", "\\r")
-        )
-    return value
-
-
-class FeedbackRow(NamedTuple):
-    """A feedback row ready for COPY. The transform formats it (in its own process), so the
-    writer thread, which shares the worker's one core with the Kafka fetches, only streams
-    bytes; `copy` is the COPY text line, or the values tuple when it could not be encoded
-    (a lone surrogate, a NUL), which psycopg then refuses row by row as before."""
-
-    key: tuple[str, str]  # (source, source_id)
-    stamp: float  # updated_at or created_at, as a POSIX timestamp: the newest edit wins
-    origin: tuple[str, int, int]  # kafka topic, partition, offset
-    copy: bytes | tuple
-
-
-def copy_line(values: tuple) -> bytes | None:
-    """`feedback_row` values as one line of COPY text format (UTF-8), or None when psycopg
-    should adapt them itself (so that a refusal reads the same as before)."""
-    (source, source_id, account_id, opportunity_id, author, votes, url, text, hashed,
-     metadata, created_at, updated_at, topic, partition, offset) = values
-    line = "\t".join((
-        source, _copy_text(source_id), _copy_text(account_id), _copy_text(opportunity_id),
-        _copy_text(author), _NULL if votes is None else str(votes), _copy_text(url),
-        _copy_text(text), hashed, _copy_text(metadata), created_at.isoformat(),
-        _NULL if updated_at is None else updated_at.isoformat(), _copy_text(topic),
-        str(partition), str(offset),
-    ))
-    if "\x00" in line:
-        return None
-    try:
-        return (line + "\n").encode()
-    except UnicodeEncodeError:
-        return None
-
-
-def prepared_row(values: tuple) -> FeedbackRow:
-    """`feedback_row` values -> FeedbackRow (key, newest-wins stamp, origin, COPY line)."""
-    stamp = (values[_UPDATED] or values[_CREATED]).timestamp()
-    return FeedbackRow(
-        (values[0], values[1]), stamp, tuple(values[_ORIGIN]), copy_line(values) or values
-    )
-
-
-def write_feedback(
-    conn: psycopg.Connection, rows: list[FeedbackRow], *, isolating: bool = False
-) -> int:
-    """Upsert `FeedbackRow`s inside the caller's transaction; returns rows inserted or
+def write_feedback(conn: psycopg.Connection, rows: list[tuple], *, isolating: bool = False) -> int:
+    """Upsert `feedback_row` tuples inside the caller's transaction; returns rows inserted or
     changed."""
     if not rows:
         return 0
-    rows = _newest(rows, key=lambda r: r.key, stamp=lambda r: r.stamp)
+    rows = _newest(rows, key=_KEY, stamp=lambda r: r[_UPDATED] or r[_CREATED])
     # Only the copied columns, no defaults: a staged row must not draw a feedback_id.
     conn.execute(
         f"CREATE TEMP TABLE IF NOT EXISTS stage_feedback ON COMMIT DELETE ROWS AS "
@@ -163,14 +106,8 @@ def write_feedback(
     if isolating:  # an earlier part of this transaction (a bisected batch) staged rows too
         conn.execute("TRUNCATE stage_feedback")
     with conn.cursor().copy(f"COPY stage_feedback ({', '.join(FEEDBACK_COLS)}) FROM STDIN") as copy:
-        # The transform's lines are UTF-8, sent as one block (as text for a connection in
-        # another encoding, which psycopg then encodes); rows it left unformatted go last.
-        lines = b"".join(r.copy for r in rows if isinstance(r.copy, bytes))
-        if lines:
-            copy.write(lines if conn.info.encoding == "utf-8" else lines.decode())
-        for r in rows:
-            if isinstance(r.copy, tuple):
-                copy.write_row(r.copy)
+        for row in rows:
+            copy.write_row(row)
     # Keep the version an edit replaces (only when the incoming row is newer and different).
     conn.execute(
         """
