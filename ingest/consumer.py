@@ -36,7 +36,7 @@ from foundation.db import connect
 from foundation.errors import ServiceUnavailable
 from ingest import dlq
 from ingest.kafka import consumer, producer
-from ingest.transform import Message, Transformed, Transformer
+from ingest.transform import Messages, Transformed, Transformer
 from ingest.validate import DATABASE, Limits, Rejection
 from ingest.writer import (
     write_accounts,
@@ -229,7 +229,6 @@ class IngestWorker:
 
     def _write_rows(self, conn, records, batch: Transformed) -> tuple[int, list[dlq.Letter]]:
         """Write the batch's rows; the ones Postgres refuses come back as dead letters."""
-        by_origin = {(r.topic, r.partition, r.offset): r for r in records}
         refused: list[dlq.Letter] = []
 
         def dead(rec, exc: BaseException) -> None:
@@ -241,8 +240,10 @@ class IngestWorker:
             )))
 
         changed, bad = write_isolated(conn, write_feedback, batch.feedback)
-        for i, exc in bad:
-            dead(by_origin[tuple(batch.feedback[i][-3:])], exc)
+        if bad:  # rare: map the refused rows back to their records
+            by_origin = {(r.topic, r.partition, r.offset): r for r in records}
+            for i, exc in bad:
+                dead(by_origin[tuple(batch.feedback[i][-3:])], exc)
         _, bad = write_isolated(conn, write_accounts, batch.accounts)
         for i, exc in bad:
             dead(records[batch.account_index[i]], exc)
@@ -306,7 +307,7 @@ class IngestWorker:
                     pool.shutdown(wait=False, cancel_futures=True)
                     pool = None
                 transformed = (
-                    pool.submit(self.transform, [Message.of(r) for r in records])
+                    pool.submit(self.transform, Messages.of(records))
                     if pool and records
                     else None
                 )

@@ -160,8 +160,15 @@ _REPLY_HEADER = re.compile(
     re.M | re.I,
 )
 _QUOTE_LINE = re.compile(r"^[ \t]*>[^\n]*(?:\n|$)", re.M)
-_REPLY_HINTS = ("wrote:", "schrieb", "écrit", "Original Message", "Forwarded message",
-                "From:", "FROM:", "from:")
+
+
+def _has_reply_hint(t: str) -> bool:
+    """Cheap gate for _REPLY_HEADER: one of its literal words is in the text. Chained `in`
+    tests, not any() over a tuple: the generator alone cost ~1 us per record."""
+    return (
+        "wrote:" in t or "schrieb" in t or "écrit" in t or "Original Message" in t
+        or "Forwarded message" in t or "From:" in t or "FROM:" in t or "from:" in t
+    )
 
 
 def strip_quoted_reply(text: str) -> str:
@@ -169,7 +176,7 @@ def strip_quoted_reply(text: str) -> str:
     ("On <date>, X wrote:", "-----Original Message-----", "From: .. Sent: ..") on. When
     nothing new is left (a plain forward) the text is returned unchanged."""
     out = text
-    if any(h in out for h in _REPLY_HINTS):
+    if _has_reply_hint(out):
         m = _REPLY_HEADER.search(out)
         if m:
             out = out[: m.start()]

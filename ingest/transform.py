@@ -46,6 +46,33 @@ class Message(NamedTuple):
         return cls(rec.topic, rec.partition, rec.offset, rec.timestamp, rec.key, rec.value)
 
 
+class Messages(NamedTuple):
+    """A batch as columns, the way the worker sends it to the transform process: pickling
+    six lists costs ~0.2 us per record where a list of Message tuples costs ~3 us, paid in
+    the worker's own thread (the one that also fetches from Kafka)."""
+
+    topics: list[str]
+    partitions: list[int]
+    offsets: list[int]
+    timestamps: list[int]
+    keys: list[bytes | None]
+    values: list[bytes]
+
+    @classmethod
+    def of(cls, records) -> Messages:  # type: ignore[no-untyped-def]
+        return cls(
+            [r.topic for r in records],
+            [r.partition for r in records],
+            [r.offset for r in records],
+            [r.timestamp for r in records],
+            [r.key for r in records],
+            [r.value for r in records],
+        )
+
+    def rows(self) -> list[Message]:
+        return list(map(Message, *self))
+
+
 @dataclass
 class Transformed:
     feedback: list[tuple] = field(default_factory=list)  # writer.FEEDBACK_COLS order
@@ -75,6 +102,9 @@ class Transformer:
         self.redactor = Redactor(enabled=redact_pii)
 
     def __call__(self, messages) -> Transformed:  # type: ignore[no-untyped-def]
+        """`messages`: Messages, or a sequence of Message-like records (Kafka's own)."""
+        if isinstance(messages, Messages):
+            messages = messages.rows()
         out = Transformed()
         latest = datetime.now(UTC) + self.limits.max_future  # once per batch
         for i, msg in enumerate(messages):
