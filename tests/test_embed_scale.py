@@ -70,6 +70,7 @@ class CountingEmbedder(Embedder):
 def test_a_text_said_many_times_is_embedded_once(settings, db, embedder):
     repeated = TEXTS[:3] * 4 + TEXTS[3:]  # 3 texts 4 times each, 5 once: 17 records
     _store(db, repeated)
+    register_vector(db)
     sync_snippets(db, NOW - timedelta(days=180))
     counting = CountingEmbedder()
     counting._st = embedder.st_model  # the model already loaded by the module fixture
@@ -88,7 +89,8 @@ def test_two_dask_workers_write_the_vectors_one_process_would(settings, db, embe
                                                                 prefect_api):  # noqa: F811
     from flows.pipeline import embed_on_dask
 
-    texts = [f"{t} (case {k})" for k in range(6) for t in TEXTS] + TEXTS  # 56, 8 repeated
+    cases = [f"{t} (case {k})" for k in range(6) for t in TEXTS]
+    texts = cases + cases[:8]  # 56 records, 48 distinct texts
     _store(db, texts)
     counts = embed_on_dask(settings, workers=2, batch=7)  # 48 distinct texts: 7 batches
     assert counts == {"in": len(texts), "out": len(texts), "distinct": 48, "batches": 7}
