@@ -125,7 +125,7 @@ def test_embedding_on_a_gpu_gives_the_cpu_vectors(embedder):
 
 def test_light_encoder_gives_the_sentence_transformers_vectors(embedder):
     assert LightEncoder.supports("all-MiniLM-L6-v2")
-    texts = TEXTS + ["", "Ünïcödé naïve café — 東京 ✓", " ".join(["long"] * 400)]  # truncated
+    texts = [*TEXTS, "", "Ünïcödé naïve café — 東京 ✓", " ".join(["long"] * 400)]  # truncated
     np.testing.assert_allclose(LightEncoder().encode(texts), embedder.encode(texts),
                                atol=1e-5)
     np.testing.assert_allclose(embed_query(TEXTS[0]), embedder.encode(TEXTS[:1])[0],
@@ -142,3 +142,18 @@ def test_the_query_path_imports_neither_torch_nor_the_clustering_stack():
             "heavy = {'torch', 'sentence_transformers', 'transformers', 'sklearn', 'umap', "
             "'hdbscan'} & set(sys.modules); assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=120)
+
+
+def test_the_mine_flow_embeds_on_dask_when_workers_are_set(services, tmp_path,
+                                                           prefect_api):  # noqa: F811
+    from flows.pipeline import mine_flow
+
+    from .conftest import make_settings
+
+    s = make_settings(services, tmp_path, embedding_workers=2)
+    with psycopg.connect(s.dsn(), autocommit=True) as conn:
+        _store(conn, TEXTS)  # 8 records: embedded, too few to cluster
+    counts = mine_flow(s)
+    assert counts["embed"] == {"in": 8, "out": 8, "distinct": 8, "batches": 1}
+    assert counts["embedded"] == 0  # nothing left for the mining process to embed
+    assert len(_vectors(s)) == 8
