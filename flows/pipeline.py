@@ -14,10 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_run_logger
+import numpy as np
+from prefect import flow, get_run_logger, unmapped
 
+from flows.runtime import report
 from flows.tasks import (
     consume_until_idle,
+    embed_batch,
+    list_unembedded,
     mine_themes,
     notify_loop,
     publish_emerging_artifact,
@@ -25,6 +29,7 @@ from flows.tasks import (
     rebuild_trend_tables,
     record_run_end,
     record_run_start,
+    store_embeddings,
     write_html_report,
 )
 from foundation.config import Settings, get_settings
@@ -72,12 +77,60 @@ def ingest_flow(settings: Settings | None = None, parent_run_id: int | None = No
     return run.counts
 
 
+EMBED_BATCH = 512  # distinct texts per embed-batch task
+
+
+@flow(name="embed", description="Embed new snippets in batches, each distinct text once.")
+def embed_flow(settings: Settings | None = None, batch: int = EMBED_BATCH) -> dict[str, Any]:
+    """Batches go to the flow's task runner: a Dask cluster under `embed_on_dask`."""
+    from warehouse.mine import distinct_texts
+
+    settings = settings or get_settings()
+    todo = list_unembedded(settings)
+    texts, index = distinct_texts(todo)
+    batches = [texts[i:i + batch] for i in range(0, len(texts), batch)]
+    report("embed", 0, len(todo))
+    futures = embed_batch.map(batches, unmapped(settings.embedding_model),
+                              unmapped(settings.embed_batch_size),
+                              unmapped(settings.embedding_device),
+                              unmapped(max(settings.embedding_workers, 1)))
+    parts, done = [], 0
+    for future, part in zip(futures, batches, strict=True):
+        parts.append(future.result())
+        done += len(part)
+        report("embed", round(len(todo) * done / len(texts)), len(todo))
+    vectors = np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
+    stored = store_embeddings(settings, todo, vectors[index]) if todo else 0
+    get_run_logger().info("embedded %d snippets (%d distinct texts) in %d batches",
+                          stored, len(texts), len(batches))
+    return {"in": len(todo), "out": stored, "distinct": len(texts), "batches": len(batches)}
+
+
+def embed_on_dask(settings: Settings, workers: int, batch: int = EMBED_BATCH,
+                  address: str | None = None) -> dict[str, Any]:
+    """`embed_flow` on Prefect's DaskTaskRunner: a local cluster of `workers` processes with
+    one thread each (or the cluster at `address`, e.g. a `dask scheduler` on GPU hosts)."""
+    from prefect_dask import DaskTaskRunner
+
+    runner = (DaskTaskRunner(address=address) if address else DaskTaskRunner(
+        cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
+                        "dashboard_address": None}))
+    return embed_flow.with_options(task_runner=runner)(settings, batch)
+
+
 @flow(name="mine", description="Embed new feedback, cluster it into themes with stable ids.")
 def mine_flow(settings: Settings | None = None, parent_run_id: int | None = None
               ) -> dict[str, Any]:
     settings = settings or get_settings()
     with recorded(settings, "mine", parent_run_id) as run:
+        embedded = None
+        if settings.embedding_workers > 0:  # else mine() embeds in this process
+            run.stage = "embed"
+            embedded = embed_on_dask(settings, settings.embedding_workers)
+            run.stage = None
         run.counts = mine_themes(settings, run.run_id)
+        if embedded is not None:
+            run.counts["embed"] = embedded
     return run.counts
 
 

@@ -14,9 +14,12 @@ own `Embedder` per call.
 
 from __future__ import annotations
 
+import os
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import psycopg
 from kafka.errors import (
     CommitFailedError,
@@ -49,6 +52,10 @@ TRANSIENT: tuple[type[BaseException], ...] = (
 KAFKA_REBALANCE = (CommitFailedError, RebalanceInProgressError, IllegalGenerationError,
                    UnknownMemberIdError)
 ARTIFACT_KEY = "trendmine-emerging"
+
+if TYPE_CHECKING:
+    from mining.embed import Embedder
+    from warehouse.mine import EmbedTodo
 
 
 def is_transient(exc: BaseException | None) -> bool:
@@ -129,6 +136,39 @@ def mine_themes(settings: Settings, run_id: int | None) -> dict[str, Any]:
                           counts["in"], counts.get("embedded"), counts["out"],
                           counts.get("noise_share"))
     return counts
+
+
+@task(name="list-unembedded", timeout_seconds=600, **_RETRY)
+def list_unembedded(settings: Settings) -> list[EmbedTodo]:
+    """Split new feedback into snippets; the snippets still to embed for this model."""
+    from warehouse.mine import pending_embeddings
+
+    return pending_embeddings(settings)
+
+
+@lru_cache(maxsize=2)
+def _worker_embedder(model: str, batch_size: int, device: str, workers: int) -> Embedder:
+    """One loaded model per worker process (reused by every batch it runs), with the
+    machine's cores shared between the workers rather than each taking them all."""
+    from mining.embed import Embedder
+
+    threads = max(1, (os.cpu_count() or 1) // max(workers, 1))
+    return Embedder(model=model, batch_size=batch_size, device=device, threads=threads)
+
+
+@task(name="embed-batch", timeout_seconds=1800, cache_policy=NO_CACHE)
+def embed_batch(texts: list[str], model: str, batch_size: int, device: str,
+                workers: int) -> np.ndarray:
+    """Encode one batch of distinct texts (runs on a Dask worker under the Dask runner)."""
+    return _worker_embedder(model, batch_size, device, workers).encode(texts)
+
+
+@task(name="store-embeddings", timeout_seconds=600, **_RETRY)
+def store_embeddings(settings: Settings, todo: list[EmbedTodo], vectors: np.ndarray) -> int:
+    """One vector per snippet of `list_unembedded`, in one transaction."""
+    from warehouse.mine import store_embeddings as store
+
+    return store(settings, todo, vectors)
 
 
 @task(name="rebuild-trend-tables", timeout_seconds=1800, **_RETRY)

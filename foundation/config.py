@@ -122,6 +122,16 @@ class Settings(BaseSettings):
         default=DEFAULT_MODEL, description="sentence-transformers model name or path."
     )
     embed_batch_size: int = Field(default=128, ge=1)
+    embedding_device: str = Field(
+        default="cpu",
+        description="Device the embedding model runs on (sentence-transformers `device`): "
+        "cpu, cuda, cuda:1, mps.",
+    )
+    embedding_workers: int = Field(
+        default=0, ge=0,
+        description="Embed on a local Dask cluster of this many worker processes (Prefect's "
+        "DaskTaskRunner, one thread each); 0 = in the mining process.",
+    )
     window_days: int = Field(default=180, ge=1, description="Analysis window for clustering.")
     random_state: int = Field(default=42, description="Seed for reproducible clustering.")
     mine_mode: Literal["auto", "full", "incremental"] = Field(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -46,17 +48,21 @@ class Embedder:
         batch_size: int = 128,
         device: str | None = None,
         normalize: bool = True,
+        threads: int | None = None,
     ) -> None:
         self.model = model
         self.batch_size = batch_size
         self.device = device
         self.normalize = normalize
+        self.threads = threads
 
     def _validate(self) -> None:
         if not isinstance(self.model, str) or not self.model:
             raise ValueError(f"model: expected a model name or path, got {self.model!r}")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ValueError(f"batch_size: expected a positive int, got {self.batch_size!r}")
+        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
+            raise ValueError(f"threads: expected a positive int or None, got {self.threads!r}")
 
     @property
     def st_model(self) -> Any:
@@ -72,6 +78,10 @@ class Embedder:
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
 
+        if self.threads is not None:  # e.g. one per Dask worker process, not one per core each
+            import torch
+
+            torch.set_num_threads(self.threads)
         path = _resolve_model(self.model)
         try:
             return SentenceTransformer(path, device=self.device, local_files_only=True)
@@ -125,3 +135,124 @@ class Embedder:
             normalize_embeddings=self.normalize,
         )
         return np.ascontiguousarray(emb, dtype=np.float32)
+
+
+# ---------------------------------------------------------------------------- light path
+
+
+def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
+    mu = x.mean(-1, keepdims=True)
+    var = ((x - mu) ** 2).mean(-1, keepdims=True)
+    return (x - mu) / np.sqrt(var + eps) * w + b
+
+
+_ERF = np.frompyfunc(math.erf, 1, 1)
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    """BERT's exact (erf) GELU."""
+    return 0.5 * x * (1.0 + _ERF(x / math.sqrt(2.0)).astype(x.dtype))
+
+
+def embed_query(text: str, model: str = DEFAULT_MODEL, device: str | None = None
+                ) -> np.ndarray:
+    """One normalised query vector: the light numpy path when the model fits it and the
+    device is the CPU, else the full `Embedder` (same vectors either way)."""
+    if device in (None, "cpu") and LightEncoder.supports(model):
+        return LightEncoder(model).encode([text])[0]
+    return Embedder(model=model, device=device).encode([text])[0]
+
+
+class LightEncoder:
+    """The same vectors as `Embedder.encode` for a BERT model with mean pooling (the
+    bundled all-MiniLM-L6-v2), computed in numpy from the model's safetensors file and
+    tokenizer.json: no torch, no transformers, so a one-off query is embedded in well under
+    a second from a cold process (importing torch and sentence-transformers alone takes
+    seconds). For a handful of texts; bulk encoding stays on `Embedder`.
+
+    `LightEncoder.supports(model)` says whether a model directory fits (a BERT encoder,
+    mean pooling, no extra dense layers); else use `Embedder`."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, normalize: bool = True) -> None:
+        self.model = model
+        self.normalize = normalize
+
+    @staticmethod
+    def supports(model: str) -> bool:
+        try:
+            d = Path(_resolve_model(model))
+            cfg = json.loads((d / "config.json").read_text())
+            modules = json.loads((d / "modules.json").read_text())
+            pooling = json.loads((d / "1_Pooling" / "config.json").read_text())
+        except (OSError, ValueError):
+            return False
+        kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
+        return (cfg.get("model_type") == "bert" and cfg.get("hidden_act") == "gelu"
+                and cfg.get("position_embedding_type", "absolute") == "absolute"
+                and kinds in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"])
+                and pooling.get("pooling_mode_mean_tokens") is True
+                and not any(v for k, v in pooling.items()
+                            if k.startswith("pooling_mode_") and k != "pooling_mode_mean_tokens")
+                and (d / "model.safetensors").is_file() and (d / "tokenizer.json").is_file())
+
+    def _load(self) -> None:
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+
+        d = Path(_resolve_model(self.model))
+        cfg = json.loads((d / "config.json").read_text())
+        st_cfg = json.loads((d / "sentence_bert_config.json").read_text())
+        self._heads = int(cfg["num_attention_heads"])
+        self._layers = int(cfg["num_hidden_layers"])
+        self._eps = float(cfg.get("layer_norm_eps", 1e-12))
+        w = load_file(str(d / "model.safetensors"))
+        self._w = {k.removeprefix("bert."): v.astype(np.float32, copy=False) for k, v in w.items()}
+        tok = Tokenizer.from_file(str(d / "tokenizer.json"))
+        tok.enable_truncation(int(st_cfg.get("max_seq_length", 256)))
+        tok.no_padding()
+        self._tok = tok
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed texts -> float32 array (n, dim), one text at a time (no padding)."""
+        from threadpoolctl import threadpool_limits
+
+        if getattr(self, "_tok", None) is None:
+            self._load()
+        # matrices of a few tokens: BLAS threads cost more than they bring (10x on a busy
+        # 2-core machine)
+        with threadpool_limits(limits=1, user_api="blas"):
+            return np.stack([self._one(t) for t in texts]).astype(np.float32)
+
+    def _one(self, text: str) -> np.ndarray:
+        w, eps = self._w, self._eps
+        enc = self._tok.encode(text)
+        ids = np.asarray(enc.ids)
+        types = np.asarray(enc.type_ids)
+        x = (w["embeddings.word_embeddings.weight"][ids]
+             + w["embeddings.position_embeddings.weight"][: len(ids)]
+             + w["embeddings.token_type_embeddings.weight"][types])
+        x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], eps)
+        n, dim = x.shape
+        hd = dim // self._heads
+        for i in range(self._layers):
+            p = f"encoder.layer.{i}."
+
+            def lin(v: np.ndarray, name: str, p: str = p) -> np.ndarray:
+                return v @ w[p + name + ".weight"].T + w[p + name + ".bias"]
+
+            q, k, v = (lin(x, f"attention.self.{m}").reshape(n, self._heads, hd).transpose(1, 0, 2)
+                       for m in ("query", "key", "value"))
+            scores = q @ k.transpose(0, 2, 1) / math.sqrt(hd)
+            scores = np.exp(scores - scores.max(-1, keepdims=True))
+            ctx = (scores / scores.sum(-1, keepdims=True)) @ v
+            ctx = ctx.transpose(1, 0, 2).reshape(n, dim)
+            x = _layer_norm(lin(ctx, "attention.output.dense") + x,
+                            w[p + "attention.output.LayerNorm.weight"],
+                            w[p + "attention.output.LayerNorm.bias"], eps)
+            h = _gelu(lin(x, "intermediate.dense"))
+            x = _layer_norm(lin(h, "output.dense") + x, w[p + "output.LayerNorm.weight"],
+                            w[p + "output.LayerNorm.bias"], eps)
+        vec = x.mean(0)  # mean pooling; one unpadded text, so every token counts
+        if self.normalize:
+            vec = vec / max(float(np.linalg.norm(vec)), 1e-12)
+        return vec

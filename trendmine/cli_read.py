@@ -320,15 +320,15 @@ def similar(
 ) -> None:
     """Who else asked for this? The accounts whose feedback is closest, with totals."""
     from foundation.db import connection
-    from mining.embed import Embedder
+    from mining.embed import Embedder, embed_query
     from warehouse.similar import similar_by_account
 
     settings = get_settings()
     floor = settings.similar_min_similarity if min_similarity is None else min_similarity
-    embedder = Embedder(model=settings.embedding_model)
-    vec = embedder.encode([text])[0]
+    model_id = Embedder(model=settings.embedding_model).model_id  # nothing loaded
+    vec = embed_query(text, settings.embedding_model, settings.embedding_device)
     with connection(settings) as conn:
-        answer = similar_by_account(conn, vec, embedder.model_id, floor, limit)
+        answer = similar_by_account(conn, vec, model_id, floor, limit)
     if fmt is Format.json:
         typer.echo(json.dumps(_similar_json(text, answer), indent=2))
     elif fmt is Format.csv:

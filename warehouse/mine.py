@@ -126,35 +126,79 @@ def sync_snippets(conn, since: datetime, progress: Progress | None = None) -> in
     return len(rows)
 
 
-def embed_missing(conn, embedder: Embedder, progress: Progress | None = None) -> int:
-    """Embed snippets with no embedding for this model and text; returns how many."""
-    todo = conn.execute(
-        """SELECT s.feedback_id, s.ord, s.text, s.text_hash FROM trendmine.feedback_snippet s
-           LEFT JOIN trendmine.feedback_embedding e ON e.feedback_id = s.feedback_id
-                AND e.ord = s.ord AND e.model = %s AND e.text_hash = s.text_hash
-           WHERE e.feedback_id IS NULL""",
-        (embedder.model_id,),
-    ).fetchall()
-    if progress:
-        progress("embed", 0, len(todo))
-    chunk = 2048
-    for start in range(0, len(todo), chunk):
-        part = todo[start : start + chunk]
-        vectors = embedder.encode([r[2] for r in part])
-        with conn.transaction():
-            conn.execute(  # a stale embedding of an edited snippet is replaced
-                "DELETE FROM trendmine.feedback_embedding WHERE (feedback_id, ord, model) IN "
-                "(SELECT unnest(%s::bigint[]), unnest(%s::int[]), %s)",
-                ([r[0] for r in part], [r[1] for r in part], embedder.model_id),
-            )
-            with conn.cursor().copy(
-                "COPY trendmine.feedback_embedding (feedback_id, ord, model, text_hash, embedding)"
-                " FROM STDIN"
-            ) as copy:
-                for (fid, ord_, _, h), vec in zip(part, vectors, strict=True):
-                    copy.write_row((fid, ord_, embedder.model_id, h, vec))
-        if progress:
-            progress("embed", min(start + chunk, len(todo)), len(todo))
+@dataclass
+class EmbedTodo:
+    """A snippet whose embedding for this model and text is missing (or stale)."""
+
+    feedback_id: int
+    ord: int
+    text: str
+    text_hash: str
+
+
+def missing_embeddings(conn, model_id: str) -> list[EmbedTodo]:
+    """Snippets with no embedding for this model and their current text."""
+    with conn.cursor(row_factory=class_row(EmbedTodo)) as cur:
+        return cur.execute(
+            """SELECT s.feedback_id, s.ord, s.text, s.text_hash
+               FROM trendmine.feedback_snippet s
+               LEFT JOIN trendmine.feedback_embedding e ON e.feedback_id = s.feedback_id
+                    AND e.ord = s.ord AND e.model = %s AND e.text_hash = s.text_hash
+               WHERE e.feedback_id IS NULL ORDER BY s.text_hash""",
+            (model_id,),
+        ).fetchall()
+
+
+def distinct_texts(todo: list[EmbedTodo]) -> tuple[list[str], np.ndarray]:
+    """One text per text hash (what is encoded) and, per snippet, the index of its text
+    (how the vectors fan back out): a text said twice is embedded once."""
+    first: dict[str, int] = {}
+    texts: list[str] = []
+    index = np.empty(len(todo), dtype=np.int64)
+    for i, r in enumerate(todo):
+        j = first.get(r.text_hash)
+        if j is None:
+            j = first[r.text_hash] = len(texts)
+            texts.append(r.text)
+        index[i] = j
+    return texts, index
+
+
+def write_embeddings(conn, model_id: str, todo: list[EmbedTodo], vectors: np.ndarray) -> None:
+    """Store one vector per snippet (replacing a stale one), in one transaction."""
+    with conn.transaction():
+        conn.execute(  # a stale embedding of an edited snippet is replaced
+            "DELETE FROM trendmine.feedback_embedding WHERE (feedback_id, ord, model) IN "
+            "(SELECT unnest(%s::bigint[]), unnest(%s::int[]), %s)",
+            ([r.feedback_id for r in todo], [r.ord for r in todo], model_id),
+        )
+        with conn.cursor().copy(
+            "COPY trendmine.feedback_embedding (feedback_id, ord, model, text_hash, embedding)"
+            " FROM STDIN"
+        ) as copy:
+            for r, vec in zip(todo, vectors, strict=True):
+                copy.write_row((r.feedback_id, r.ord, model_id, r.text_hash, vec))
+
+
+def embed_missing(conn, embedder: Embedder, progress: Progress | None = None,
+                  chunk: int = 2048) -> int:
+    """Embed snippets with no embedding for this model and text; returns how many.
+
+    Each distinct text is encoded once (rows come ordered by text hash, so a chunk holds
+    every copy of its texts), then its vector is written for every snippet that says it."""
+    todo = missing_embeddings(conn, embedder.model_id)
+    tick = progress or _noop
+    tick("embed", 0, len(todo))
+    start = 0
+    while start < len(todo):
+        end = min(start + chunk, len(todo))
+        while end < len(todo) and todo[end].text_hash == todo[end - 1].text_hash:
+            end += 1  # keep a hash's copies in one chunk
+        part = todo[start:end]
+        texts, index = distinct_texts(part)
+        write_embeddings(conn, embedder.model_id, part, embedder.encode(texts)[index])
+        start = end
+        tick("embed", start, len(todo))
     return len(todo)
 
 
@@ -246,6 +290,38 @@ def _pool_too_big(settings: Settings, pool: int, window: int) -> str | None:
     return None
 
 
+def embedder_for(settings: Settings, threads: int | None = None) -> Embedder:
+    """The Embedder the settings describe (model, batch size, device)."""
+    return Embedder(model=settings.embedding_model, batch_size=settings.embed_batch_size,
+                    device=settings.embedding_device, threads=threads)
+
+
+def window_start(conn, settings: Settings, now: datetime | None = None) -> datetime:
+    """Start of the analysis window: `window_days` before now, or before the newest record
+    when all the data is older (a world loaded from the past)."""
+    since = (now or datetime.now(UTC)) - timedelta(days=settings.window_days)
+    latest = conn.execute("SELECT max(created_at) FROM trendmine.feedback").fetchone()[0]
+    if latest is not None and latest < since:  # old data: anchor the window on it
+        since = latest - timedelta(days=settings.window_days)
+    return since
+
+
+def pending_embeddings(settings: Settings) -> list[EmbedTodo]:
+    """Split what is new into snippets, then list the snippets still to embed (for an
+    embedding stage run outside `mine`, e.g. on a Dask cluster)."""
+    with connect(settings, autocommit=True) as conn:
+        sync_snippets(conn, window_start(conn, settings))
+        return missing_embeddings(conn, embedder_for(settings).model_id)
+
+
+def store_embeddings(settings: Settings, todo: list[EmbedTodo], vectors: np.ndarray) -> int:
+    """Write the vectors of `pending_embeddings`' snippets; returns how many."""
+    with connect(settings, autocommit=True) as conn:
+        register_vector(conn)
+        write_embeddings(conn, embedder_for(settings).model_id, todo, vectors)
+    return len(todo)
+
+
 def mine(
     settings: Settings,
     *,
@@ -275,16 +351,12 @@ def mine(
         if progress:
             progress(stage, done, total)
 
-    now = now or datetime.now(UTC)
-    since = now - timedelta(days=settings.window_days)
     conn = connect(settings, autocommit=True)
     register_vector(conn)
     try:
-        latest = conn.execute("SELECT max(created_at) FROM trendmine.feedback").fetchone()[0]
-        if latest is not None and latest < since:  # old data: anchor the window on it
-            since = latest - timedelta(days=settings.window_days)
+        since = window_start(conn, settings, now)
         split = sync_snippets(conn, since, tick)
-        embedder = Embedder(model=settings.embedding_model, batch_size=settings.embed_batch_size)
+        embedder = embedder_for(settings)
         embedded = embed_missing(conn, embedder, tick)
         state = _state(conn, embedder.model_id, since)
         reason = _needs_full(settings, requested, state)
