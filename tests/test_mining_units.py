@@ -284,21 +284,22 @@ def test_umap_sampled_fit_places_the_rest() -> None:
     assert red.transform(X[:4]).shape == (4, 5)
 
 
-def test_umap_placement_by_projected_candidates_matches_exact_search() -> None:
-    # Above max_fit_samples the rest is placed from candidates found in a PCA projection
-    # (place_dims), re-ranked exactly: the layout must match the exact search's closely.
+def test_umap_placement_by_probed_cells_matches_exact_search() -> None:
+    # Above max_fit_samples the rest is placed by its nearest sample items, searched in
+    # the place_probe nearest k-means cells of the sample: the layout must match the
+    # exact search's closely.
     from mining import UMAPReducer
 
     X, y = blobs(n_per=80, k=6, dim=96, spread=0.12)
-    fast = UMAPReducer(max_fit_samples=200, n_neighbors=10, place_dims=12)
+    fast = UMAPReducer(max_fit_samples=200, n_neighbors=10, place_probe=2)
     Y_fast = fast.fit_transform(X)
-    exact = UMAPReducer(max_fit_samples=200, n_neighbors=10, place_dims=None)
+    exact = UMAPReducer(max_fit_samples=200, n_neighbors=10, place_probe=None)
     Y_exact = exact.fit_transform(X)
     np.testing.assert_array_equal(fast.sample_Y_, exact.sample_Y_)  # same fit, seeded
-    assert fast.place_axes_.shape == (96, 12) and exact.place_axes_ is None
+    assert fast.cell_centroids_.shape == (14, 96) and exact.cell_centroids_ is None
     span = np.ptp(Y_exact, axis=0).max()
     assert np.median(np.linalg.norm(Y_fast - Y_exact, axis=1)) < 0.01 * span
-    m = ThemeModel(reducer=UMAPReducer(max_fit_samples=200, n_neighbors=10, place_dims=12))
+    m = ThemeModel(reducer=UMAPReducer(max_fit_samples=200, n_neighbors=10, place_probe=2))
     assert evaluate(y, m.fit(X).labels_)["nmi"] > 0.9
 
 

@@ -67,7 +67,7 @@ class WindowRow:
     feedback_id: int
     ord: int
     text: str
-    embedding: Any  # pgvector Vector
+    embedding: Any  # pgvector Vector; None once `_window` has copied it into the matrix
     account_id: str | None
     created_at: datetime
 
@@ -189,15 +189,22 @@ _PENDING = """AND NOT EXISTS (SELECT 1 FROM trendmine.feedback_theme ft
      AND (%(last_full)s::timestamptz IS NULL OR e.embedded_at > %(last_full)s::timestamptz)"""
 
 
-def _window(conn, extra: str, params: dict[str, Any]) -> list[WindowRow]:
-    with conn.cursor(row_factory=class_row(WindowRow)) as cur:
-        return cur.execute(_WINDOW_ROWS.format(extra=extra), params).fetchall()
+def _window(conn, extra: str, params: dict[str, Any]) -> tuple[list[WindowRow], np.ndarray]:
+    """The window's snippets and their embeddings as one float32 matrix (row i of the
+    matrix = rows[i]; the rows drop their vector once it is copied).
 
-
-def _vectors(rows: list[WindowRow]) -> np.ndarray:
+    Read in binary: pgvector's binary loader is a `frombuffer` per row where the text
+    format parsed 384 decimal strings per row (most of the read time at 100k items).
+    """
+    with conn.cursor(binary=True, row_factory=class_row(WindowRow)) as cur:
+        rows = cur.execute(_WINDOW_ROWS.format(extra=extra), params).fetchall()
     if not rows:
-        return np.zeros((0, 0), dtype=np.float32)
-    return np.array([r.embedding.to_numpy() for r in rows], dtype=np.float32)
+        return rows, np.zeros((0, 0), dtype=np.float32)
+    X = np.empty((len(rows), len(rows[0].embedding.to_numpy())), dtype=np.float32)
+    for i, r in enumerate(rows):
+        X[i] = r.embedding.to_numpy()
+        r.embedding = None
+    return rows, X
 
 
 def _state(conn, model_id: str, since: datetime) -> dict[str, Any]:
@@ -307,8 +314,8 @@ def _incremental(conn, settings: Settings, model_id: str, since: datetime,
                  state: dict[str, Any], requested: str, run_id: int | None,
                  tick: Progress) -> tuple[dict[str, Any] | None, str]:
     """Attach pending snippets to the nearest theme; None when a full run must run instead."""
-    rows = _window(conn, _PENDING,
-                   {"model": model_id, "since": since, "last_full": state["last_full"]})
+    rows, X = _window(conn, _PENDING,
+                      {"model": model_id, "since": since, "last_full": state["last_full"]})
     themes = conn.execute(
         "SELECT theme_id, centroid FROM trendmine.themes WHERE status = 'active' "
         "AND level = 'leaf' AND centroid IS NOT NULL AND model = %s ORDER BY theme_id",
@@ -318,7 +325,7 @@ def _incremental(conn, settings: Settings, model_id: str, since: datetime,
     ids = [t[0] for t in themes]
     C = np.array([t[1].to_numpy() for t in themes], dtype=np.float32)
     assigned, sim = (
-        assign_incremental(_vectors(rows), C, ids, threshold=settings.assign_threshold)
+        assign_incremental(X, C, ids, threshold=settings.assign_threshold)
         if rows else (np.zeros(0, np.int64), np.zeros(0, np.float32))
     )
     tick("assign", len(rows), len(rows))
@@ -378,11 +385,10 @@ def _full(conn, settings: Settings, embedder: Embedder, since: datetime, run_id:
           tick: Progress) -> dict[str, Any]:
     """Cluster the whole window, match to the previous themes, rewrite assignments."""
     model_id = embedder.model_id
-    rows = _window(conn, "", {"model": model_id, "since": since})
+    rows, X = _window(conn, "", {"model": model_id, "since": since})
     if len(rows) < 10:
         return {"snippets": len(rows), "themes": 0, "births": 0, "retired": 0, "merged": 0,
                 "assigned": 0, "unassigned": len(rows)}
-    X = _vectors(rows)
     texts = [r.text for r in rows]
     groups = [r.account_id or f"unknown:{r.feedback_id}" for r in rows]
     # Leaf merging reads the texts; the labels wait until the clusters are matched.
