@@ -8,7 +8,9 @@ Vectors are random but clustered, like sentence embeddings (no model, no dataset
 400 topics under 20 domains (a topic sits at cosine ~0.5 to its domain), topic sizes
 Zipf-like (the largest ~60x the smallest), each item at cosine ~0.75 to its topic centre
 (384 dimensions, sigma 0.045 per dimension), plus 5% background items drawn uniformly.
-Each size runs in a fresh child process (numba's on-disk cache warm, as after the first run on
+With clinc150 at hand (`../shared/datasets/clinc150`), each item's text is a request of
+the intent its topic stands for, so labelling sees real phrases. Each size runs in a fresh
+child process (numba's on-disk cache warm, as after the first run on
 a machine), so peak RSS is that run's own. `fit` times ThemeModel.fit (reduce, cluster, merge,
 outliers; no labels) on vectors in memory; `db` times `warehouse.mine.mine(mode="full")`
 against an embedded Postgres holding the items with their embeddings already stored
@@ -58,9 +60,26 @@ def clustered_set(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
+CLINC = Path(os.environ.get("TRENDMINE_CLINC150_DIR", REPO.parent / "shared/datasets/clinc150"))
+
+
 def clustered_texts(y: np.ndarray, seed: int = 0) -> list[str]:
-    """A short text per item from its topic's own 12 words plus 2 shared ones."""
+    """A text per item that fits its topic: with clinc150 at hand, a request of the intent
+    the topic stands for (topic t -> intent t mod 150; background items: out-of-scope
+    requests), so labelling sees realistic phrases; else 6 of the topic's own 12 made-up
+    words plus 2 shared ones."""
     rng = np.random.default_rng(seed)
+    if (CLINC / "train.csv").is_file():
+        from mining.evaluate import load_labelled_csv
+
+        texts, intents = load_labelled_csv(CLINC / "train.csv")
+        by: dict[str, list[str]] = {}
+        for t, i in zip(texts, intents, strict=True):
+            by.setdefault(i, []).append(t)
+        pools = [by["oos"]] + [by[i] for i in sorted(set(by) - {"oos"})]
+        pick = rng.integers(0, 1 << 30, size=y.size).tolist()
+        pool_of = [0 if t < 0 else 1 + t % (len(pools) - 1) for t in y.tolist()]
+        return [pools[p][j % len(pools[p])] for p, j in zip(pool_of, pick, strict=True)]
     vocab = np.array([f"w{i}" for i in range(6000)])
     own = rng.integers(0, vocab.size, size=(N_TOPICS + 1, 12))
     picks = rng.integers(0, 12, size=(y.size, 6))
@@ -89,11 +108,12 @@ def run_fit(n: int) -> dict:
         else:
             stages[stage] = round(time.perf_counter() - started[stage], 1)
 
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     model = ThemeModel().fit(X, progress=tick)
-    fit_s = time.perf_counter() - t
+    fit_s, cpu_s = time.perf_counter() - t, time.process_time() - cpu
     q = evaluate(y, model.labels_)
-    return {"part": "fit", "n_items": n, "seconds": round(fit_s, 1), "stage_seconds": stages,
+    return {"part": "fit", "n_items": n, "seconds": round(fit_s, 1),
+            "cpu_seconds": round(cpu_s, 1), "stage_seconds": stages,
             "themes": model.n_themes_, "noise_share": round(model.noise_share_, 4),
             "nmi_vs_planted": round(q["nmi"], 3), "peak_rss_mb": round(peak_rss_mb()),
             "rss_before_mb": round(base)}
@@ -149,12 +169,13 @@ def run_db(n: int) -> dict:
                 conn.execute("ANALYZE")
             load_s = time.perf_counter() - t
             del X
-            t = time.perf_counter()
+            t, cpu = time.perf_counter(), time.process_time()
             full = mine(settings, now=now, mode="full")
-            full_s = time.perf_counter() - t
+            full_s, cpu_s = time.perf_counter() - t, time.process_time() - cpu
         finally:
             pg.stop()
     return {"part": "db", "n_items": n, "seconds": round(full_s, 1),
+            "cpu_seconds_client": round(cpu_s, 1),
             "stage_seconds": full["stage_seconds"], "themes": full["themes"],
             "noise_share": full.get("noise_share"), "load_seconds": round(load_s, 1),
             "peak_rss_mb": round(peak_rss_mb())}
@@ -177,15 +198,17 @@ def table(rows: list[dict], load: str) -> None:
     from rich.table import Table
 
     tab = Table(title=f"mining at scale (clustered synthetic vectors; load average {load})")
-    for col in ("run", "items", "seconds", "stages (s)", "themes", "noise %", "peak RSS MB"):
+    for col in ("run", "items", "seconds", "CPU s", "stages (s)", "themes", "noise %",
+                "peak RSS MB"):
         tab.add_column(col)
     for r in rows:
         if "error" in r:
-            tab.add_row(r["part"], f"{r['n_items']:,}", str(r["error"]), "", "", "", "")
+            tab.add_row(r["part"], f"{r['n_items']:,}", str(r["error"]), "", "", "", "", "")
             continue
         stages = ", ".join(f"{k} {v:.1f}" for k, v in r["stage_seconds"].items()
                            if isinstance(v, float | int) and v >= 0.1)
-        tab.add_row(r["part"], f"{r['n_items']:,}", f"{r['seconds']:.1f}", stages,
+        cpu = r.get("cpu_seconds", r.get("cpu_seconds_client", ""))
+        tab.add_row(r["part"], f"{r['n_items']:,}", f"{r['seconds']:.1f}", str(cpu), stages,
                     str(r["themes"]), f"{100 * (r['noise_share'] or 0):.1f}",
                     str(r["peak_rss_mb"]))
     Console().print(tab)
@@ -213,10 +236,16 @@ def main() -> None:
         rows.append(child("db", n, args.timeout))
         print(json.dumps(rows[-1]), flush=True)
     load = " ".join(f"{v:.1f}" for v in os.getloadavg())
+    for r in rows:
+        r["load_average_after"], r["command"] = load, "python " + " ".join(sys.argv)
+    # Merge with earlier runs (one row per part and size), so sizes can be run apart.
+    old = json.loads(OUT.read_text())["rows"] if OUT.is_file() else []
+    new = {(r["part"], r["n_items"]) for r in rows}
+    merged = [r for r in old if (r["part"], r["n_items"]) not in new] + rows
+    merged.sort(key=lambda r: (r["part"] != "fit", r["n_items"]))
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps({"rows": rows, "load_average": load, "cpu_count": os.cpu_count(),
-                               "command": "python " + " ".join(sys.argv)}, indent=2))
-    table(rows, load)
+    OUT.write_text(json.dumps({"rows": merged, "cpu_count": os.cpu_count()}, indent=2))
+    table(merged, load)
 
 
 if __name__ == "__main__":
