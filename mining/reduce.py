@@ -47,7 +47,6 @@ class PCAReducer:
         return self.fit(X).transform(X)
 
 
-_UMAP_SMALL_DATA = 4096
 # The numba-compiled umap-learn modules whose functions a fit calls.
 _UMAP_NUMBA_MODULES = ("umap.umap_", "umap.layouts", "umap.utils", "umap.distances",
                        "umap.sparse", "umap.spectral")
@@ -191,13 +190,14 @@ class UMAPReducer:
             # A fixed random_state makes UMAP single-threaded anyway; say so to silence it.
             n_jobs=1 if self.random_state is not None else -1,
         )
-        # below 4,096 items UMAP itself computes exact distances
-        if (self.metric == "cosine" and self.exact_knn_max is not None
-                and _UMAP_SMALL_DATA <= m <= self.exact_knn_max):
+        if self.metric == "cosine" and self.exact_knn_max is not None and m <= self.exact_knn_max:
             # Exact neighbours by matrix products instead of UMAP's NN-descent: measured in
             # a fresh process on the 10k sample of the 100k bench set, 19 s instead of 61 s
             # (NN-descent's numba compile alone is ~40 s), and exact, hence deterministic.
+            # Below 4,096 items too (UMAP's own small-data path is exact as well, but its
+            # other numba functions were a second set to compile: clinc150 val, 3,100).
             self.umap_.precomputed_knn = _exact_cosine_knn(self.sample_X_, n_neighbors)
+            self.umap_.force_approximation_algorithm = True  # i.e. use the given graph
         with warnings.catch_warnings():
             # "precomputed_knn[2] is not an NNDescent object": we place new items ourselves
             warnings.filterwarnings("ignore", message="precomputed_knn", category=UserWarning)
