@@ -284,6 +284,59 @@ def test_umap_sampled_fit_places_the_rest() -> None:
     assert red.transform(X[:4]).shape == (4, 5)
 
 
+def test_umap_placement_by_probed_cells_matches_exact_search() -> None:
+    # Above max_fit_samples the rest is placed by its nearest sample items, searched in
+    # the place_probe nearest k-means cells of the sample: the layout must match the
+    # exact search's closely.
+    from mining import UMAPReducer
+
+    X, y = blobs(n_per=80, k=6, dim=96, spread=0.12)
+    fast = UMAPReducer(max_fit_samples=200, n_neighbors=10, place_probe=2)
+    Y_fast = fast.fit_transform(X)
+    exact = UMAPReducer(max_fit_samples=200, n_neighbors=10, place_probe=None)
+    Y_exact = exact.fit_transform(X)
+    np.testing.assert_array_equal(fast.sample_Y_, exact.sample_Y_)  # same fit, seeded
+    assert fast.cell_centroids_.shape == (14, 96) and exact.cell_centroids_ is None
+    span = np.ptp(Y_exact, axis=0).max()
+    assert np.median(np.linalg.norm(Y_fast - Y_exact, axis=1)) < 0.01 * span
+    m = ThemeModel(reducer=UMAPReducer(max_fit_samples=200, n_neighbors=10, place_probe=2))
+    assert evaluate(y, m.fit(X).labels_)["nmi"] > 0.9
+
+
+_NUMBA_CHILD = """
+import time, numpy as np
+from numba.core import event
+from mining.reduce import UMAPReducer
+import umap  # import-time (eagerly typed) functions are not what the fit compiles
+compiled = []
+class Seen(event.Listener):
+    def on_start(self, ev): pass
+    def on_end(self, ev): compiled.append(ev.data["dispatcher"].py_func.__qualname__)
+event.register("numba:compile", Seen())
+rng = np.random.default_rng(0)
+X = rng.normal(size=(300, 16)).astype(np.float32)
+UMAPReducer(n_neighbors=10, n_epochs=20).fit_transform(X)
+print(len(compiled), sorted(set(compiled)))
+"""
+
+
+def test_umap_numba_cache_spares_the_second_process_compiling(tmp_path) -> None:
+    # umap-learn's functions mostly lack cache=True; UMAPReducer turns numba's disk cache
+    # on, so a second fresh process (a new `trendmine mine`, a flow run) compiles nothing.
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba"),
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    runs = [subprocess.run([sys.executable, "-c", _NUMBA_CHILD], env=env, check=True,
+                           capture_output=True, text=True).stdout.split(" ", 1)
+            for _ in range(2)]
+    assert int(runs[0][0]) > 0, "the first process compiles"
+    assert runs[1][0] == "0", f"the second process compiled again: {runs[1][1]}"
+
+
 # --- chatter --------------------------------------------------------------------------
 
 

@@ -91,6 +91,10 @@ def eval_(
     compare: Annotated[
         list[str] | None, typer.Option(help="Also run: bertopic.")
     ] = None,
+    drop_label: Annotated[
+        list[str] | None,
+        typer.Option(help="Leave out items with this label (e.g. oos: clinc150 in-scope)."),
+    ] = None,
 ) -> None:
     """Run the same mining on a labelled CSV: NMI, ARI, noise share, number of themes."""
     from rich.table import Table
@@ -103,6 +107,9 @@ def eval_(
     settings = get_settings()
     try:
         texts, labels = load_labelled_csv(dataset, text_col, label_col)
+        if drop_label:
+            kept = [(t, y) for t, y in zip(texts, labels, strict=True) if y not in drop_label]
+            texts, labels = [t for t, _ in kept], [y for _, y in kept]
         embeddings = Embedder(model=settings.embedding_model).encode(texts, show_progress=True)
         rows = run_compare(texts, labels, embeddings, compare_with=tuple(compare or ()))
     except ValueError as exc:
