@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from foundation.config import Settings
+from foundation.config import Settings, numba_cache_dir
 
 # (stage, done, total or None when unknown)
 Reporter = Callable[[str, int, int | None], None]
@@ -36,7 +36,7 @@ def configure_prefect(settings: Settings, *, console_level: str | None = None) -
         home = settings.data_dir / "prefect"
         home.mkdir(parents=True, exist_ok=True)
         os.environ["PREFECT_HOME"] = str(home)
-    os.environ.setdefault("NUMBA_CACHE_DIR", str(settings.data_dir / "numba-cache"))
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(numba_cache_dir()))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     # the ephemeral API starts in 10-25 s on a busy 2-core machine; Prefect's default is 20 s

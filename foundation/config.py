@@ -502,3 +502,12 @@ def get_settings(fresh: bool = False) -> Settings:
         _cached.cache_clear()
     return _cached()
 
+
+
+def numba_cache_dir() -> Path:
+    """Where numba keeps UMAP's compiled functions: compiled code belongs to the installed
+    packages, not to a data set, so it lives in the user's cache (XDG_CACHE_HOME) and a fresh
+    data dir (a new demo, a test stack) does not pay the compile again. site-packages is not
+    writable in a container; this is."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "trendmine" / "numba"

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from foundation.config import describe, get_settings, settings_error
+from foundation.config import describe, get_settings, numba_cache_dir, settings_error
 from foundation.errors import TrendmineError
 from foundation.secrets import scrub
 
@@ -42,10 +42,9 @@ def _global(
 ) -> None:
     if data_dir is not None:
         os.environ["TRENDMINE_DATA_DIR"] = str(data_dir)
-    settings = get_settings(fresh=True)
-    # numba (UMAP) compiles on first use in every process; its on-disk cache must live somewhere
-    # writable, which site-packages is not in a container: the data dir is.
-    os.environ.setdefault("NUMBA_CACHE_DIR", str(settings.data_dir / "numba-cache"))
+    get_settings(fresh=True)  # a bad setting fails here, as one line
+    # numba (UMAP) compiles on first use in every process unless it finds its on-disk cache
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(numba_cache_dir()))
 
 
 def _settings():
