@@ -140,7 +140,7 @@ def run_db(n: int) -> dict:
         pg = EmbeddedPostgres(Path(tmp), free_port())
         pg.start()
         try:
-            settings = Settings(database_url=f"postgresql://postgres@127.0.0.1:{pg.port}/postgres",
+            settings = Settings(database_url=f"{pg.server_url()}/postgres",
                                 kafka_bootstrap="127.0.0.1:1", data_dir=Path(tmp))
             migrate_database(settings)
             t = time.perf_counter()
