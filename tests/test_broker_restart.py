@@ -5,16 +5,16 @@ stored twice, its committed offsets still there."""
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 
+import psycopg
 import pytest
 
 from infra.embedded import EmbeddedBroker, free_port, port_in_use
-from ingest.consumer import IngestWorker
 
 from .conftest import make_settings
+from .test_hardening import start_worker, wait_rows
 from .test_ingest import event, put
 
 moto_server = pytest.importorskip("moto.server", reason="moto[server] is a dev dependency")
@@ -53,34 +53,14 @@ def test_worker_survives_a_broker_restart(services, s3_broker, tmp_path):
         {"server_url": services["server_url"], "bootstrap": f"127.0.0.1:{s3_broker.port}"},
         tmp_path,
     )
-    import psycopg
-
-    stop = threading.Event()
-    result: dict = {}
-    worker = IngestWorker(settings)
-    thread = threading.Thread(
-        target=lambda: result.setdefault("stats", worker.run(once=False, stop=stop)),
-        daemon=True,
-    )
     put(settings, "support_tickets", [event(i) for i in range(300)])
-    thread.start()
+    thread, stop, result = start_worker(settings)
     with psycopg.connect(settings.dsn(), autocommit=True) as db:
-
-        def wait_rows(n: int) -> int:
-            deadline = time.monotonic() + 180
-            rows = 0
-            while time.monotonic() < deadline:
-                rows = db.execute("SELECT count(*) FROM trendmine.feedback").fetchone()[0]
-                if rows >= n:
-                    break
-                time.sleep(0.3)
-            return rows
-
-        assert wait_rows(300) == 300
+        assert wait_rows(db, 300, timeout=180) == 300
         _restart(s3_broker)
         assert thread.is_alive(), "the worker died with the broker"
         put(settings, "support_tickets", [event(i) for i in range(300, 800)] + [b"{bad"])
-        assert wait_rows(800) == 800
+        assert wait_rows(db, 800, timeout=180) == 800
         stop.set()
         thread.join(timeout=90)
         assert not thread.is_alive()

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -255,12 +257,8 @@ def test_pii_is_redacted_in_every_stored_free_text_field(settings, db):
 # ---------------------------------------------------------------- outages
 
 
-def test_worker_survives_its_postgres_connections_being_killed(settings, db):
-    """What a Postgres restart looks like to the worker: its connection dies mid-run. The
-    batch is retried on a new connection (backoff); nothing is lost or doubled."""
-    import threading
-    import time
-
+def start_worker(settings) -> tuple[threading.Thread, threading.Event, dict]:
+    """A long-running IngestWorker in a thread; its stats land in result['stats']."""
     stop = threading.Event()
     result: dict = {}
     worker = IngestWorker(settings)
@@ -268,27 +266,35 @@ def test_worker_survives_its_postgres_connections_being_killed(settings, db):
         target=lambda: result.setdefault("stats", worker.run(once=False, stop=stop)),
         daemon=True,
     )
-    put(settings, "support_tickets", [event(i) for i in range(500)])
     thread.start()
+    return thread, stop, result
 
-    def wait_rows(n: int) -> int:
-        deadline = time.monotonic() + 90
-        rows = 0
-        while time.monotonic() < deadline:
-            rows = db.execute("SELECT count(*) FROM trendmine.feedback").fetchone()[0]
-            if rows >= n:
-                break
-            time.sleep(0.2)
-        return rows
 
-    assert wait_rows(500) == 500
+def wait_rows(db, n: int, timeout: float = 90) -> int:
+    """Feedback rows once there are n of them (or what there is after timeout seconds)."""
+    deadline = time.monotonic() + timeout
+    rows = 0
+    while time.monotonic() < deadline:
+        rows = db.execute("SELECT count(*) FROM trendmine.feedback").fetchone()[0]
+        if rows >= n:
+            break
+        time.sleep(0.2)
+    return rows
+
+
+def test_worker_survives_its_postgres_connections_being_killed(settings, db):
+    """What a Postgres restart looks like to the worker: its connection dies mid-run. The
+    batch is retried on a new connection (backoff); nothing is lost or doubled."""
+    put(settings, "support_tickets", [event(i) for i in range(500)])
+    thread, stop, result = start_worker(settings)
+    assert wait_rows(db, 500) == 500
     killed = db.execute(
         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
         "WHERE datname = current_database() AND pid <> pg_backend_pid()"
     ).fetchone()[0]
     assert killed >= 1
     put(settings, "support_tickets", [event(i) for i in range(500, 1500)] + [b"{bad"])
-    assert wait_rows(1500) == 1500
+    assert wait_rows(db, 1500) == 1500
     stop.set()
     thread.join(timeout=60)
     stats = result["stats"]
