@@ -129,8 +129,13 @@ def test_split_is_not_undone(services, mined, data, tmp_path):
         assert _theme(conn, tid)["status"] != "active"
         for s in subs:
             assert _theme(conn, s.theme_id)["status"] == "active", s
-            mine_ = [sid for sid, t in before.items() if t == s.theme_id]
-            assert sum(after.get(sid) == s.theme_id for sid in mine_) >= 0.8 * len(mine_)
+    # Undoing the split would put a sub-theme's records back with its sibling: none may go
+    # there. A record may move to an unrelated theme (the new run re-clusters; a small piece
+    # split off by k-means is mostly its edge), but the pieces together keep >= 80%.
+    ids = {s.theme_id for s in subs}
+    members = {sid: t for sid, t in before.items() if t in ids}
+    assert not [sid for sid, t in members.items() if after.get(sid) in ids - {t}]
+    assert sum(after.get(sid) == t for sid, t in members.items()) >= 0.8 * len(members)
 
 
 def test_move_keeps_the_new_parent(services, mined, data, tmp_path):
