@@ -146,12 +146,11 @@ def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.n
     return (x - mu) / np.sqrt(var + eps) * w + b
 
 
-_ERF = np.frompyfunc(math.erf, 1, 1)
-
-
 def _gelu(x: np.ndarray) -> np.ndarray:
     """BERT's exact (erf) GELU."""
-    return 0.5 * x * (1.0 + _ERF(x / math.sqrt(2.0)).astype(x.dtype))
+    from scipy.special import erf
+
+    return 0.5 * x * (1.0 + erf(x / np.float32(math.sqrt(2.0))))
 
 
 def embed_query(text: str, model: str = DEFAULT_MODEL, device: str | None = None
@@ -168,7 +167,8 @@ class LightEncoder:
     bundled all-MiniLM-L6-v2), computed in numpy from the model's safetensors file and
     tokenizer.json: no torch, no transformers, so a one-off query is embedded in well under
     a second from a cold process (importing torch and sentence-transformers alone takes
-    seconds). For a handful of texts; bulk encoding stays on `Embedder`.
+    seconds). For queries and short label phrases; bulk encoding of snippets stays on
+    `Embedder`.
 
     `LightEncoder.supports(model)` says whether a model directory fits (a BERT encoder,
     mean pooling, no extra dense layers); else use `Embedder`."""
@@ -213,26 +213,45 @@ class LightEncoder:
         self._tok = tok
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed texts -> float32 array (n, dim), one text at a time (no padding)."""
+        """Embed texts -> float32 array (n, dim).
+
+        Texts of the same token count go through the model together: no padding, so no
+        attention mask, and every token counts in the mean pooling. Short label phrases
+        fall into a handful of such groups."""
         from threadpoolctl import threadpool_limits
 
         if getattr(self, "_tok", None) is None:
             self._load()
-        # matrices of a few tokens: BLAS threads cost more than they bring (10x on a busy
-        # 2-core machine)
-        with threadpool_limits(limits=1, user_api="blas"):
-            return np.stack([self._one(t) for t in texts]).astype(np.float32)
+        texts = list(texts)
+        out = np.zeros((len(texts), self._w["embeddings.word_embeddings.weight"].shape[1]),
+                       dtype=np.float32)
+        if not texts:
+            return out
+        encs = self._tok.encode_batch(texts)
+        by_len: dict[int, list[int]] = {}
+        for i, e in enumerate(encs):
+            by_len.setdefault(len(e.ids), []).append(i)
+        for idx in by_len.values():
+            for lo in range(0, len(idx), self._CHUNK):
+                part = idx[lo : lo + self._CHUNK]
+                ids = np.array([encs[i].ids for i in part])
+                types = np.array([encs[i].type_ids for i in part])
+                # a few small matrices: BLAS threads cost more than they bring (10x on a
+                # busy 2-core machine); big groups use them
+                with threadpool_limits(limits=None if ids.size >= 2048 else 1, user_api="blas"):
+                    out[part] = self._forward(ids, types)
+        return out
 
-    def _one(self, text: str) -> np.ndarray:
+    _CHUNK = 256  # texts per forward pass: bounded memory for long texts
+
+    def _forward(self, ids: np.ndarray, types: np.ndarray) -> np.ndarray:
+        """(b, n) token ids of b texts with n tokens each -> (b, dim) pooled vectors."""
         w, eps = self._w, self._eps
-        enc = self._tok.encode(text)
-        ids = np.asarray(enc.ids)
-        types = np.asarray(enc.type_ids)
         x = (w["embeddings.word_embeddings.weight"][ids]
-             + w["embeddings.position_embeddings.weight"][: len(ids)]
+             + w["embeddings.position_embeddings.weight"][: ids.shape[1]]
              + w["embeddings.token_type_embeddings.weight"][types])
         x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], eps)
-        n, dim = x.shape
+        b, n, dim = x.shape
         hd = dim // self._heads
         for i in range(self._layers):
             p = f"encoder.layer.{i}."
@@ -240,19 +259,19 @@ class LightEncoder:
             def lin(v: np.ndarray, name: str, p: str = p) -> np.ndarray:
                 return v @ w[p + name + ".weight"].T + w[p + name + ".bias"]
 
-            q, k, v = (lin(x, f"attention.self.{m}").reshape(n, self._heads, hd).transpose(1, 0, 2)
-                       for m in ("query", "key", "value"))
-            scores = q @ k.transpose(0, 2, 1) / math.sqrt(hd)
+            q, k, v = (lin(x, f"attention.self.{m}").reshape(b, n, self._heads, hd)
+                       .transpose(0, 2, 1, 3) for m in ("query", "key", "value"))
+            scores = q @ k.transpose(0, 1, 3, 2) / np.float32(math.sqrt(hd))
             scores = np.exp(scores - scores.max(-1, keepdims=True))
             ctx = (scores / scores.sum(-1, keepdims=True)) @ v
-            ctx = ctx.transpose(1, 0, 2).reshape(n, dim)
+            ctx = ctx.transpose(0, 2, 1, 3).reshape(b, n, dim)
             x = _layer_norm(lin(ctx, "attention.output.dense") + x,
                             w[p + "attention.output.LayerNorm.weight"],
                             w[p + "attention.output.LayerNorm.bias"], eps)
             h = _gelu(lin(x, "intermediate.dense"))
             x = _layer_norm(lin(h, "output.dense") + x, w[p + "output.LayerNorm.weight"],
                             w[p + "output.LayerNorm.bias"], eps)
-        vec = x.mean(0)  # mean pooling; one unpadded text, so every token counts
+        vec = x.mean(1)  # mean pooling over unpadded tokens
         if self.normalize:
-            vec = vec / max(float(np.linalg.norm(vec)), 1e-12)
-        return vec
+            vec = vec / np.maximum(np.linalg.norm(vec, axis=1, keepdims=True), 1e-12)
+        return vec.astype(np.float32, copy=False)

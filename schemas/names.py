@@ -55,6 +55,7 @@ ALL_TOPICS: tuple[str, ...] = (*INGEST_TOPICS, DLQ_TOPIC, LOOP_TOPIC)
 DB_SCHEMA = "trendmine"
 READ_SCHEMA = "trends"
 MIGRATIONS_TABLE = f"{DB_SCHEMA}.schema_migrations"
+PHRASE_EMBEDDING_TABLE = f"{DB_SCHEMA}.phrase_embedding"  # label phrase vectors, kept across runs
 
 # Headers on a dead-lettered record (the value is the original bytes, untouched).
 DLQ_HEADER_REASON = "trendmine.reason"

@@ -119,6 +119,8 @@ def test_rerun_on_the_same_data_changes_no_theme_id(services, mined, tmp_path):
     counts = mine(settings, now=NOW, mode="full")
     assert counts["mode"] == "full" and counts["embedded"] == 0
     assert (counts["births"], counts["merged"], counts["retired"]) == (0, 0, 0)
+    # the label phrases' vectors were stored by the first run: none is embedded again
+    assert mined[1]["label_phrases_embedded"] > 0 and counts["label_phrases_embedded"] == 0
     assert _assignments(settings) == before
     # auto mode right after a full run: nothing pending, nothing changes
     counts = mine(settings, now=NOW)

@@ -1,0 +1,61 @@
+"""Label phrases remember their vectors in Postgres, so a re-mine embeds only new ones.
+
+The phrase labeller ranks a few thousand candidate phrases per full run by embedding them;
+from one run to the next nearly all of them are the same. `StoredPhraseEncoder` is a
+TextEncoder (mining.contracts) that reads known phrases from `trendmine.phrase_embedding`,
+encodes the rest with the model and stores them. The model is then loaded only when a
+phrase is new, and for the bundled model it is the light numpy path (no torch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from foundation.config import Settings
+from mining import Embedder
+from mining.contracts import TextEncoder
+from mining.embed import LightEncoder
+from schemas.names import PHRASE_EMBEDDING_TABLE
+
+
+def phrase_encoder_for(settings: Settings, embedder: Embedder) -> TextEncoder:
+    """The encoder for label phrases: the numpy path when the model allows it on the CPU
+    (the same vectors, without loading torch), else the snippets' embedder."""
+    if settings.embedding_device in (None, "", "cpu") and LightEncoder.supports(embedder.model):
+        return LightEncoder(embedder.model, normalize=embedder.normalize)
+    return embedder
+
+
+class StoredPhraseEncoder:
+    """`encode(phrases)` from the phrase table where known, else from `encoder` (stored).
+
+    `conn`: an autocommit connection with pgvector registered. `encoded_`: how many
+    phrases it had to encode so far (0 on a re-mine of unchanged data)."""
+
+    def __init__(self, conn, model_id: str, encoder: TextEncoder) -> None:
+        self.conn = conn
+        self.model_id = model_id
+        self.encoder = encoder
+        self.encoded_ = 0
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        texts = list(texts)
+        known = dict(self.conn.execute(
+            f"SELECT phrase, embedding FROM {PHRASE_EMBEDDING_TABLE} "
+            "WHERE model = %s AND phrase = ANY(%s)", (self.model_id, texts)).fetchall())
+        vectors = {p: v.to_numpy() for p, v in known.items()}
+        new = [t for t in dict.fromkeys(texts) if t not in vectors]
+        self.encoded_ += len(new)
+        if new:
+            fresh = np.asarray(self.encoder.encode(new), dtype=np.float32)
+            vectors.update(zip(new, fresh, strict=True))
+            with self.conn.transaction(), self.conn.cursor() as cur:
+                # two runs at once may both add a phrase: the first one's vector stays
+                cur.executemany(
+                    f"INSERT INTO {PHRASE_EMBEDDING_TABLE} (model, phrase, embedding) "
+                    "VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                    [(self.model_id, p, v) for p, v in zip(new, fresh, strict=True)])
+        dim = next(iter(vectors.values())).shape[0] if vectors else 0
+        return np.stack([vectors[t] for t in texts]) if texts else np.zeros((0, dim), np.float32)
