@@ -237,8 +237,9 @@ class LightEncoder:
                 ids = np.array([encs[i].ids for i in part])
                 types = np.array([encs[i].type_ids for i in part])
                 # a few small matrices: BLAS threads cost more than they bring (10x on a
-                # busy 2-core machine); big groups use them
-                with threadpool_limits(limits=None if ids.size >= 2048 else 1, user_api="blas"):
+                # busy 2-core machine); big groups use every core
+                threads = (os.cpu_count() or 1) if ids.size >= 2048 else 1
+                with threadpool_limits(limits=threads, user_api="blas"):
                     out[part] = self._forward(ids, types)
         return out
 

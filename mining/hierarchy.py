@@ -42,12 +42,12 @@ def keyword_overlap(texts: Sequence[str], labels: np.ndarray, ids: np.ndarray,
     their top c-TF-IDF unigrams (the class-based TF-IDF of BERTopic, stop words out)."""
     from sklearn.feature_extraction.text import CountVectorizer
 
-    from mining.label import ctfidf_matrix, strip_placeholders
+    from mining.label import count_rows, ctfidf_matrix, strip_placeholders
 
     k = ids.size
     try:
-        counts = CountVectorizer(stop_words="english").fit_transform(
-            [strip_placeholders(t) for t in texts])
+        counts = count_rows(CountVectorizer(stop_words="english"),
+                            [strip_placeholders(t) for t in texts])
     except ValueError:  # empty vocabulary
         return np.zeros((k, k))
     weights = ctfidf_matrix(counts, labels, ids)

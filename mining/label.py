@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -37,6 +38,15 @@ def _readable(terms: list[str], max_terms: int = 3) -> str:
             break
     label = " / ".join(chosen)
     return label[:1].upper() + label[1:]
+
+
+def count_rows(vectorizer: Any, texts: Sequence[str]) -> sp.csr_matrix:
+    """`vectorizer.fit_transform(texts)`, each distinct text analysed once: the Python
+    tokenising is most of the cost, and a window repeats texts (templates, re-exports)."""
+    unique, inverse = np.unique(np.asarray(texts, dtype=object), return_inverse=True)
+    if unique.size == len(texts):
+        return vectorizer.fit_transform(texts).tocsr()
+    return vectorizer.fit_transform(unique.tolist()).tocsr()[inverse.ravel()]
 
 
 def ctfidf_matrix(counts: sp.spmatrix, labels: np.ndarray, ids: np.ndarray) -> sp.csr_matrix:
@@ -128,7 +138,7 @@ class CTfidfLabeller:
             ngram_range=tuple(self.ngram_range), stop_words=self.stop_words, lowercase=True
         )
         try:
-            counts = vec.fit_transform(docs)
+            counts = count_rows(vec, docs)
         except ValueError:  # empty vocabulary (only stop words / placeholders)
             for cid in ids:
                 self.keywords_[cid], self.scores_[cid], self.labels_text_[cid] = [], [], ""

@@ -19,7 +19,7 @@ import scipy.sparse as sp
 
 from mining._validate import as_matrix, check_float, check_int, l2_normalize
 from mining.contracts import TextEncoder
-from mining.label import CTfidfLabeller, strip_placeholders
+from mining.label import CTfidfLabeller, count_rows, strip_placeholders
 
 # Words that carry no topic: a label never starts with them (nor ends, for most).
 GENERIC_WORDS = frozenset({
@@ -171,7 +171,7 @@ class PhraseLabeller(CTfidfLabeller):
         vec = CountVectorizer(analyzer=lambda t: candidate_phrases(t, self.max_words, stop),
                               binary=True)
         try:
-            counts = vec.fit_transform(texts).tocsc()
+            counts = count_rows(vec, texts).tocsc()
         except ValueError:  # no candidate in any text
             return [[] for _ in ids], [np.zeros(0) for _ in ids]
         vocab = vec.get_feature_names_out()
