@@ -417,6 +417,7 @@ def _incremental(conn, settings: Settings, model_id: str, since: datetime,
                                 float(sim[i]), "incremental", run_id))
         touched = sorted({int(t) for t in assigned[attached]})
         curation.refresh_counts(conn, touched)
+        curation.recheck_parents(conn, curation.parent_ids(conn, touched))
     tick("write", len(attached), len(attached))
     reason = "requested" if requested == "incremental" else (
         f"{pool} unassigned snippets, below the re-clustering thresholds")
@@ -514,6 +515,8 @@ def _full(conn, settings: Settings, embedder: Embedder, since: datetime, run_id:
         _write_assignments(conn, model, rows, theme_of, run_id)
         parents = _write_parents(conn, model, rows, theme_of, model_id, run_id, quiet)
         curation.apply_decisions(conn)
+        # hidden leaves (decisions) count like chatter ones: a parent made of them is quiet
+        curation.recheck_parents(conn)
     tick("write", model.n_themes_, model.n_themes_)
     assigned = int((model.labels_ >= 0).sum())
     return {"themes": len(theme_of), "parents": parents, "births": len(match.births),
@@ -664,8 +667,7 @@ def _write_parents(conn, model: ThemeModel, rows: list[WindowRow], theme_of: dic
             """UPDATE trendmine.themes SET label = %s, keywords = %s, quotes = %s, size = %s,
                n_feedback = %s, n_accounts = %s, first_seen = %s, last_seen = %s,
                status = 'active', merged_into = NULL, centroid = %s, model = %s,
-               phrases = %s, parent_theme_id = NULL, updated_at = now(), visibility = CASE
-                   WHEN visibility = 'hidden' THEN 'hidden' ELSE %s END
+               phrases = %s, parent_theme_id = NULL, updated_at = now(), visibility = %s
                WHERE theme_id = %s""",
             (getattr(model, "parent_labels_text_", {}).get(p, f"theme {pid}"),
              getattr(model, "parent_keywords_", {}).get(p, []),

@@ -147,6 +147,7 @@ WITH rec AS (
     CROSS JOIN LATERAL (SELECT CASE WHEN %(level)s::text = 'parent'
                         THEN coalesce(t.parent_theme_id, t.theme_id) ELSE t.theme_id END
                         AS theme_id) lvl
+    JOIN trendmine.themes lt ON lt.theme_id = lvl.theme_id
     LEFT JOIN trendmine.accounts a ON a.account_id = f.account_id
     WHERE f.created_at >= %(since)s
       AND (%(source)s::text IS NULL OR f.source = %(source)s::text)
@@ -154,7 +155,9 @@ WITH rec AS (
            OR lower(coalesce(a.segment, 'unknown')) = %(segment)s::text)
       AND (%(themes)s::bigint[] IS NULL OR lvl.theme_id = ANY(%(themes)s::bigint[]))
       -- hidden and chatter themes stay out of the lists (still shown when asked for by id)
-      AND (t.visibility = 'shown' OR %(themes)s::bigint[] IS NOT NULL)
+      -- (at level 'parent': the parent too, and a retired, emptied parent has no leaves)
+      AND ((t.visibility = 'shown' AND lt.visibility = 'shown')
+           OR %(themes)s::bigint[] IS NOT NULL)
 ), {voices}
 """
 
