@@ -47,7 +47,13 @@ from mining import (
     split_snippets,
     text_hash,
 )
-from mining.chatter import BoilerplateDetector, asks, chatter_parents, chatter_themes
+from mining.chatter import (
+    BoilerplateDetector,
+    asks,
+    chatter_parents,
+    chatter_themes,
+    separate_chatter,
+)
 from mining.hierarchy import AgglomerativeGrouper
 from warehouse import curation
 
@@ -504,8 +510,9 @@ def _full(conn, settings: Settings, embedder: Embedder, since: datetime, run_id:
                                          [r.feedback_id for r in rows])
     chatter = chatter_themes(model.labels_, detector.chatter_,
                              asking=np.array([asks(t) for t in detector.stripped_], dtype=bool))
-    quiet = chatter_parents(model.parent_of_, model.sizes_,
-                            np.isin(model.cluster_ids_, list(chatter)))
+    is_chatter = np.isin(model.cluster_ids_, list(chatter))
+    model.group_parents(separate_chatter(model.parent_of_, is_chatter))
+    quiet = chatter_parents(model.parent_of_, model.sizes_, is_chatter)
     model.label(detector.stripped_, groups, progress=tick)
     tick("write", 0, model.n_themes_)
     with conn.transaction():
