@@ -371,3 +371,53 @@ def test_hiding_leaves_rechecks_their_parent_at_once(services, mined, data, tmp_
             if vis == {"hidden"}:
                 assert _theme(conn, p)["visibility"] == "hidden", (p, ls)
         assert {_theme(conn, t)["visibility"] for t in leaves} == {"hidden"}
+
+
+def test_cli_decisions_refresh_parents_trend_rows_and_theme_show(services, mined, tmp_path,
+                                                                 monkeypatch):
+    from typer.testing import CliRunner
+
+    from foundation.config import get_settings
+    from trendmine.cli import app
+    from warehouse.trends import rebuild_trends
+
+    settings = _clone(services, mined, tmp_path)
+    monkeypatch.setenv("TRENDMINE_DATABASE_URL", settings.dsn())
+    monkeypatch.setenv("COLUMNS", "200")
+    get_settings(fresh=True)
+    try:
+        with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+            rebuild_trends(conn, settings, now=NOW)
+            parents = _parents(conn)
+            vis = dict(conn.execute("SELECT theme_id, visibility FROM trendmine.themes"
+                                    ).fetchall())
+            shown = sorted((p for p, ls in parents.items()
+                            if {vis[t] for t in [p, *ls]} == {"shown"}),
+                           key=lambda p: (len(parents[p]), p))
+            gone, hid = shown[0], shown[-1]
+            keep = next(ls[0] for p, ls in parents.items() if p not in (gone, hid))
+
+            def trend_rows(tid: int) -> int:
+                return conn.execute("SELECT count(*) FROM trends.theme_trends "
+                                    "WHERE theme_id = %s", (tid,)).fetchone()[0]
+
+            assert trend_rows(gone) > 0
+        runner = CliRunner()
+        r = runner.invoke(app, ["theme", "merge", str(keep), *map(str, parents[gone])])
+        assert r.exit_code == 0 and "trend tables rebuilt" in r.output, r.output
+        for leaf in parents[hid]:
+            r = runner.invoke(app, ["theme", "hide", str(leaf), "--no-refresh"])
+            assert r.exit_code == 0, r.output
+        assert f"its parent theme {hid} is hidden now too" in r.output, r.output
+        r = runner.invoke(app, ["theme", str(hid)])
+        assert r.exit_code == 0 and "hidden: left out of `trends`" in r.output, r.output
+        assert f"{len(parents[hid])} sub-themes: #" in r.output, r.output
+        r = runner.invoke(app, ["theme", str(parents[hid][0])])
+        assert f"sub-theme of #{hid}" in r.output, r.output
+        with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+            # the emptied parent left the views: retired, 0 records, no trend rows
+            assert trend_rows(gone) == 0
+            assert conn.execute("SELECT status, n_feedback FROM trends.themes WHERE theme_id "
+                                "= %s", (gone,)).fetchone() == ("retired", 0)
+    finally:
+        get_settings(fresh=True)

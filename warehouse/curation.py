@@ -46,6 +46,7 @@ class ThemeRef:
     level: str
     status: str
     parent_theme_id: int | None
+    visibility: str = "shown"
 
 
 @dataclass
@@ -65,11 +66,17 @@ def _theme(conn: psycopg.Connection, theme_id: int) -> ThemeRef:
         raise ValueError("conn: curation needs an autocommit connection")
     with conn.cursor(row_factory=class_row(ThemeRef)) as cur:
         found = cur.execute(
-            "SELECT theme_id, label, level, status, parent_theme_id FROM trendmine.themes "
-            "WHERE theme_id = %s", (theme_id,)).fetchone()
+            "SELECT theme_id, label, level, status, parent_theme_id, visibility "
+            "FROM trendmine.themes WHERE theme_id = %s", (theme_id,)).fetchone()
     if found is None:
         raise TrendmineError(f"no theme {theme_id}", "list themes with `trendmine trends`")
     return found
+
+
+def parent_of(conn: psycopg.Connection, theme_id: int) -> ThemeRef | None:
+    """The parent of a theme as it is now (None for a parent or a leaf without one)."""
+    pid = _theme(conn, theme_id).parent_theme_id
+    return None if pid is None else _theme(conn, pid)
 
 
 def _active_leaf(conn: psycopg.Connection, theme_id: int) -> ThemeRef:
