@@ -1,0 +1,58 @@
+"""Chatter on the demo world, through the real pipeline: the off-topic records (greetings,
+sign-offs, a scheduling call about an onsite, "no product topics") end in chatter themes
+under chatter parents, and product feedback is not hidden as chatter.
+
+The small world (3,000 records, seed 7) is mined for real; the world's ground truth says which
+records are off-topic (`demoworld.catalog.NOISE`), so the test needs no theme ids or labels.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+import psycopg
+
+from demoworld import generate_world
+from demoworld.catalog import NOISE
+from demoworld.load import load_world
+from warehouse.mine import mine
+
+SMALL = {"seed": 7, "n_accounts": 60, "n_feedback": 3000, "weeks": 12}
+
+
+def test_off_topic_records_are_chatter_at_both_levels(settings, tmp_path):
+    world = generate_world(**SMALL)
+    load_world(settings, world, tmp_path / "world")
+    mine(settings)
+    truth = {r.source_id: r.themes[0] for recs in world.feedback.values() for r in recs}
+    with psycopg.connect(settings.dsn()) as conn:
+        rows = conn.execute(
+            "SELECT DISTINCT f.source_id, l.theme_id, l.visibility, p.theme_id, p.visibility "
+            "FROM trendmine.feedback_theme ft JOIN trendmine.feedback f USING (feedback_id) "
+            "JOIN trendmine.themes l ON l.theme_id = ft.theme_id "
+            "JOIN trendmine.themes p ON p.theme_id = l.parent_theme_id").fetchall()
+    leaf_votes: dict[int, Counter] = defaultdict(Counter)
+    parent_votes: dict[int, Counter] = defaultdict(Counter)
+    vis = {}
+    for sid, leaf, leaf_vis, parent, parent_vis in rows:
+        off = truth[sid] == NOISE
+        leaf_votes[leaf][off] += 1
+        parent_votes[parent][off] += 1
+        vis[leaf], vis[parent] = leaf_vis, parent_vis
+    # a theme (leaf or parent) made mostly of off-topic records is never shown ...
+    for votes in (leaf_votes, parent_votes):
+        offtopic = [t for t, c in votes.items() if c[True] > c[False]]
+        assert offtopic, votes
+        assert all(vis[t] == "chatter" for t in offtopic), {t: vis[t] for t in offtopic}
+    # ... shown parents hold (almost) no off-topic records, and chatter hides (almost) no
+    # product feedback
+    shown_parents = Counter()
+    hidden_product = Counter()
+    for leaf, c in leaf_votes.items():
+        hidden_product[vis[leaf] != "shown"] += c[False]
+    for parent, c in parent_votes.items():
+        if vis[parent] == "shown":
+            shown_parents.update(c)
+    assert shown_parents[True] <= 0.02 * shown_parents[False], shown_parents
+    assert hidden_product[True] <= 0.02 * (hidden_product[True] + hidden_product[False]), (
+        hidden_product)
