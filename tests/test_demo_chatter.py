@@ -20,6 +20,15 @@ from warehouse.mine import mine
 SMALL = {"seed": 7, "n_accounts": 60, "n_feedback": 3000, "weeks": 12}
 
 
+def _texts(settings, theme_id: int) -> list[str]:
+    """A few snippets of a theme or of a parent's leaves (for a failure message)."""
+    with psycopg.connect(settings.dsn()) as conn:
+        return [r[0] for r in conn.execute(
+            "SELECT s.text FROM trendmine.feedback_theme ft JOIN trendmine.feedback_snippet s "
+            "USING (feedback_id, ord) JOIN trendmine.themes l ON l.theme_id = ft.theme_id "
+            "WHERE %s IN (l.theme_id, l.parent_theme_id) LIMIT 8", (theme_id,))]
+
+
 def test_off_topic_records_are_chatter_at_both_levels(settings, tmp_path):
     world = generate_world(**SMALL)
     load_world(settings, world, tmp_path / "world")
@@ -39,20 +48,25 @@ def test_off_topic_records_are_chatter_at_both_levels(settings, tmp_path):
         leaf_votes[leaf][off] += 1
         parent_votes[parent][off] += 1
         vis[leaf], vis[parent] = leaf_vis, parent_vis
-    # a theme (leaf or parent) made mostly of off-topic records is never shown ...
-    for votes in (leaf_votes, parent_votes):
-        offtopic = [t for t, c in votes.items() if c[True] > c[False]]
-        assert offtopic, votes
-        assert all(vis[t] == "chatter" for t in offtopic), {t: vis[t] for t in offtopic}
-    # ... shown parents hold (almost) no off-topic records, and chatter hides (almost) no
-    # product feedback
-    shown_parents = Counter()
-    hidden_product = Counter()
+    # Off-topic records end in chatter leaves. Not all: the world's noise includes one real
+    # product question ("How do I change my avatar? Couldn't find it in settings."), a shown
+    # leaf of ~10 records, rightly.
+    in_leaves = Counter()
     for leaf, c in leaf_votes.items():
-        hidden_product[vis[leaf] != "shown"] += c[False]
+        in_leaves[vis[leaf]] += c[True]
+    assert in_leaves["shown"] <= 0.1 * sum(in_leaves.values()), in_leaves
+    # Shown parents hold (almost) no off-topic records; chatter hides (almost) no product
+    # feedback; a parent made mostly of off-topic records that ask nothing is chatter.
+    shown_parents = Counter()
     for parent, c in parent_votes.items():
         if vis[parent] == "shown":
             shown_parents.update(c)
     assert shown_parents[True] <= 0.02 * shown_parents[False], shown_parents
-    assert hidden_product[True] <= 0.02 * (hidden_product[True] + hidden_product[False]), (
-        hidden_product)
+    hidden_product = Counter()
+    for leaf, c in leaf_votes.items():
+        hidden_product[vis[leaf] != "shown"] += c[False]
+    assert hidden_product[True] <= 0.02 * sum(hidden_product.values()), hidden_product
+    big_offtopic = [p for p, c in parent_votes.items() if c[True] >= 20 and c[True] > c[False]]
+    assert big_offtopic and all(vis[p] == "chatter" for p in big_offtopic), [
+        (p, dict(parent_votes[p]), _texts(settings, p)) for p in big_offtopic
+        if vis[p] != "chatter"]
