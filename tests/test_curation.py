@@ -329,9 +329,9 @@ def test_a_parent_emptied_by_merge_and_move_shows_zero_and_leaves_the_lists(
             assert (t["status"], t["size"], t["n_feedback"], t["n_accounts"]) == (
                 "retired", 0, 0, 0), t
             assert pid not in listed
-            events = [e[0] for e in conn.execute(
-                "SELECT event FROM trends.theme_lineage WHERE theme_id = %s", (pid,))]
-            assert "retire" in events, events
+            events = conn.execute("SELECT event, detail->>'by' FROM trends.theme_lineage "
+                                  "WHERE theme_id = %s", (pid,)).fetchall()
+            assert ("retire", "pm") in events, events
         # the parent that took them counts them, each record once
         n = conn.execute(
             "SELECT count(DISTINCT ft.feedback_id) FROM trendmine.feedback_theme ft "

@@ -141,7 +141,7 @@ def move(conn: psycopg.Connection, theme_id: int, parent_id: int, who: str | Non
                      (parent_id, theme_id))
         old = [leaf.parent_theme_id] if leaf.parent_theme_id is not None else []
         refresh_counts(conn, [theme_id], old)
-        retire_empty_parents(conn, old, did)
+        retire_empty_parents(conn, old, did, who or current_user())
         recheck_parents(conn, [*old, parent_id])
     return did
 
@@ -207,7 +207,8 @@ def refresh_counts(conn: psycopg.Connection, leaf_ids: list[int],
 
 
 def retire_empty_parents(conn: psycopg.Connection, parent_ids: list[int],
-                         decision_id: int | None = None) -> list[int]:
+                         decision_id: int | None = None, who: str | None = None
+                         ) -> list[int]:
     """Retire the active parents among `parent_ids` that no active leaf points at any more
     (all merged away or moved): they leave the trend lists and the report, with a lineage
     row naming the decision that emptied them. Returns their ids."""
@@ -222,7 +223,7 @@ def retire_empty_parents(conn: psycopg.Connection, parent_ids: list[int],
         conn.execute(
             "INSERT INTO trendmine.theme_lineage (event, theme_id, detail) "
             "VALUES ('retire', %s, %s)",
-            (pid, Jsonb({"decision_id": decision_id, "curated": True,
+            (pid, Jsonb({"decision_id": decision_id, "by": who, "curated": True,
                          "reason": "no sub-themes left"})))
     return gone
 
@@ -292,7 +293,7 @@ def merge(conn: psycopg.Connection, keep_id: int, absorbed: list[int], who: str 
         _refresh_stats(conn, [keep_id])
         parents = parent_ids(conn, [keep_id, *absorbed])
         refresh_counts(conn, [keep_id], parents)
-        retire_empty_parents(conn, parents, did)
+        retire_empty_parents(conn, parents, did, who or current_user())
         recheck_parents(conn, parents)
     return did
 
