@@ -48,13 +48,17 @@ def test_off_topic_records_are_chatter_at_both_levels(settings, tmp_path):
         leaf_votes[leaf][off] += 1
         parent_votes[parent][off] += 1
         vis[leaf], vis[parent] = leaf_vis, parent_vis
-    # Off-topic records end in chatter leaves. Not all: the world's noise includes one real
+    # Off-topic records form chatter leaves. The exceptions: a few sit as a minority in a
+    # product leaf (the nearest theme took them), and the world's noise includes one real
     # product question ("How do I change my avatar? Couldn't find it in settings."), a shown
     # leaf of ~10 records, rightly.
-    in_leaves = Counter()
+    own = Counter()  # off-topic records in leaves they make most of, by visibility
     for leaf, c in leaf_votes.items():
-        in_leaves[vis[leaf]] += c[True]
-    assert in_leaves["shown"] <= 0.1 * sum(in_leaves.values()), in_leaves
+        if c[True] > c[False]:
+            own[vis[leaf]] += c[True]
+    assert own["shown"] <= 15 and own["chatter"] >= 4 * own["shown"], (own, [
+        (t, dict(c), _texts(settings, t)[:3]) for t, c in leaf_votes.items()
+        if c[True] > c[False] and vis[t] == "shown"])
     # Shown parents hold (almost) no off-topic records; chatter hides (almost) no product
     # feedback; a parent made mostly of off-topic records that ask nothing is chatter.
     shown_parents = Counter()
