@@ -25,18 +25,43 @@ from mining.snippets import _REQUEST_CUE, split_sentences
 _PROBLEM = re.compile(
     r"(?i)\b(?:broken|bugs?|errors?|fail\w*|crash\w*|slow\w*|issues?|problems?|block\w*|"
     r"complain\w*|frustrat\w*|time[sd]? out|timing out|can'?t|cannot|unable|doesn'?t|won'?t|"
-    r"not working|hurt\w*|unusable|stuck|wrong|lost|declined|charged)\b")
+    r"not working|hurt\w*|unusable|stuck|wrong|lost|declined|charged|"
+    # a change for the worse or a limit met: "used to open instantly, now spins", "we ran out"
+    r"used to|no longer|ran out|run(?:ning)? out|freez\w*|hangs?|spin(?:s|ning)?|"
+    r"takes? (?:forever|ages)|too (?:slow|long|many|few|hard|expensive|rigid|complex)|"
+    r"pain(?:ful\w*)?|confus\w*|unclear|limit(?:s|ed)? (?:hit|reached))\b")
+# a request said politely without a request word ("Please allow more than 10 custom fields")
+_PLEASE = re.compile(
+    r"(?i)\bplease (?:allow|add|support|make|let us|enable|provide|consider|fix|improve|"
+    r"build|include|extend|increase|raise|change|offer|implement|bring|look into)\b")
 # a question, or an instruction ("Add a dark mode", "switch to whisper mode")
 _QUESTION = re.compile(
     r"(?i)\?|^\W*(?:what|how|why|when|where|who|which|is|are|can|could|would|will|do|does|"
     r"did|should|may|any|add|allow|enable|disable|let|make|change|turn|switch|set|put|remove|"
     r"delete|update|show|give|send|cancel|reset|fix|support|sync|export|import|go)\b")
+# Arranging the meeting itself ("Does Tuesday the week after next work for you?", "I'll
+# send the invite"): a question about that asks for nothing in the product, so it does not
+# count as one. Only questions are discounted: "wants SSO, see you Tuesday" still asks.
+_LOGISTICS = re.compile(
+    r"(?i)\b(?:works? (?:for|with) (?:you|me|us|everyone|both of us|your team)|suits? you|"
+    r"are you (?:free|available)|(?:your|my|our|their) availability|align\w* calendars?|"
+    r"(?:calendar )?invites?|agenda|reschedul\w*|rebook\w*|talk (?:then|soon)|"
+    r"see you (?:then|there|soon)|meet (?:up|in person|onsite))\b")
 _NORM = re.compile(r"[^a-z0-9]+")
 
 
+def _asks_sentence(sentence: str) -> bool:
+    if _REQUEST_CUE.search(sentence) or _PROBLEM.search(sentence) or _PLEASE.search(sentence):
+        return True
+    return bool(_QUESTION.search(sentence)) and not _LOGISTICS.search(sentence)
+
+
 def asks(text: str) -> bool:
-    """Does the text ask for something, report a problem or put a question?"""
-    return any(p.search(text) for p in (_REQUEST_CUE, _PROBLEM, _QUESTION))
+    """Does the text ask for something, report a problem or put a question (one about the
+    product: a question arranging a meeting does not count)?"""
+    return any(_asks_sentence(s) for s in split_sentences(text) or [text])
+
+
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’]+")
 
 
@@ -141,4 +166,23 @@ def chatter_parents(parent_of: np.ndarray, sizes: np.ndarray, chatter_leaf: np.n
         leaves = parent_of == p
         if sizes[leaves & chatter_leaf].sum() >= min_share * sizes[leaves].sum():
             out.add(int(p))
+    return out
+
+
+def separate_chatter(parent_of: np.ndarray, chatter_leaf: np.ndarray) -> np.ndarray:
+    """Parent numbers with the chatter leaves that sit among product leaves moved to one new
+    parent of their own (`parent_of`, `chatter_leaf`: one entry per leaf). A product parent
+    then holds, counts and is labelled after product leaves only (a scheduling call's leaf
+    grouped with product leaves named the parent "Upcoming onsite"); a parent of chatter
+    leaves only is left as it is."""
+    parent_of = np.asarray(parent_of, dtype=np.int64)
+    chatter_leaf = np.asarray(chatter_leaf, dtype=bool)
+    if parent_of.shape != chatter_leaf.shape:
+        raise ValueError("chatter_leaf: expected one entry per leaf")
+    mixed = [p for p in np.unique(parent_of[chatter_leaf]).tolist()
+             if not chatter_leaf[parent_of == p].all()]
+    stray = chatter_leaf & np.isin(parent_of, mixed)
+    out = parent_of.copy()
+    if stray.any():
+        out[stray] = int(parent_of.max()) + 1
     return out

@@ -287,3 +287,137 @@ def test_incremental_keeps_a_move_and_counts_parents(services, mined, data, tmp_
                JOIN trendmine.feedback_theme ft ON ft.theme_id = l.theme_id
                WHERE p.level = 'parent' AND p.status = 'active' GROUP BY 1, 2""").fetchall()
     assert rows and all(n == want for _, n, want in rows), rows
+
+
+# --- a parent follows its leaves at once: emptied by a merge or move, quiet once hidden ---
+
+
+def _parents(conn: psycopg.Connection) -> dict[int, list[int]]:
+    """Active parent id -> its active leaves, largest first."""
+    out: dict[int, list[int]] = {}
+    for pid, tid in conn.execute(
+            "SELECT p.theme_id, l.theme_id FROM trendmine.themes p JOIN trendmine.themes l "
+            "ON l.parent_theme_id = p.theme_id AND l.status = 'active' "
+            "WHERE p.level = 'parent' AND p.status = 'active' ORDER BY l.size DESC, 2"):
+        out.setdefault(pid, []).append(tid)
+    return out
+
+
+def _listed_parents(conn: psycopg.Connection) -> dict[int, int]:
+    from warehouse.queries import top_trends
+
+    return {r.theme_id: r.mentions for r in top_trends(
+        conn, NOW - timedelta(days=90), limit=100, now=NOW, level="parent")}
+
+
+def test_a_parent_emptied_by_merge_and_move_shows_zero_and_leaves_the_lists(
+        services, mined, tmp_path):
+    settings = _clone(services, mined, tmp_path)
+    with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+        parents = _parents(conn)
+        assert len(parents) >= 3, parents
+        # the two parents with the fewest leaves: one emptied by a merge, one by moves
+        (gone, leaves), (moved, moved_leaves), (keep_parent, keep_leaves) = sorted(
+            parents.items(), key=lambda kv: (len(kv[1]), kv[0]))[:3]
+        assert _listed_parents(conn).get(gone, 0) > 0
+        curation.merge(conn, keep_leaves[0], leaves, who="pm")
+        for leaf in moved_leaves:
+            curation.move(conn, leaf, keep_parent, who="pm")
+        listed = _listed_parents(conn)
+        for pid in (gone, moved):
+            t = _theme(conn, pid)
+            assert (t["status"], t["size"], t["n_feedback"], t["n_accounts"]) == (
+                "retired", 0, 0, 0), t
+            assert pid not in listed
+            events = conn.execute("SELECT event, detail->>'by' FROM trends.theme_lineage "
+                                  "WHERE theme_id = %s", (pid,)).fetchall()
+            assert ("retire", "pm") in events, events
+        # the parent that took them counts them, each record once
+        n = conn.execute(
+            "SELECT count(DISTINCT ft.feedback_id) FROM trendmine.feedback_theme ft "
+            "JOIN trendmine.themes l ON l.theme_id = ft.theme_id "
+            "WHERE l.parent_theme_id = %s", (keep_parent,)).fetchone()[0]
+        assert _theme(conn, keep_parent)["n_feedback"] == n == listed[keep_parent]
+
+
+def test_hiding_leaves_rechecks_their_parent_at_once(services, mined, data, tmp_path):
+    settings = _clone(services, mined, tmp_path)
+    with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+        parents = _parents(conn)
+        vis = dict(conn.execute("SELECT theme_id, visibility FROM trendmine.themes"
+                                ).fetchall())
+        # a shown parent of shown leaves only (goodbye, one of the 12 intents, is chatter)
+        pid, leaves = max(((p, ls) for p, ls in parents.items()
+                           if {vis[t] for t in [p, *ls]} == {"shown"}),
+                          key=lambda kv: (len(kv[1]), kv[0]))
+        assert len(leaves) >= 2, parents
+        sizes = dict(conn.execute("SELECT theme_id, size FROM trendmine.themes "
+                                  "WHERE theme_id = ANY(%s)", (leaves,)).fetchall())
+        # hiding a small leaf leaves the parent shown (its shown leaves hold most of it) ...
+        curation.hide(conn, leaves[-1], who="pm")
+        if sizes[leaves[-1]] * 2 < sum(sizes.values()):
+            assert _theme(conn, pid)["visibility"] == "shown"
+            assert pid in _listed_parents(conn)
+        # ... hiding all of them hides it, without waiting for a mining run
+        for leaf in leaves[:-1]:
+            curation.hide(conn, leaf, who="pm")
+        assert _theme(conn, pid)["visibility"] == "hidden"
+        assert pid not in _listed_parents(conn)
+        assert all(_theme(conn, p)["visibility"] == vis[p] for p in parents if p != pid)
+    _remine(settings, data)  # and a full run keeps the parent of hidden leaves hidden
+    with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+        for p, ls in _parents(conn).items():
+            vis = {_theme(conn, t)["visibility"] for t in ls}
+            if vis == {"hidden"}:
+                assert _theme(conn, p)["visibility"] == "hidden", (p, ls)
+        assert {_theme(conn, t)["visibility"] for t in leaves} == {"hidden"}
+
+
+def test_cli_decisions_refresh_parents_trend_rows_and_theme_show(services, mined, tmp_path,
+                                                                 monkeypatch):
+    from typer.testing import CliRunner
+
+    from foundation.config import get_settings
+    from trendmine.cli import app
+    from warehouse.trends import rebuild_trends
+
+    settings = _clone(services, mined, tmp_path)
+    monkeypatch.setenv("TRENDMINE_DATABASE_URL", settings.dsn())
+    monkeypatch.setenv("COLUMNS", "200")
+    get_settings(fresh=True)
+    try:
+        with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+            rebuild_trends(conn, settings, now=NOW)
+            parents = _parents(conn)
+            vis = dict(conn.execute("SELECT theme_id, visibility FROM trendmine.themes"
+                                    ).fetchall())
+            shown = sorted((p for p, ls in parents.items()
+                            if {vis[t] for t in [p, *ls]} == {"shown"}),
+                           key=lambda p: (len(parents[p]), p))
+            gone, hid = shown[0], shown[-1]
+            keep = next(ls[0] for p, ls in parents.items() if p not in (gone, hid))
+
+            def trend_rows(tid: int) -> int:
+                return conn.execute("SELECT count(*) FROM trends.theme_trends "
+                                    "WHERE theme_id = %s", (tid,)).fetchone()[0]
+
+            assert trend_rows(gone) > 0
+        runner = CliRunner()
+        r = runner.invoke(app, ["theme", "merge", str(keep), *map(str, parents[gone])])
+        assert r.exit_code == 0 and "trend tables rebuilt" in r.output, r.output
+        for leaf in parents[hid]:
+            r = runner.invoke(app, ["theme", "hide", str(leaf), "--no-refresh"])
+            assert r.exit_code == 0, r.output
+        assert f"its parent theme {hid} is hidden now too" in r.output, r.output
+        r = runner.invoke(app, ["theme", str(hid)])
+        assert r.exit_code == 0 and "hidden: left out of `trends`" in r.output, r.output
+        assert f"{len(parents[hid])} sub-themes: #" in r.output, r.output
+        r = runner.invoke(app, ["theme", str(parents[hid][0])])
+        assert f"sub-theme of #{hid}" in r.output, r.output
+        with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+            # the emptied parent left the views: retired, 0 records, no trend rows
+            assert trend_rows(gone) == 0
+            assert conn.execute("SELECT status, n_feedback FROM trends.themes WHERE theme_id "
+                                "= %s", (gone,)).fetchone() == ("retired", 0)
+    finally:
+        get_settings(fresh=True)

@@ -71,7 +71,61 @@ def _small_talk() -> list[tuple[str, str]]:
              "Thanks for the quick reply, have a great weekend! Cheers from {c}",
              "Season's greetings to everyone at {c}, enjoy the break."]
     companies = ["Acme", "Globex", "Initech", "Umbrella", "Hooli", "Vandelay"]
-    return [(line.format(c=c), "small_talk") for line in lines for c in companies]
+    talk = [(line.format(c=c), "small_talk") for line in lines for c in companies]
+    # sales-call logistics: a question, but about the meeting, not the product
+    days = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Monday"]
+    talk += [(f"Short call with {c} to align calendars for the upcoming onsite. No product "
+              f"topics were discussed. Does {d} the week after next work for you? Perfect, "
+              "talk then.", "small_talk") for c, d in zip(companies, days, strict=True)]
+    talk += [(f"Rescheduled the QBR with {c} to next {d}. Can you send the calendar invite "
+              "and the agenda?", "small_talk") for c, d in zip(companies, days, strict=True)]
+    return talk
+
+
+@pytest.mark.parametrize(("text", "asking"), [
+    ("Does Tuesday the week after next work for you? Perfect, talk then.", False),
+    ("Works for me. I'll send the invite and an agenda.", False),
+    ("Can we reschedule the QBR to Friday?", False),
+    ("Test ticket, please ignore.", False),
+    ("Does the API support webhooks?", True),
+    ("Onsite mtg - wants fuzzy search. See you Tuesday.", True),  # a request beside logistics
+    ("Please allow more than 10 custom fields, we ran out.", True),
+    ("Reports that used to open instantly now spin for a long time.", True),
+    ("The app freezes when we open a dashboard with more than 3 widgets.", True),
+])
+def test_asks_is_about_the_product_not_the_meeting(text: str, asking: bool) -> None:
+    from mining.chatter import asks
+
+    assert asks(text) is asking
+
+
+def test_clinc150_small_talk_alone_asks_nothing() -> None:
+    """Of CLINC150's 151 test intents only goodbye, thank_you, yes and maybe have fewer than
+    15% of requests that ask (the chatter threshold): scheduling intents (meeting_schedule,
+    schedule_meeting, calendar) still ask."""
+    from mining.chatter import asks
+    from mining.evaluate import load_labelled_csv
+    from tests.conftest import CLINC150
+
+    if not (CLINC150 / "test.csv").is_file():
+        pytest.skip(f"clinc150 not found at {CLINC150} (set TRENDMINE_CLINC150_DIR)")
+    texts, intents = load_labelled_csv(CLINC150 / "test.csv")
+    asking: dict[str, list[bool]] = {}
+    for text, intent in zip(texts, intents, strict=True):
+        asking.setdefault(intent, []).append(asks(text))
+    low = {k for k, v in asking.items() if np.mean(v) < 0.15}
+    assert low == {"goodbye", "thank_you", "yes", "maybe"}, low
+
+
+def test_separate_chatter_gives_stray_chatter_leaves_a_parent_of_their_own() -> None:
+    from mining.chatter import separate_chatter
+
+    # parent 0: two product leaves and a chatter one; parent 1: chatter only; parent 2: a
+    # chatter leaf beside a bigger product leaf
+    parent_of = np.array([0, 0, 0, 1, 1, 2, 2])
+    chatter = np.array([False, False, True, True, True, True, False])
+    assert separate_chatter(parent_of, chatter).tolist() == [0, 0, 3, 1, 1, 3, 2]
+    assert separate_chatter(parent_of, np.zeros(7, bool)).tolist() == parent_of.tolist()
 
 
 def test_chatter_themes_and_parents_by_what_members_ask() -> None:

@@ -15,6 +15,19 @@ from foundation.config import get_settings
 console = Console()
 _ID = typer.Argument(help="Theme id (see `trendmine trends`).")
 _BY = typer.Option("--by", help="Who decides (default: $TRENDMINE_USER or the login name).")
+_REFRESH = typer.Option("--refresh/--no-refresh", help="Rebuild the trend tables and emerging "
+                        "themes at once (seconds), so the views and `emerging` agree with the "
+                        "decision; else the next pipeline run does.")
+
+
+def _refresh_trends(conn, refresh: bool) -> None:
+    """Trend rows and emerging themes follow the records a decision moved or hid."""
+    if not refresh:
+        return
+    from warehouse.trends import rebuild_trends
+
+    counts = rebuild_trends(conn, get_settings())
+    console.print(f"[dim]trend tables rebuilt in {counts['seconds']:.1f}s[/dim]")
 
 
 def rename(theme_id: Annotated[int, _ID], label: Annotated[str, typer.Argument(
@@ -31,7 +44,8 @@ def rename(theme_id: Annotated[int, _ID], label: Annotated[str, typer.Argument(
 
 def merge(theme_ids: Annotated[list[int], typer.Argument(
         help="The theme to keep, then the themes to fold into it.")],
-          by: Annotated[str | None, _BY] = None) -> None:
+          by: Annotated[str | None, _BY] = None,
+          refresh: Annotated[bool, _REFRESH] = True) -> None:
     """Fold themes into the first one; later runs keep them together."""
     from foundation.db import connection
     from warehouse import curation
@@ -39,19 +53,22 @@ def merge(theme_ids: Annotated[list[int], typer.Argument(
     keep, *absorbed = theme_ids
     with connection(get_settings(), autocommit=True) as conn:
         did = curation.merge(conn, keep, absorbed, by)
+        _refresh_trends(conn, refresh)
     console.print(f"merged {', '.join(map(str, absorbed))} into {keep} (decision {did})")
 
 
 def split(theme_id: Annotated[int, _ID],
           parts: Annotated[int, typer.Option("--into", min=2, max=10,
                                              help="How many sub-themes.")] = 2,
-          by: Annotated[str | None, _BY] = None) -> None:
+          by: Annotated[str | None, _BY] = None,
+          refresh: Annotated[bool, _REFRESH] = True) -> None:
     """Re-cluster a theme's feedback into sub-themes and show them; later runs keep them."""
     from foundation.db import connection
     from warehouse import curation
 
     with connection(get_settings(), autocommit=True) as conn:
         subs = curation.split(conn, theme_id, parts, by)
+        _refresh_trends(conn, refresh)
     table = Table("id", "sub-theme", "snippets", "keywords", title=f"theme {theme_id} split")
     for s in subs:
         table.add_row(str(s.theme_id), escape(s.label), str(s.size),
@@ -59,26 +76,36 @@ def split(theme_id: Annotated[int, _ID],
     console.print(table)
 
 
-def hide(theme_id: Annotated[int, _ID], by: Annotated[str | None, _BY] = None) -> None:
-    """Hide a theme (chatter like "thanks for the quick reply") from the trend lists."""
+def hide(theme_id: Annotated[int, _ID], by: Annotated[str | None, _BY] = None,
+         refresh: Annotated[bool, _REFRESH] = True) -> None:
+    """Hide a theme (chatter like "thanks for the quick reply") from the trend lists; its
+    parent too when most of the parent's feedback is now in hidden or chatter sub-themes."""
     from foundation.db import connection
     from warehouse import curation
 
     with connection(get_settings(), autocommit=True) as conn:
         did = curation.hide(conn, theme_id, by)
+        parent = curation.parent_of(conn, theme_id)
+        _refresh_trends(conn, refresh)
     console.print(f"theme {theme_id} is hidden (decision {did})")
+    if parent is not None and parent.visibility != "shown":
+        console.print(f"its parent theme {parent.theme_id} is {parent.visibility} now too "
+                      "(most of its feedback is in hidden or chatter sub-themes)")
 
 
 def move(theme_id: Annotated[int, _ID],
          parent: Annotated[int, typer.Option("--parent", help="The parent theme id "
                                              "(see `trendmine trends --level parent`).")],
-         by: Annotated[str | None, _BY] = None) -> None:
-    """Put a leaf theme under another parent theme."""
+         by: Annotated[str | None, _BY] = None,
+         refresh: Annotated[bool, _REFRESH] = True) -> None:
+    """Put a leaf theme under another parent theme (a parent left with no sub-themes is
+    retired)."""
     from foundation.db import connection
     from warehouse import curation
 
     with connection(get_settings(), autocommit=True) as conn:
         did = curation.move(conn, theme_id, parent, by)
+        _refresh_trends(conn, refresh)
     console.print(f"theme {theme_id} now sits under {parent} (decision {did})")
 
 

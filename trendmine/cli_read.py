@@ -262,7 +262,19 @@ def _print_theme(d: dict[str, Any], accounts: list[Any], page: int, page_size: i
     win, t = d["window"], d["totals"]
     console.print(f"[bold]#{d['theme_id']} {escape(d['label'])}[/bold]  ({d['status']}"
                   + (f", merged into {d['merged_into']}" if d["merged_into"] else "") + ")")
+    if d.get("parent_theme_id"):
+        console.print(f"sub-theme of #{d['parent_theme_id']} {escape(d['parent_label'] or '')}")
+    if d.get("visibility", "shown") != "shown":
+        console.print(f"[yellow]{d['visibility']}[/yellow]: left out of `trends` and the "
+                      "report" + (" (`theme hide`, on it or on most of its sub-themes)"
+                                  if d["visibility"] == "hidden"
+                                  else " (small talk or boilerplate, found by mining)"))
     console.print(f"keywords: {escape(', '.join(d['keywords'] or []))}")
+    if d.get("children"):
+        console.print(f"{len(d['children'])} sub-themes: " + "; ".join(
+            f"#{c['theme_id']} {escape(c['label'])} ({c['n_feedback']:,}"
+            + ("" if c["visibility"] == "shown" else f", {c['visibility']}") + ")"
+            for c in d["children"]))
     console.print(f"all time: {d['n_feedback'] or 0:,} records, {d['n_accounts'] or 0:,} "
                   f"accounts, first seen {d['first_seen'] or '-'}, last seen "
                   f"{d['last_seen'] or '-'}")

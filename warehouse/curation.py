@@ -21,6 +21,7 @@ from psycopg.types.json import Jsonb
 
 from foundation.errors import TrendmineError
 from mining import PhraseLabeller
+from mining.chatter import chatter_parents
 from schemas.names import THEME_CURATION_TABLE
 
 ACTIONS = ("rename", "merge", "split", "hide", "move")
@@ -45,6 +46,7 @@ class ThemeRef:
     level: str
     status: str
     parent_theme_id: int | None
+    visibility: str = "shown"
 
 
 @dataclass
@@ -64,11 +66,17 @@ def _theme(conn: psycopg.Connection, theme_id: int) -> ThemeRef:
         raise ValueError("conn: curation needs an autocommit connection")
     with conn.cursor(row_factory=class_row(ThemeRef)) as cur:
         found = cur.execute(
-            "SELECT theme_id, label, level, status, parent_theme_id FROM trendmine.themes "
-            "WHERE theme_id = %s", (theme_id,)).fetchone()
+            "SELECT theme_id, label, level, status, parent_theme_id, visibility "
+            "FROM trendmine.themes WHERE theme_id = %s", (theme_id,)).fetchone()
     if found is None:
         raise TrendmineError(f"no theme {theme_id}", "list themes with `trendmine trends`")
     return found
+
+
+def parent_of(conn: psycopg.Connection, theme_id: int) -> ThemeRef | None:
+    """The parent of a theme as it is now (None for a parent or a leaf without one)."""
+    pid = _theme(conn, theme_id).parent_theme_id
+    return None if pid is None else _theme(conn, pid)
 
 
 def _active_leaf(conn: psycopg.Connection, theme_id: int) -> ThemeRef:
@@ -109,11 +117,15 @@ def rename(conn: psycopg.Connection, theme_id: int, label: str, who: str | None 
 
 
 def hide(conn: psycopg.Connection, theme_id: int, who: str | None = None) -> int:
-    _theme(conn, theme_id)
+    """Hide a theme; its parent is rechecked at once (hidden or chatter too when its shown
+    leaves no longer hold half of its snippets)."""
+    t = _theme(conn, theme_id)
     with conn.transaction():
         did = _record(conn, "hide", theme_id, [], None, who or current_user())
         conn.execute("UPDATE trendmine.themes SET visibility = 'hidden' WHERE theme_id = %s",
                      (theme_id,))
+        if t.parent_theme_id is not None:
+            recheck_parents(conn, [t.parent_theme_id])
     return did
 
 
@@ -129,10 +141,12 @@ def move(conn: psycopg.Connection, theme_id: int, parent_id: int, who: str | Non
                      (parent_id, theme_id))
         old = [leaf.parent_theme_id] if leaf.parent_theme_id is not None else []
         refresh_counts(conn, [theme_id], old)
+        retire_empty_parents(conn, old, did, who or current_user())
+        recheck_parents(conn, [*old, parent_id])
     return did
 
 
-def _parent_ids(conn: psycopg.Connection, theme_ids: list[int]) -> list[int]:
+def parent_ids(conn: psycopg.Connection, theme_ids: list[int]) -> list[int]:
     return [r[0] for r in conn.execute(
         "SELECT DISTINCT parent_theme_id FROM trendmine.themes WHERE theme_id = ANY(%s) "
         "AND parent_theme_id IS NOT NULL", (theme_ids,))]
@@ -163,12 +177,15 @@ def _refresh_stats(conn: psycopg.Connection, theme_ids: list[int]) -> None:
 def refresh_counts(conn: psycopg.Connection, leaf_ids: list[int],
                    parent_ids: list[int] | None = None) -> None:
     """Size, records, accounts and first/last seen of these leaves, of their parents and of
-    `parent_ids` (a parent counts the records of all its leaves, each record once)."""
+    `parent_ids` (a parent counts the records of all its leaves, each record once). A theme
+    left with no records (a parent whose leaves were all merged away or moved) gets 0."""
     conn.execute(
         """WITH parents AS (
                SELECT parent_theme_id AS theme_id FROM trendmine.themes
                WHERE theme_id = ANY(%(ids)s) AND parent_theme_id IS NOT NULL
                UNION SELECT unnest(%(parents)s::bigint[])),
+           targets AS (SELECT unnest(%(ids)s::bigint[]) AS theme_id
+                       UNION SELECT theme_id FROM parents),
            members AS (
                SELECT ft.theme_id, ft.feedback_id FROM trendmine.feedback_theme ft
                WHERE ft.theme_id = ANY(%(ids)s)
@@ -179,13 +196,81 @@ def refresh_counts(conn: psycopg.Connection, leaf_ids: list[int],
            UPDATE trendmine.themes t SET size = s.size, n_feedback = s.n_feedback,
                n_accounts = s.n_accounts, first_seen = s.first_seen,
                last_seen = s.last_seen, updated_at = now()
-           FROM (SELECT m.theme_id, count(*) AS size,
+           FROM (SELECT g.theme_id, count(m.feedback_id) AS size,
                         count(DISTINCT m.feedback_id) AS n_feedback,
                         count(DISTINCT f.account_id) AS n_accounts,
                         min(f.created_at) AS first_seen, max(f.created_at) AS last_seen
-                 FROM members m JOIN trendmine.feedback f USING (feedback_id) GROUP BY 1) s
+                 FROM targets g LEFT JOIN members m USING (theme_id)
+                 LEFT JOIN trendmine.feedback f USING (feedback_id) GROUP BY 1) s
            WHERE t.theme_id = s.theme_id""",
         {"ids": leaf_ids, "parents": parent_ids or []})
+
+
+def retire_empty_parents(conn: psycopg.Connection, parent_ids: list[int],
+                         decision_id: int | None = None, who: str | None = None
+                         ) -> list[int]:
+    """Retire the active parents among `parent_ids` that no active leaf points at any more
+    (all merged away or moved): they leave the trend lists and the report, with a lineage
+    row naming the decision that emptied them. Returns their ids."""
+    gone = [r[0] for r in conn.execute(
+        """UPDATE trendmine.themes p SET status = 'retired', size = 0, n_feedback = 0,
+               n_accounts = 0, updated_at = now()
+           WHERE p.theme_id = ANY(%s) AND p.level = 'parent' AND p.status = 'active'
+             AND NOT EXISTS (SELECT 1 FROM trendmine.themes l WHERE l.parent_theme_id =
+                             p.theme_id AND l.status = 'active')
+           RETURNING p.theme_id""", (parent_ids,))]
+    for pid in gone:
+        conn.execute(
+            "INSERT INTO trendmine.theme_lineage (event, theme_id, detail) "
+            "VALUES ('retire', %s, %s)",
+            (pid, Jsonb({"decision_id": decision_id, "by": who, "curated": True,
+                         "reason": "no sub-themes left"})))
+    return gone
+
+
+@dataclass
+class _LeafOf:
+    parent_theme_id: int
+    size: int
+    visibility: str
+
+
+def recheck_parents(conn: psycopg.Connection, parent_ids: list[int] | None = None
+                    ) -> dict[int, str]:
+    """Re-derive the visibility of active parents (all, or `parent_ids`) from their active
+    leaves, with the rule mining uses (`mining.chatter.chatter_parents`): a parent with at
+    least half of its snippets in leaves that are not shown is not shown either, 'hidden'
+    when hidden leaves outweigh chatter ones, else 'chatter'. A parent hidden by its own
+    decision stays hidden. Returns {parent id: visibility} of the parents rechecked."""
+    with conn.cursor(row_factory=class_row(_LeafOf)) as cur:
+        leaves = cur.execute(
+            """SELECT l.parent_theme_id, l.size, l.visibility FROM trendmine.themes l
+               JOIN trendmine.themes p ON p.theme_id = l.parent_theme_id
+               WHERE l.level = 'leaf' AND l.status = 'active' AND p.status = 'active'
+                 AND (%(ids)s::bigint[] IS NULL OR p.theme_id = ANY(%(ids)s::bigint[]))
+                 AND NOT EXISTS (SELECT 1 FROM trendmine.theme_curation d
+                                 WHERE d.theme_id = p.theme_id AND d.action = 'hide'
+                                   AND d.active)""",
+            {"ids": parent_ids}).fetchall()
+    if not leaves:
+        return {}
+    parent_of = np.array([r.parent_theme_id for r in leaves], dtype=np.int64)
+    sizes = np.array([r.size for r in leaves], dtype=np.int64)
+    vis = np.array([r.visibility for r in leaves])
+    quiet = chatter_parents(parent_of, sizes, vis != "shown")
+    out: dict[int, str] = {}
+    for pid in np.unique(parent_of).tolist():
+        mine = parent_of == pid
+        hidden = sizes[mine & (vis == "hidden")].sum()
+        chatter = sizes[mine & (vis == "chatter")].sum()
+        out[pid] = "shown" if pid not in quiet else (
+            "hidden" if hidden > chatter else "chatter")
+    with conn.cursor() as cur:
+        cur.executemany(
+            "UPDATE trendmine.themes SET visibility = %s WHERE theme_id = %s "
+            "AND visibility IS DISTINCT FROM %s",
+            [(v, pid, v) for pid, v in out.items()])
+    return out
 
 
 def merge(conn: psycopg.Connection, keep_id: int, absorbed: list[int], who: str | None = None
@@ -206,7 +291,10 @@ def merge(conn: psycopg.Connection, keep_id: int, absorbed: list[int], who: str 
         conn.execute("UPDATE trendmine.themes SET status = 'merged', merged_into = %s, "
                      "updated_at = now() WHERE theme_id = ANY(%s)", (keep_id, absorbed))
         _refresh_stats(conn, [keep_id])
-        refresh_counts(conn, [keep_id], _parent_ids(conn, absorbed))
+        parents = parent_ids(conn, [keep_id, *absorbed])
+        refresh_counts(conn, [keep_id], parents)
+        retire_empty_parents(conn, parents, did, who or current_user())
+        recheck_parents(conn, parents)
     return did
 
 
@@ -237,17 +325,20 @@ def split(conn: psycopg.Connection, theme_id: int, parts: int = 2, who: str | No
     sub = KMeans(n_clusters=parts, n_init=10, random_state=random_state).fit_predict(X)
     texts = [r[2] for r in rows]
     lab = PhraseLabeller().fit(texts, sub, X, [r[4] for r in rows])
-    model = conn.execute("SELECT model FROM trendmine.themes WHERE theme_id = %s",
-                         (theme_id,)).fetchone()[0]
+    # the pieces of a chatter (or hidden) theme are chatter (hidden) too
+    model, visibility = conn.execute(
+        "SELECT model, visibility FROM trendmine.themes WHERE theme_id = %s",
+        (theme_id,)).fetchone()
     out: list[SubTheme] = []
     with conn.transaction():
         for k in range(parts):
             members = np.flatnonzero(sub == k)
             new_id = conn.execute(
-                "INSERT INTO trendmine.themes (label, keywords, model, level, parent_theme_id) "
-                "VALUES (%s, %s, %s, 'leaf', %s) RETURNING theme_id",
+                "INSERT INTO trendmine.themes (label, keywords, model, level, parent_theme_id, "
+                "visibility) VALUES (%s, %s, %s, 'leaf', %s, %s) RETURNING theme_id",
                 (lab.labels_text_.get(k, f"part {k + 1} of {theme_id}"),
-                 lab.keywords_.get(k, []), model, t.parent_theme_id)).fetchone()[0]
+                 lab.keywords_.get(k, []), model, t.parent_theme_id,
+                 visibility)).fetchone()[0]
             conn.execute(
                 "UPDATE trendmine.feedback_theme SET theme_id = %s WHERE theme_id = %s "
                 "AND (feedback_id, ord) IN (SELECT unnest(%s::bigint[]), unnest(%s::int[]))",

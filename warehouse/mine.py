@@ -49,7 +49,13 @@ from mining import (
     split_snippets,
     text_hash,
 )
-from mining.chatter import BoilerplateDetector, asks, chatter_parents, chatter_themes
+from mining.chatter import (
+    BoilerplateDetector,
+    asks,
+    chatter_parents,
+    chatter_themes,
+    separate_chatter,
+)
 from mining.contracts import TextEncoder
 from mining.hierarchy import AgglomerativeGrouper
 from warehouse import curation
@@ -433,6 +439,7 @@ def _incremental(conn, settings: Settings, model_id: str, since: datetime,
                                 float(sim[i]), "incremental", run_id))
         touched = sorted({int(t) for t in assigned[attached]})
         curation.refresh_counts(conn, touched)
+        curation.recheck_parents(conn, curation.parent_ids(conn, touched))
     tick("write", len(attached), len(attached))
     reason = "requested" if requested == "incremental" else (
         f"{pool} unassigned snippets, below the re-clustering thresholds")
@@ -520,8 +527,9 @@ def _full(conn, settings: Settings, embedder: Embedder, since: datetime, run_id:
                                          [r.feedback_id for r in rows])
     chatter = chatter_themes(model.labels_, detector.chatter_,
                              asking=np.array([asks(t) for t in detector.stripped_], dtype=bool))
-    quiet = chatter_parents(model.parent_of_, model.sizes_,
-                            np.isin(model.cluster_ids_, list(chatter)))
+    is_chatter = np.isin(model.cluster_ids_, list(chatter))
+    model.group_parents(separate_chatter(model.parent_of_, is_chatter))
+    quiet = chatter_parents(model.parent_of_, model.sizes_, is_chatter)
     model.label(detector.stripped_, groups, progress=tick)
     tick("write", 0, model.n_themes_)
     with conn.transaction():
@@ -531,6 +539,8 @@ def _full(conn, settings: Settings, embedder: Embedder, since: datetime, run_id:
         _write_assignments(conn, model, rows, theme_of, run_id)
         parents = _write_parents(conn, model, rows, theme_of, model_id, run_id, quiet)
         curation.apply_decisions(conn)
+        # hidden leaves (decisions) count like chatter ones: a parent made of them is quiet
+        curation.recheck_parents(conn)
     tick("write", model.n_themes_, model.n_themes_)
     assigned = int((model.labels_ >= 0).sum())
     return {"themes": len(theme_of), "parents": parents, "births": len(match.births),
@@ -682,8 +692,7 @@ def _write_parents(conn, model: ThemeModel, rows: list[WindowRow], theme_of: dic
             """UPDATE trendmine.themes SET label = %s, keywords = %s, quotes = %s, size = %s,
                n_feedback = %s, n_accounts = %s, first_seen = %s, last_seen = %s,
                status = 'active', merged_into = NULL, centroid = %s, model = %s,
-               phrases = %s, parent_theme_id = NULL, updated_at = now(), visibility = CASE
-                   WHEN visibility = 'hidden' THEN 'hidden' ELSE %s END
+               phrases = %s, parent_theme_id = NULL, updated_at = now(), visibility = %s
                WHERE theme_id = %s""",
             (getattr(model, "parent_labels_text_", {}).get(p, f"theme {pid}"),
              getattr(model, "parent_keywords_", {}).get(p, []),

@@ -147,6 +147,7 @@ WITH rec AS (
     CROSS JOIN LATERAL (SELECT CASE WHEN %(level)s::text = 'parent'
                         THEN coalesce(t.parent_theme_id, t.theme_id) ELSE t.theme_id END
                         AS theme_id) lvl
+    JOIN trendmine.themes lt ON lt.theme_id = lvl.theme_id
     LEFT JOIN trendmine.accounts a ON a.account_id = f.account_id
     WHERE f.created_at >= %(since)s
       AND (%(source)s::text IS NULL OR f.source = %(source)s::text)
@@ -154,7 +155,9 @@ WITH rec AS (
            OR lower(coalesce(a.segment, 'unknown')) = %(segment)s::text)
       AND (%(themes)s::bigint[] IS NULL OR lvl.theme_id = ANY(%(themes)s::bigint[]))
       -- hidden and chatter themes stay out of the lists (still shown when asked for by id)
-      AND (t.visibility = 'shown' OR %(themes)s::bigint[] IS NOT NULL)
+      -- (at level 'parent': the parent too, and a retired, emptied parent has no leaves)
+      AND ((t.visibility = 'shown' AND lt.visibility = 'shown')
+           OR %(themes)s::bigint[] IS NOT NULL)
 ), {voices}
 """
 
@@ -446,9 +449,11 @@ def theme_detail(conn: psycopg.Connection, theme_id: int, since: datetime, grain
     one row per segment, sources and lineage. Accounts: `theme_accounts`."""
     found = fetch_dicts(
         conn,
-        "SELECT theme_id, label, keywords, quotes, size, n_feedback, n_accounts, first_seen, "
-        "last_seen, status, merged_into, level FROM trendmine.themes WHERE theme_id = %s",
-        (theme_id,))
+        "SELECT t.theme_id, t.label, t.keywords, t.quotes, t.size, t.n_feedback, "
+        "t.n_accounts, t.first_seen, t.last_seen, t.status, t.merged_into, t.level, "
+        "t.visibility, t.parent_theme_id, p.label AS parent_label FROM trendmine.themes t "
+        "LEFT JOIN trendmine.themes p ON p.theme_id = t.parent_theme_id "
+        "WHERE t.theme_id = %s", (theme_id,))
     if not found:
         raise TrendmineError(f"no theme {theme_id}", "list themes with `trendmine trends`")
     detail = found[0]
@@ -482,6 +487,12 @@ def theme_detail(conn: psycopg.Connection, theme_id: int, since: datetime, grain
         f"WHERE {_MEMBER_OF} AND f.created_at >= %s "
         "AND (%s::text IS NULL OR lower(coalesce(a.segment, 'unknown')) = %s) "
         "GROUP BY 1 ORDER BY 2 DESC, 1", (theme_id, since, segment, segment))
+    # a parent's sub-themes, hidden and chatter ones too (marked), largest first
+    detail["children"] = fetch_dicts(
+        conn,
+        "SELECT theme_id, label, n_feedback, visibility FROM trendmine.themes "
+        "WHERE parent_theme_id = %s AND status = 'active' ORDER BY n_feedback DESC, theme_id",
+        (theme_id,)) if detail["level"] == "parent" else []
     detail["lineage"] = fetch_dicts(
         conn,
         "SELECT event, theme_id, related_theme_ids, similarity, overlap, run_id, at, detail "
