@@ -13,6 +13,7 @@ few diverse `phrases_`. Without an encoder (tests on arrays, no model) a frequen
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -65,6 +66,7 @@ def clauses(text: str) -> list[list[str]]:
     return [_TOKEN.findall(c) for c in _CLAUSE.split(strip_placeholders(text))]
 
 
+@functools.lru_cache(maxsize=1 << 16)  # called for every token of every text
 def _weak(word: str, stop: frozenset[str]) -> bool:
     """A word that may not open or close a label: a stop or generic word, a contraction of
     one ("what's", "i'm", "don't"), a number or a single letter."""
