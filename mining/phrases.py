@@ -40,8 +40,10 @@ GENERIC_WORDS = frozenset({
 _AUXILIARIES = frozenset({"did", "does", "doing", "done", "is", "are", "was", "were", "am",
                           "has", "have", "had", "will", "shall", "should", "may", "might",
                           "must", "what", "how", "why", "when", "where", "who", "which"})
-# A phrase never crosses a sentence or clause boundary.
-_CLAUSE = re.compile(r"[,;:!?()\[\]{}\"“”/|\n]+|\.(?:\s|$)|\s[-–—]\s")
+# A phrase never crosses a sentence or clause boundary (punctuation, or a conjunction that
+# opens a clause: "Shopify app so our store", "Sync into Salesforce so reps" are fragments).
+_CLAUSE = re.compile(r"[,;:!?()\[\]{}\"“”/|\n]+|\.(?:\s|$)|\s[-–—]\s"
+                     r"|\s(?:so|because|but|although|though|unless|whereas)\s", re.IGNORECASE)
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’&+.\-]*[A-Za-z0-9]|[A-Za-z0-9]")
 # Length preference: one word is a keyword, not a phrase; very long phrases read badly.
 _LENGTH_FACTOR = {1: 0.35, 2: 1.0, 3: 1.0, 4: 0.9, 5: 0.8, 6: 0.7}
