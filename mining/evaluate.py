@@ -111,29 +111,36 @@ def label_quality(
     texts: Sequence[str],
     encoder: Any,
     names: dict[str, str] | None = None,
+    unnamed: Sequence[str] = (),
 ) -> dict[str, float | int]:
     """How well theme labels name what their members are about, against a labelled set.
 
     `name_accuracy`: size-weighted share of themes whose label's nearest reference name
     (cosine, `encoder`) is the theme's majority true label; reference names are
     `names[label]`, by default the label with "_" read as a space ("credit_limit" ->
-    "credit limit"). `in_text_share`: share of labels that occur as a phrase (case and
-    punctuation aside) in at least one member text. `short_share`: share of 2-6 word labels.
+    "credit limit"). True labels in `unnamed` (e.g. CLINC150's "oos", out of scope) have no
+    reference name: a theme with such a majority can never be hit, so it counts as a miss
+    in `name_accuracy` and is left out of `name_accuracy_nameable` (both reported, with
+    `nameable_share`, the size-weighted share of themes with a nameable majority).
+    `in_text_share`: share of labels that occur as a phrase (case and punctuation aside)
+    in at least one member text. `short_share`: share of 2-6 word labels.
     """
     import re
     from collections import Counter
 
     y_true = np.asarray([str(v) for v in labels_true])
     y_pred = np.asarray(labels_pred, dtype=np.int64)
-    classes = sorted(set(y_true.tolist()))
+    skip = {str(u) for u in unnamed}
+    classes = sorted(set(y_true.tolist()) - skip)
     ref = [(names or {}).get(c, c.replace("_", " ")) for c in classes]
     R = np.asarray(encoder.encode(ref), dtype=np.float32)
     ids = sorted(c for c in labels_text if (y_pred == c).any())
-    if not ids:
-        return {"name_accuracy": 0.0, "in_text_share": 0.0, "short_share": 0.0, "n_labels": 0}
+    if not ids or not classes:
+        return {"name_accuracy": 0.0, "name_accuracy_nameable": 0.0, "nameable_share": 0.0,
+                "in_text_share": 0.0, "short_share": 0.0, "n_labels": len(ids)}
     L = np.asarray(encoder.encode([labels_text[c] for c in ids]), dtype=np.float32)
     nearest = (L @ R.T).argmax(axis=1)
-    hit_weight = total = in_text = short = 0
+    hit_weight = total = nameable = in_text = short = 0
 
     def norm(s: str) -> str:
         return " " + " ".join(re.findall(r"[a-z0-9]+", s.lower())) + " "
@@ -142,12 +149,15 @@ def label_quality(
         members = np.flatnonzero(y_pred == cid)
         majority = Counter(y_true[members].tolist()).most_common(1)[0][0]
         total += members.size
+        nameable += members.size * (majority not in skip)
         hit_weight += members.size * (classes[nearest[k]] == majority)
         phrase = norm(labels_text[cid])
         in_text += any(phrase in norm(texts[i]) for i in members)
         short += 2 <= len(labels_text[cid].split()) <= 6
     return {
         "name_accuracy": float(hit_weight / total),
+        "name_accuracy_nameable": float(hit_weight / nameable) if nameable else 0.0,
+        "nameable_share": float(nameable / total),
         "in_text_share": float(in_text / len(ids)),
         "short_share": float(short / len(ids)),
         "n_labels": len(ids),

@@ -247,8 +247,10 @@ class ThemeModel:
             raise ValueError(f"groups: expected {n} groups (one per embedding), got {len(groups)}")
         tick("label", 0, self.n_themes_)
         # A shallow copy for the parents (fit assigns fresh learned attributes), so the
-        # leaf labeller's state stays readable and a shared encoder is not duplicated.
-        parent_labeller = copy.copy(self.labeller_)
+        # leaf labeller's state stays readable and a shared encoder is not duplicated; a
+        # labeller may name parents its own way (`for_parents`, e.g. topics, not questions).
+        for_parents = getattr(self.labeller_, "for_parents", None)
+        parent_labeller = for_parents() if callable(for_parents) else copy.copy(self.labeller_)
         with threadpool_limits(limits=1, user_api="blas"):
             self._fit_labellers(texts, groups, parent_labeller)
         tick("label", self.n_themes_, self.n_themes_)

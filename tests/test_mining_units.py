@@ -433,6 +433,39 @@ def test_phrase_labels_come_from_member_words() -> None:
         assert label.split()[0].lower() not in {"need", "want", "just", "please"}
 
 
+def test_question_leads_parents_and_nameable_label_accuracy() -> None:
+    from mining import PhraseLabeller
+    from mining.evaluate import label_quality
+    from mining.phrases import candidate_phrases
+
+    text = "How many PTO days do I have left"
+    assert "how many pto days" in candidate_phrases(text, leads=frozenset({"how"}))
+    assert not any(p.startswith("how") for p in candidate_phrases(text))
+
+    class WordEncoder:  # bag of words hashed into 64 dims
+        def encode(self, items):
+            out = np.zeros((len(items), 64), dtype=np.float32)
+            for i, t in enumerate(items):
+                for w in t.lower().split():
+                    out[i, sum(map(ord, w)) % 64] += 1
+            return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+
+    enc = WordEncoder()
+    leaf = PhraseLabeller(encoder=enc)
+    parent = leaf.for_parents()
+    assert leaf.question_leads and not parent.question_leads and parent.encoder is enc
+
+    # theme 0 is named after its intent; theme 1 is mostly out-of-scope: no name to hit
+    texts = ["raise my credit limit", "credit limit please", "my credit limit is low",
+             "what is the meaning of life", "tell me about dogs", "credit limit up"]
+    pred = np.array([0, 0, 0, 1, 1, 1])
+    true = ["credit_limit"] * 3 + ["oos", "oos", "credit_limit"]
+    q = label_quality({0: "credit limit", 1: "credit limit up"}, pred, true, texts, enc,
+                      unnamed=("oos",))
+    assert q["name_accuracy"] == 0.5 and q["name_accuracy_nameable"] == 1.0
+    assert q["nameable_share"] == 0.5 and q["in_text_share"] == 1.0
+
+
 def test_parts_are_checked_against_their_contract() -> None:
     X, _ = blobs(n_per=10, k=2)
     for name in ("reducer", "clusterer", "labeller", "merger", "grouper"):
