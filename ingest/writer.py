@@ -70,7 +70,7 @@ def feedback_row(
         author, url = redact(author), redact(url)
         metadata = redact(metadata) if metadata else metadata
     return (
-        event.source.value,
+        str(event.source),  # the value (a StrEnum's str), without the enum property's cost
         event.source_id,
         event.account_id,
         event.opportunity_id,
