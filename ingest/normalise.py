@@ -257,6 +257,12 @@ def normalise_text(text: str, *, html: bool | None = None) -> str:
     elif "&" in text and _ENTITY.search(text):
         text = htmllib.unescape(text)
     text = normalise_whitespace(text)
+    if "\n" not in text:
+        # One line: it is already tidy, and a quoted reply or a signature needs lines of
+        # its own to be cut (a line that is all quote or all header leaves nothing new,
+        # and then the text is kept as it is), so the two passes below would return it
+        # unchanged.
+        return text
     text = strip_quoted_reply(text)
     text = strip_signature(text)
     return normalise_whitespace(text)

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 from pydantic import BaseModel, ValidationError
 
-from schemas.events import Account, FeedbackEvent, Opportunity
+from schemas.events import MAX_INT32, Account, FeedbackEvent, Opportunity
 from schemas.names import Source
 
 # Where in the path a record was rejected (the DLQ's stage header and dead_letters.stage).
@@ -108,7 +110,8 @@ def _classify(model: type[BaseModel], exc: ValidationError) -> Rejection:
 def parse_model(model: type[BaseModel], raw: bytes) -> BaseModel | Rejection:
     """bytes -> model instance, or the Rejection that explains the problem."""
     try:
-        return model.model_validate_json(raw)
+        # The model's own validator, as model_validate_json calls it (minus its wrapper).
+        return model.__pydantic_validator__.validate_json(raw)
     except ValidationError as exc:
         # The JSON parser rejects invalid UTF-8 too; decoding only on failure keeps the
         # common path to one parse while still naming the real problem.
@@ -132,9 +135,12 @@ def check_size(raw: bytes, limits: Limits) -> Rejection | None:
     )
 
 
-def _nul_field(model: BaseModel) -> str | None:
+def _nul_field(model: BaseModel | FastFeedback) -> str | None:
     """The first string field holding a NUL byte (Postgres text cannot store one)."""
-    for name, value in model:
+    fields = (
+        msgspec.structs.asdict(model).items() if isinstance(model, FastFeedback) else model
+    )
+    for name, value in fields:
         if isinstance(value, str) and "\x00" in value:
             return name
     return None
@@ -188,7 +194,10 @@ def _timestamp_problem(
 
 
 def check_storable(
-    model: BaseModel, limits: Limits, raw: bytes | None = None, latest: datetime | None = None
+    model: BaseModel | FastFeedback,
+    limits: Limits,
+    raw: bytes | None = None,
+    latest: datetime | None = None,
 ) -> Rejection | None:
     """Reject what Postgres would refuse (NUL bytes, unbounded metadata) or what is not sane
     (timestamps outside the window), so that one record never fails a batch's write.
@@ -215,6 +224,110 @@ def check_storable(
     return None
 
 
+# ---------------------------------------------------------------------------- fast path
+
+_Id = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+# Timestamps are read as text and parsed below: msgspec rounds a 7th fraction digit where
+# pydantic truncates it, so only the RFC 3339 shape our producers write is parsed here
+# (any other shape pydantic accepts, such as a space separator or +hhmm, goes to it).
+_RFC3339 = re.compile(
+    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)"
+)
+
+
+def _upto(n: int) -> Any:
+    return Annotated[str, msgspec.Meta(max_length=n)] | None
+
+
+class FastFeedback(msgspec.Struct, forbid_unknown_fields=True):
+    """FeedbackEvent's fields and limits, decoded by msgspec (C) for the hot path. The
+    pydantic model stays the contract (and the JSON Schema); `fast_feedback` hands anything
+    this struct cannot vouch for to it."""
+
+    source: Source
+    source_id: _Id
+    text: Annotated[str, msgspec.Meta(min_length=1)]
+    created_at: Any  # the JSON value; fast_feedback makes it a datetime
+    account_id: _upto(256) = None  # type: ignore[valid-type]
+    updated_at: Any = None  # likewise
+    opportunity_id: _upto(256) = None  # type: ignore[valid-type]
+    author: _upto(512) = None  # type: ignore[valid-type]
+    votes: Annotated[int, msgspec.Meta(ge=0, le=MAX_INT32)] | None = None
+    url: _upto(2048) = None  # type: ignore[valid-type]
+    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+assert set(FastFeedback.__struct_fields__) == set(FeedbackEvent.model_fields)
+_decode_feedback = msgspec.json.Decoder(FastFeedback).decode
+# If the JSON decoder ever reads an integer beyond 64 bits as a float (pydantic keeps the
+# int), a float this large in metadata sends the record to pydantic.
+_FLOAT_EXACT = float(2**63)
+
+
+def _kept(value: str | None) -> bool:
+    """pydantic would keep this string as it is (str_strip_whitespace strips nothing);
+    `str.strip` returns the very same object when it has nothing to strip."""
+    return value is None or value.strip() is value
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if type(value) is not str or _RFC3339.fullmatch(value) is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:  # 2026-02-30, 24:00:00, second 60: pydantic names the problem
+        return None
+
+
+def _metadata_same_in_pydantic(metadata: dict) -> bool:
+    """pydantic strips metadata's top-level keys; no float that was an integer literal."""
+    stack: list[Any] = []
+    for k, v in metadata.items():
+        if k.strip() is not k:
+            return False
+        stack.append(v)
+    while stack:
+        node = stack.pop()
+        if type(node) is dict:
+            stack.extend(node.values())
+        elif type(node) is list:
+            stack.extend(node)
+        elif type(node) is float and not -_FLOAT_EXACT < node < _FLOAT_EXACT:
+            return False
+    return True
+
+
+def fast_feedback(raw: bytes) -> FastFeedback | None:
+    """A clean feedback record decoded by msgspec (~5x cheaper than pydantic here). It
+    accepts a subset of what FeedbackEvent accepts, with the same values (checked against
+    pydantic in tests/test_validate_fastpath.py); None means "not sure": pydantic then
+    validates the record and names any problem, so every rejection keeps its code, reason
+    and stage."""
+    if b"\\u0000" in raw:  # NUL: check_storable's field-by-field walk reports it
+        return None
+    try:
+        event = _decode_feedback(raw)
+    except (msgspec.DecodeError, ValueError):  # ValueError: invalid UTF-8 in a key
+        return None
+    if not (
+        _kept(event.text) and _kept(event.source_id) and _kept(event.account_id)
+        and _kept(event.author) and _kept(event.url) and _kept(event.opportunity_id)
+    ):
+        return None
+    if event.metadata and not _metadata_same_in_pydantic(event.metadata):
+        return None
+    created = _timestamp(event.created_at)
+    if created is None:
+        return None
+    event.created_at = created
+    if event.updated_at is not None:
+        updated = _timestamp(event.updated_at)
+        if updated is None:
+            return None
+        event.updated_at = updated
+    return event
+
+
 def validate_feedback(
     raw: bytes,
     *,
@@ -222,16 +335,15 @@ def validate_feedback(
     max_text_chars: int,
     limits: Limits | None = None,
     latest: datetime | None = None,
-) -> FeedbackEvent | Rejection:
-    """Validate a feedback message from a ``feedback.<source>`` topic."""
+) -> FeedbackEvent | FastFeedback | Rejection:
+    """Validate a feedback message from a ``feedback.<source>`` topic (msgspec first)."""
     limits = limits or Limits(max_text_chars=max_text_chars)
     too_big = check_size(raw, limits)
     if too_big:
         return too_big
-    result = parse_model(FeedbackEvent, raw)
+    result = fast_feedback(raw) or parse_model(FeedbackEvent, raw)
     if isinstance(result, Rejection):
         return result
-    assert isinstance(result, FeedbackEvent)
     if expected_source is not None and result.source != expected_source:
         return Rejection(
             "wrong_topic",
