@@ -95,6 +95,11 @@ class Embedder:
             ) from exc
 
     @property
+    def loaded(self) -> bool:
+        """Whether the model is in memory already (encoding more costs no load)."""
+        return getattr(self, "_st", None) is not None
+
+    @property
     def model_id(self) -> str:
         """Stable identifier stored with embeddings (not the machine-specific path)."""
         if self.model in _BUNDLED_NAMES:

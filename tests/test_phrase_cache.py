@@ -10,7 +10,7 @@ from pgvector.psycopg import register_vector
 from foundation.config import DEFAULT_MODEL
 from mining.embed import LightEncoder
 from warehouse.mine import embedder_for
-from warehouse.phrase_cache import StoredPhraseEncoder, phrase_encoder_for
+from warehouse.phrase_cache import LIGHT_MAX_PHRASES, StoredPhraseEncoder, phrase_encoder_for
 
 PHRASES = ["eu data residency", "charged twice", "shopify order sync", "dark mode"]
 
@@ -53,8 +53,15 @@ def test_vectors_are_per_model(conn):
     assert other.seen == PHRASES[:2]  # another model's vectors are never reused
 
 
-def test_the_bundled_model_needs_no_torch_for_phrases(settings):
-    enc = phrase_encoder_for(settings, embedder_for(settings))
-    assert isinstance(enc, LightEncoder)
+def test_a_few_phrases_need_no_torch_many_use_the_model(settings):
+    emb = embedder_for(settings)
+    enc = phrase_encoder_for(settings, emb)
+    assert isinstance(enc.light, LightEncoder)
+    enc.encode(PHRASES)
+    assert not emb.loaded  # a few phrases: the numpy path, no model loaded
+    many = [f"{p} {i}" for i in range(LIGHT_MAX_PHRASES // len(PHRASES) + 1) for p in PHRASES]
+    np.testing.assert_allclose(enc.encode(many)[:4], enc.light.encode(many[:4]),
+                               atol=1e-5)
+    assert emb.loaded  # many: the model, loaded once
     gpu = settings.model_copy(update={"embedding_device": "cuda"})
-    assert not isinstance(phrase_encoder_for(gpu, embedder_for(gpu)), LightEncoder)
+    assert phrase_encoder_for(gpu, embedder_for(gpu)).light is None
