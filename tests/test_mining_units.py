@@ -403,6 +403,17 @@ def test_grouper_parents_and_model_two_levels() -> None:
     assert fast_model(grouper=False).fit(X).parent_ids_.size == m.n_themes_  # one level
 
 
+class WordEncoder:
+    """A stand-in text encoder for label tests: bag of words hashed into 64 dims."""
+
+    def encode(self, items):
+        out = np.zeros((len(items), 64), dtype=np.float32)
+        for i, t in enumerate(items):
+            for w in t.lower().split():
+                out[i, sum(map(ord, w)) % 64] += 1
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+
+
 def test_phrase_labels_come_from_member_words() -> None:
     from mining import PhraseLabeller
 
@@ -415,14 +426,6 @@ def test_phrase_labels_come_from_member_words() -> None:
     lab = PhraseLabeller().fit(texts, labels, emb)
     assert lab.labels_text_ == {0: "SSO with Okta", 1: "CSV export"}  # used by every member
     assert "sso" in lab.keywords_[0]  # keywords stay separate
-
-    class WordEncoder:  # a stand-in text encoder: bag of words hashed into 64 dims
-        def encode(self, items):
-            out = np.zeros((len(items), 64), dtype=np.float32)
-            for i, t in enumerate(items):
-                for w in t.lower().split():
-                    out[i, sum(map(ord, w)) % 64] += 1
-            return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
 
     enc = WordEncoder()
     lab = PhraseLabeller(encoder=enc).fit(texts, labels, enc.encode(texts))
@@ -441,14 +444,6 @@ def test_question_leads_parents_and_nameable_label_accuracy() -> None:
     text = "How many PTO days do I have left"
     assert "how many pto days" in candidate_phrases(text, leads=frozenset({"how"}))
     assert not any(p.startswith("how") for p in candidate_phrases(text))
-
-    class WordEncoder:  # bag of words hashed into 64 dims
-        def encode(self, items):
-            out = np.zeros((len(items), 64), dtype=np.float32)
-            for i, t in enumerate(items):
-                for w in t.lower().split():
-                    out[i, sum(map(ord, w)) % 64] += 1
-            return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
 
     enc = WordEncoder()
     leaf = PhraseLabeller(encoder=enc)
