@@ -156,6 +156,20 @@ class Settings(BaseSettings):
         default=24.0, ge=0,
         description="... or when the last full run is older than this (0 = never by age).",
     )
+    layout_reuse: bool = Field(
+        default=True,
+        description="Full runs reuse the last UMAP layout (no UMAP fit) while the snippets "
+        "new to it are few and each fits an existing theme; see layout_max_new_*.",
+    )
+    layout_max_new_share: float = Field(
+        default=0.2, ge=0, le=1,
+        description="... a new layout is fitted when this share of the window is new to it "
+        "(or when enough new snippets fit no theme to make one of their own),",
+    )
+    layout_max_age_hours: float = Field(
+        default=168.0, ge=0,
+        description="... or when it is older than this (0 = never by age).",
+    )
 
     # --- trends
     segment_weights: dict[str, float] = Field(

@@ -139,22 +139,39 @@ class BoilerplateDetector:
 
 
 def chatter_themes(labels: np.ndarray, chatter: np.ndarray, min_share: float = 0.5,
-                   asking: np.ndarray | None = None, min_ask_share: float = 0.15
-                   ) -> set[int]:
+                   asking: np.ndarray | None = None, min_ask_share: float = 0.15,
+                   texts: Sequence[str] | None = None) -> set[int]:
     """Theme ids whose members are mostly chatter (at least `min_share`), or, given
-    `asking` (bool per member: `asks`), where fewer than `min_ask_share` of the members
-    ask, complain or question anything. Measured: on the demo world (3,000 records, seed
-    7) 16% of the off-topic records' snippets ask, of every product theme's 80-98%; of the
-    151 CLINC150 test intents only "goodbye", "thank_you", "yes" and "maybe" stay under
-    15%."""
+    `asking` (bool per member: `asks`) or the `texts` to ask it of, where fewer than
+    `min_ask_share` of the members ask, complain or question anything. Measured: on the
+    demo world (3,000 records, seed 7) 16% of the off-topic records' snippets ask, of every
+    product theme's 80-98%; of the 151 CLINC150 test intents only "goodbye", "thank_you",
+    "yes" and "maybe" stay under 15%. With `texts`, a theme's members are asked only until
+    enough of them ask (a product theme: about a sixth), with the same result."""
     labels = np.asarray(labels, dtype=np.int64)
     out = set()
     for cid in np.unique(labels[labels >= 0]).tolist():
-        member = labels == cid
-        if float(chatter[member].mean()) >= min_share or (
-                asking is not None and float(asking[member].mean()) < min_ask_share):
+        member = np.flatnonzero(labels == cid)
+        if float(chatter[member].mean()) >= min_share:
+            out.add(int(cid))
+        elif asking is not None:
+            if float(asking[member].mean()) < min_ask_share:
+                out.add(int(cid))
+        elif texts is not None and not _enough_ask(texts, member, min_ask_share):
             out.add(int(cid))
     return out
+
+
+def _enough_ask(texts: Sequence[str], member: np.ndarray, min_share: float) -> bool:
+    """Do at least `min_share` of the member texts ask? Stops as soon as it knows."""
+    need, seen = min_share * member.size, 0
+    for done, i in enumerate(member.tolist(), start=1):
+        seen += asks(texts[i])
+        if seen >= need:
+            return True
+        if seen + member.size - done < need:
+            return False
+    return seen >= need
 
 
 def chatter_parents(parent_of: np.ndarray, sizes: np.ndarray, chatter_leaf: np.ndarray,

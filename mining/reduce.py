@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -98,6 +99,14 @@ def pca_init(X: np.ndarray, n_components: int, random_state: int | None) -> np.n
     return Y + rng.normal(scale=1e-4, size=Y.shape).astype(np.float32)
 
 
+@dataclass(frozen=True)
+class Layout:
+    """What a UMAPReducer fit leaves to reuse: the sample it fitted and where UMAP put it."""
+
+    sample_X: np.ndarray  # (m, d) float32, unit rows: the items UMAP fitted
+    sample_Y: np.ndarray  # (m, c) float32: their positions
+
+
 class UMAPReducer:
     """UMAP to a few dimensions, where HDBSCAN's density estimates work well.
 
@@ -118,6 +127,15 @@ class UMAPReducer:
     (tests/test_mine_db.py wants 90%), with 500 they do. The initial layout is `pca_init`
     (same as UMAP's "pca", without sklearn's overhead). umap-learn's numba functions are
     cached on disk (`enable_umap_numba_cache`).
+
+    `warm_start`: a previous fit's `layout_`. No UMAP runs then: every item is placed
+    among the previous sample as above (the sample's items keep their exact positions), so
+    a re-mine costs a placement instead of a fit, and unchanged items stay where they were.
+    A new topic has no place of its own in an old layout (its items land among their
+    nearest old ones), so the caller passes one only when the new items fit the existing
+    themes (warehouse.mine checks). The layout is refused, and UMAP fits afresh, when less
+    than `reuse_min_cover` of the items (up to the sample size) were in the fitted sample.
+    `refitted_` says whether UMAP ran, `refit_reason_` why a layout was refused.
     """
 
     def __init__(
@@ -134,6 +152,8 @@ class UMAPReducer:
         low_memory: bool = True,
         exact_knn_max: int | None = 10_000,
         random_state: int | None = 42,
+        warm_start: Layout | None = None,
+        reuse_min_cover: float = 0.8,
     ) -> None:
         self.n_components = n_components
         self.n_neighbors = n_neighbors
@@ -147,6 +167,8 @@ class UMAPReducer:
         self.low_memory = low_memory
         self.exact_knn_max = exact_knn_max
         self.random_state = random_state
+        self.warm_start = warm_start
+        self.reuse_min_cover = reuse_min_cover
 
     def _validate(self) -> None:
         check_int("n_components", self.n_components, 1)
@@ -159,6 +181,7 @@ class UMAPReducer:
         check_int("n_place", self.n_place, 1)
         check_int("place_probe", self.place_probe, 1, allow_none=True)
         check_int("exact_knn_max", self.exact_knn_max, 1, allow_none=True)
+        check_float("reuse_min_cover", self.reuse_min_cover, 0.0, 1.0)
 
     def _epochs(self, n: int) -> int:
         """UMAP's own rule (500 epochs up to 10k items, 200 above) applied to the n items
@@ -170,10 +193,51 @@ class UMAPReducer:
 
     def fit_transform(self, X: np.ndarray) -> np.ndarray:
         self._validate()
+        X = as_matrix("X", X)
+        self.refitted_, self.refit_reason_ = True, None
+        if self.warm_start is not None:
+            reused = self._reuse(X, self.warm_start)
+            if reused is not None:
+                self.refitted_ = False
+                return reused
+        return self._fit_new(X)
+
+    def _reuse(self, X: np.ndarray, layout: Layout) -> np.ndarray | None:
+        """X placed in `layout`, or None (with `refit_reason_`) when it no longer fits."""
+        if layout.sample_X.shape[1] != X.shape[1] or (
+                layout.sample_Y.shape[1] != min(self.n_components,
+                                                max(1, layout.sample_X.shape[0] - 2))):
+            self.refit_reason_ = "the layout has other dimensions"
+            return None
+        self._set_layout(layout)
+        k = min(self.n_place, layout.sample_X.shape[0] - 1)
+        nn, sim = (_exact_top_k(X, self.sample_X_, k) if self.place_probe is None
+                   else self._probe_top_k(X, k, 4096))
+        best = sim.max(axis=1)
+        n, m = X.shape[0], layout.sample_X.shape[0]
+        in_sample = best >= 1.0 - 1e-5
+        if in_sample.sum() < self.reuse_min_cover * min(n, m):
+            self.refit_reason_ = (f"{int(in_sample.sum())} of {n} items were in the fitted "
+                                  f"sample of {m}")
+            return None
+        out = self._weighted(nn, sim)
+        at = nn[np.arange(n), sim.argmax(axis=1)]
+        out[in_sample] = self.sample_Y_[at[in_sample]]  # the sample keeps its own positions
+        return out
+
+    def _set_layout(self, layout: Layout) -> None:
+        self.sample_X_, self.sample_Y_ = layout.sample_X, layout.sample_Y
+        self.cell_centroids_ = self.sample_cell_ = None
+
+    @property
+    def layout_(self) -> Layout:
+        """The reusable state of the last fit (pass it as `warm_start` next time)."""
+        return Layout(self.sample_X_, self.sample_Y_)
+
+    def _fit_new(self, X: np.ndarray) -> np.ndarray:
         enable_umap_numba_cache()  # before umap's first call in this process compiles
         import umap
 
-        X = as_matrix("X", X)
         n = X.shape[0]
         if self.max_fit_samples is None or n <= self.max_fit_samples:
             idx = np.arange(n)
@@ -229,14 +293,18 @@ class UMAPReducer:
         at m = 10k. At 100k items this took the placement from ~23 s CPU (a full top-k
         over the sample per row) to a few seconds; `place_probe=None` searches exactly.
         """
-        S, Y = self.sample_X_, self.sample_Y_
+        S = self.sample_X_
         k = min(self.n_place, S.shape[0] - 1)
         if self.place_probe is None:
             nn, sim = _exact_top_k(X, S, k, chunk)
         else:
             nn, sim = self._probe_top_k(X, k, chunk)
-        out = np.empty((X.shape[0], Y.shape[1]), dtype=np.float32)
-        for a in range(0, X.shape[0], chunk):
+        return self._weighted(nn, sim, chunk)
+
+    def _weighted(self, nn: np.ndarray, sim: np.ndarray, chunk: int = 4096) -> np.ndarray:
+        Y = self.sample_Y_
+        out = np.empty((nn.shape[0], Y.shape[1]), dtype=np.float32)
+        for a in range(0, nn.shape[0], chunk):
             # Sharp weights: the closest neighbours dominate, far ones barely count.
             w = np.maximum(sim[a : a + chunk], 0.0) ** 4 + 1e-6
             out[a : a + chunk] = ((Y[nn[a : a + chunk]] * w[..., None]).sum(axis=1)

@@ -56,6 +56,7 @@ DB_SCHEMA = "trendmine"
 READ_SCHEMA = "trends"
 MIGRATIONS_TABLE = f"{DB_SCHEMA}.schema_migrations"
 PHRASE_EMBEDDING_TABLE = f"{DB_SCHEMA}.phrase_embedding"  # label phrase vectors, kept across runs
+LAYOUT_TABLE = f"{DB_SCHEMA}.layout"  # the last fitted UMAP layout, reused by full runs
 
 # Headers on a dead-lettered record (the value is the original bytes, untouched).
 DLQ_HEADER_REASON = "trendmine.reason"

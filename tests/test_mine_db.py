@@ -121,6 +121,9 @@ def test_rerun_on_the_same_data_changes_no_theme_id(services, mined, tmp_path):
     assert (counts["births"], counts["merged"], counts["retired"]) == (0, 0, 0)
     # the label phrases' vectors were stored by the first run: none is embedded again
     assert mined[1]["label_phrases_embedded"] > 0 and counts["label_phrases_embedded"] == 0
+    # nothing new: the first run's UMAP layout is reused, and the themes come out the same
+    assert mined[1]["layout"] == "fitted: no stored layout"
+    assert counts["layout"] == "reused (0 snippets new to it)"
     assert _assignments(settings) == before
     # auto mode right after a full run: nothing pending, nothing changes
     counts = mine(settings, now=NOW)
@@ -174,6 +177,26 @@ def test_ten_percent_more_items_keep_ninety_percent_of_old_ids(services, mined, 
     after = _assignments(settings)
     kept = sum(after.get(sid) == tid for sid, tid in before.items())
     assert kept >= 0.90 * len(before), (kept, len(before), counts)
+
+
+def test_a_new_topic_gets_a_new_layout_and_its_own_theme(services, mined, data, tmp_path):
+    # held-out intents fit no theme: reusing the old layout would drop them among their
+    # nearest old items, so the full run fits UMAP again and they get themes of their own
+    settings = _clone(services, mined[0], tmp_path)
+    with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+        _insert(conn, data["far"], "far")
+    counts = mine(settings, now=NOW, mode="full")
+    assert counts["layout"].startswith("fitted: ") and "fit no theme" in counts["layout"]
+    assert counts["births"] >= 1
+    after = _assignments(settings)
+    far = {sid: after.get(sid) for sid in (f"far:{k}" for k in range(len(data["far"])))}
+    old_ids = set(_assignments(mined[0]).values())
+    assert sum(t is not None and t not in old_ids for t in far.values()) >= 0.5 * len(far)
+    # the layout it fitted is stored: the same data again reuses it
+    again = mine(settings, now=NOW, mode="full")
+    assert again["layout"].startswith("reused") and again["births"] == 0
+    off = settings.model_copy(update={"layout_reuse": False})
+    assert mine(off, now=NOW, mode="full")["layout"] == "fitted: reuse off (layout_reuse)"
 
 
 def test_incremental_attaches_close_items_and_leaves_far_ones(services, mined, data,

@@ -303,6 +303,26 @@ def test_umap_placement_by_probed_cells_matches_exact_search() -> None:
     assert evaluate(y, m.fit(X).labels_)["nmi"] > 0.9
 
 
+def test_umap_warm_start_reuses_the_layout_and_refuses_a_stale_one() -> None:
+    from mining import UMAPReducer
+
+    X, _ = blobs(n_per=60, k=6, dim=96, spread=0.12)
+    first = UMAPReducer(max_fit_samples=200, n_neighbors=10)
+    Y = first.fit_transform(X)
+    assert first.refitted_ and first.refit_reason_ is None
+    again = UMAPReducer(max_fit_samples=200, n_neighbors=10, warm_start=first.layout_)
+    np.testing.assert_allclose(again.fit_transform(X), Y, atol=1e-5)  # same positions
+    assert not again.refitted_
+    # data the layout never saw: too little of it was in the fitted sample
+    other, _ = blobs(n_per=60, k=6, dim=96, spread=0.12, seed=9)
+    fresh = UMAPReducer(max_fit_samples=200, n_neighbors=10, warm_start=first.layout_)
+    assert fresh.fit_transform(other).shape == (other.shape[0], 5)
+    assert fresh.refitted_ and "were in the fitted sample" in fresh.refit_reason_
+    small = UMAPReducer(n_components=3, warm_start=first.layout_)
+    small.fit_transform(X)
+    assert small.refitted_ and small.refit_reason_ == "the layout has other dimensions"
+
+
 _NUMBA_CHILD = """
 import time, numpy as np
 from numba.core import event

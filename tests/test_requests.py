@@ -140,6 +140,18 @@ def test_chatter_themes_and_parents_by_what_members_ask() -> None:
     none = np.zeros(len(texts), bool)
     assert chatter_themes(labels, none, asking=np.array(asking)) == {0, 2}
     assert chatter_themes(labels, none) == set()  # without `asking`: boilerplate only
+    assert chatter_themes(labels, none, texts=texts) == {0, 2}  # asked lazily, same answer
+    # the lazy path stops early but decides the same on themes of every ask share
+    rng = np.random.default_rng(3)
+    many = [texts[i] for i in rng.integers(0, len(texts), 600)]
+    lab = rng.integers(0, 40, 600)
+    lab[:20], many[:20] = 40, [texts[5]] * 20  # one theme of thanks only
+    full = np.array([asks(t) for t in many])
+    eager = chatter_themes(lab, np.zeros(600, bool), asking=full)
+    assert 40 in eager
+    for share in (0.15, 0.5, 0.7):
+        assert chatter_themes(lab, np.zeros(600, bool), texts=many, min_ask_share=share) == (
+            chatter_themes(lab, np.zeros(600, bool), asking=full, min_ask_share=share))
     # parents over leaves 0, 1, 2: leaf 0 and 2 under parent 5, leaf 1 under parent 6
     assert chatter_parents(np.array([5, 6, 5]), np.array([2, 3, 1]),
                            np.array([True, False, True])) == {5}

@@ -26,8 +26,6 @@ from typing import Any
 
 import numpy as np
 from pgvector.psycopg import register_vector
-from psycopg.adapt import Loader
-from psycopg.pq import Format
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
@@ -51,15 +49,18 @@ from mining import (
 )
 from mining.chatter import (
     BoilerplateDetector,
-    asks,
     chatter_parents,
     chatter_themes,
     separate_chatter,
 )
+from mining.cluster import auto_min_cluster_size
 from mining.contracts import TextEncoder
 from mining.hierarchy import AgglomerativeGrouper
+from mining.reduce import Layout
+from schemas.names import LAYOUT_TABLE
 from warehouse import curation
 from warehouse.phrase_cache import StoredPhraseEncoder, phrase_encoder_for
+from warehouse.vectors import RawVectorLoader, decode_vectors
 
 Progress = Callable[[str, int, int], None]
 # full-run assignments; 'incremental' rows come from attach runs in between
@@ -80,17 +81,19 @@ class WindowRow:
     embedding: Any  # raw pgvector bytes; None once `_window` has decoded them into the matrix
     account_id: str | None
     created_at: datetime
+    embedded_at: datetime
 
     @property
     def key(self) -> tuple[int, int]:
         return (self.feedback_id, self.ord)
 
 
-def theme_model(settings: Settings, encoder: TextEncoder | None = None) -> ThemeModel:
+def theme_model(settings: Settings, encoder: TextEncoder | None = None,
+                layout: Layout | None = None) -> ThemeModel:
     """The ThemeModel the settings describe (reducer, leaf size, merging, parents); the
-    encoder, when given, ranks the label phrases."""
+    encoder, when given, ranks the label phrases; a UMAP layout, when given, is reused."""
     rs = settings.random_state
-    reducer = {"umap": lambda: UMAPReducer(random_state=rs),
+    reducer = {"umap": lambda: UMAPReducer(random_state=rs, warm_start=layout),
                "pca": lambda: PCAReducer(random_state=rs),
                "none": IdentityReducer}[settings.reducer]()
     merger = (SimilarLeafMerger(min_similarity=settings.leaf_merge_similarity)
@@ -229,7 +232,7 @@ def _previous_themes(conn):
 
 
 _WINDOW_ROWS = """
-SELECT s.feedback_id, s.ord, s.text, e.embedding, f.account_id, f.created_at
+SELECT s.feedback_id, s.ord, s.text, e.embedding, f.account_id, f.created_at, e.embedded_at
 FROM trendmine.feedback_snippet s
 JOIN trendmine.feedback_embedding e ON e.feedback_id = s.feedback_id
      AND e.ord = s.ord AND e.model = %(model)s AND e.text_hash = s.text_hash
@@ -247,30 +250,16 @@ def _window(conn, extra: str, params: dict[str, Any]) -> tuple[list[WindowRow], 
     """The window's snippets and their embeddings as one float32 matrix (row i of the
     matrix = rows[i]; the rows drop their vector once it is copied).
 
-    Read in binary, each vector kept as its raw bytes and decoded all at once: pgvector's
-    own loader (a Vector object per row) was ~70 µs a row, the text format far more.
+    Read in binary, each vector kept as its raw bytes and decoded all at once
+    (warehouse.vectors).
     """
     with conn.cursor(binary=True, row_factory=class_row(WindowRow)) as cur:
-        cur.adapters.register_loader("vector", _RawVectorLoader)
+        cur.adapters.register_loader("vector", RawVectorLoader)
         rows = cur.execute(_WINDOW_ROWS.format(extra=extra), params).fetchall()
-    if not rows:
-        return rows, np.zeros((0, 0), dtype=np.float32)
-    raw = b"".join(r.embedding for r in rows)
+    X = decode_vectors([r.embedding for r in rows])
     for r in rows:
         r.embedding = None
-    # pgvector's binary form: uint16 dimensions, uint16 unused, then big-endian float32s
-    dim = int.from_bytes(raw[:2], "big")
-    X = np.frombuffer(raw, dtype=">f4").reshape(len(rows), dim + 1)[:, 1:]
-    return rows, X.astype(np.float32)
-
-
-class _RawVectorLoader(Loader):
-    """A pgvector value in binary, left as bytes (`_window` decodes them together)."""
-
-    format = Format.BINARY
-
-    def load(self, data: Any) -> bytes:
-        return bytes(data)
+    return rows, X
 
 
 def _state(conn, model_id: str, since: datetime) -> dict[str, Any]:
@@ -507,12 +496,14 @@ def _full(conn, settings: Settings, embedder: Embedder, since: datetime, run_id:
                 "assigned": 0, "unassigned": len(rows)}
     texts = [r.text for r in rows]
     groups = [r.account_id or f"unknown:{r.feedback_id}" for r in rows]
+    prev_ids, prev_cents, prev_members = _previous_themes(conn)
+    layout, layout_note = stored_layout(conn, settings, model_id, rows, X, prev_cents)
     # Leaf merging reads the texts; the labels wait until the clusters are matched.
     phrases = StoredPhraseEncoder(conn, model_id, phrase_encoder_for(settings, embedder))
-    model = theme_model(settings, phrases).fit(X, texts=texts, progress=tick, label=False)
+    model = theme_model(settings, phrases, layout).fit(X, texts=texts, progress=tick,
+                                                        label=False)
     tick("match", 0, 1)
     keys = [r.key for r in rows]
-    prev_ids, prev_cents, prev_members = _previous_themes(conn)
     match = _match(model, keys, prev_ids, prev_cents, prev_members)
     folds = fold_splits(match, model.centroids_)
     if folds:  # keep a previous theme whole rather than cut it differently (stable ids)
@@ -525,8 +516,7 @@ def _full(conn, settings: Settings, embedder: Embedder, since: datetime, run_id:
     # nothing else are chatter: kept, but hidden from the trend lists.
     detector = BoilerplateDetector().fit(texts, model.parent_labels(),
                                          [r.feedback_id for r in rows])
-    chatter = chatter_themes(model.labels_, detector.chatter_,
-                             asking=np.array([asks(t) for t in detector.stripped_], dtype=bool))
+    chatter = chatter_themes(model.labels_, detector.chatter_, texts=detector.stripped_)
     is_chatter = np.isin(model.cluster_ids_, list(chatter))
     model.group_parents(separate_chatter(model.parent_of_, is_chatter))
     quiet = chatter_parents(model.parent_of_, model.sizes_, is_chatter)
@@ -541,15 +531,106 @@ def _full(conn, settings: Settings, embedder: Embedder, since: datetime, run_id:
         curation.apply_decisions(conn)
         # hidden leaves (decisions) count like chatter ones: a parent made of them is quiet
         curation.recheck_parents(conn)
+        layout_note = _keep_layout(conn, model_id, model.reducer_, rows, layout_note)
     tick("write", model.n_themes_, model.n_themes_)
     assigned = int((model.labels_ >= 0).sum())
     return {"themes": len(theme_of), "parents": parents, "births": len(match.births),
+            "layout": layout_note,
             "retired": len(match.retired), "merged": len(match.merged),
             "snippets": len(rows), "noise_share": round(model.noise_share_, 4),
             "chatter_themes": len(chatter), "chatter_parents": len(quiet),
             "chatter_snippets": int(np.isin(model.labels_, list(chatter)).sum()),
             "label_phrases_embedded": phrases.encoded_,
             "assigned": assigned, "unassigned": len(rows) - assigned}
+
+
+@dataclass
+class StoredLayout:
+    """A row of the layout table (V012)."""
+
+    fitted_at: datetime
+    covers_until: datetime | None
+    age_hours: float
+    n_sample: int
+    dim: int
+    n_components: int
+    params: dict
+    sample_vectors: bytes
+    sample_coords: bytes
+
+    def layout(self) -> Layout:
+        return Layout(
+            np.frombuffer(self.sample_vectors, "<f4").reshape(self.n_sample, self.dim),
+            np.frombuffer(self.sample_coords, "<f4").reshape(self.n_sample, self.n_components))
+
+
+def _layout_params(reducer: UMAPReducer) -> dict[str, Any]:
+    """The reducer settings a stored layout depends on."""
+    return {k: getattr(reducer, k) for k in ("n_components", "n_neighbors", "min_dist",
+                                             "metric", "init", "max_fit_samples",
+                                             "random_state")}
+
+
+def stored_layout(conn, settings: Settings, model_id: str, rows: list[WindowRow],
+                  X: np.ndarray, prev_cents: np.ndarray | None) -> tuple[Layout | None, str]:
+    """The last fitted UMAP layout when this full run may reuse it, and why (or why not).
+
+    Reused while the snippets new to it (embedded after the run that fitted it) are under
+    `layout_max_new_share` of the window and fewer than a theme's worth of them fit no
+    existing theme (cosine to every leaf centroid under `assign_threshold`): those could be a
+    new topic, which needs a layout of its own. Too old or fitted with other settings:
+    refitted too."""
+    if settings.reducer != "umap":
+        return None, f"no layout: reducer {settings.reducer}"
+    if not settings.layout_reuse:
+        return None, "fitted: reuse off (layout_reuse)"
+    with conn.cursor(row_factory=class_row(StoredLayout)) as cur:
+        stored = cur.execute(
+            f"SELECT fitted_at, covers_until, "
+            f"extract(epoch FROM now() - fitted_at)::float8 / 3600 AS age_hours, n_sample, "
+            f"dim, n_components, params, sample_vectors, sample_coords FROM {LAYOUT_TABLE} "
+            "WHERE model = %s", (model_id,)).fetchone()
+    if stored is None:
+        return None, "fitted: no stored layout"
+    if stored.params != _layout_params(UMAPReducer(random_state=settings.random_state)):
+        return None, "fitted: reducer settings changed"
+    if settings.layout_max_age_hours and stored.age_hours >= settings.layout_max_age_hours:
+        return None, f"fitted: the stored layout is {stored.age_hours:.0f} h old"
+    new = np.array([stored.covers_until is None or r.embedded_at > stored.covers_until
+                    for r in rows], dtype=bool)
+    if new.sum() > settings.layout_max_new_share * len(rows):
+        return None, f"fitted: {int(new.sum())} of {len(rows)} snippets are new to the layout"
+    if new.any():
+        if prev_cents is None:
+            return None, "fitted: no themes to check the new snippets against"
+        unfit = int(((X[new] @ prev_cents.T).max(axis=1) < settings.assign_threshold).sum())
+        theme = settings.min_cluster_size or auto_min_cluster_size(len(rows))
+        if unfit >= theme:
+            return None, (f"fitted: {unfit} new snippets fit no theme "
+                          f"(a theme takes {theme})")
+    return stored.layout(), f"reused ({int(new.sum())} snippets new to it)"
+
+
+def _keep_layout(conn, model_id: str, reducer: Any, rows: list[WindowRow], note: str) -> str:
+    """Store the layout this run fitted (none fitted: keep the old one); returns the note."""
+    if not isinstance(reducer, UMAPReducer) or not getattr(reducer, "refitted_", False):
+        return note
+    L = reducer.layout_
+    conn.execute(
+        f"INSERT INTO {LAYOUT_TABLE} (model, covers_until, n_items, n_sample, dim, "
+        "n_components, params, sample_vectors, sample_coords) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (model) DO UPDATE SET "
+        "fitted_at = now(), covers_until = EXCLUDED.covers_until, "
+        "n_items = EXCLUDED.n_items, n_sample = EXCLUDED.n_sample, dim = EXCLUDED.dim, "
+        "n_components = EXCLUDED.n_components, params = EXCLUDED.params, "
+        "sample_vectors = EXCLUDED.sample_vectors, sample_coords = EXCLUDED.sample_coords",
+        (model_id, max(r.embedded_at for r in rows), len(rows), L.sample_X.shape[0],
+         L.sample_X.shape[1], L.sample_Y.shape[1], Jsonb(_layout_params(reducer)),
+         np.ascontiguousarray(L.sample_X, "<f4").tobytes(),
+         np.ascontiguousarray(L.sample_Y, "<f4").tobytes()))
+    if reducer.refit_reason_:
+        return f"fitted: {reducer.refit_reason_}"
+    return note
 
 
 @dataclass

@@ -18,6 +18,7 @@ from mining import Embedder
 from mining.contracts import TextEncoder
 from mining.embed import LightEncoder
 from schemas.names import PHRASE_EMBEDDING_TABLE
+from warehouse.vectors import RawVectorLoader, decode_vectors
 
 # Up to this many new phrases, the numpy path beats loading torch (~10 s) for the model:
 # measured idle on 2 cores, numpy ~136 phrases/s, sentence-transformers ~600/s once loaded.
@@ -60,13 +61,12 @@ class StoredPhraseEncoder:
         self.model_id = model_id
         self.encoder = encoder
         self.encoded_ = 0
+        self._seen: dict[str, np.ndarray] = {}  # this run's phrases: leaves, then parents
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         texts = list(texts)
-        known = dict(self.conn.execute(
-            f"SELECT phrase, embedding FROM {PHRASE_EMBEDDING_TABLE} "
-            "WHERE model = %s AND phrase = ANY(%s)", (self.model_id, texts)).fetchall())
-        vectors = {p: v.to_numpy() for p, v in known.items()}
+        vectors = self._seen
+        vectors.update(self._stored([t for t in dict.fromkeys(texts) if t not in vectors]))
         new = [t for t in dict.fromkeys(texts) if t not in vectors]
         self.encoded_ += len(new)
         if new:
@@ -80,3 +80,15 @@ class StoredPhraseEncoder:
                     [(self.model_id, p, v) for p, v in zip(new, fresh, strict=True)])
         dim = next(iter(vectors.values())).shape[0] if vectors else 0
         return np.stack([vectors[t] for t in texts]) if texts else np.zeros((0, dim), np.float32)
+
+    def _stored(self, phrases: list[str]) -> dict[str, np.ndarray]:
+        """Vectors of the phrases the table knows, read in binary (warehouse.vectors)."""
+        if not phrases:
+            return {}
+        with self.conn.cursor(binary=True) as cur:
+            cur.adapters.register_loader("vector", RawVectorLoader)
+            found = cur.execute(
+                f"SELECT phrase, embedding FROM {PHRASE_EMBEDDING_TABLE} "
+                "WHERE model = %s AND phrase = ANY(%s)", (self.model_id, phrases)).fetchall()
+        return dict(zip([p for p, _ in found], decode_vectors([v for _, v in found]),
+                        strict=True))
