@@ -124,7 +124,7 @@ def run_fit(n: int) -> dict:
 def run_db(n: int) -> dict:
     """A full re-mine of n stored items (embeddings stored) on an embedded Postgres."""
     import tempfile
-    from datetime import UTC, datetime, timedelta
+    from datetime import UTC, datetime
 
     import psycopg
     from pgvector.psycopg import register_vector
@@ -132,10 +132,10 @@ def run_db(n: int) -> dict:
     from foundation.config import Settings
     from infra.embedded import EmbeddedPostgres, free_port
     from infra.stack import migrate_database
-    from mining import text_hash
     from warehouse.mine import mine
 
-    X, y = clustered_set(n)
+    n_new = n // 50  # the "next day": 2% new items of the same topics, for the third mine
+    X, y = clustered_set(n + n_new)
     texts = clustered_texts(y)
     now = datetime(2025, 6, 2, tzinfo=UTC)
     with tempfile.TemporaryDirectory() as tmp:
@@ -148,36 +148,28 @@ def run_db(n: int) -> dict:
             t = time.perf_counter()
             with psycopg.connect(settings.dsn(), autocommit=True) as conn:
                 register_vector(conn)
-                with conn.transaction(), conn.cursor() as cur:
-                    with cur.copy("COPY trendmine.feedback (feedback_id, source, source_id, "
-                                  "account_id, text, text_hash, created_at) FROM STDIN") as cp:
-                        for i in range(n):
-                            cp.write_row((i + 1, "support_tickets", f"b:{i}", f"acct{i % 2000}",
-                                          texts[i], text_hash(texts[i]),
-                                          now - timedelta(minutes=i % 40_000)))
-                    with cur.copy("COPY trendmine.feedback_snippet (feedback_id, ord, text, "
-                                  "text_hash) FROM STDIN") as cp:
-                        for i in range(n):
-                            cp.write_row((i + 1, 0, texts[i], text_hash(texts[i])))
-                # a later transaction: embedded_at > last_ingested_at, so nothing re-splits
-                with conn.transaction(), conn.cursor() as cur, cur.copy(
-                    "COPY trendmine.feedback_embedding (feedback_id, ord, model, text_hash, "
-                    "embedding) FROM STDIN (FORMAT BINARY)"
-                ) as cp:
-                    cp.set_types(["bigint", "integer", "text", "text", "vector"])
-                    for i in range(n):
-                        cp.write_row((i + 1, 0, settings.embedding_model, text_hash(texts[i]),
-                                      X[i]))
+                _load(conn, settings, X, texts, range(n), now)
                 conn.execute("ANALYZE")
             load_s = time.perf_counter() - t
-            del X
             t = time.perf_counter()
             first = mine(settings, now=now, mode="full")  # every label phrase is new here
             first_s = time.perf_counter() - t
-            # the re-mine: same items, label phrase vectors already stored
+            # the re-mine: same items, label phrase vectors and the UMAP layout stored
             t, cpu = time.perf_counter(), time.process_time()
             full = mine(settings, now=now, mode="full")
             full_s, cpu_s = time.perf_counter() - t, time.process_time() - cpu
+            # the next day: 2% new items of known topics (the layout is reused if they fit)
+            with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+                register_vector(conn)
+                _load(conn, settings, X, texts, range(n, n + n_new), now)
+            t = time.perf_counter()
+            day2 = mine(settings, now=now, mode="full")
+            day2_s = time.perf_counter() - t
+            # the same with a UMAP fit, as without a stored layout
+            t = time.perf_counter()
+            refit = mine(settings.model_copy(update={"layout_reuse": False}), now=now,
+                         mode="full")
+            refit_s = time.perf_counter() - t
         finally:
             pg.stop()
     return {"part": "db", "n_items": n, "seconds": round(full_s, 1),
@@ -187,8 +179,38 @@ def run_db(n: int) -> dict:
             "label_phrases_embedded": [first.get("label_phrases_embedded"),
                                        full.get("label_phrases_embedded")],
             "stage_seconds": full["stage_seconds"], "themes": full["themes"],
+            "layout": full.get("layout"),
+            "plus_2pct_seconds": round(day2_s, 1), "plus_2pct_layout": day2.get("layout"),
+            "plus_2pct_stage_seconds": day2["stage_seconds"], "plus_2pct_births": day2["births"],
+            "refit_seconds": round(refit_s, 1), "refit_stage_seconds": refit["stage_seconds"],
             "noise_share": full.get("noise_share"), "load_seconds": round(load_s, 1),
             "peak_rss_mb": round(peak_rss_mb())}
+
+
+def _load(conn, settings, X: np.ndarray, texts: list[str], items: range, now) -> None:
+    """COPY items (feedback, snippet, then embedding in a later transaction, so that
+    embedded_at > last_ingested_at and nothing re-splits)."""
+    from datetime import timedelta
+
+    from mining import text_hash
+
+    with conn.transaction(), conn.cursor() as cur:
+        with cur.copy("COPY trendmine.feedback (feedback_id, source, source_id, "
+                      "account_id, text, text_hash, created_at) FROM STDIN") as cp:
+            for i in items:
+                cp.write_row((i + 1, "support_tickets", f"b:{i}", f"acct{i % 2000}",
+                              texts[i], text_hash(texts[i]), now - timedelta(minutes=i % 40_000)))
+        with cur.copy("COPY trendmine.feedback_snippet (feedback_id, ord, text, "
+                      "text_hash) FROM STDIN") as cp:
+            for i in items:
+                cp.write_row((i + 1, 0, texts[i], text_hash(texts[i])))
+    with conn.transaction(), conn.cursor() as cur, cur.copy(
+        "COPY trendmine.feedback_embedding (feedback_id, ord, model, text_hash, "
+        "embedding) FROM STDIN (FORMAT BINARY)"
+    ) as cp:
+        cp.set_types(["bigint", "integer", "text", "text", "vector"])
+        for i in items:
+            cp.write_row((i + 1, 0, settings.embedding_model, text_hash(texts[i]), X[i]))
 
 
 def child(part: str, n: int, timeout: int) -> dict:

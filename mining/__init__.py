@@ -15,7 +15,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mining.assign import assign_incremental
+    from mining.assign import assign_incremental, count_alike
     from mining.cluster import HDBSCANClusterer
     from mining.contracts import Clusterer, Grouper, Labeller, LeafMerger, Reducer, TextEncoder
     from mining.embed import Embedder, text_hash
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "assign_incremental": "mining.assign",
+    "count_alike": "mining.assign",
     "HDBSCANClusterer": "mining.cluster",
     "Clusterer": "mining.contracts",
     "Grouper": "mining.contracts",
@@ -75,6 +76,7 @@ __all__ = [
     "ThemeModel",
     "UMAPReducer",
     "assign_incremental",
+    "count_alike",
     "fold_splits",
     "match_themes",
     "reduce_outliers",

@@ -43,3 +43,22 @@ def assign_incremental(
         sim[start : start + len(b)] = S[np.arange(len(b)), b]
     assigned = np.where(sim >= threshold, ids[best], -1)
     return assigned, sim
+
+
+def count_alike(embeddings: np.ndarray, min_similarity: float, neighbours: int,
+                limit: int = 20_000, chunk_size: int = 2048) -> int:
+    """How many items have at least `neighbours` others at cosine >= `min_similarity`:
+    items that could make a theme together, as opposed to scattered noise. Past `limit`
+    items, all of them (the caller should treat that many as a theme anyway)."""
+    check_float("min_similarity", min_similarity, -1.0, 1.0)
+    X = l2_normalize(as_matrix("embeddings", embeddings))
+    n = X.shape[0]
+    if n <= neighbours:
+        return 0
+    if n > limit:
+        return n
+    close = np.empty(n, dtype=np.int64)
+    for start in range(0, n, chunk_size):
+        close[start : start + chunk_size] = (
+            (X[start : start + chunk_size] @ X.T) >= min_similarity).sum(axis=1) - 1
+    return int((close >= neighbours).sum())

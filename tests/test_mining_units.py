@@ -486,3 +486,15 @@ def test_parts_are_checked_against_their_contract() -> None:
     for name in ("reducer", "clusterer", "labeller", "merger", "grouper"):
         with pytest.raises(ValueError, match=name):
             ThemeModel(**{name: object()}).fit(X)
+
+
+def test_count_alike_tells_a_group_from_scattered_noise() -> None:
+    from mining import count_alike
+
+    rng = np.random.default_rng(1)
+    noise = rng.normal(size=(200, 64))  # random directions: cosine ~0
+    centre = rng.normal(size=64)
+    group = centre + 0.6 * rng.normal(size=(30, 64)) * np.linalg.norm(centre) / 8
+    assert count_alike(noise, 0.55, 4) == 0
+    assert count_alike(np.vstack([noise, group]), 0.55, 4) == 30
+    assert count_alike(group[:4], 0.55, 4) == 0  # too few to have 4 neighbours each

@@ -42,6 +42,7 @@ from mining import (
     ThemeModel,
     UMAPReducer,
     assign_incremental,
+    count_alike,
     fold_splits,
     match_themes,
     split_snippets,
@@ -576,10 +577,11 @@ def stored_layout(conn, settings: Settings, model_id: str, rows: list[WindowRow]
     """The last fitted UMAP layout when this full run may reuse it, and why (or why not).
 
     Reused while the snippets new to it (embedded after the run that fitted it) are under
-    `layout_max_new_share` of the window and fewer than a theme's worth of them fit no
-    existing theme (cosine to every leaf centroid under `assign_threshold`): those could be a
-    new topic, which needs a layout of its own. Too old or fitted with other settings:
-    refitted too."""
+    `layout_max_new_share` of the window, and fewer than a theme's worth (the smallest theme
+    size) of those that fit no existing theme (cosine to every leaf centroid under
+    `assign_threshold`) are alike (each with min(theme, 10) - 1 others that close): those
+    could be a new topic, which needs a layout of its own; scattered noise does not count.
+    Too old or fitted with other settings: refitted too."""
     if settings.reducer != "umap":
         return None, f"no layout: reducer {settings.reducer}"
     if not settings.layout_reuse:
@@ -603,11 +605,13 @@ def stored_layout(conn, settings: Settings, model_id: str, rows: list[WindowRow]
     if new.any():
         if prev_cents is None:
             return None, "fitted: no themes to check the new snippets against"
-        unfit = int(((X[new] @ prev_cents.T).max(axis=1) < settings.assign_threshold).sum())
+        Xn = X[new]
+        unfit = Xn[(Xn @ prev_cents.T).max(axis=1) < settings.assign_threshold]
         theme = settings.min_cluster_size or auto_min_cluster_size(len(rows))
-        if unfit >= theme:
-            return None, (f"fitted: {unfit} new snippets fit no theme "
-                          f"(a theme takes {theme})")
+        alike = count_alike(unfit, settings.assign_threshold, min(theme, 10) - 1)
+        if alike >= theme:
+            return None, (f"fitted: {alike} of the {len(unfit)} new snippets that fit no "
+                          f"theme are alike (a theme takes {theme})")
     return stored.layout(), f"reused ({int(new.sum())} snippets new to it)"
 
 
