@@ -111,15 +111,18 @@ class BoilerplateDetector:
             raise ValueError("labels: expected one label per text")
         records = list(range(len(texts))) if records is None else list(records)
         sentences = [split_sentences(t) for t in texts]
+        # each sentence's template and word count, once (both passes below read them)
+        keys = [[sentence_key(s) for s in sents] for sents in sentences]
+        words = [[len(_WORD.findall(s)) for s in sents] for sents in sentences]
         # sentence -> {record: label}, over records where the sentence has company: a
         # record that is nothing but the sentence lands in whatever theme such records
         # form together, which says nothing about the sentence.
         where: dict[str, dict] = defaultdict(dict)
-        for i, sents in enumerate(sentences):
-            words = [len(_WORD.findall(s)) for s in sents]
-            for k, s in enumerate(sents):
-                if sum(words) - words[k] >= self.min_content_words:
-                    where[sentence_key(s)].setdefault(records[i], int(labels[i]))
+        for i, (ks, ws) in enumerate(zip(keys, words, strict=True)):
+            total = sum(ws)
+            for key, w in zip(ks, ws, strict=True):
+                if total - w >= self.min_content_words:
+                    where[key].setdefault(records[i], int(labels[i]))
         self.boilerplate_: set[str] = set()
         for key, recs in where.items():
             if not key or len(recs) < self.min_records:
@@ -129,10 +132,11 @@ class BoilerplateDetector:
             if top <= self.max_theme_share and len(themes) >= self.min_themes:
                 self.boilerplate_.add(key)
         self.stripped_, chatter = [], []
-        for text, sents in zip(texts, sentences, strict=True):
-            kept = [s for s in sents if sentence_key(s) not in self.boilerplate_]
-            words = sum(len(_WORD.findall(s)) for s in kept)
-            chatter.append(words < self.min_content_words)
+        for text, sents, ks, ws in zip(texts, sentences, keys, words, strict=True):
+            keep = [k not in self.boilerplate_ for k in ks]
+            kept = [s for s, y in zip(sents, keep, strict=True) if y]
+            chatter.append(sum(w for w, y in zip(ws, keep, strict=True) if y)
+                           < self.min_content_words)
             self.stripped_.append(" ".join(kept) if kept else text)
         self.chatter_ = np.array(chatter, dtype=bool)
         return self
