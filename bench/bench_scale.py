@@ -162,14 +162,17 @@ def run_db(n: int) -> dict:
             with psycopg.connect(settings.dsn(), autocommit=True) as conn:
                 register_vector(conn)
                 _load(conn, settings, X, texts, range(n, n + n_new), now)
+            before = _theme_of(settings)
             t = time.perf_counter()
             day2 = mine(settings, now=now, mode="full")
             day2_s = time.perf_counter() - t
+            kept_reused = _kept(before, _theme_of(settings))
             # the same with a UMAP fit, as without a stored layout
             t = time.perf_counter()
             refit = mine(settings.model_copy(update={"layout_reuse": False}), now=now,
                          mode="full")
             refit_s = time.perf_counter() - t
+            kept_refit = _kept(before, _theme_of(settings))
         finally:
             pg.stop()
     return {"part": "db", "n_items": n, "seconds": round(full_s, 1),
@@ -182,9 +185,24 @@ def run_db(n: int) -> dict:
             "layout": full.get("layout"),
             "plus_2pct_seconds": round(day2_s, 1), "plus_2pct_layout": day2.get("layout"),
             "plus_2pct_stage_seconds": day2["stage_seconds"], "plus_2pct_births": day2["births"],
+            "plus_2pct_ids_kept": kept_reused,
             "refit_seconds": round(refit_s, 1), "refit_stage_seconds": refit["stage_seconds"],
+            "refit_ids_kept": kept_refit,
             "noise_share": full.get("noise_share"), "load_seconds": round(load_s, 1),
             "peak_rss_mb": round(peak_rss_mb())}
+
+
+def _theme_of(settings) -> dict[tuple[int, int], int]:
+    import psycopg
+
+    with psycopg.connect(settings.dsn()) as conn:
+        return {(f, o): t for f, o, t in conn.execute(
+            "SELECT feedback_id, ord, theme_id FROM trendmine.feedback_theme")}
+
+
+def _kept(before: dict, after: dict) -> float:
+    """Share of the items assigned before that keep their theme id."""
+    return round(sum(after.get(k) == t for k, t in before.items()) / max(len(before), 1), 4)
 
 
 def _load(conn, settings, X: np.ndarray, texts: list[str], items: range, now) -> None:
