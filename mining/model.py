@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from mining._validate import as_matrix, check_float, l2_normalize
+from mining._validate import as_matrix, check_float, l2_normalize, row_keys
 from mining.assign import assign_incremental
 from mining.cluster import HDBSCANClusterer
 from mining.contracts import Clusterer, Grouper, Labeller, LeafMerger, Reducer, TextEncoder
@@ -31,19 +31,11 @@ def _noop(stage: str, done: int, total: int) -> None:
 def canonical_order(X: np.ndarray) -> np.ndarray:
     """A permutation that depends only on the set of rows, not on their input order.
 
-    Rows are keyed by a hash of their values rounded to 1e-4, so float noise in the last
-    bits (e.g. from a different batch composition) does not change the order.
+    Rows are sorted by `row_keys` (their values rounded to 1e-4), so float noise in the
+    last bits (e.g. from a different batch composition) does not change the order.
+    Identical rows get identical keys; their relative order cannot change the result.
     """
-    # A fixed random multiply-add hash of the rounded row, vectorised (a per-row blake2b
-    # took ~1 s per 100k items): equal rows get equal keys, distinct rows almost never do
-    # (and a collision only lets their input order break the tie).
-    mult = np.random.default_rng(20240611).integers(1, 2**63, size=X.shape[1], dtype=np.uint64)
-    keys = np.zeros(X.shape[0], dtype=np.uint64)
-    for j in range(X.shape[1]):  # column by column: no n x d temporary
-        q = np.round(X[:, j] * 1e4).astype(np.int64).view(np.uint64)
-        keys = keys * np.uint64(1099511628211) + q * (mult[j] | np.uint64(1))
-    # Identical rows get identical keys; their relative order cannot change the result.
-    return np.argsort(keys, kind="stable")
+    return np.argsort(row_keys(X), kind="stable")
 
 
 class ThemeModel:

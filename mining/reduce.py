@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mining._validate import as_matrix, check_choice, check_float, check_int
+from mining._validate import as_matrix, check_choice, check_float, check_int, row_keys
 
 
 class IdentityReducer:
@@ -101,10 +101,13 @@ def pca_init(X: np.ndarray, n_components: int, random_state: int | None) -> np.n
 
 @dataclass(frozen=True)
 class Layout:
-    """What a UMAPReducer fit leaves to reuse: the sample it fitted and where UMAP put it."""
+    """What a UMAPReducer leaves to reuse: the sample UMAP fitted, where it put it, and
+    where the last call put every item (by `row_keys`, so known items are not placed again)."""
 
     sample_X: np.ndarray  # (m, d) float32, unit rows: the items UMAP fitted
     sample_Y: np.ndarray  # (m, c) float32: their positions
+    item_keys: np.ndarray | None = None  # (n,) uint64, sorted: row_keys of the last items
+    item_Y: np.ndarray | None = None  # (n, c) float32: their positions
 
 
 class UMAPReducer:
@@ -133,8 +136,10 @@ class UMAPReducer:
     a re-mine costs a placement instead of a fit, and unchanged items stay where they were.
     A new topic has no place of its own in an old layout (its items land among their
     nearest old ones), so the caller passes one only when the new items fit the existing
-    themes (warehouse.mine checks). The layout is refused, and UMAP fits afresh, when less
-    than `reuse_min_cover` of the items (up to the sample size) were in the fitted sample.
+    themes (warehouse.mine checks). Items the layout has placed before (same vector, by
+    `row_keys`) keep their position without a search. The layout is refused, and UMAP fits
+    afresh, when less than `reuse_min_cover` of the items are known to it (without item
+    positions: less than that share, up to the sample size, was in the fitted sample).
     `refitted_` says whether UMAP ran, `refit_reason_` why a layout was refused.
     """
 
@@ -210,29 +215,44 @@ class UMAPReducer:
             self.refit_reason_ = "the layout has other dimensions"
             return None
         self._set_layout(layout)
-        k = min(self.n_place, layout.sample_X.shape[0] - 1)
-        nn, sim = (_exact_top_k(X, self.sample_X_, k) if self.place_probe is None
-                   else self._probe_top_k(X, k, 4096))
-        best = sim.max(axis=1)
         n, m = X.shape[0], layout.sample_X.shape[0]
-        in_sample = best >= 1.0 - 1e-5
-        if in_sample.sum() < self.reuse_min_cover * min(n, m):
-            self.refit_reason_ = (f"{int(in_sample.sum())} of {n} items were in the fitted "
-                                  f"sample of {m}")
+        keys = row_keys(X)
+        out = np.empty((n, layout.sample_Y.shape[1]), dtype=np.float32)
+        known = np.zeros(n, dtype=bool)
+        if layout.item_keys is not None and layout.item_keys.size:
+            at = np.minimum(np.searchsorted(layout.item_keys, keys), layout.item_keys.size - 1)
+            known = layout.item_keys[at] == keys
+            out[known] = layout.item_Y[at[known]]
+        todo = np.flatnonzero(~known)
+        k = min(self.n_place, m - 1)
+        nn, sim = (_exact_top_k(X[todo], self.sample_X_, k) if self.place_probe is None
+                   else self._probe_top_k(X[todo], k, 4096))
+        in_sample = sim.max(axis=1) >= 1.0 - 1e-5
+        covered = int(known.sum() + in_sample.sum())
+        if covered < self.reuse_min_cover * min(n, m) if layout.item_keys is None else (
+                covered < self.reuse_min_cover * n):
+            self.refit_reason_ = f"{n - covered} of {n} items are new to the layout"
             return None
-        out = self._weighted(nn, sim)
-        at = nn[np.arange(n), sim.argmax(axis=1)]
-        out[in_sample] = self.sample_Y_[at[in_sample]]  # the sample keeps its own positions
+        out[todo] = self._weighted(nn, sim)
+        at = nn[np.arange(todo.size), sim.argmax(axis=1)]
+        out[todo[in_sample]] = self.sample_Y_[at[in_sample]]  # the sample keeps its place
+        self._remember(keys, out)
         return out
+
+    def _remember(self, keys: np.ndarray, Y: np.ndarray) -> None:
+        order = np.argsort(keys, kind="stable")
+        self.item_keys_, self.item_Y_ = keys[order], Y[order]
 
     def _set_layout(self, layout: Layout) -> None:
         self.sample_X_, self.sample_Y_ = layout.sample_X, layout.sample_Y
+        self.item_keys_ = self.item_Y_ = None
         self.cell_centroids_ = self.sample_cell_ = None
 
     @property
     def layout_(self) -> Layout:
         """The reusable state of the last fit (pass it as `warm_start` next time)."""
-        return Layout(self.sample_X_, self.sample_Y_)
+        return Layout(self.sample_X_, self.sample_Y_, getattr(self, "item_keys_", None),
+                      getattr(self, "item_Y_", None))
 
     def _fit_new(self, X: np.ndarray) -> np.ndarray:
         enable_umap_numba_cache()  # before umap's first call in this process compiles
@@ -278,9 +298,11 @@ class UMAPReducer:
             warnings.filterwarnings("ignore", message="precomputed_knn", category=UserWarning)
             self.sample_Y_ = self.umap_.fit_transform(self.sample_X_).astype(np.float32)
         if m == n:
-            return self.sample_Y_.copy()
-        out = self._place(X)
-        out[idx] = self.sample_Y_
+            out = self.sample_Y_.copy()
+        else:
+            out = self._place(X)
+            out[idx] = self.sample_Y_
+        self._remember(row_keys(X), out)
         return out
 
     def _place(self, X: np.ndarray, chunk: int = 4096) -> np.ndarray:

@@ -313,11 +313,18 @@ def test_umap_warm_start_reuses_the_layout_and_refuses_a_stale_one() -> None:
     again = UMAPReducer(max_fit_samples=200, n_neighbors=10, warm_start=first.layout_)
     np.testing.assert_allclose(again.fit_transform(X), Y, atol=1e-5)  # same positions
     assert not again.refitted_
+    # a few new items: the known ones keep their positions (from the item cache), the new
+    # ones are placed among the sample
+    more = np.vstack([X, X[:5] + 0.01])
+    Y2 = UMAPReducer(max_fit_samples=200, n_neighbors=10,
+                     warm_start=again.layout_).fit_transform(more)
+    np.testing.assert_array_equal(Y2[: len(X)], Y)
+    assert np.abs(Y2[len(X):] - Y[:5]).max() < 0.1 * np.ptp(Y, axis=0).max()
     # data the layout never saw: too little of it was in the fitted sample
     other, _ = blobs(n_per=60, k=6, dim=96, spread=0.12, seed=9)
     fresh = UMAPReducer(max_fit_samples=200, n_neighbors=10, warm_start=first.layout_)
     assert fresh.fit_transform(other).shape == (other.shape[0], 5)
-    assert fresh.refitted_ and "were in the fitted sample" in fresh.refit_reason_
+    assert fresh.refitted_ and "new to the layout" in fresh.refit_reason_
     small = UMAPReducer(n_components=3, warm_start=first.layout_)
     small.fit_transform(X)
     assert small.refitted_ and small.refit_reason_ == "the layout has other dimensions"

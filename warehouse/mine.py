@@ -558,11 +558,17 @@ class StoredLayout:
     params: dict
     sample_vectors: bytes
     sample_coords: bytes
+    item_keys: bytes | None
+    item_coords: bytes | None
 
     def layout(self) -> Layout:
+        c = self.n_components
         return Layout(
             np.frombuffer(self.sample_vectors, "<f4").reshape(self.n_sample, self.dim),
-            np.frombuffer(self.sample_coords, "<f4").reshape(self.n_sample, self.n_components))
+            np.frombuffer(self.sample_coords, "<f4").reshape(self.n_sample, c),
+            None if self.item_keys is None else np.frombuffer(self.item_keys, "<u8"),
+            None if self.item_coords is None else np.frombuffer(self.item_coords,
+                                                                "<f4").reshape(-1, c))
 
 
 def _layout_params(reducer: UMAPReducer) -> dict[str, Any]:
@@ -590,7 +596,8 @@ def stored_layout(conn, settings: Settings, model_id: str, rows: list[WindowRow]
         stored = cur.execute(
             f"SELECT fitted_at, covers_until, "
             f"extract(epoch FROM now() - fitted_at)::float8 / 3600 AS age_hours, n_sample, "
-            f"dim, n_components, params, sample_vectors, sample_coords FROM {LAYOUT_TABLE} "
+            f"dim, n_components, params, sample_vectors, sample_coords, item_keys, "
+            f"item_coords FROM {LAYOUT_TABLE} "
             "WHERE model = %s", (model_id,)).fetchone()
     if stored is None:
         return None, "fitted: no stored layout"
@@ -616,22 +623,30 @@ def stored_layout(conn, settings: Settings, model_id: str, rows: list[WindowRow]
 
 
 def _keep_layout(conn, model_id: str, reducer: Any, rows: list[WindowRow], note: str) -> str:
-    """Store the layout this run fitted (none fitted: keep the old one); returns the note."""
-    if not isinstance(reducer, UMAPReducer) or not getattr(reducer, "refitted_", False):
+    """Store the layout this run fitted, or, when it reused one, where it put each item
+    (so the next run places only what is new); returns the note."""
+    if not isinstance(reducer, UMAPReducer) or not hasattr(reducer, "refitted_"):
         return note
     L = reducer.layout_
+    items = (np.ascontiguousarray(L.item_keys, "<u8").tobytes(),
+             np.ascontiguousarray(L.item_Y, "<f4").tobytes())
+    if not reducer.refitted_:  # the sample is unchanged: rewrite the item positions only
+        conn.execute(f"UPDATE {LAYOUT_TABLE} SET item_keys = %s, item_coords = %s "
+                     "WHERE model = %s", (*items, model_id))
+        return note
     conn.execute(
         f"INSERT INTO {LAYOUT_TABLE} (model, covers_until, n_items, n_sample, dim, "
-        "n_components, params, sample_vectors, sample_coords) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (model) DO UPDATE SET "
+        "n_components, params, sample_vectors, sample_coords, item_keys, item_coords) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (model) DO UPDATE SET "
         "fitted_at = now(), covers_until = EXCLUDED.covers_until, "
         "n_items = EXCLUDED.n_items, n_sample = EXCLUDED.n_sample, dim = EXCLUDED.dim, "
         "n_components = EXCLUDED.n_components, params = EXCLUDED.params, "
-        "sample_vectors = EXCLUDED.sample_vectors, sample_coords = EXCLUDED.sample_coords",
+        "sample_vectors = EXCLUDED.sample_vectors, sample_coords = EXCLUDED.sample_coords, "
+        "item_keys = EXCLUDED.item_keys, item_coords = EXCLUDED.item_coords",
         (model_id, max(r.embedded_at for r in rows), len(rows), L.sample_X.shape[0],
          L.sample_X.shape[1], L.sample_Y.shape[1], Jsonb(_layout_params(reducer)),
          np.ascontiguousarray(L.sample_X, "<f4").tobytes(),
-         np.ascontiguousarray(L.sample_Y, "<f4").tobytes()))
+         np.ascontiguousarray(L.sample_Y, "<f4").tobytes(), *items))
     if reducer.refit_reason_:
         return f"fitted: {reducer.refit_reason_}"
     return note

@@ -12,7 +12,9 @@ CREATE TABLE trendmine.layout (
     n_components    integer     NOT NULL,
     params          jsonb       NOT NULL,
     sample_vectors  bytea       NOT NULL,
-    sample_coords   bytea       NOT NULL
+    sample_coords   bytea       NOT NULL,
+    item_keys       bytea,
+    item_coords     bytea
 );
 COMMENT ON TABLE trendmine.layout IS 'The UMAP layout of the last full mining run that fitted one, per embedding model: the sample it fitted and the positions it gave them. Safe to truncate: the next full run fits a new one.';
 COMMENT ON COLUMN trendmine.layout.model IS 'Embedding model id (as in feedback_embedding.model).';
@@ -25,3 +27,5 @@ COMMENT ON COLUMN trendmine.layout.n_components IS 'Layout dimensions.';
 COMMENT ON COLUMN trendmine.layout.params IS 'Reducer settings it was fitted with; other settings refit.';
 COMMENT ON COLUMN trendmine.layout.sample_vectors IS 'The fitted sample''s embeddings, float32 little-endian, n_sample x dim.';
 COMMENT ON COLUMN trendmine.layout.sample_coords IS 'Their layout positions, float32 little-endian, n_sample x n_components.';
+COMMENT ON COLUMN trendmine.layout.item_keys IS 'Content keys (mining row_keys, uint64 little-endian, sorted) of every snippet the last full run placed, so the next one does not place them again.';
+COMMENT ON COLUMN trendmine.layout.item_coords IS 'Their layout positions, float32 little-endian, one row of n_components per key.';
