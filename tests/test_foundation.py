@@ -217,6 +217,12 @@ def test_wrong_flag_is_one_readable_error(cli_env):
     assert "No such option" in res.stderr and "Traceback" not in res.stderr
 
 
+def test_contradicting_mine_flags_are_one_readable_error(cli_env):
+    res = _cli("mine", "--incremental", "--new-layout", env=cli_env)
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert "--incremental excludes --full and --new-layout" in res.stderr
+
+
 @pytest.mark.parametrize(
     ("dsn", "shown"),
     [

@@ -58,6 +58,7 @@ def mine_summary(counts: dict) -> Table:
         ("left unassigned", "unassigned"), ("noise share", "noise_share"),
         ("active themes", "themes"), ("new themes (births)", "births"), ("merged", "merged"),
         ("retired", "retired"), ("themes touched", "themes_touched"),
+        ("UMAP layout", "layout"),
     )
     for label, key in rows:
         if key in counts:
@@ -72,15 +73,21 @@ def mine(
     full: Annotated[bool, typer.Option("--full", help="Re-cluster the whole window.")] = False,
     incremental: Annotated[bool, typer.Option(
         "--incremental", help="Only attach new snippets to existing themes.")] = False,
+    new_layout: Annotated[bool, typer.Option(
+        "--new-layout", help="Re-cluster on a freshly fitted UMAP layout (full runs otherwise "
+        "reuse the last one while the new snippets fit it).")] = False,
 ) -> None:
     """Embed new feedback and assign it to themes with stable ids: a full re-clustering when
     needed (no themes yet, many unassigned snippets, old themes), else incremental."""
     from foundation.errors import TrendmineError
 
-    if full and incremental:
-        raise TrendmineError("--full and --incremental exclude each other", "pick one")
-    mode = "full" if full else "incremental" if incremental else None
-    counts = _mine(get_settings(), mode)
+    if incremental and (full or new_layout):
+        raise TrendmineError("--incremental excludes --full and --new-layout", "pick one")
+    mode = "full" if full or new_layout else "incremental" if incremental else None
+    settings = get_settings()
+    if new_layout:
+        settings = settings.model_copy(update={"layout_reuse": False})
+    counts = _mine(settings, mode)
     console.print(mine_summary(counts))
 
 

@@ -610,8 +610,8 @@ def stored_layout(conn, settings: Settings, model_id: str, rows: list[WindowRow]
     if new.sum() > settings.layout_max_new_share * len(rows):
         return None, f"fitted: {int(new.sum())} of {len(rows)} snippets are new to the layout"
     if new.any():
-        if prev_cents is None:
-            return None, "fitted: no themes to check the new snippets against"
+        if prev_cents is None or prev_cents.shape[1] != X.shape[1]:
+            return None, "fitted: no themes of this model to check the new snippets against"
         Xn = X[new]
         unfit = Xn[(Xn @ prev_cents.T).max(axis=1) < settings.assign_threshold]
         theme = settings.min_cluster_size or auto_min_cluster_size(len(rows))
