@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -93,6 +93,9 @@ class CTfidfLabeller:
         self.stop_words = stop_words
         self.n_quotes = n_quotes
         self.min_quotes = min_quotes
+        # Tokenised texts by kind, for the texts object last seen: a copy for the parent
+        # level (PhraseLabeller.for_parents) shares it, so one run tokenises once.
+        self._term_cache: dict[str, tuple[Any, Any]] = {}
         self.label_terms = label_terms
 
     def _validate(self) -> None:
@@ -130,21 +133,37 @@ class CTfidfLabeller:
             self.quotes_[cid] = self._quotes(texts, X, labels, cid, groups)
         return self
 
-    def _fit_keywords(self, texts: Sequence[str], labels: np.ndarray, ids: list[int]) -> None:
+    def _tokenised(self, kind: str, texts: Sequence[str], make: Callable[[], Any]) -> Any:
+        """`make()`, computed once per kind for the same texts object (see __init__)."""
+        cache = getattr(self, "_term_cache", None)
+        if cache is None:
+            cache = self._term_cache = {}
+        hit = cache.get(kind)
+        if hit is not None and hit[0] is texts:
+            return hit[1]
+        out = make()
+        cache[kind] = (texts, out)
+        return out
+
+    def _word_counts(self, texts: Sequence[str]) -> tuple[sp.csr_matrix, np.ndarray]:
         from sklearn.feature_extraction.text import CountVectorizer
 
-        docs = [strip_placeholders(t) for t in texts]
         vec = CountVectorizer(
             ngram_range=tuple(self.ngram_range), stop_words=self.stop_words, lowercase=True
         )
+        counts = count_rows(vec, [strip_placeholders(t) for t in texts])
+        return counts, vec.get_feature_names_out()
+
+    def _fit_keywords(self, texts: Sequence[str], labels: np.ndarray, ids: list[int]) -> None:
         try:
-            counts = count_rows(vec, docs)
+            counts, vocab = self._tokenised(
+                f"keywords {tuple(self.ngram_range)} {self.stop_words!r}", texts,
+                lambda: self._word_counts(texts))
         except ValueError:  # empty vocabulary (only stop words / placeholders)
             for cid in ids:
                 self.keywords_[cid], self.scores_[cid], self.labels_text_[cid] = [], [], ""
             return
         ctfidf = ctfidf_matrix(counts, labels, np.asarray(ids))
-        vocab = vec.get_feature_names_out()
         for pos, cid in enumerate(ids):
             row = ctfidf.getrow(pos)
             order = np.lexsort((row.indices, -row.data))[: self.top_n_words]  # ties by term

@@ -253,11 +253,12 @@ class ThemeModel:
         """Leaf then parent labels. Called with BLAS on one thread: labelling is hundreds
         of small matrix products, where BLAS threads only add contention (a leaf fit at
         100k items took 3x longer with them on a busy 2-core machine)."""
-        self.labeller_.fit(list(texts), self.labels_, self.embeddings_fit_, groups)
+        docs = list(texts)  # one object for both levels: a labeller may reuse its tokens
+        self.labeller_.fit(docs, self.labels_, self.embeddings_fit_, groups)
         self.keywords_ = self.labeller_.keywords_
         self.labels_text_ = self.labeller_.labels_text_
         self.quotes_ = self.labeller_.quotes_
-        parent_labeller.fit(list(texts), self.parent_labels(), self.embeddings_fit_, groups)
+        parent_labeller.fit(docs, self.parent_labels(), self.embeddings_fit_, groups)
         self.parent_labeller_ = parent_labeller
         self.parent_keywords_ = parent_labeller.keywords_
         self.parent_labels_text_ = parent_labeller.labels_text_

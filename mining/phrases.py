@@ -102,15 +102,29 @@ def candidate_phrases(text: str, max_words: int = 5,
 def surface_form(phrase: str, texts: Sequence[str]) -> str:
     """The phrase as the members write it most often, first letter upper-cased ("EU data
     residency", "Charged twice for one payment")."""
-    words = phrase.split()
-    pattern = re.compile(r"(?<![\w])" + r"[^\w]+".join(re.escape(w) for w in words) + r"(?![\w])",
-                         re.IGNORECASE)
-    forms: Counter[str] = Counter()
-    for t in texts:
-        forms.update(m.group(0) for m in pattern.finditer(strip_placeholders(t)))
-    best = min(forms.items(), key=lambda kv: (-kv[1], kv[0]))[0] if forms else phrase
-    best = " ".join(best.split())
-    return best[:1].upper() + best[1:]
+    return surface_forms([phrase], texts)[0]
+
+
+def surface_forms(phrases: Sequence[str], texts: Sequence[str]) -> list[str]:
+    """`surface_form` of each phrase over the same texts: the texts are cleaned once, and
+    only those holding every word of a phrase are searched for it (a parent's phrases
+    were searched in each of its thousands of members)."""
+    docs = [strip_placeholders(t) for t in texts]
+    lows = [d.lower() for d in docs]
+    out = []
+    for phrase in phrases:
+        words = phrase.split()
+        pattern = re.compile(r"(?<![\w])" + r"[^\w]+".join(re.escape(w) for w in words)
+                             + r"(?![\w])", re.IGNORECASE)
+        forms: Counter[str] = Counter()
+        needed = [w.lower() for w in words]
+        for doc, low in zip(docs, lows, strict=True):
+            if all(w in low for w in needed):
+                forms.update(m.group(0) for m in pattern.finditer(doc))
+        best = min(forms.items(), key=lambda kv: (-kv[1], kv[0]))[0] if forms else phrase
+        best = " ".join(best.split())
+        out.append(best[:1].upper() + best[1:])
+    return out
 
 
 def mmr(candidates: np.ndarray, relevance: np.ndarray, top_n: int,
@@ -195,8 +209,8 @@ class PhraseLabeller(CTfidfLabeller):
         labels = np.asarray(labels, dtype=np.int64)
         ids = np.unique(labels[labels >= 0])
         if ids.size:
-            self._fit_phrases(list(texts), labels, l2_normalize(as_matrix("embeddings",
-                                                                          embeddings)), ids)
+            self._fit_phrases(texts if isinstance(texts, list) else list(texts), labels,
+                              l2_normalize(as_matrix("embeddings", embeddings)), ids)
         return self
 
     def _candidates(self, texts: list[str], labels: np.ndarray, ids: np.ndarray
@@ -211,7 +225,7 @@ class PhraseLabeller(CTfidfLabeller):
         vec = CountVectorizer(
             analyzer=lambda t: candidate_phrases(t, self.max_words, stop, leads), binary=True)
         try:
-            counts = count_rows(vec, texts).tocsc()
+            counts = count_rows(vec, texts).tocsr()
         except ValueError:  # no candidate in any text
             return [{"terms": np.zeros(0, dtype=object)} for _ in ids]
         vocab = vec.get_feature_names_out()
@@ -224,7 +238,8 @@ class PhraseLabeller(CTfidfLabeller):
                                   shape=(ids.size, len(labels)))
         df_theme = (indicator @ counts).tocsr()
         sizes = np.bincount(pos, minlength=ids.size)
-        words = _WordStats(texts, vocab, indicator, stop) if self.encoder is not None else None
+        words = (_WordStats(*self._tokenised("clause words", texts, lambda: clause_words(texts)),
+                            vocab, indicator, stop) if self.encoder is not None else None)
         out = []
         for k in range(ids.size):
             row = df_theme.getrow(k)
@@ -277,8 +292,7 @@ class PhraseLabeller(CTfidfLabeller):
                     c["score"] = np.where(c["n_words"] >= 2, c["score"], -np.inf)
                 picked = list(np.argsort(-c["score"], kind="stable")[: self.n_phrases])
                 picked = [i for i in picked if np.isfinite(c["score"][i])] or picked[:1]
-            member_texts = [texts[i] for i in members]
-            phrases = [surface_form(cand[i], member_texts) for i in picked]
+            phrases = surface_forms([cand[i] for i in picked], [texts[i] for i in members])
             self.phrases_[cid] = phrases
             self.labels_text_[cid] = phrases[0]
 
@@ -300,19 +314,24 @@ class PhraseLabeller(CTfidfLabeller):
                 + _WORD_TYPICAL * c["word_typical"] + _WORD_SPECIFIC * c["word_specific"])
 
 
+def clause_words(texts: Sequence[str]) -> tuple[sp.csr_matrix, dict[str, int]]:
+    """(texts x words) incidence of the lower-cased words of each text's clauses, and the
+    word index."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    vec = CountVectorizer(analyzer=lambda t: {w.lower() for c in clauses(t) for w in c},
+                          binary=True)
+    counts = count_rows(vec, texts)
+    return counts, {w: i for i, w in enumerate(vec.get_feature_names_out())}
+
+
 class _WordStats:
     """Per theme, how typical (share of members using it) and how specific (share of its
     uses inside the theme) each word of a candidate phrase is; a phrase gets the mean log
     of each over its content words ("add grapes to my shopping": "grapes" is one member's)."""
 
-    def __init__(self, texts: list[str], vocab: np.ndarray, indicator: sp.csr_matrix,
-                 stop: frozenset[str]) -> None:
-        from sklearn.feature_extraction.text import CountVectorizer
-
-        vec = CountVectorizer(analyzer=lambda t: {w.lower() for c in clauses(t) for w in c},
-                              binary=True)
-        counts = count_rows(vec, texts)
-        index = {w: i for i, w in enumerate(vec.get_feature_names_out())}
+    def __init__(self, counts: sp.csr_matrix, index: dict[str, int], vocab: np.ndarray,
+                 indicator: sp.csr_matrix, stop: frozenset[str]) -> None:
         self.df_theme = (indicator @ counts).tocsr()  # (themes, words)
         self.df_all = np.maximum(np.asarray(counts.sum(axis=0)).ravel(), 1)
         # phrase x word incidence over content words, rows averaging (1 / n content words)
