@@ -77,6 +77,12 @@ def sentence_key(sentence: str) -> str:
     return _NORM.sub(" ", text.lower()).strip()
 
 
+def _parse(text: str) -> tuple[list[str], list[str], list[int]]:
+    """A text's sentences, their templates (`sentence_key`) and word counts."""
+    sents = split_sentences(text)
+    return sents, [sentence_key(s) for s in sents], [len(_WORD.findall(s)) for s in sents]
+
+
 class BoilerplateDetector:
     """Learn boilerplate sentences from texts and their (first-pass) theme labels.
 
@@ -110,10 +116,11 @@ class BoilerplateDetector:
         if len(texts) != labels.size:
             raise ValueError("labels: expected one label per text")
         records = list(range(len(texts))) if records is None else list(records)
-        sentences = [split_sentences(t) for t in texts]
-        # each sentence's template and word count, once (both passes below read them)
-        keys = [[sentence_key(s) for s in sents] for sents in sentences]
-        words = [[len(_WORD.findall(s)) for s in sents] for sents in sentences]
+        # each distinct text's sentences, their templates and word counts, once (a window
+        # repeats texts: templates, "Thanks!"; both passes below read them)
+        parsed = {t: _parse(t) for t in dict.fromkeys(texts)}
+        sentences, keys, words = (list(x) for x in zip(*(parsed[t] for t in texts), strict=True)
+                                  ) if len(texts) else ([], [], [])
         # sentence -> {record: label}, over records where the sentence has company: a
         # record that is nothing but the sentence lands in whatever theme such records
         # form together, which says nothing about the sentence.
