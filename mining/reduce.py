@@ -229,8 +229,8 @@ class UMAPReducer:
                    else self._probe_top_k(X[todo], k, 4096))
         in_sample = sim.max(axis=1) >= 1.0 - 1e-5
         covered = int(known.sum() + in_sample.sum())
-        if covered < self.reuse_min_cover * min(n, m) if layout.item_keys is None else (
-                covered < self.reuse_min_cover * n):
+        # without item positions only the sample can be recognised: at most m of n items
+        if covered < self.reuse_min_cover * (n if layout.item_keys is not None else min(n, m)):
             self.refit_reason_ = f"{n - covered} of {n} items are new to the layout"
             return None
         out[todo] = self._weighted(nn, sim)
