@@ -20,6 +20,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 import psutil
 import psycopg
@@ -243,11 +244,10 @@ class IngestWorker:
                 f"{cls.__module__}.{cls.__qualname__}",
             )))
 
-        changed, bad = write_isolated(conn, write_feedback, batch.feedback)
-        if bad:  # rare: map the refused rows back to their records
-            by_origin = {(r.topic, r.partition, r.offset): r for r in records}
-            for i, exc in bad:
-                dead(by_origin[tuple(batch.feedback[i][-3:])], exc)
+        write = partial(write_feedback, unique=not batch.repeats)
+        changed, bad = write_isolated(conn, write, batch.feedback)
+        for i, exc in bad:
+            dead(records[batch.feedback_index[i]], exc)
         _, bad = write_isolated(conn, write_accounts, batch.accounts)
         for i, exc in bad:
             dead(records[batch.account_index[i]], exc)

@@ -15,6 +15,7 @@ from typing import NamedTuple
 from ingest.normalise import normalise_text
 from ingest.redact import Redactor, redact_value
 from ingest.validate import (
+    DATABASE,
     NORMALISE,
     Limits,
     Rejection,
@@ -22,7 +23,7 @@ from ingest.validate import (
     validate_feedback,
     validate_opportunity,
 )
-from ingest.writer import feedback_row
+from ingest.writer import encode_feedback, feedback_row
 from schemas.events import Account, Opportunity
 from schemas.names import ACCOUNTS_TOPIC, OPPORTUNITIES_TOPIC, Source
 
@@ -75,11 +76,13 @@ class Messages(NamedTuple):
 
 @dataclass
 class Transformed:
-    feedback: list[tuple] = field(default_factory=list)  # writer.FEEDBACK_COLS order
+    feedback: list[bytes] = field(default_factory=list)  # writer.encode_feedback rows
     accounts: list[tuple[Account, datetime]] = field(default_factory=list)
     opportunities: list[tuple[Opportunity, datetime]] = field(default_factory=list)
     rejects: list[tuple[int, Rejection]] = field(default_factory=list)  # (index in batch, why)
-    # index in the batch of each account / opportunity (feedback rows carry their offset)
+    # index in the batch of each feedback row / account / opportunity
+    feedback_index: list[int] = field(default_factory=list)
+    repeats: bool = False  # a record appears twice among the feedback rows: the writer dedupes
     account_index: list[int] = field(default_factory=list)
     opportunity_index: list[int] = field(default_factory=list)
 
@@ -106,15 +109,20 @@ class Transformer:
         if isinstance(messages, Messages):
             messages = messages.rows()
         out = Transformed()
+        keys: set[tuple[str, str]] = set()
         latest = datetime.now(UTC) + self.limits.max_future  # once per batch
         for i, msg in enumerate(messages):
             kind = self.kinds.get(msg.topic)
             if isinstance(kind, Source):
-                row = self._feedback(msg, kind, latest)
-                if isinstance(row, Rejection):
-                    out.rejects.append((i, row))
-                else:
-                    out.feedback.append(row)
+                got = self._feedback(msg, kind, latest)
+                if isinstance(got, Rejection):
+                    out.rejects.append((i, got))
+                    continue
+                key, row = got
+                out.repeats = out.repeats or key in keys
+                keys.add(key)
+                out.feedback.append(row)
+                out.feedback_index.append(i)
                 continue
             if kind is None:
                 out.rejects.append(
@@ -134,8 +142,11 @@ class Transformer:
                 out.opportunity_index.append(i)
         return out
 
-    def _feedback(self, msg: Message, source: Source, latest: datetime) -> tuple | Rejection:
-        """One feedback message -> its row, within the per-record time budget."""
+    def _feedback(
+        self, msg: Message, source: Source, latest: datetime
+    ) -> tuple[tuple[str, str], bytes] | Rejection:
+        """One feedback message -> its key and encoded row, within the per-record time
+        budget."""
         started = time.perf_counter()
         event = validate_feedback(
             msg.value,
@@ -160,7 +171,14 @@ class Transformer:
         if not text.strip():
             return EMPTY_AFTER_CLEANUP
         redact = self._redact_value if self.redactor.enabled else None
-        return feedback_row(event, text, msg.topic, msg.partition, msg.offset, redact)
+        row = feedback_row(event, text, msg.topic, msg.partition, msg.offset, redact)
+        try:
+            return (source, event.source_id), encode_feedback(row)
+        except OverflowError as exc:  # a number no column type holds: Postgres would refuse it
+            return Rejection(
+                "database_rejected", f"a value Postgres cannot hold: {exc}", DATABASE,
+                f"{type(exc).__module__}.{type(exc).__qualname__}",
+            )
 
     def _redact_value(self, value):  # type: ignore[no-untyped-def]
         return None if value is None else redact_value(value, self.redactor)

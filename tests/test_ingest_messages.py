@@ -35,4 +35,21 @@ def test_columns_cross_a_process_boundary_and_transform_like_rows():
     assert by_cols.feedback == by_rows.feedback and len(by_cols.feedback) == 16
     assert by_cols.rejects == by_rows.rejects
     assert [i for i, _ in by_cols.rejects] == [4, 9, 14, 19]
-    assert all("[EMAIL]" in row[7] for row in by_cols.feedback)
+    assert all(b"[EMAIL]" in row and b"@acme" not in row for row in by_cols.feedback)
+    assert by_cols.feedback_index == [i for i in range(20) if i % 5 != 4]
+    assert not by_cols.repeats
+
+
+def test_a_record_twice_in_a_batch_is_flagged_for_the_writer_to_dedupe():
+    topic = feedback_topic(Source.SUPPORT_TICKETS)
+    ideas = feedback_topic(Source.IDEAS)
+    transform = Transformer(
+        {topic: Source.SUPPORT_TICKETS, ideas: Source.IDEAS}, max_text_chars=20000
+    )
+    same_id_other_source = json.loads(_value(0)) | {"source": "ideas"}
+    msgs = [
+        Message(topic, 0, 0, 0, None, _value(0)),
+        Message(ideas, 0, 0, 0, None, json.dumps(same_id_other_source).encode()),
+    ]
+    assert not transform(msgs).repeats  # (source, source_id) is the key
+    assert transform([*msgs, Message(topic, 0, 1, 0, None, _value(0))]).repeats
