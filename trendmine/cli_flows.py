@@ -204,6 +204,10 @@ class _PrefectStart:
             raise self.error
 
 
+def _import_embedding_libraries() -> None:
+    import sentence_transformers  # noqa: F401
+
+
 def run_demo(settings: Settings, *, feedback: int, accounts: int, weeks: int, seed: int,
              out: Path, top: int = 5) -> DemoResult:
     """Generate, publish through the produce path, run the pipeline flow; with progress."""
@@ -250,6 +254,9 @@ def run_demo(settings: Settings, *, feedback: int, accounts: int, weeks: int, se
 
         t = time.perf_counter()
         stages.start("prefect", "start Prefect's local API")
+        # Its start runs in a subprocess: meanwhile this process imports the embedding
+        # libraries (~8 s of torch and sentence-transformers) that the mine stage needs.
+        threading.Thread(target=_import_embedding_libraries, daemon=True).start()
         api.wait()
         from flows.pipeline import pipeline_flow
 

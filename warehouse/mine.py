@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -239,7 +240,6 @@ JOIN trendmine.feedback_embedding e ON e.feedback_id = s.feedback_id
      AND e.ord = s.ord AND e.model = %(model)s AND e.text_hash = s.text_hash
 JOIN trendmine.feedback f ON f.feedback_id = s.feedback_id
 WHERE f.created_at >= %(since)s {extra}
-ORDER BY s.feedback_id, s.ord
 """
 # Not assigned, and embedded after the last full run: what incremental mode may attach.
 _PENDING = """AND NOT EXISTS (SELECT 1 FROM trendmine.feedback_theme ft
@@ -252,11 +252,13 @@ def _window(conn, extra: str, params: dict[str, Any]) -> tuple[list[WindowRow], 
     matrix = rows[i]; the rows drop their vector once it is copied).
 
     Read in binary, each vector kept as its raw bytes and decoded all at once
-    (warehouse.vectors).
+    (warehouse.vectors). Sorted here by (feedback_id, ord): an ORDER BY made Postgres sort
+    the rows with their vectors (~160 MB at 100k, spilled to disk: ~0.5 s).
     """
     with conn.cursor(binary=True, row_factory=class_row(WindowRow)) as cur:
         cur.adapters.register_loader("vector", RawVectorLoader)
         rows = cur.execute(_WINDOW_ROWS.format(extra=extra), params).fetchall()
+    rows.sort(key=attrgetter("feedback_id", "ord"))
     X = decode_vectors([r.embedding for r in rows])
     for r in rows:
         r.embedding = None
