@@ -100,10 +100,11 @@ class Settings(BaseSettings):
     )
     batch_size: int = Field(default=5000, ge=1, description="Max records per ingest batch.")
     ingest_processes: int = Field(
-        default=1,
+        default=2,
         ge=0,
         description="Processes that validate/normalise/redact while the worker fetches and "
-        "writes (0: do it in the worker's writer thread).",
+        "writes (0: do it in the worker's writer thread); two let consecutive batches "
+        "overlap, more rarely help (at most three batches are in flight).",
     )
     max_text_chars: int = Field(
         default=20000, ge=1, description="Longer feedback texts are rejected to the DLQ."

@@ -5,8 +5,8 @@ table. Feedback rows arrive already encoded as binary COPY tuples (`encode_feedb
 the transform process), so the worker only frames and sends bytes.
 
 Replaying a message changes nothing; a newer edit of a record (later updated_at) wins
-and the version it replaces is kept in feedback_history (by a trigger); older snapshots never overwrite
-newer ones.
+and the version it replaces is kept in feedback_history (by a trigger); older snapshots
+never overwrite newer ones.
 """
 
 from __future__ import annotations

@@ -263,7 +263,7 @@ def test_sigkill_mid_run_then_restart_is_exact(settings, db):
     _restart_once_and_check_exact(_cli_env(settings), db, n)
 
 
-@pytest.mark.parametrize("processes", [0, 1], ids=["in-thread", "transform-process"])
+@pytest.mark.parametrize("processes", [0, 2], ids=["in-thread", "transform-processes"])
 def test_produced_equals_stored_plus_rejected(settings, db, processes):
     settings.ingest_processes = processes
     good = [event(i) for i in range(3000)]
