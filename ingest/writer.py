@@ -99,17 +99,14 @@ def feedback_row(
 # row in the worker). metadata is staged as text (the row carries its JSON) and cast to
 # jsonb by the upsert. The integer columns are staged as int8 because psycopg's binary
 # int4 wraps an out-of-range int silently; Postgres then range-checks them going into
-# the int4 columns (and an int beyond int8 raises OverflowError), so such a row is still
-# refused and isolated rather than stored wrong.
+# the int4 columns, so such a row is still refused and isolated rather than stored wrong
+# (an int beyond int8 raises OverflowError when the transform encodes the row).
 _STAGE_TYPES = {
     "votes": "int8", "metadata": "text", "created_at": "timestamptz",
     "updated_at": "timestamptz", "kafka_partition": "int8", "kafka_offset": "int8",
 }
 FEEDBACK_STAGE_TYPES = tuple(_STAGE_TYPES.get(c, "text") for c in FEEDBACK_COLS)
 _STAGE_COLS = ", ".join(FEEDBACK_COLS)
-_STAGE_AS = ", ".join(
-    f"{c}::{_STAGE_TYPES[c]} AS {c}" if c in _STAGE_TYPES else c for c in FEEDBACK_COLS
-)
 _FROM_STAGE = ", ".join("metadata::jsonb" if c == "metadata" else c for c in FEEDBACK_COLS)
 
 # Binary COPY framing (Postgres docs, COPY "Binary Format"): signature, flags, header
