@@ -165,6 +165,29 @@ def run_themes() -> list[dict]:
     return rows
 
 
+def run_label_ceiling() -> list[dict]:
+    """Leaf labels against the best their candidate pools allow (mining.evaluate's
+    label_pool_ceiling) on clinc150 train (tuning), val and test: is a missed name a ranking
+    miss (a better candidate was in the pool) or a pool miss (no candidate names it)?"""
+    from mining.evaluate import label_pool_ceiling
+
+    configs = theme_configs()
+    rows = []
+    for split, part in (("train", "full"), ("val", "full"), ("test", "full"),
+                        ("test", "in-scope")):
+        texts, y, emb = embeddings(split)
+        keep = np.ones(len(y), bool) if part == "full" else y != "oos"
+        texts_k = [t for t, k in zip(texts, keep, strict=True) if k]
+        model = configs["after"]().fit(emb[keep], texts=texts_k,
+                                       groups=[i % 50 for i in range(len(texts_k))])
+        row = {"dataset": f"clinc150 {split} {part}",
+               **label_pool_ceiling(model.labeller_.candidates_, model.labels_, y[keep],
+                                    configs["encoder"], unnamed=("oos",))}
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    return rows
+
+
 def themes_table(rows: list[dict]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -364,6 +387,8 @@ def main() -> None:
     ap.add_argument("--skip-quality", action="store_true")
     ap.add_argument("--themes", action="store_true",
                     help="only the leaves/parents/labels before-after table (issue 12)")
+    ap.add_argument("--label-ceiling", action="store_true",
+                    help="only leaf labels against the best their candidate pools allow")
     ap.add_argument("--scale-n", type=int, default=100_000)
     ap.add_argument("--bertopic-scale-n", type=int, default=20_000)
     ap.add_argument("--db", action="store_true",
@@ -388,6 +413,11 @@ def main() -> None:
         results["themes_command"] = "python " + " ".join(sys.argv)
         OUT.write_text(json.dumps(results, indent=2))
         themes_table(results["themes"])
+        return
+    if args.label_ceiling:
+        results["label_ceiling"] = run_label_ceiling()
+        results["label_ceiling_command"] = "python " + " ".join(sys.argv)
+        OUT.write_text(json.dumps(results, indent=2))
         return
     if not args.skip_quality:
         results["quality"] = run_quality()

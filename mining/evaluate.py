@@ -104,6 +104,30 @@ def compare(
     return rows
 
 
+class _ReferenceNames:
+    """The reference names of a labelled set, embedded once: which true label a phrase
+    names (its nearest reference name, cosine, `encoder`), and each theme's majority."""
+
+    def __init__(self, labels_true: Sequence, encoder: Any, names: dict[str, str] | None,
+                 unnamed: Sequence[str]) -> None:
+        self.y_true = np.asarray([str(v) for v in labels_true])
+        self.skip = {str(u) for u in unnamed}
+        self.classes = sorted(set(self.y_true.tolist()) - self.skip)
+        ref = [(names or {}).get(c, c.replace("_", " ")) for c in self.classes]
+        self.encoder = encoder
+        self.R = np.asarray(encoder.encode(ref), dtype=np.float32) if ref else None
+
+    def named(self, phrases: Sequence[str]) -> list[str]:
+        """The true label each phrase names."""
+        L = np.asarray(self.encoder.encode(list(phrases)), dtype=np.float32)
+        return [self.classes[i] for i in (L @ self.R.T).argmax(axis=1)]
+
+    def majority(self, members: np.ndarray) -> str:
+        from collections import Counter
+
+        return Counter(self.y_true[members].tolist()).most_common(1)[0][0]
+
+
 def label_quality(
     labels_text: dict[int, str],
     labels_pred: Sequence[int],
@@ -126,20 +150,14 @@ def label_quality(
     in at least one member text. `short_share`: share of 2-6 word labels.
     """
     import re
-    from collections import Counter
 
-    y_true = np.asarray([str(v) for v in labels_true])
+    ref = _ReferenceNames(labels_true, encoder, names, unnamed)
     y_pred = np.asarray(labels_pred, dtype=np.int64)
-    skip = {str(u) for u in unnamed}
-    classes = sorted(set(y_true.tolist()) - skip)
-    ref = [(names or {}).get(c, c.replace("_", " ")) for c in classes]
-    R = np.asarray(encoder.encode(ref), dtype=np.float32)
     ids = sorted(c for c in labels_text if (y_pred == c).any())
-    if not ids or not classes:
+    if not ids or not ref.classes:
         return {"name_accuracy": 0.0, "name_accuracy_nameable": 0.0, "nameable_share": 0.0,
                 "in_text_share": 0.0, "short_share": 0.0, "n_labels": len(ids)}
-    L = np.asarray(encoder.encode([labels_text[c] for c in ids]), dtype=np.float32)
-    nearest = (L @ R.T).argmax(axis=1)
+    nearest = ref.named([labels_text[c] for c in ids])
     hit_weight = total = nameable = in_text = short = 0
 
     def norm(s: str) -> str:
@@ -147,10 +165,10 @@ def label_quality(
 
     for k, cid in enumerate(ids):
         members = np.flatnonzero(y_pred == cid)
-        majority = Counter(y_true[members].tolist()).most_common(1)[0][0]
+        majority = ref.majority(members)
         total += members.size
-        nameable += members.size * (majority not in skip)
-        hit_weight += members.size * (classes[nearest[k]] == majority)
+        nameable += members.size * (majority not in ref.skip)
+        hit_weight += members.size * (nearest[k] == majority)
         phrase = norm(labels_text[cid])
         in_text += any(phrase in norm(texts[i]) for i in members)
         short += 2 <= len(labels_text[cid].split()) <= 6
@@ -162,3 +180,41 @@ def label_quality(
         "short_share": float(short / len(ids)),
         "n_labels": len(ids),
     }
+
+
+def label_pool_ceiling(
+    candidates: dict[int, Sequence[str]],
+    labels_pred: Sequence[int],
+    labels_true: Sequence,
+    encoder: Any,
+    names: dict[str, str] | None = None,
+    unnamed: Sequence[str] = (),
+) -> dict[str, float]:
+    """How far a labeller's ranking is from the best its candidate pool allows.
+
+    `candidates`: per theme, its candidate phrases best first (e.g. PhraseLabeller's
+    `candidates_`); the first is the label. Over the themes with a nameable majority,
+    size-weighted: `first` (the label names the majority, as `label_quality`'s
+    `name_accuracy_nameable`), `pool` (some candidate does: a perfect ranking's score),
+    `rank_2_3`, `rank_4_10`, `rank_over_10` (where the first such candidate sits when it
+    is not first) and `none` (no candidate does: the theme's members never say its name,
+    or the theme mixes needs).
+    """
+    ref = _ReferenceNames(labels_true, encoder, names, unnamed)
+    y_pred = np.asarray(labels_pred, dtype=np.int64)
+    weight = {"first": 0, "rank_2_3": 0, "rank_4_10": 0, "rank_over_10": 0, "none": 0}
+    total = 0
+    for cid, pool in candidates.items():
+        members = np.flatnonzero(y_pred == cid)
+        majority = ref.majority(members) if members.size else None
+        if majority is None or majority in ref.skip or not pool:
+            continue
+        total += members.size
+        hits = np.flatnonzero(np.asarray(ref.named(pool)) == majority)
+        rank = int(hits[0]) + 1 if hits.size else 0
+        bucket = ("none" if not rank else "first" if rank == 1 else "rank_2_3" if rank <= 3
+                  else "rank_4_10" if rank <= 10 else "rank_over_10")
+        weight[bucket] += members.size
+    out = {k: float(v / total) if total else 0.0 for k, v in weight.items()}
+    out["pool"] = 1.0 - out["none"] if total else 0.0
+    return out

@@ -146,8 +146,10 @@ class PhraseLabeller(CTfidfLabeller):
 
     `encoder`: a TextEncoder (e.g. mining.Embedder) in the space of the embeddings given
     to `fit`; None ranks candidates by frequency only. Learned on top of the keyword
-    labeller: `labels_text_` (the phrase, cased for reading) and `phrases_` (up to
-    `n_phrases` diverse phrases, best first).
+    labeller: `labels_text_` (the phrase, cased for reading), `phrases_` (up to
+    `n_phrases` diverse phrases, best first) and `candidates_` (every ranked candidate,
+    lower-cased, best first: the pool the label came from, for a rename or a measure of
+    how often the pool held a better name).
 
     With an encoder, every multi-word phrase any member uses is a candidate (a phrase used
     by one member only may still name the theme best: "credit limit increased"); the
@@ -206,6 +208,7 @@ class PhraseLabeller(CTfidfLabeller):
             raise ValueError("encoder: expected an object with an encode(texts) method")
         super().fit(texts, labels, embeddings, groups)
         self.phrases_: dict[int, list[str]] = {}
+        self.candidates_: dict[int, list[str]] = {}
         labels = np.asarray(labels, dtype=np.int64)
         ids = np.unique(labels[labels >= 0])
         if ids.size:
@@ -287,11 +290,14 @@ class PhraseLabeller(CTfidfLabeller):
                 E = np.stack([vectors[t] for t in cand])
                 rel = self._relevance(E, c, centroids, k, X[members])
                 picked = mmr(E, rel, self.n_phrases, self.diversity)
+                ranked = np.argsort(-rel, kind="stable")
             else:
                 if (c["n_words"] >= 2).any():  # words only as a fallback
                     c["score"] = np.where(c["n_words"] >= 2, c["score"], -np.inf)
-                picked = list(np.argsort(-c["score"], kind="stable")[: self.n_phrases])
+                ranked = np.argsort(-c["score"], kind="stable")
+                picked = list(ranked[: self.n_phrases])
                 picked = [i for i in picked if np.isfinite(c["score"][i])] or picked[:1]
+            self.candidates_[cid] = [cand[i] for i in ranked]
             phrases = surface_forms([cand[i] for i in picked], [texts[i] for i in members])
             self.phrases_[cid] = phrases
             self.labels_text_[cid] = phrases[0]

@@ -488,6 +488,33 @@ def test_question_leads_parents_and_nameable_label_accuracy() -> None:
     assert q["nameable_share"] == 0.5 and q["in_text_share"] == 1.0
 
 
+def test_candidate_pool_ranks_the_label_first_and_measures_its_ceiling() -> None:
+    from mining import PhraseLabeller
+    from mining.evaluate import label_pool_ceiling
+
+    texts = ["We need SSO with Okta for every user", "Please enable SSO with Okta soon",
+             "SSO with Okta is a blocker for us", "just want SSO with Okta",
+             "CSV export times out on big reports", "the CSV export times out again",
+             "CSV export times out when filtering", "need CSV export to work"]
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    enc = WordEncoder()
+    lab = PhraseLabeller(encoder=enc).fit(texts, labels, enc.encode(texts))
+    for cid, label in lab.labels_text_.items():
+        pool = lab.candidates_[cid]
+        assert pool[0] == label.lower() and len(pool) == len(set(pool)) > 1
+
+    # theme 0's label names it; theme 1's label does not, its third candidate does;
+    # theme 2 is out of scope (not counted); theme 3's pool never says its name
+    enc = WordEncoder()
+    pools = {0: ["credit limit"], 1: ["card", "pin", "csv export"], 2: ["dogs"],
+             3: ["weather today"]}
+    pred = np.array([0, 0, 1, 1, 2, 3])
+    true = ["credit_limit", "credit_limit", "csv_export", "csv_export", "oos", "pto_balance"]
+    c = label_pool_ceiling(pools, pred, true, enc, unnamed=("oos",))
+    assert c["first"] == 0.4 and c["rank_2_3"] == 0.4 and c["none"] == 0.2
+    assert c["pool"] == 0.8 and c["rank_4_10"] == c["rank_over_10"] == 0.0
+
+
 def test_parts_are_checked_against_their_contract() -> None:
     X, _ = blobs(n_per=10, k=2)
     for name in ("reducer", "clusterer", "labeller", "merger", "grouper"):
