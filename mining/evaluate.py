@@ -51,8 +51,9 @@ def load_labelled_csv(
     return [r[text_col] for r in rows], [r[label_col] for r in rows]
 
 
-def run_bertopic(embeddings: np.ndarray, texts: Sequence[str]) -> np.ndarray:
-    """BERTopic with its defaults (its UMAP + HDBSCAN) on the same precomputed embeddings."""
+def fit_bertopic(embeddings: np.ndarray, texts: Sequence[str]) -> Any:
+    """BERTopic with its defaults (its UMAP + HDBSCAN) fitted on the same precomputed
+    embeddings."""
     try:
         from bertopic import BERTopic
     except ImportError as exc:
@@ -68,10 +69,21 @@ def run_bertopic(embeddings: np.ndarray, texts: Sequence[str]) -> np.ndarray:
         def embed(self, documents: Any, verbose: bool = False) -> np.ndarray:
             raise RuntimeError("embeddings must be precomputed")
 
-    topics, _ = BERTopic(embedding_model=_NoEmbedder(), verbose=False).fit_transform(
-        list(texts), embeddings=np.asarray(embeddings)
-    )
-    return np.asarray(topics, dtype=np.int64)
+    model = BERTopic(embedding_model=_NoEmbedder(), verbose=False)
+    model.fit(list(texts), embeddings=np.asarray(embeddings))
+    return model
+
+
+def run_bertopic(embeddings: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+    """BERTopic's topic per item (-1 = outlier), see `fit_bertopic`."""
+    return np.asarray(fit_bertopic(embeddings, texts).topics_, dtype=np.int64)
+
+
+def bertopic_labels(model: Any, n_words: int = 4) -> dict[int, str]:
+    """BERTopic's own label of each topic: its top c-TF-IDF words, as its default topic
+    names show them ("12_credit_limit_increase_raise" -> "credit limit increase raise")."""
+    return {int(t): " ".join(w for w, _ in model.get_topic(t)[:n_words] if w)
+            for t in set(model.topics_) if t >= 0}
 
 
 def compare(
@@ -80,8 +92,15 @@ def compare(
     embeddings: np.ndarray,
     compare_with: Sequence[str] = ("bertopic",),
     model: Any = None,
+    encoder: Any = None,
+    unnamed: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
-    """One row per method: trendmine's ThemeModel (or `model`) and each baseline named."""
+    """One row per method: trendmine's ThemeModel (or `model`) and each baseline named.
+
+    With `encoder` (the embedding model as a TextEncoder) the themes are labelled too and
+    each row gets its labels' quality (`label_columns`): trendmine's phrase labels
+    (labelling timed apart, `label_seconds`), BERTopic's top-word labels.
+    """
     from mining.model import ThemeModel
 
     unknown = set(compare_with) - {"bertopic"}
@@ -89,19 +108,46 @@ def compare(
         raise ValueError(f"compare_with: unknown baseline(s) {sorted(unknown)}; use 'bertopic'")
     rows: list[dict[str, Any]] = []
     start = time.perf_counter()
-    fitted = (model or ThemeModel()).fit(embeddings)
-    rows.append(
-        {"method": "trendmine", **evaluate(labels, fitted.labels_),
-         "fit_seconds": round(time.perf_counter() - start, 2)}
-    )  # fmt: skip
+    labelled = encoder is not None
+    fitted = (model or ThemeModel(embedder=encoder)).fit(
+        embeddings, texts=texts if labelled else None, label=False)
+    row: dict[str, Any] = {"method": "trendmine", **evaluate(labels, fitted.labels_),
+                           "fit_seconds": round(time.perf_counter() - start, 2)}
+    if labelled:
+        start = time.perf_counter()
+        fitted.label(texts)
+        row["label_seconds"] = round(time.perf_counter() - start, 2)
+        row |= label_columns(fitted.labels_text_, fitted.labels_, labels, texts, encoder,
+                             unnamed, getattr(fitted.labeller_, "candidates_", None))
+    rows.append(row)
     if "bertopic" in compare_with:
         start = time.perf_counter()
-        pred = run_bertopic(embeddings, texts)
-        rows.append(
-            {"method": "bertopic", **evaluate(labels, pred),
-             "fit_seconds": round(time.perf_counter() - start, 2)}
-        )  # fmt: skip
+        bt = fit_bertopic(embeddings, texts)
+        pred = np.asarray(bt.topics_, dtype=np.int64)
+        row = {"method": "bertopic", **evaluate(labels, pred),
+               "fit_seconds": round(time.perf_counter() - start, 2)}
+        if labelled:
+            row["label_seconds"] = 0.0  # its labels come with its fit
+            row |= label_columns(bertopic_labels(bt), pred, labels, texts, encoder, unnamed)
+        rows.append(row)
     return rows
+
+
+def label_columns(labels_text: dict[int, str], labels_pred: Sequence[int],
+                  labels_true: Sequence, texts: Sequence[str], encoder: Any,
+                  unnamed: Sequence[str] = (),
+                  candidates: dict[int, Sequence[str]] | None = None) -> dict[str, float]:
+    """The label measures of a results table: `label_acc` (label_quality's
+    name_accuracy_nameable), `label_in_text`, `label_2_6_words` and, given the labeller's
+    ranked candidates, `label_pool` (label_pool_ceiling's `pool`: a perfect ranking's
+    label_acc)."""
+    q = label_quality(labels_text, labels_pred, labels_true, texts, encoder, unnamed=unnamed)
+    out = {"label_acc": q["name_accuracy_nameable"], "label_in_text": q["in_text_share"],
+           "label_2_6_words": q["short_share"]}
+    if candidates is not None:
+        out["label_pool"] = label_pool_ceiling(candidates, labels_pred, labels_true, encoder,
+                                               unnamed=unnamed)["pool"]
+    return out
 
 
 class _ReferenceNames:

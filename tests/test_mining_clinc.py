@@ -65,3 +65,31 @@ def test_clinc_quality_and_order_independence(clinc_subsample) -> None:
     back = np.empty_like(shuffled.labels_)
     back[perm] = shuffled.labels_
     np.testing.assert_array_equal(back, model.labels_)
+
+
+def test_eval_scores_labels_against_the_label_names(clinc_subsample, tmp_path) -> None:
+    """`compare(..., encoder=...)` (what `trendmine eval --labels` prints): phrase labels
+    found in member texts, 2-6 words, naming most themes' majority intent, and a candidate
+    pool at least as good as its first pick."""
+    import csv
+
+    from typer.testing import CliRunner
+
+    from mining.evaluate import compare
+    from trendmine.cli import app
+
+    texts, y, emb = clinc_subsample
+    [row] = compare(texts, y, emb, compare_with=(), encoder=Embedder(), unnamed=("oos",))
+    assert row["label_in_text"] == 1.0 and row["label_2_6_words"] == 1.0, row
+    assert 0.65 <= row["label_acc"] <= row["label_pool"] <= 1.0, row
+    assert row["label_seconds"] > 0 and row["nmi"] >= 0.85, row
+
+    path = tmp_path / "clinc.csv"
+    with path.open("w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["text", "intent"])
+        out.writerows(zip(texts[:300], y[:300], strict=True))
+    res = CliRunner().invoke(app, ["eval", "--dataset", str(path), "--labels",
+                                   "--unnamed", "oos"])
+    assert res.exit_code == 0, res.output
+    assert "label_acc" in res.output and "trendmine" in res.output

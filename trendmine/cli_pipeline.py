@@ -102,10 +102,18 @@ def eval_(
         list[str] | None,
         typer.Option(help="Leave out items with this label (e.g. oos: clinc150 in-scope)."),
     ] = None,
+    labels: Annotated[bool, typer.Option(
+        "--labels", help="Also label the themes and score the labels against the label "
+        "names (nearest name = the theme's majority label), with the embedding model.")] = False,
+    unnamed: Annotated[
+        list[str] | None,
+        typer.Option(help="With --labels: a label that has no name (e.g. oos); themes it "
+                     "makes most of are left out of label_acc."),
+    ] = None,
 ) -> None:
-    """Run the same mining on a labelled CSV: NMI, ARI, noise share, number of themes."""
-    from rich.table import Table
-
+    """Run the same mining on a labelled CSV: NMI, ARI, noise share, number of themes; with
+    --labels, label accuracy, labels found in a member text, labels of 2-6 words and the
+    candidate pool's ceiling."""
     from foundation.errors import TrendmineError
     from mining import Embedder
     from mining.evaluate import compare as run_compare
@@ -113,18 +121,30 @@ def eval_(
 
     settings = get_settings()
     try:
-        texts, labels = load_labelled_csv(dataset, text_col, label_col)
+        texts, truth = load_labelled_csv(dataset, text_col, label_col)
         if drop_label:
-            kept = [(t, y) for t, y in zip(texts, labels, strict=True) if y not in drop_label]
-            texts, labels = [t for t, _ in kept], [y for _, y in kept]
-        embeddings = Embedder(model=settings.embedding_model).encode(texts, show_progress=True)
-        rows = run_compare(texts, labels, embeddings, compare_with=tuple(compare or ()))
+            kept = [(t, y) for t, y in zip(texts, truth, strict=True) if y not in drop_label]
+            texts, truth = [t for t, _ in kept], [y for _, y in kept]
+        embedder = Embedder(model=settings.embedding_model)
+        embeddings = embedder.encode(texts, show_progress=True)
+        rows = run_compare(texts, truth, embeddings, compare_with=tuple(compare or ()),
+                           encoder=embedder if labels else None, unnamed=tuple(unnamed or ()))
     except ValueError as exc:
         raise TrendmineError(str(exc)) from exc
-    table = Table(*rows[0].keys(), title=f"{dataset.name}: {len(texts)} items")
+    cluster_cols = [k for k in rows[0] if not k.startswith("label")]
+    console.print(_table(f"{dataset.name}: {len(texts)} items", rows, cluster_cols))
+    if labels:
+        label_cols = ["method", *(k for k in rows[0] if k.startswith("label"))]
+        console.print(_table("labels (label_acc: the label's nearest label name is the "
+                             "theme's majority label, size-weighted)", rows, label_cols))
+
+
+def _table(title: str, rows: list[dict], cols: list[str]) -> Table:
+    table = Table(*cols, title=title)
     for row in rows:
-        table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()))
-    console.print(table)
+        table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v)
+                        for v in (row.get(c, "") for c in cols)))
+    return table
 
 
 def register(app: typer.Typer) -> None:
