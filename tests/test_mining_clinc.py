@@ -81,7 +81,7 @@ def test_eval_scores_labels_against_the_label_names(clinc_subsample, tmp_path) -
     texts, y, emb = clinc_subsample
     [row] = compare(texts, y, emb, compare_with=(), encoder=Embedder(), unnamed=("oos",))
     assert row["label_in_text"] == 1.0 and row["label_2_6_words"] == 1.0, row
-    assert 0.65 <= row["label_acc"] <= row["label_pool"] <= 1.0, row
+    assert 0.75 <= row["label_acc"] <= row["label_pool"] <= 1.0, row  # 0.85 here
     assert row["label_seconds"] > 0 and row["nmi"] >= 0.85, row
 
     path = tmp_path / "clinc.csv"
