@@ -176,6 +176,12 @@ def test_cli_theme_subcommands(services, mined, tmp_path, monkeypatch):
         assert r.exit_code != 0  # a leaf is no parent: one readable error
         r = runner.invoke(app, ["theme", str(a)])  # `theme ID` still shows it, with lineage
         assert r.exit_code == 0 and "rename" in r.output and "by ana" in r.output, r.output
+        with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+            [phrases] = conn.execute("SELECT phrases FROM trendmine.themes WHERE theme_id = %s",
+                                     (a,)).fetchone()
+        # renamed: the mined names are offered as alternatives, the new label is not
+        assert phrases and "also named in its members' words" in r.output, r.output
+        assert all(p in " ".join(r.output.split()) for p in phrases), (phrases, r.output)
     finally:
         get_settings(fresh=True)
 

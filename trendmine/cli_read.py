@@ -270,6 +270,9 @@ def _print_theme(d: dict[str, Any], accounts: list[Any], page: int, page_size: i
                                   if d["visibility"] == "hidden"
                                   else " (small talk or boilerplate, found by mining)"))
     console.print(f"keywords: {escape(', '.join(d['keywords'] or []))}")
+    others = [p for p in d.get("phrases") or [] if p.lower() != (d["label"] or "").lower()]
+    if others:  # the labeller's runners-up: names to pick from for `theme rename`
+        console.print(f"also named in its members' words: {escape('; '.join(others))}")
     if d.get("children"):
         console.print(f"{len(d['children'])} sub-themes: " + "; ".join(
             f"#{c['theme_id']} {escape(c['label'])} ({c['n_feedback']:,}"

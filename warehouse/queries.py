@@ -451,7 +451,8 @@ def theme_detail(conn: psycopg.Connection, theme_id: int, since: datetime, grain
         conn,
         "SELECT t.theme_id, t.label, t.keywords, t.quotes, t.size, t.n_feedback, "
         "t.n_accounts, t.first_seen, t.last_seen, t.status, t.merged_into, t.level, "
-        "t.visibility, t.parent_theme_id, p.label AS parent_label FROM trendmine.themes t "
+        "t.visibility, t.parent_theme_id, p.label AS parent_label, t.phrases "
+        "FROM trendmine.themes t "
         "LEFT JOIN trendmine.themes p ON p.theme_id = t.parent_theme_id "
         "WHERE t.theme_id = %s", (theme_id,))
     if not found:
