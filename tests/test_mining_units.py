@@ -441,14 +441,18 @@ class WordEncoder:
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
 
 
+# Two requests, four wordings each (theme 0: SSO with Okta, theme 1: CSV export).
+TWO_REQUESTS = ["We need SSO with Okta for every user", "Please enable SSO with Okta soon",
+                "SSO with Okta is a blocker for us", "just want SSO with Okta",
+                "CSV export times out on big reports", "the CSV export times out again",
+                "CSV export times out when filtering", "need CSV export to work"]
+TWO_REQUESTS_THEME = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+
+
 def test_phrase_labels_come_from_member_words() -> None:
     from mining import PhraseLabeller
 
-    texts = ["We need SSO with Okta for every user", "Please enable SSO with Okta soon",
-             "SSO with Okta is a blocker for us", "just want SSO with Okta",
-             "CSV export times out on big reports", "the CSV export times out again",
-             "CSV export times out when filtering", "need CSV export to work"]
-    labels = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    texts, labels = TWO_REQUESTS, TWO_REQUESTS_THEME
     emb, _ = blobs(n_per=4, k=2, dim=16)
     lab = PhraseLabeller().fit(texts, labels, emb)
     assert lab.labels_text_ == {0: "SSO with Okta", 1: "CSV export"}  # used by every member
@@ -492,11 +496,7 @@ def test_candidate_pool_ranks_the_label_first_and_measures_its_ceiling() -> None
     from mining import PhraseLabeller
     from mining.evaluate import label_pool_ceiling
 
-    texts = ["We need SSO with Okta for every user", "Please enable SSO with Okta soon",
-             "SSO with Okta is a blocker for us", "just want SSO with Okta",
-             "CSV export times out on big reports", "the CSV export times out again",
-             "CSV export times out when filtering", "need CSV export to work"]
-    labels = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    texts, labels = TWO_REQUESTS, TWO_REQUESTS_THEME
     enc = WordEncoder()
     lab = PhraseLabeller(encoder=enc).fit(texts, labels, enc.encode(texts))
     for cid, label in lab.labels_text_.items():
