@@ -243,8 +243,8 @@ def label_pool_ceiling(
     size-weighted: `first` (the label names the majority, as `label_quality`'s
     `name_accuracy_nameable`), `pool` (some candidate does: a perfect ranking's score),
     `rank_2_3`, `rank_4_10`, `rank_over_10` (where the first such candidate sits when it
-    is not first) and `none` (no candidate does: the theme's members never say its name,
-    or the theme mixes needs).
+    is not first) and `none` (no candidate does, or there is none: the theme's members never
+    say its name, or the theme mixes needs).
     """
     ref = _ReferenceNames(labels_true, encoder, names, unnamed)
     y_pred = np.asarray(labels_pred, dtype=np.int64)
@@ -253,11 +253,11 @@ def label_pool_ceiling(
     for cid, pool in candidates.items():
         members = np.flatnonzero(y_pred == cid)
         majority = ref.majority(members) if members.size else None
-        if majority is None or majority in ref.skip or not pool:
+        if majority is None or majority in ref.skip:
             continue
         total += members.size
-        hits = np.flatnonzero(np.asarray(ref.named(pool)) == majority)
-        rank = int(hits[0]) + 1 if hits.size else 0
+        hits = np.flatnonzero(np.asarray(ref.named(pool)) == majority) if pool else []
+        rank = int(hits[0]) + 1 if len(hits) else 0
         bucket = ("none" if not rank else "first" if rank == 1 else "rank_2_3" if rank <= 3
                   else "rank_4_10" if rank <= 10 else "rank_over_10")
         weight[bucket] += members.size

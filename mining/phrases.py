@@ -284,6 +284,7 @@ class PhraseLabeller(CTfidfLabeller):
             c = cands[k]
             cand = [str(t) for t in c["terms"]]
             if not cand:
+                self.candidates_[cid] = []
                 continue  # keep the keyword label
             members = np.flatnonzero(labels == cid)
             if vectors:

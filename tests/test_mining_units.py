@@ -506,13 +506,15 @@ def test_candidate_pool_ranks_the_label_first_and_measures_its_ceiling() -> None
     # theme 0's label names it; theme 1's label does not, its third candidate does;
     # theme 2 is out of scope (not counted); theme 3's pool never says its name
     enc = WordEncoder()
+    # theme 4 has no candidate at all (its label is the keyword label): a miss too
     pools = {0: ["credit limit"], 1: ["card", "pin", "csv export"], 2: ["dogs"],
-             3: ["weather today"]}
-    pred = np.array([0, 0, 1, 1, 2, 3])
-    true = ["credit_limit", "credit_limit", "csv_export", "csv_export", "oos", "pto_balance"]
+             3: ["weather today"], 4: []}
+    pred = np.array([0, 0, 1, 1, 2, 3, 4])
+    true = ["credit_limit", "credit_limit", "csv_export", "csv_export", "oos", "pto_balance",
+            "csv_export"]
     c = label_pool_ceiling(pools, pred, true, enc, unnamed=("oos",))
-    assert c["first"] == 0.4 and c["rank_2_3"] == 0.4 and c["none"] == 0.2
-    assert c["pool"] == 0.8 and c["rank_4_10"] == c["rank_over_10"] == 0.0
+    assert c["first"] == 2 / 6 and c["rank_2_3"] == 2 / 6 and c["none"] == 2 / 6
+    assert c["pool"] == pytest.approx(4 / 6) and c["rank_4_10"] == c["rank_over_10"] == 0.0
 
 
 def test_parts_are_checked_against_their_contract() -> None:
