@@ -93,3 +93,6 @@ def test_eval_scores_labels_against_the_label_names(clinc_subsample, tmp_path) -
                                    "--unnamed", "oos"])
     assert res.exit_code == 0, res.output
     assert "label_acc" in res.output and "trendmine" in res.output
+    res = CliRunner().invoke(app, ["eval", "--dataset", str(path), "--unnamed", "oos"])
+    # a TrendmineError: trendmine.cli.main prints it as one "error: ..." line
+    assert res.exit_code != 0 and "add --labels" in str(res.exception), res

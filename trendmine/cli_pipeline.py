@@ -119,6 +119,8 @@ def eval_(
     from mining.evaluate import compare as run_compare
     from mining.evaluate import load_labelled_csv
 
+    if unnamed and not labels:
+        raise TrendmineError("--unnamed only applies to label scores", "add --labels")
     settings = get_settings()
     try:
         texts, truth = load_labelled_csv(dataset, text_col, label_col)
