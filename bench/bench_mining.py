@@ -58,6 +58,13 @@ def embeddings(split: str) -> tuple[list[str], np.ndarray, np.ndarray]:
     return texts, np.asarray(y), emb
 
 
+def split_part(split: str, part: str) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(texts, intents, embeddings) of a clinc150 split, "full" or "in-scope" (no oos)."""
+    texts, y, emb = embeddings(split)
+    keep = np.ones(len(y), bool) if part == "full" else y != "oos"
+    return [t for t, k in zip(texts, keep, strict=True) if k], y[keep], emb[keep]
+
+
 def scale_set(n: int = 100_000, seed: int = 0) -> np.ndarray:
     E = np.concatenate([embeddings(s)[2] for s in ("train", "val", "test")])
     rng = np.random.default_rng(seed)
@@ -80,20 +87,18 @@ def run_quality() -> list[dict]:
     ThemeModel().fit(embeddings("train")[2][:5000])
     print(f"warm-up (numba JIT) {time.perf_counter() - t:.1f} s", flush=True)
     for split, part in (("test", "full"), ("test", "in-scope"), ("val", "full")):
-        texts, y, emb = embeddings(split)
-        keep = np.ones(len(y), bool) if part == "full" else y != "oos"
-        texts_k = [t for t, k in zip(texts, keep, strict=True) if k]
+        texts_k, y_k, emb_k = split_part(split, part)
         for method in ("trendmine", "bertopic"):
             t = time.perf_counter()
             if method == "trendmine":
-                pred = ThemeModel().fit(emb[keep]).labels_
+                pred = ThemeModel().fit(emb_k).labels_
             else:
-                pred = run_bertopic(emb[keep], texts_k)
+                pred = run_bertopic(emb_k, texts_k)
             secs = time.perf_counter() - t
             row = {
                 "dataset": f"clinc150 {split} {part}",
                 "method": method,
-                **evaluate(y[keep], pred),
+                **evaluate(y_k, pred),
                 "fit_seconds": round(secs, 1),
             }
             print(json.dumps(row), flush=True)
@@ -135,21 +140,19 @@ def run_themes() -> list[dict]:
     dom = _domains()
     rows = []
     for split, part in (("test", "full"), ("test", "in-scope"), ("val", "full")):
-        texts, y, emb = embeddings(split)
-        keep = np.ones(len(y), bool) if part == "full" else y != "oos"
-        texts_k = [t for t, k in zip(texts, keep, strict=True) if k]
+        texts_k, y_k, emb_k = split_part(split, part)
         groups = [i % 50 for i in range(len(texts_k))]
         for name in ("before", "after"):
             t = time.perf_counter()
-            model = configs[name]().fit(emb[keep], texts=texts_k, groups=groups)
+            model = configs[name]().fit(emb_k, texts=texts_k, groups=groups)
             secs = time.perf_counter() - t
-            yd = np.array([dom[v] for v in y[keep]])
-            leaf = label_quality(model.labels_text_, model.labels_, y[keep], texts_k,
+            yd = np.array([dom[v] for v in y_k])
+            leaf = label_quality(model.labels_text_, model.labels_, y_k, texts_k,
                                  configs["encoder"], unnamed=("oos",))
             parent = label_quality(model.parent_labels_text_, model.parent_labels(), yd,
                                    texts_k, configs["encoder"], unnamed=("oos",))
             row = {"dataset": f"clinc150 {split} {part}", "config": name,
-                   **evaluate(y[keep], model.labels_),
+                   **evaluate(y_k, model.labels_),
                    "n_parents": int(model.parent_ids_.size),
                    "parent_domain_nmi": evaluate(yd, model.parent_labels())["nmi"],
                    "label_accuracy": leaf["name_accuracy"],
@@ -175,13 +178,11 @@ def run_label_ceiling() -> list[dict]:
     rows = []
     for split, part in (("train", "full"), ("val", "full"), ("test", "full"),
                         ("test", "in-scope")):
-        texts, y, emb = embeddings(split)
-        keep = np.ones(len(y), bool) if part == "full" else y != "oos"
-        texts_k = [t for t, k in zip(texts, keep, strict=True) if k]
-        model = configs["after"]().fit(emb[keep], texts=texts_k,
+        texts_k, y_k, emb_k = split_part(split, part)
+        model = configs["after"]().fit(emb_k, texts=texts_k,
                                        groups=[i % 50 for i in range(len(texts_k))])
         row = {"dataset": f"clinc150 {split} {part}",
-               **label_pool_ceiling(model.labeller_.candidates_, model.labels_, y[keep],
+               **label_pool_ceiling(model.labeller_.candidates_, model.labels_, y_k,
                                     configs["encoder"], unnamed=("oos",))}
         print(json.dumps(row), flush=True)
         rows.append(row)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -169,8 +170,6 @@ class _ReferenceNames:
         return [self.classes[i] for i in (L @ self.R.T).argmax(axis=1)]
 
     def majority(self, members: np.ndarray) -> str:
-        from collections import Counter
-
         return Counter(self.y_true[members].tolist()).most_common(1)[0][0]
 
 
@@ -248,6 +247,8 @@ def label_pool_ceiling(
     """
     ref = _ReferenceNames(labels_true, encoder, names, unnamed)
     y_pred = np.asarray(labels_pred, dtype=np.int64)
+    phrases = sorted({p for pool in candidates.values() for p in pool})
+    named = dict(zip(phrases, ref.named(phrases), strict=True)) if phrases else {}
     weight = {"first": 0, "rank_2_3": 0, "rank_4_10": 0, "rank_over_10": 0, "none": 0}
     total = 0
     for cid, pool in candidates.items():
@@ -256,8 +257,7 @@ def label_pool_ceiling(
         if majority is None or majority in ref.skip:
             continue
         total += members.size
-        hits = np.flatnonzero(np.asarray(ref.named(pool)) == majority) if pool else []
-        rank = int(hits[0]) + 1 if len(hits) else 0
+        rank = next((i + 1 for i, p in enumerate(pool) if named[p] == majority), 0)
         bucket = ("none" if not rank else "first" if rank == 1 else "rank_2_3" if rank <= 3
                   else "rank_4_10" if rank <= 10 else "rank_over_10")
         weight[bucket] += members.size
