@@ -171,7 +171,11 @@ def run_themes() -> list[dict]:
 def run_label_ceiling() -> list[dict]:
     """Leaf labels against the best their candidate pools allow (mining.evaluate's
     label_pool_ceiling) on clinc150 train (tuning), val and test: is a missed name a ranking
-    miss (a better candidate was in the pool) or a pool miss (no candidate names it)?"""
+    miss (a better candidate was in the pool) or a pool miss (no candidate names it)?
+    Each split twice: on the themes mined ("mined"), and with the same labeller on the
+    true intents as themes ("intents": a perfect clustering), which tells the labeller's
+    share of a miss from the clustering's (mixed themes)."""
+    from mining import PhraseLabeller
     from mining.evaluate import label_pool_ceiling
 
     configs = theme_configs()
@@ -179,11 +183,40 @@ def run_label_ceiling() -> list[dict]:
     for split, part in (("train", "full"), ("val", "full"), ("test", "full"),
                         ("test", "in-scope")):
         texts_k, y_k, emb_k = split_part(split, part)
-        model = configs["after"]().fit(emb_k, texts=texts_k,
-                                       groups=[i % 50 for i in range(len(texts_k))])
-        row = {"dataset": f"clinc150 {split} {part}",
-               **label_pool_ceiling(model.labeller_.candidates_, model.labels_, y_k,
-                                    configs["encoder"], unnamed=("oos",))}
+        groups = [i % 50 for i in range(len(texts_k))]
+        model = configs["after"]().fit(emb_k, texts=texts_k, groups=groups)
+        intents = np.unique(y_k, return_inverse=True)[1]
+        gold = PhraseLabeller(encoder=configs["encoder"]).fit(texts_k, intents, emb_k, groups)
+        for themes, labels, candidates in (("mined", model.labels_, model.labeller_.candidates_),
+                                           ("intents", intents, gold.candidates_)):
+            row = {"dataset": f"clinc150 {split} {part}", "themes": themes,
+                   **label_pool_ceiling(candidates, labels, y_k, configs["encoder"],
+                                        unnamed=("oos",))}
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    return rows
+
+
+def run_label_seeds(seeds: int) -> list[dict]:
+    """Leaf label accuracy (nameable themes) over `seeds` clusterings of each clinc150 split
+    (ThemeModel random_state 0..seeds-1): one clustering moves it by a theme or two, so a
+    held-out figure is read as a mean and its spread."""
+    from mining import PhraseLabeller
+    from mining.evaluate import label_quality
+
+    enc = theme_configs()["encoder"]
+    rows = []
+    for split, part in (("val", "full"), ("test", "full"), ("test", "in-scope")):
+        texts_k, y_k, emb_k = split_part(split, part)
+        accs = []
+        for seed in range(seeds):
+            model = ThemeModel(labeller=PhraseLabeller(encoder=enc), random_state=seed).fit(
+                emb_k, texts=texts_k, groups=[i % 50 for i in range(len(texts_k))])
+            accs.append(label_quality(model.labels_text_, model.labels_, y_k, texts_k, enc,
+                                      unnamed=("oos",))["name_accuracy_nameable"])
+        row = {"dataset": f"clinc150 {split} {part}", "label_acc": accs,
+               "mean": float(np.mean(accs)), "sd": float(np.std(accs, ddof=1)) if seeds > 1
+               else 0.0}
         print(json.dumps(row), flush=True)
         rows.append(row)
     return rows
@@ -390,6 +423,8 @@ def main() -> None:
                     help="only the leaves/parents/labels before-after table (issue 12)")
     ap.add_argument("--label-ceiling", action="store_true",
                     help="only leaf labels against the best their candidate pools allow")
+    ap.add_argument("--label-seeds", type=int, default=0, metavar="N",
+                    help="only leaf label accuracy over N clusterings (random_state 0..N-1)")
     ap.add_argument("--scale-n", type=int, default=100_000)
     ap.add_argument("--bertopic-scale-n", type=int, default=20_000)
     ap.add_argument("--db", action="store_true",
@@ -415,9 +450,13 @@ def main() -> None:
         OUT.write_text(json.dumps(results, indent=2))
         themes_table(results["themes"])
         return
-    if args.label_ceiling:
-        results["label_ceiling"] = run_label_ceiling()
-        results["label_ceiling_command"] = "python " + " ".join(sys.argv)
+    if args.label_ceiling or args.label_seeds:
+        if args.label_ceiling:
+            results["label_ceiling"] = run_label_ceiling()
+            results["label_ceiling_command"] = "python " + " ".join(sys.argv)
+        if args.label_seeds:
+            results["label_seeds"] = run_label_seeds(args.label_seeds)
+            results["label_seeds_command"] = "python " + " ".join(sys.argv)
         OUT.write_text(json.dumps(results, indent=2))
         return
     if not args.skip_quality:
