@@ -119,30 +119,18 @@ def complete_phrases(phrases: Sequence[str], texts: Sequence[str],
     fragment ("Remove me from this mailing" -> "... mailing list", "How to improve my
     credit" -> "... credit score")."""
     stop = stop if stop is not None else _stop_words()
-    lows = [strip_placeholders(t).lower() for t in texts]
+    corpus = _Corpus(texts)
     out = []
     for phrase in phrases:
         words = phrase.split()
         while len(words) < _MAX_LABEL_WORDS:
-            after = _next_words(words, lows)
+            after = Counter(corpus.next_word(end) for _, end in corpus.find(words))
             word, count = after.most_common(1)[0] if after else (None, 0)
             if word is None or _weak(word, stop) or count < max(2, _CONTINUED * after.total()):
                 break
             words.append(word)
         out.append(" ".join(words))
     return out
-
-
-def _next_words(words: list[str], lows: Sequence[str]) -> Counter[str | None]:
-    """Over every use of the phrase `words` in the lower-cased texts: the word that follows
-    it in the same clause (None where nothing does)."""
-    pattern = re.compile(r"(?<![\w])" + r"[^\w]+".join(re.escape(w) for w in words)
-                         + r"(?![\w])(?:[ \t]+(" + _TOKEN.pattern + "))?")
-    after: Counter[str | None] = Counter()
-    for low in lows:
-        if all(w in low for w in words):
-            after.update(m.group(1) for m in pattern.finditer(low))
-    return after
 
 
 def surface_form(phrase: str, texts: Sequence[str]) -> str:
@@ -152,25 +140,48 @@ def surface_form(phrase: str, texts: Sequence[str]) -> str:
 
 
 def surface_forms(phrases: Sequence[str], texts: Sequence[str]) -> list[str]:
-    """`surface_form` of each phrase over the same texts: the texts are cleaned once, and
-    only those holding every word of a phrase are searched for it (a parent's phrases
-    were searched in each of its thousands of members)."""
-    docs = [strip_placeholders(t) for t in texts]
-    lows = [d.lower() for d in docs]
+    """`surface_form` of each phrase over the same texts, searched as one string (a
+    parent's phrases are searched in thousands of members)."""
+    corpus = _Corpus(texts)
     out = []
     for phrase in phrases:
-        words = phrase.split()
-        pattern = re.compile(r"(?<![\w])" + r"[^\w]+".join(re.escape(w) for w in words)
-                             + r"(?![\w])", re.IGNORECASE)
-        forms: Counter[str] = Counter()
-        needed = [w.lower() for w in words]
-        for doc, low in zip(docs, lows, strict=True):
-            if all(w in low for w in needed):
-                forms.update(m.group(0) for m in pattern.finditer(doc))
+        forms = Counter(corpus.text[start:end] for start, end in corpus.find(phrase.split()))
         best = min(forms.items(), key=lambda kv: (-kv[1], kv[0]))[0] if forms else phrase
         best = " ".join(best.split())
         out.append(best[:1].upper() + best[1:])
     return out
+
+
+class _Corpus:
+    """Texts (placeholders removed) as one string, searched for phrases case aside.
+
+    The separator "_" is a word character that no token holds, so neither the run of
+    spaces and punctuation between a phrase's words nor the space before its next word
+    spans two texts. The lower-cased copy is searched with a pattern that opens on a
+    literal word, which the regex engine finds by a fast scan (a case-insensitive
+    pattern or one opening on a look-behind is tried at every position: seconds at 100k)."""
+
+    _NEXT = re.compile(r"[ \t]+(" + _TOKEN.pattern + ")")
+    _WORD = re.compile(r"\w")
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        self.text = "\n_\n".join(strip_placeholders(t) for t in texts)
+        low = self.text.lower()
+        self.low = low if len(low) == len(self.text) else None  # lower() kept the offsets
+
+    def find(self, words: Sequence[str]) -> list[tuple[int, int]]:
+        """(start, end) of each use of the words, in this order and as whole words."""
+        body = r"[^\w]+".join(re.escape(w.lower()) for w in words) + r"(?![\w])"
+        if self.low is None:
+            found = re.finditer(r"(?<![\w])" + body, self.text, re.IGNORECASE)
+            return [m.span() for m in found]
+        return [m.span() for m in re.finditer(body, self.low)
+                if m.start() == 0 or not self._WORD.match(self.low, m.start() - 1)]
+
+    def next_word(self, end: int) -> str | None:
+        """The word right after a use ending at `end`, in the same clause (None if none)."""
+        m = self._NEXT.match(self.text if self.low is None else self.low, end)
+        return m.group(1).lower() if m else None
 
 
 def mmr(candidates: np.ndarray, relevance: np.ndarray, top_n: int,
