@@ -479,13 +479,15 @@ def test_labels_are_not_cut_short() -> None:
     # 3 of its 4 uses go on with "list": under 80%, so left as it is
     assert complete_phrases(["remove me from this mailing"], texts) == [
         "remove me from this mailing"]
+    # always "list" after it: completed; a stop word after it ("from"): left as it is
     assert complete_phrases(["remove me from this mailing", "remove me"],
                             texts[:3]) == ["remove me from this mailing list", "remove me"]
-    # a stop word after it ("from") or varied next words: left as it is; six words at most
+    # varied next words: left as it is
     assert complete_phrases(["mailing"], ["mailing list", "mailing address"]) == ["mailing"]
     # one member's next word is as likely a detail: two uses at least
     assert complete_phrases(["what 80 divided"], ["what 80 divided by 4", "what 80 divided buy"]
                             ) == ["what 80 divided"]
+    # six words at most
     seven = "sync keeps failing on custom fields today"
     assert complete_phrases(["sync keeps failing on custom"], [seven, seven]) == [
         "sync keeps failing on custom fields"]
