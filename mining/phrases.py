@@ -118,19 +118,8 @@ def complete_phrases(phrases: Sequence[str], texts: Sequence[str],
     divided buy"), up to `_MAX_LABEL_WORDS`: a phrase cut off at a modifier reads as a
     fragment ("Remove me from this mailing" -> "... mailing list", "How to improve my
     credit" -> "... credit score")."""
-    stop = stop if stop is not None else _stop_words()
-    corpus = _Corpus(texts)
-    out = []
-    for phrase in phrases:
-        words = phrase.split()
-        while len(words) < _MAX_LABEL_WORDS:
-            after = Counter(corpus.next_word(end) for _, end in corpus.find(words))
-            word, count = after.most_common(1)[0] if after else (None, 0)
-            if word is None or _weak(word, stop) or count < max(2, _CONTINUED * after.total()):
-                break
-            words.append(word)
-        out.append(" ".join(words))
-    return out
+    corpus, stop = _Corpus(texts), stop if stop is not None else _stop_words()
+    return [corpus.completed(p, stop) for p in phrases]
 
 
 def surface_form(phrase: str, texts: Sequence[str]) -> str:
@@ -143,17 +132,12 @@ def surface_forms(phrases: Sequence[str], texts: Sequence[str]) -> list[str]:
     """`surface_form` of each phrase over the same texts, searched as one string (a
     parent's phrases are searched in thousands of members)."""
     corpus = _Corpus(texts)
-    out = []
-    for phrase in phrases:
-        forms = Counter(corpus.text[start:end] for start, end in corpus.find(phrase.split()))
-        best = min(forms.items(), key=lambda kv: (-kv[1], kv[0]))[0] if forms else phrase
-        best = " ".join(best.split())
-        out.append(best[:1].upper() + best[1:])
-    return out
+    return [corpus.surface_form(p) for p in phrases]
 
 
 class _Corpus:
-    """Texts (placeholders removed) as one string, searched for phrases case aside.
+    """Texts (placeholders removed) as one string, searched for phrases case aside: built
+    once per theme for both `complete_phrases` and `surface_forms`.
 
     The separator "_" is a word character that no token holds, so neither the run of
     spaces and punctuation between a phrase's words nor the space before its next word
@@ -169,7 +153,25 @@ class _Corpus:
         low = self.text.lower()
         self.low = low if len(low) == len(self.text) else None  # lower() kept the offsets
 
-    def find(self, words: Sequence[str]) -> list[tuple[int, int]]:
+    def completed(self, phrase: str, stop: frozenset[str]) -> str:
+        """`complete_phrases` of one phrase."""
+        words = phrase.split()
+        while len(words) < _MAX_LABEL_WORDS:
+            after = Counter(self._next_word(end) for _, end in self._find(words))
+            word, count = after.most_common(1)[0] if after else (None, 0)
+            if word is None or _weak(word, stop) or count < max(2, _CONTINUED * after.total()):
+                break
+            words.append(word)
+        return " ".join(words)
+
+    def surface_form(self, phrase: str) -> str:
+        """`surface_form` of one phrase."""
+        forms = Counter(self.text[start:end] for start, end in self._find(phrase.split()))
+        best = min(forms.items(), key=lambda kv: (-kv[1], kv[0]))[0] if forms else phrase
+        best = " ".join(best.split())
+        return best[:1].upper() + best[1:]
+
+    def _find(self, words: Sequence[str]) -> list[tuple[int, int]]:
         """(start, end) of each use of the words, in this order and as whole words."""
         body = r"[^\w]+".join(re.escape(w.lower()) for w in words) + r"(?![\w])"
         if self.low is None:
@@ -178,7 +180,7 @@ class _Corpus:
         return [m.span() for m in re.finditer(body, self.low)
                 if m.start() == 0 or not self._WORD.match(self.low, m.start() - 1)]
 
-    def next_word(self, end: int) -> str | None:
+    def _next_word(self, end: int) -> str | None:
         """The word right after a use ending at `end`, in the same clause (None if none)."""
         m = self._NEXT.match(self.text if self.low is None else self.low, end)
         return m.group(1).lower() if m else None
@@ -330,6 +332,7 @@ class PhraseLabeller(CTfidfLabeller):
                      ids: np.ndarray) -> None:
         cands = self._candidates(texts, labels, ids)
         _, centroids = compute_centroids_of(X, labels, ids)
+        stop = _stop_words()
         vectors: dict[str, np.ndarray] = {}
         if self.encoder is not None:
             unique = sorted({str(t) for c in cands for t in c["terms"]})
@@ -355,11 +358,11 @@ class PhraseLabeller(CTfidfLabeller):
                 ranked = np.argsort(-c["score"], kind="stable")
                 picked = list(ranked[: self.n_phrases])
                 picked = [i for i in picked if np.isfinite(c["score"][i])] or picked[:1]
-            member_texts = [texts[i] for i in members]
-            complete = complete_phrases([cand[i] for i in picked], member_texts)
+            corpus = _Corpus([texts[i] for i in members])
+            complete = [corpus.completed(cand[i], stop) for i in picked]
             # the label heads the pool as shown (picked[0] is ranked[0])
             self.candidates_[cid] = [complete[0]] + [cand[i] for i in ranked[1:]]
-            phrases = surface_forms(complete, member_texts)
+            phrases = [corpus.surface_form(p) for p in complete]
             self.phrases_[cid] = phrases
             self.labels_text_[cid] = phrases[0]
 
