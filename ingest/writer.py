@@ -23,6 +23,7 @@ from psycopg.adapt import Transformer as Dumpers
 from psycopg.postgres import types as pg_types
 from psycopg.pq import Format
 
+from ingest.urls import web_url
 from schemas.events import Account, FeedbackEvent, Opportunity
 
 
@@ -70,8 +71,10 @@ def feedback_row(
 ) -> tuple:
     """One feedback row in FEEDBACK_COLS order; `text` is normalised and redacted, and
     `redact` (when given) is applied to the other free-text fields: author, url and every
-    string inside metadata."""
-    author, url, metadata = event.author, event.url, event.metadata
+    string inside metadata. A url other than http(s) is stored as null."""
+    # A url that is not an http(s) address is dropped, the record kept: it would be a link
+    # in the report (ingest/urls.py says why).
+    author, url, metadata = event.author, web_url(event.url), event.metadata
     if redact is not None and (author or url or metadata):
         author, url = redact(author), redact(url)
         metadata = redact(metadata) if metadata else metadata

@@ -18,7 +18,7 @@ import psycopg
 from foundation.config import Settings
 from mining.scoring import ScoreWeights
 from report import charts
-from report.markup import esc, table
+from report.markup import csp, esc, safe_href, table
 from report.sales import sales_section
 from report.summary import money
 from warehouse import queries, report_data
@@ -161,7 +161,8 @@ class _Report:
         out = []
         for q in self.quotes.get(theme_id, []):
             who = q.account_name or q.account_id or "unknown account"
-            link = f' · <a href="{esc(q.url)}">source</a>' if q.url else ""
+            href = safe_href(q.url)
+            link = f' · <a href="{href}" rel="noopener noreferrer">source</a>' if href else ""
             out.append(f"<blockquote>“{esc(_short(q.text))}”<cite>{esc(who)} ({esc(q.segment)})"
                        f" · {q.created_at:%Y-%m-%d}{link}</cite></blockquote>")
         return "".join(out) or '<p class="note">No quotes in the window.</p>'
@@ -398,7 +399,7 @@ def write_report(conn: psycopg.Connection, out_path: Path | str, settings: Setti
         '<a href="#emerging">Emerging</a><a href="#segments">Segments</a>'
         '<a href="#sales">Deals and revenue</a></nav>')
     doc = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-           "<meta name='viewport' content='width=device-width,initial-scale=1'>"
+           f"{csp(_SCRIPT)}<meta name='viewport' content='width=device-width,initial-scale=1'>"
            f"<title>trendmine report</title><style>{_CSS}</style></head><body><main>{header}"
            f"{''.join(body)}</main><script>{_SCRIPT}</script></body></html>")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,14 +1,38 @@
-"""HTML building blocks shared by the report's sections: escaping and tables."""
+"""HTML building blocks shared by the report's sections: escaping, links, tables, and the
+page's Content-Security-Policy."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 from collections.abc import Sequence
 from typing import Any
 
+from ingest.urls import web_url
+
 
 def esc(v: Any) -> str:
     return html.escape("" if v is None else str(v))
+
+
+def safe_href(url: str | None) -> str | None:
+    """The escaped href for a record's url, or None when it is no http(s) address: ingest
+    drops such urls already, and this keeps rows stored before that (or written by other
+    tools) from becoming a `javascript:` link."""
+    checked = web_url(url)
+    return None if checked is None else esc(checked)
+
+
+def csp(script: str) -> str:
+    """A Content-Security-Policy <meta> for a page whose only script is `script` (inline),
+    allowed by its sha256 hash: an injected script, handler or javascript: URL does not run,
+    and the page loads nothing from anywhere. Styles stay inline (the <style> block and the
+    charts' style attributes)."""
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    policy = (f"default-src 'none'; script-src 'sha256-{digest}'; style-src 'unsafe-inline'; "
+              "img-src data:; base-uri 'none'; form-action 'none'")
+    return f'<meta http-equiv="Content-Security-Policy" content="{policy}">'
 
 
 def _num(v: Any) -> str:

@@ -1,0 +1,99 @@
+"""Security of what ingest stores and what the report renders from it (issue 25): links,
+the report's Content-Security-Policy, control characters, dead-letter reasons, the record
+limits on the direct path, and the producer's oversized records."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from ingest.direct import store_files
+from ingest.urls import web_url
+from report.html import write_report
+from report.markup import safe_href
+from warehouse.trends import rebuild_trends
+
+T0 = datetime(2024, 6, 10, 9, tzinfo=UTC)
+
+
+def _jsonl(path: Path, lines: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return path
+
+
+def _ticket(i: int, **over) -> dict:
+    e = {"source": "support_tickets", "source_id": f"sec:{i}", "account_id": f"A-{i}",
+         "text": f"Ticket {i}: the SAML login fails", "created_at": (T0 + timedelta(hours=i))
+         .isoformat()}
+    e.update(over)
+    return e
+
+
+# ---------------------------------------------------------------------------- links
+
+
+@pytest.mark.parametrize("url", [
+    "javascript:alert(1)", " JavaScript:alert(1)", "\x01javascript:alert(1)",
+    "java\tscript:alert(1)", "JAVASCRIPT:alert(1)", "data:text/html,<script>x</script>",
+    "vbscript:msgbox(1)", "file:///etc/passwd", "//evil.example/x", "https://", "http:/x",
+    "https://ex ample.com", "https://example.com/\x1b]8;;x", "", None,
+])
+def test_only_http_urls_are_links(url):
+    assert web_url(url) is None and safe_href(url) is None
+
+
+def test_http_urls_stay_and_are_escaped_in_the_href():
+    assert web_url(" HTTPS://help.acme.example/t/1 ") == "HTTPS://help.acme.example/t/1"
+    assert safe_href('https://x.example/?a=1&b="2"') == "https://x.example/?a=1&amp;b=&quot;2&quot;"
+
+
+def _theme_every_record(db) -> int:
+    """One theme holding every stored record (one snippet each), as mining would."""
+    theme = db.execute("INSERT INTO trendmine.themes (label, keywords, quotes, status) "
+                       "VALUES ('SAML login', '{saml}', '[]', 'active') RETURNING theme_id"
+                       ).fetchone()[0]
+    for (fid, text) in db.execute("SELECT feedback_id, text FROM trendmine.feedback").fetchall():
+        db.execute("INSERT INTO trendmine.feedback_snippet (feedback_id, ord, text, text_hash) "
+                   "VALUES (%s, 0, %s, %s)", (fid, text, f"h{fid}"))
+        db.execute("INSERT INTO trendmine.feedback_theme (feedback_id, ord, theme_id, "
+                   "similarity, method) VALUES (%s, 0, %s, 0.9, 'cluster')", (fid, theme))
+    return theme
+
+
+def test_a_javascript_url_never_becomes_a_link_and_the_csp_allows_only_the_report_script(
+        settings, db, tmp_path):
+    tickets = [_ticket(1, url=" JavaScript:alert(1)"),
+               _ticket(2, url="https://help.acme.example/t/2"),
+               _ticket(3, url="\x0ejavascript:alert(3)")]
+    counts = store_files(settings, {"support_tickets": [_jsonl(tmp_path / "t.jsonl", tickets)]})
+    assert counts.feedback == 3 and not counts.rejected  # the record is kept, its url dropped
+    urls = dict(db.execute("SELECT source_id, url FROM trendmine.feedback").fetchall())
+    assert urls == {"sec:1": None, "sec:2": "https://help.acme.example/t/2", "sec:3": None}
+    # a row stored before ingest checked urls (or by another tool): the render checks again
+    db.execute("INSERT INTO trendmine.feedback (source, source_id, account_id, text, text_hash, "
+               "created_at, url) VALUES ('support_tickets', 'sec:old', 'A-9', 'old SAML login "
+               "ticket', 'hold', %s, ' javascript:alert(9)')", (T0,))
+    _theme_every_record(db)
+    rebuild_trends(db, settings)
+    html = write_report(db, tmp_path / "report.html", settings).read_text(encoding="utf-8")
+
+    hrefs = re.findall(r'href="([^"]*)"', html) + re.findall(r"href='([^']*)'", html)
+    assert "https://help.acme.example/t/2" in hrefs  # the good link is there
+    assert not [h for h in hrefs if not (h.startswith(("#", "https://", "http://")))], hrefs
+    assert "javascript:" not in html.lower()
+
+    policy = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)">', html)
+    assert policy, "the report has no CSP"
+    assert "default-src 'none'" in policy.group(1)
+    scripts = re.findall(r"<script>(.*?)</script>", html, re.S)
+    assert len(scripts) == 1 and "<script " not in html
+    digest = base64.b64encode(hashlib.sha256(scripts[0].encode()).digest()).decode()
+    assert f"script-src 'sha256-{digest}'" in policy.group(1)
+    assert html.index("Content-Security-Policy") < html.index("<script>")
