@@ -38,7 +38,7 @@ from foundation.errors import ServiceUnavailable
 from ingest import dlq
 from ingest.kafka import consumer, producer
 from ingest.transform import Messages, Transformed, Transformer
-from ingest.validate import DATABASE, Limits, Rejection
+from ingest.validate import DATABASE, Rejection
 from ingest.writer import (
     write_accounts,
     write_feedback,
@@ -46,11 +46,7 @@ from ingest.writer import (
     write_opportunities,
 )
 from schemas.names import (
-    ACCOUNTS_TOPIC,
     INGEST_TOPICS,
-    OPPORTUNITIES_TOPIC,
-    Source,
-    feedback_topic,
 )
 
 log = logging.getLogger(__name__)
@@ -139,18 +135,9 @@ class IngestWorker:
     def __init__(self, settings: Settings, *, group_id: str | None = None) -> None:
         self.settings = settings
         self.group_id = group_id or settings.topic(settings.consumer_group)
-        kinds: dict[str, Source | str] = {
-            settings.topic(t): t for t in (ACCOUNTS_TOPIC, OPPORTUNITIES_TOPIC)
-        }
-        kinds.update({settings.topic(feedback_topic(s)): s for s in Source})
         self.pool_broken = False
         self._conn: psycopg.Connection | None = None  # run() opens it; handle() may renew it
-        self.transform = Transformer(
-            kinds,
-            max_text_chars=settings.max_text_chars,
-            redact_pii=settings.redact_pii,
-            limits=Limits.from_settings(settings),
-        )
+        self.transform = Transformer.from_settings(settings)
 
     # ------------------------------------------------------------------ one batch
     def handle(

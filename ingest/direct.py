@@ -5,8 +5,9 @@
 
 The records take the path of `trendmine produce` + `trendmine ingest`, minus Kafka: the
 connectors parse each file (its format detected as `produce` does), the worker's own
-Transformer validates, normalises and redacts them, and the writer upserts all of them in
-one transaction: the files are stored completely or not at all, and storing them again
+Transformer (`Transformer.from_settings`: same topics, record limits and redaction)
+validates, normalises and redacts them, and the writer upserts all of them in one
+transaction: the files are stored completely or not at all, and storing them again
 changes nothing. Without a broker there is no dead-letter topic: unparseable and rejected
 records are counted (rejections by the worker's codes), not kept.
 
@@ -33,7 +34,6 @@ from ingest import connectors
 from ingest.producer import resolve_format, topic_for
 from ingest.transform import Message, Transformed, Transformer
 from ingest.writer import write_accounts, write_feedback, write_opportunities
-from schemas.names import ACCOUNTS_TOPIC, OPPORTUNITIES_TOPIC, Source, feedback_topic
 
 
 @dataclass
@@ -52,16 +52,6 @@ class StoreCounts:
         return self.parsed - sum(self.rejected.values())
 
 
-def transformer_for(settings: Settings) -> Transformer:
-    """The Transformer as the ingest worker configures it: same topics, limit and redaction."""
-    kinds: dict[str, Source | str] = {
-        settings.topic(t): t for t in (ACCOUNTS_TOPIC, OPPORTUNITIES_TOPIC)
-    }
-    kinds.update({settings.topic(feedback_topic(s)): s for s in Source})
-    return Transformer(kinds, max_text_chars=settings.max_text_chars,
-                       redact_pii=settings.redact_pii)
-
-
 def store_files(
     settings: Settings,
     files_by_target: Mapping[str, Iterable[Path | str]],
@@ -69,7 +59,7 @@ def store_files(
     received_at: datetime | None = None,
 ) -> StoreCounts:
     """Parse, transform and store every file (target -> paths) in one transaction."""
-    transform = transformer_for(settings)
+    transform = Transformer.from_settings(settings)
     stamp = int((received_at or datetime.now(UTC)).timestamp() * 1000)
     counts, batch, offsets = StoreCounts(), Transformed(), Counter[str]()
     for target, paths in files_by_target.items():

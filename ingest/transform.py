@@ -25,7 +25,7 @@ from ingest.validate import (
 )
 from ingest.writer import encode_feedback, feedback_row
 from schemas.events import Account, Opportunity
-from schemas.names import ACCOUNTS_TOPIC, OPPORTUNITIES_TOPIC, Source
+from schemas.names import ACCOUNTS_TOPIC, OPPORTUNITIES_TOPIC, Source, feedback_topic
 
 EMPTY_AFTER_CLEANUP = Rejection(
     "empty_text", "text is empty after removing markup, quotes and signature", NORMALISE
@@ -103,6 +103,21 @@ class Transformer:
         self.max_text_chars = max_text_chars
         self.limits = limits or Limits(max_text_chars=max_text_chars)
         self.redactor = Redactor(enabled=redact_pii)
+
+    @classmethod
+    def from_settings(cls, settings) -> Transformer:  # type: ignore[no-untyped-def]
+        """The Transformer of every ingest path (the worker, `store_files`): each ingest
+        topic, the record limits and the redaction switch as configured."""
+        kinds: dict[str, Source | str] = {
+            settings.topic(t): t for t in (ACCOUNTS_TOPIC, OPPORTUNITIES_TOPIC)
+        }
+        kinds.update({settings.topic(feedback_topic(s)): s for s in Source})
+        return cls(
+            kinds,
+            max_text_chars=settings.max_text_chars,
+            redact_pii=settings.redact_pii,
+            limits=Limits.from_settings(settings),
+        )
 
     def __call__(self, messages) -> Transformed:  # type: ignore[no-untyped-def]
         """`messages`: Messages, or a sequence of Message-like records (Kafka's own)."""

@@ -17,7 +17,8 @@ from demoworld import generate_world
 from demoworld.load import load_world
 from foundation.errors import TrendmineError
 from ingest.consumer import IngestWorker
-from ingest.direct import store_files, transformer_for
+from ingest.direct import store_files
+from ingest.transform import Transformer
 
 T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
 
@@ -94,10 +95,11 @@ def test_a_bad_target_or_missing_file_stores_nothing(settings, db, files, tmp_pa
 
 def test_the_transformer_is_configured_as_the_workers(settings):
     settings.max_text_chars, settings.redact_pii = 123, False
-    ours, worker = transformer_for(settings), IngestWorker(settings).transform
+    ours, worker = Transformer.from_settings(settings), IngestWorker(settings).transform
     assert ours.kinds == worker.kinds
     assert (ours.max_text_chars, ours.redactor.enabled) == (123, False)
     assert (worker.max_text_chars, worker.redactor.enabled) == (123, False)
+    assert ours.limits == worker.limits
 
 
 def test_a_small_demo_world_arrives_complete(settings, db, tmp_path):

@@ -97,3 +97,15 @@ def test_a_javascript_url_never_becomes_a_link_and_the_csp_allows_only_the_repor
     digest = base64.b64encode(hashlib.sha256(scripts[0].encode()).digest()).decode()
     assert f"script-src 'sha256-{digest}'" in policy.group(1)
     assert html.index("Content-Security-Policy") < html.index("<script>")
+
+
+# ---------------------------------------------------------------------------- record limits
+
+
+def test_the_direct_path_enforces_the_configured_record_limits(settings, db, tmp_path):
+    settings.max_record_bytes, settings.max_metadata_keys = 600, 3
+    tickets = [_ticket(1), _ticket(2, text="SAML " * 200),  # ~1 kB: over the record limit
+               _ticket(3, metadata={f"k{i}": i for i in range(5)})]  # over the key limit
+    counts = store_files(settings, {"support_tickets": [_jsonl(tmp_path / "t.jsonl", tickets)]})
+    assert dict(counts.rejected) == {"record_too_large": 1, "metadata_too_large": 1}
+    assert [r[0] for r in db.execute("SELECT source_id FROM trendmine.feedback")] == ["sec:1"]
