@@ -32,6 +32,12 @@ def _truncate(text: str, limit: int = MAX_REASON_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 15] + "...(truncated)"
 
 
+def _reason(text: str) -> str:
+    """A reason as it is stored: PII-redacted (it may quote an input or a database error
+    that holds one), then truncated."""
+    return _truncate(redact_pii(text)[0])
+
+
 def dlq_headers(
     code: str,
     reason: str,
@@ -44,7 +50,7 @@ def dlq_headers(
     exception: str = "",
 ) -> list[tuple[str, bytes]]:
     """trendmine's own headers, then Kafka Connect's error context (same facts)."""
-    reason = _truncate(reason)
+    reason = _reason(reason)
     headers = [
         (names.DLQ_HEADER_ERROR_CODE, code.encode()),
         (names.DLQ_HEADER_REASON, reason.encode()),
@@ -193,7 +199,7 @@ def record(conn, settings: Settings, letters: list[Letter], metas: list) -> None
         part, off = (meta.partition, meta.offset) if meta is not None else (None, None)
         rows.append((
             letter.topic, letter.partition, letter.offset, r.where, r.code,
-            _truncate(r.reason), r.exception or None, len(letter.raw), preview(letter.raw),
+            _reason(r.reason), r.exception or None, len(letter.raw), preview(letter.raw),
             dlq_topic, part, off,
         ))
         if letter.offset is not None and part is not None:
@@ -295,7 +301,7 @@ def sync(conn, settings: Settings, letters: list[DeadLetter]) -> None:  # type: 
                 (
                     d.topic, d.partition, d.offset,
                     d.stage or ("produce" if d.offset is None else "validate"), d.code,
-                    _truncate(d.reason), None, d.truncated_from or len(d.raw), preview(d.raw),
+                    _reason(d.reason), None, d.truncated_from or len(d.raw), preview(d.raw),
                     dlq_topic, d.dlq_partition, d.dlq_offset,
                 )
                 for d in letters

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import msgspec
 from pydantic import BaseModel, ValidationError
 
+from ingest.redact import redact_pii
 from schemas.events import MAX_INT32, Account, FeedbackEvent, Opportunity
 from schemas.names import Source
 
@@ -65,8 +66,20 @@ class Limits:
 
 
 def _shown(value: Any) -> str:
-    text = repr(value)
+    """A rejected value as a reason may quote it: PII-redacted and cut short (reasons are
+    kept in trends.dead_letters, which the BI role reads)."""
+    text = repr(redact_pii(value)[0] if isinstance(value, str) else value)
     return text if len(text) <= MAX_INPUT_REPR else text[:MAX_INPUT_REPR] + "...(truncated)"
+
+
+_JSON_TYPES = {str: "a string", bool: "a boolean", int: "an integer", float: "a number",
+               dict: "an object", list: "an array", type(None): "null"}
+
+
+def _kind_of(value: Any) -> str:
+    """What a wrongly typed value is, never the value itself: it may be free text."""
+    kind = _JSON_TYPES.get(type(value), type(value).__name__)
+    return f"{kind} of {len(value)} characters" if isinstance(value, str) else kind
 
 
 # pydantic error type -> our code, checked in order against each error
@@ -104,7 +117,9 @@ def _classify(model: type[BaseModel], exc: ValidationError) -> Rejection:
         return Rejection("empty_text", "text is empty")
     if kind == "extra_forbidden":
         return Rejection("unknown_field", f"unknown field {loc!r} (put extras in metadata)")
-    return Rejection("invalid_field", f"{loc}: {first['msg']} (got {_shown(first.get('input'))})")
+    return Rejection(
+        "invalid_field", f"{loc}: {first['msg']} (got {_kind_of(first.get('input'))})"
+    )
 
 
 def parse_model(model: type[BaseModel], raw: bytes) -> BaseModel | Rejection:

@@ -235,7 +235,7 @@ def test_pii_is_redacted_in_every_stored_free_text_field(settings, db):
         1, source="ideas", source_id="canny:1",
         text="SSO please; my number is 030 90182077, password: hunter2",
         author="Jane Doe <jane.doe@acme.com>",
-        url="mailto:jane.doe@acme.com?subject=SSO&token=tok_8a7b6c5d4e3f",
+        url="https://ideas.acme.example/p/sso?by=jane.doe@acme.com&token=tok_8a7b6c5d4e3f",
         metadata={"reporter": {"email": "jane at acme dot com", "phone": "07700 900461"},
                   "tags": ["sso", "call +1 415 555 0123"], "sku": "SKU 0012-3456-7890"},
     )])
@@ -245,7 +245,7 @@ def test_pii_is_redacted_in_every_stored_free_text_field(settings, db):
     ).fetchone()
     assert text == "SSO please; my number is [PHONE], password: [SECRET]"
     assert author == "Jane Doe <[EMAIL]>"
-    assert url == "mailto:[EMAIL]?subject=SSO&token=[SECRET]"
+    assert url == "https://ideas.acme.example/p/sso?by=[EMAIL]&token=[SECRET]"
     stored = json.loads(metadata)
     assert stored["reporter"] == {"email": "[EMAIL]", "phone": "[PHONE]"}
     assert stored["tags"] == ["sso", "call [PHONE]"] and stored["sku"] == "SKU 0012-3456-7890"

@@ -109,3 +109,27 @@ def test_the_direct_path_enforces_the_configured_record_limits(settings, db, tmp
     counts = store_files(settings, {"support_tickets": [_jsonl(tmp_path / "t.jsonl", tickets)]})
     assert dict(counts.rejected) == {"record_too_large": 1, "metadata_too_large": 1}
     assert [r[0] for r in db.execute("SELECT source_id FROM trendmine.feedback")] == ["sec:1"]
+
+
+# ---------------------------------------------------------------------------- dead letters
+
+PII = "call jane.doe@acme.com or +1 415 555 0123"
+
+
+def test_dead_letter_reasons_name_the_field_and_type_but_never_quote_pii(settings, db):
+    from tests.test_ingest import drain, event, put
+
+    put(settings, "support_tickets", [
+        event(1, votes=PII),  # wrongly typed: invalid_field
+        event(2, created_at=PII),  # bad_timestamp quotes the value, redacted
+        event(3, source=PII),  # unknown_source likewise
+    ])
+    stats = drain(settings)
+    assert stats.rejected == 3
+    reasons = dict(db.execute("SELECT error_code, reason FROM trends.dead_letters").fetchall())
+    assert set(reasons) == {"invalid_field", "bad_timestamp", "unknown_source"}
+    for reason in reasons.values():
+        assert "jane" not in reason and "acme" not in reason and "555" not in reason, reason
+    assert reasons["invalid_field"].startswith("votes: Input should be a valid integer")
+    assert "got a string of 41 characters" in reasons["invalid_field"]
+    assert "[EMAIL]" in reasons["bad_timestamp"] and "[PHONE]" in reasons["bad_timestamp"]
