@@ -14,6 +14,8 @@ from warehouse import report_data, sales
 
 TOP = 15
 CLOSING_DAYS = 90
+DEALS_SHOWN = 50
+DEAL_THEMES = 3  # a deal's themes named in its row, the most mentioned first
 _CHANNELS = (("customers", "#2e86c1"), ("sales", "#e67e22"), ("portal", "#27ae60"))
 
 
@@ -61,32 +63,36 @@ def sales_section(conn: psycopg.Connection, settings: Settings, today: date | No
     today = today or sales.as_of(conn)
     since = today - timedelta(days=settings.winloss_since_days)
     unlisted = report_data.unlisted_theme_ids(conn)  # hidden and chatter: never listed
-    wl = [r for r in sales.winloss(conn, settings, since) if r.theme_id not in unlisted]
-    fit = [r for r in sales.theme_fit(conn, settings) if r.theme_id not in unlisted]
+    answer = sales.winloss_answer(conn, settings, since)  # shown themes only
+    wl = answer.rows
+    fit = sales.theme_fit(conn, settings)  # shown themes only
     mix = sales.channel_mix(sales.theme_sources(conn, [r.theme_id for r in fit]))
-    deals = [d for d in sales.deal_themes(
+    deals = [d for d in sales.group_deals(sales.deal_themes(
         conn, settings, stage="open", closing_until=today + timedelta(days=CLOSING_DAYS),
-        today=today)
-        if d.close_date is not None and d.theme_id not in unlisted]
+        today=today), unlisted) if d.close_date is not None]
     parts = ["<h2>Deals and revenue</h2>"]
     if not (wl or fit or deals):
         return parts[0] + "<p>No deal or account raises a mined theme yet.</p>"
 
     parts.append(f"<h3>Win/loss per theme (deals closed since {since})</h3>")
+    parts.append("".join(f"<p><strong>{esc(line)}</strong></p>" for line in answer.headline))
+    parts.append(f"<p>{esc(answer.reasons_line)}</p>")
     if wl:
         parts.append(_winloss(wl))
-    tested = [r for r in wl if not r.small_sample]
-    parts.append(f"<p>One-sided Fisher's exact test of each theme's closed deals against the "
-                 f"others, Benjamini-Hochberg FDR {settings.winloss_fdr:g}; themes with fewer "
-                 f"than {settings.winloss_min_deals} closed deals are small samples, not "
-                 f"tested ({len(wl) - len(tested)} here).</p>")
+    tested = answer.tested
+    parts.append(f"<p>{esc(sales.explain_p_q(answer.min_deals, answer.fdr))} "
+                 f"({len(wl) - len(tested)} themes here are too small to test.)</p>")
     parts.append(table(
-        ["theme", "label", "won", "lost", "amount lost", "loss rate", "others", "q", "flag"],
+        ["theme", "label", "won", "lost", "amount lost", "loss rate", "others", "q", "verdict"],
         [[r.theme_id, r.label, r.deals_won, r.deals_lost, float(r.amount_lost),
-          _pct(r.loss_rate), _pct(r.expected_loss_rate), f"{r.q_value:.3g}",
-          "LOST MORE" if r.over_represented else ""] for r in tested[:TOP]]))
+          _pct(r.loss_rate), _pct(r.expected_loss_rate), f"{r.q_value:.2g}",
+          "LOST MORE" if r.over_represented else "not significant"] for r in tested[:TOP]]))
+    if len(tested) > TOP:
+        parts.append(f"<p>Showing {TOP} of {len(tested)} tested themes, the most significant "
+                     "first (`trendmine winloss --format csv` for all).</p>")
 
     parts.append(f"<h3>Revenue debt (icp_fit below {settings.icp_fit_threshold:g})</h3>")
+    parts.append(f"<p>{esc(sales.fit_headline(fit, settings))}</p>")
     if fit:
         parts.append(_debt(fit))
         parts.append("<h3>Who hears each theme (share of its records)</h3>")
@@ -94,10 +100,16 @@ def sales_section(conn: psycopg.Connection, settings: Settings, today: date | No
 
     parts.append(f"<h3>Open deals closing in the {CLOSING_DAYS} days from {today}</h3>")
     parts.append(table(
-        ["deal", "account", "amount", "close", "theme", "other accounts", "their ARR", "flag"],
+        ["deal", "account", "amount", "close", "themes", "other accounts (top theme)",
+         "their ARR", "flag"],
         [[d.opportunity_name or d.opportunity_id, d.account_name or d.account_id or "-",
-          float(d.amount), str(d.close_date), _label(d.theme_id, d.label), d.other_accounts,
-          float(d.other_accounts_arr),
+          float(d.amount), str(d.close_date),
+          "; ".join(_label(t.theme_id, t.label) for t in d.themes[:DEAL_THEMES])
+          + (f"; +{len(d.themes) - DEAL_THEMES} more" if len(d.themes) > DEAL_THEMES else ""),
+          d.themes[0].other_accounts, float(d.themes[0].other_accounts_arr),
           "sales special" if d.sales_special else "market-wide" if d.market_wide else ""]
-         for d in deals[:50]]) if deals else "<p>None.</p>")
+         for d in deals[:DEALS_SHOWN]]) if deals else "<p>None.</p>")
+    if len(deals) > DEALS_SHOWN:
+        parts.append(f"<p>Showing {DEALS_SHOWN} of {len(deals)} deals, soonest close first "
+                     "(`trendmine deals --stage open --format csv` for all).</p>")
     return "".join(parts)

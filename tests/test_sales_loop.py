@@ -7,6 +7,8 @@ The loop: a publisher killed between producing and marking, rerun: every request
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import subprocess
@@ -467,3 +469,82 @@ def test_bi_role_reads_the_sales_views(settings, db, world):
     finally:
         db.execute(f'DROP OWNED BY "{name}"')
         db.execute(f'DROP ROLE "{name}"')
+
+
+# ---------------------------------------------------------------------------- statistics in words
+
+
+def test_winloss_says_the_conclusion_first_and_totals_loss_reasons(settings, db, world, cli):
+    answer = sales.winloss_answer(db, settings, TODAY - timedelta(days=365))
+    # the window: 54 won (incl. the account-linked deal), 30 lost; the planted theme is in 10
+    # lost and 2 won: (10/30) / (2/54) = 9.0 times as often
+    assert (answer.deals_won, answer.deals_lost) == (54, 30)
+    assert answer.headline[0].startswith("1 theme is over-represented in lost deals")
+    assert "Lost deals mention 'Audit log export'" in answer.headline[1]
+    assert "9.0x as often as won deals" in answer.headline[1]
+    assert answer.loss_reasons == {"missing feature": 30}
+    res = cli("winloss")
+    assert res.exit_code == 0, res.output
+    first = res.output.lstrip().splitlines()[0]
+    assert first.startswith("1 theme is over-represented"), res.output
+    text = " ".join(res.output.split())
+    assert "Loss reasons in the CRM, all 30 lost deals: missing feature 30 (100%)" in text
+    assert "p: the chance" in text and "q: p adjusted" in text, res.output
+    assert "q: p adjusted" in " ".join(cli("winloss", "--help").output.split())
+
+
+def test_winloss_and_fit_leave_out_hidden_and_chatter_themes_and_say_when_nothing(
+        settings, db, world, cli):
+    db.execute("UPDATE trendmine.themes SET visibility = 'chatter' WHERE theme_id = %s",
+               (world["lost"],))
+    db.execute("UPDATE trendmine.themes SET visibility = 'hidden' WHERE theme_id = %s",
+               (world["poor"],))
+    answer = sales.winloss_answer(db, settings, TODAY - timedelta(days=365))
+    assert world["lost"] not in {r.theme_id for r in answer.rows}
+    assert answer.headline == [
+        f"No theme is over-represented in lost deals ({len(answer.rows)} themes, 84 closed "
+        f"deals; 2 themes with at least 8 deals were tested, lowest q = "
+        f"{min(r.q_value for r in answer.tested):.2f})."]
+    res = cli("winloss")
+    assert res.output.lstrip().startswith("No theme is over-represented"), res.output
+    assert "Audit log export" not in res.output
+
+    assert world["poor"] not in {r.theme_id for r in sales.theme_fit(db, settings)}
+    res = cli("fit", "--debt-only")
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert text.startswith("No theme is revenue debt: in none of the"), res.output
+    assert "┃" not in res.output and "Custom invoice hack" not in res.output  # no empty table
+
+
+def test_deals_one_row_per_deal_with_names_filter_by_theme_and_pages(settings, db, world, cli):
+    w = SalesWorld(db)
+    for theme in ("a", "b"):  # the special deal raises three themes
+        w.feedback("acc_s", world[theme], NOW - timedelta(days=4), opportunity_id="opp_special")
+    res = cli("deals", "--format", "json")
+    deals = json.loads(res.output)
+    ids = [d["opportunity_id"] for d in deals]
+    assert len(ids) == len(set(ids)), "a deal on more than one row"
+    special = next(d for d in deals if d["opportunity_id"] == "opp_special")
+    assert special["opportunity_name"] == "Deal opp_special" and special["account_name"] == "Acc_S"
+    assert special["themes"][0]["theme_id"] == world["special"]  # 2 mentions first
+    assert {t["theme_id"] for t in special["themes"]} == {world[k] for k in ("special", "a", "b")}
+
+    rows = list(csv.DictReader(io.StringIO(cli("deals", "--format", "csv").output)))
+    assert len(rows) == len(deals)
+    line = next(r for r in rows if r["opportunity_id"] == "opp_special")
+    assert line["account_name"] == "Acc_S" and line["opportunity_name"] == "Deal opp_special"
+    assert line["themes"] == "3" and line["sales_special"] == "True"
+
+    only = json.loads(cli("deals", "--theme", str(world["special"]), "--format", "json").output)
+    assert [d["opportunity_id"] for d in only] == ["opp_special"]
+    _one_line_error(cli("deals", "--theme", "987654"), "no theme 987654")
+    res = cli("deals", "--theme", str(world["small"]), "--stage", "open")
+    assert res.exit_code == 0 and "No deal raises theme" in res.output, res.output
+
+    res = cli("deals", "--page-size", "2")
+    text = " ".join(res.output.split())
+    assert f"showing 1-2 of {len(deals)}" in text and "--page 2 for more" in text, res.output
+    page2 = json.loads(cli("deals", "--page", "2", "--page-size", "2", "--format", "json").output)
+    assert [d["opportunity_id"] for d in page2] == ids[2:4]
+    _one_line_error(cli("deals", "--page", "999"), "--page 999")

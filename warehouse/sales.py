@@ -36,6 +36,7 @@ from schemas.names import (
     THEME_WINLOSS_TABLE,
 )
 from warehouse.queries import parse_since
+from warehouse.report_data import unlisted_theme_ids
 
 STAGES = tuple(s.value for s in Stage)
 # settings copied into trendmine.sales_params (same names on both sides)
@@ -80,6 +81,58 @@ class DealTheme(_Row):
     opportunity_name: str | None
     account_name: str | None
     loss_reason: str | None
+
+
+@dataclass
+class Deal(_Row):
+    """One deal and the shown themes it raises (most mentioned first)."""
+
+    opportunity_id: str
+    opportunity_name: str | None
+    account_id: str | None
+    account_name: str | None
+    stage: str
+    amount: Decimal
+    close_date: date | None
+    loss_reason: str | None
+    themes: list[DealTheme]
+
+    @property
+    def sales_special(self) -> bool:
+        return any(t.sales_special for t in self.themes)
+
+    @property
+    def market_wide(self) -> bool:
+        return any(t.market_wide for t in self.themes)
+
+    @property
+    def emerging(self) -> bool:
+        return any(t.emerging for t in self.themes)
+
+    def as_dict(self) -> dict[str, Any]:
+        d = super().as_dict()
+        d["themes"] = [{k: v for k, v in t.as_dict().items() if k in _DEAL_THEME_FIELDS}
+                       for t in self.themes]
+        d.update(sales_special=self.sales_special, market_wide=self.market_wide,
+                 emerging=self.emerging)
+        return d
+
+    def as_flat_dict(self) -> dict[str, Any]:
+        """One CSV line: the themes as '|'-joined ids and labels."""
+        d = {k: v for k, v in self.as_dict().items() if k != "themes"}
+        d.update(themes=len(self.themes),
+                 theme_ids="|".join(str(t.theme_id) for t in self.themes),
+                 theme_labels="|".join(t.label for t in self.themes),
+                 sales_special_themes="|".join(str(t.theme_id) for t in self.themes
+                                               if t.sales_special),
+                 market_wide_themes="|".join(str(t.theme_id) for t in self.themes
+                                             if t.market_wide))
+        return d
+
+
+# a deal's theme, as JSON shows it under its deal (the deal's own fields are not repeated)
+_DEAL_THEME_FIELDS = ("theme_id", "label", "mentions", "other_accounts", "other_accounts_arr",
+                      "sales_special", "market_wide", "emerging", "other_segments", "linked")
 
 
 @dataclass
@@ -176,10 +229,10 @@ def closing_until(text: str, today: date) -> date:
 
 def deal_themes(conn: psycopg.Connection, settings: Settings, *, stage: str | None = None,
                 closing_until: date | None = None, opportunity_id: str | None = None,
-                today: date | None = None) -> list[DealTheme]:
+                theme_id: int | None = None, today: date | None = None) -> list[DealTheme]:
     """Deals and the themes they raise, soonest close first. closing_until keeps deals closing
     from `today` (default: as_of) up to that day; a deal without close date never matches it
-    (see check_deals)."""
+    (see check_deals). theme_id keeps the deals raising that theme (with all their themes)."""
     if stage is not None and stage not in STAGES:
         raise TrendmineError(f"unknown --stage {stage!r}", f"use one of {', '.join(STAGES)}")
     today = today or as_of(conn)
@@ -191,11 +244,41 @@ def deal_themes(conn: psycopg.Connection, settings: Settings, *, stage: str | No
         where.append("(close_date IS NULL OR close_date BETWEEN %(today)s AND %(until)s)")
     if opportunity_id is not None:
         where.append("opportunity_id = %(opp)s")
+    if theme_id is not None:
+        params["theme"] = theme_id
+        where.append(f"opportunity_id IN (SELECT opportunity_id FROM {DEAL_THEMES_VIEW} "
+                     "WHERE theme_id = %(theme)s)")
     query = (f"SELECT * FROM {DEAL_THEMES_VIEW} WHERE {' AND '.join(where)} "
              "ORDER BY close_date NULLS FIRST, amount DESC, opportunity_id, mentions DESC, "
              "theme_id")
     with with_settings(conn, settings), conn.cursor(row_factory=class_row(DealTheme)) as cur:
         return cur.execute(query, params).fetchall()
+
+
+def group_deals(rows: list[DealTheme], hidden: set[int] | frozenset[int] = frozenset()
+                ) -> list[Deal]:
+    """One Deal per opportunity, in the rows' order, with its themes not in `hidden` (most
+    mentioned first); a deal left without a theme is left out."""
+    by_opp: dict[str, list[DealTheme]] = {}
+    for r in rows:
+        if r.theme_id not in hidden:
+            by_opp.setdefault(r.opportunity_id, []).append(r)
+    out = []
+    for themes in by_opp.values():
+        r = themes[0]
+        out.append(Deal(r.opportunity_id, r.opportunity_name, r.account_id, r.account_name,
+                        r.stage, r.amount, r.close_date, r.loss_reason,
+                        sorted(themes, key=lambda t: (-t.mentions, t.theme_id))))
+    return out
+
+
+def theme_label(conn: psycopg.Connection, theme_id: int) -> str:
+    """The label of a theme, or a readable error naming where to find the ids."""
+    row = conn.execute("SELECT label FROM trendmine.themes WHERE theme_id = %s",
+                       (theme_id,)).fetchone()
+    if row is None:
+        raise TrendmineError(f"no theme {theme_id}", "see `trendmine trends` for theme ids")
+    return row[0]
 
 
 def invalid_deals(rows: list[DealTheme], *, need_close_date: bool) -> dict[str, list[str]]:
@@ -267,16 +350,116 @@ def undated_closed_deals(conn: psycopg.Connection, settings: Settings) -> list[s
         return [r[0] for r in conn.execute(query).fetchall()]
 
 
+_LOSS_REASONS = """
+SELECT coalesce(loss_reason, '(none)') AS reason, count(*)::integer AS n
+FROM trendmine.opportunities
+WHERE stage = 'lost' AND close_date >= %(since)s AND NOT (opportunity_id = ANY(%(skip)s))
+GROUP BY 1 ORDER BY 2 DESC, 1
+"""
+
+
 def winloss(conn: psycopg.Connection, settings: Settings, since: date,
             skip: list[str] | tuple[str, ...] = ()) -> list[WinLoss]:
-    """Per theme, the closed deals (close date >= since) it appears in and the Fisher test;
-    tested themes first, most significant first, then the small samples by deals."""
+    """Per shown theme (hidden and chatter themes are neither listed nor tested), the closed
+    deals (close date >= since) it appears in and the Fisher test; tested themes first, most
+    significant first, then the small samples by deals."""
+    return winloss_answer(conn, settings, since, skip).rows
+
+
+@dataclass
+class WinLossAnswer:
+    """Win/loss over a window: the rows, the window's closed deals and its loss reasons."""
+
+    since: date
+    rows: list[WinLoss]
+    deals_won: int
+    deals_lost: int
+    loss_reasons: dict[str, int]  # every lost deal of the window, by the CRM's loss reason
+    min_deals: int
+    fdr: float
+
+    @property
+    def tested(self) -> list[WinLoss]:
+        return [r for r in self.rows if not r.small_sample]
+
+    @property
+    def flagged(self) -> list[WinLoss]:
+        return [r for r in self.rows if r.over_represented]
+
+    def mention_ratio(self, r: WinLoss) -> float | None:
+        """How many times as often lost deals mention the theme as won deals (None: no won
+        deal mentions it)."""
+        if not (r.deals_won and self.deals_won and self.deals_lost):
+            return None
+        return (r.deals_lost / self.deals_lost) / (r.deals_won / self.deals_won)
+
+    def finding(self, r: WinLoss) -> str:
+        """One flagged theme in a sentence."""
+        q = f"q = {r.q_value:.2g}"
+        ratio = self.mention_ratio(r)
+        if ratio is None:
+            return (f"{r.label!r} (#{r.theme_id}) comes up in {r.deals_lost} of "
+                    f"{self.deals_lost} lost deals and in no won deal, {q}.")
+        return (f"Lost deals mention {r.label!r} (#{r.theme_id}) {ratio:.1f}x as often as won "
+                f"deals ({r.deals_lost} of {self.deals_lost} lost, {r.deals_won} of "
+                f"{self.deals_won} won), {q}.")
+
+    @property
+    def headline(self) -> list[str]:
+        """The conclusion first: one sentence, or one per flagged theme."""
+        closed = self.deals_won + self.deals_lost
+        if not self.rows:
+            return [f"No closed deal since {self.since} raises a shown theme ({closed} closed "
+                    f"deals: {self.deals_won} won, {self.deals_lost} lost)."]
+        if not self.flagged:
+            qs = [r.q_value for r in self.tested if r.q_value is not None]
+            lowest = f", lowest q = {min(qs):.2f}" if qs else ""
+            return [f"No theme is over-represented in lost deals ({len(self.rows)} themes, "
+                    f"{closed} closed deals; {len(self.tested)} themes with at least "
+                    f"{self.min_deals} deals were tested{lowest})."]
+        n = len(self.flagged)
+        return [f"{n} theme{'s are' if n > 1 else ' is'} over-represented in lost deals "
+                f"({len(self.rows)} themes, {closed} closed deals):",
+                *(self.finding(r) for r in self.flagged)]
+
+    @property
+    def reasons_line(self) -> str:
+        if not self.loss_reasons:
+            return "No lost deal in the window."
+        total = sum(self.loss_reasons.values())
+        return (f"Loss reasons in the CRM, all {total} lost deals: " + ", ".join(
+            f"{k} {v} ({v / total:.0%})" for k, v in self.loss_reasons.items()) + ".")
+
+
+def explain_p_q(min_deals: int, fdr: float) -> str:
+    """What p and q mean, in words (the CLI's footer and the report's note)."""
+    return (f"p: the chance that a theme's deals would be lost at least this often if the theme "
+            f"made no difference (one-sided Fisher's exact test against the other closed "
+            f"deals); with many themes some small p-values come by chance. q: p adjusted for "
+            f"testing every theme at once (Benjamini-Hochberg); a theme is flagged LOST MORE "
+            f"when q <= {fdr:g}, so about {fdr:.0%} of flags may be chance. Themes with fewer "
+            f"than {min_deals} closed deals are listed, never tested.")
+
+
+def winloss_answer(conn: psycopg.Connection, settings: Settings, since: date,
+                   skip: list[str] | tuple[str, ...] = ()) -> WinLossAnswer:
+    """winloss() with the window's totals and the CRM's loss reasons over all its lost deals."""
     params = {"since": since, "skip": list(skip)}
+    hidden = unlisted_theme_ids(conn)
     with with_settings(conn, settings), conn.cursor(row_factory=class_row(WinLoss)) as cur:
-        rows = cur.execute(_OUTCOMES, params).fetchall()
+        rows = [r for r in cur.execute(_OUTCOMES, params).fetchall() if r.theme_id not in hidden]
         total_won, total_lost = conn.execute(_TOTALS, params).fetchone()
-    if not rows:
-        return []
+        reasons = dict(conn.execute(_LOSS_REASONS, params).fetchall())
+    answer = WinLossAnswer(since, [], total_won, total_lost, reasons,
+                           settings.winloss_min_deals, settings.winloss_fdr)
+    if rows:
+        answer.rows = _tested(rows, total_won, total_lost, settings)
+    return answer
+
+
+def _tested(rows: list[WinLoss], total_won: int, total_lost: int, settings: Settings
+            ) -> list[WinLoss]:
+    """The rows with the Fisher test and BH filled in, in the ranking's order."""
     test = LossOverRepresentation(min_deals=settings.winloss_min_deals,
                                   fdr=settings.winloss_fdr).fit(
         np.array([r.deals_won for r in rows]), np.array([r.deals_lost for r in rows]),
@@ -302,11 +485,29 @@ def winloss(conn: psycopg.Connection, settings: Settings, since: date,
 
 def theme_fit(conn: psycopg.Connection, settings: Settings, *, only_debt: bool = False
               ) -> list[ThemeFit]:
-    """Revenue debt per theme, the most poor-fit-driven first."""
+    """Revenue debt per shown theme (not hidden or chatter), the most poor-fit-driven first."""
     query = (f"SELECT * FROM {THEME_FIT_VIEW} WHERE (NOT %(only)s OR revenue_debt) "
              "ORDER BY revenue_debt DESC, poor_fit_share DESC NULLS LAST, accounts DESC, theme_id")
+    hidden = unlisted_theme_ids(conn)
     with with_settings(conn, settings), conn.cursor(row_factory=class_row(ThemeFit)) as cur:
-        return cur.execute(query, {"only": only_debt}).fetchall()
+        return [r for r in cur.execute(query, {"only": only_debt}).fetchall()
+                if r.theme_id not in hidden]
+
+
+def fit_headline(rows: list[ThemeFit], settings: Settings) -> str:
+    """The conclusion over every shown theme's fit, in one sentence."""
+    debt = [r for r in rows if r.revenue_debt]
+    judged = [r for r in rows
+              if r.accounts - r.unknown_fit_accounts >= settings.fit_min_accounts]
+    rule = (f"more than {settings.revenue_debt_share:.0%} of the accounts asking (of those "
+            f"with a known ICP fit) have icp_fit < {settings.icp_fit_threshold:g}")
+    if not debt:
+        return (f"No theme is revenue debt: in none of the {len(judged)} themes with at least "
+                f"{settings.fit_min_accounts} accounts of known fit do {rule}.")
+    n = len(debt)
+    return (f"{n} theme{'s are' if n > 1 else ' is'} revenue debt ({rule}): "
+            + ", ".join(f"{r.label!r} (#{r.theme_id})" for r in debt[:5])
+            + (f" and {n - 5} more" if n > 5 else "") + f"; {len(judged)} themes judged.")
 
 
 def theme_sources(conn: psycopg.Connection, theme_ids: list[int] | None = None
