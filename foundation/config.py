@@ -488,16 +488,26 @@ def describe(settings: Settings) -> list[tuple[str, str, str]]:
 
 
 def settings_error(exc: ValidationError) -> str:
-    """One readable line naming each TRENDMINE_* variable that did not parse (never its value
-    when the field is secret)."""
+    """One readable line naming each TRENDMINE_* variable that did not parse.
+
+    A value is quoted only for a field's own error on a field that is not secret, masked
+    (`mask_dsn`) before it is cut short, so a cut never leaves part of a password. A
+    model-level error (empty `loc`) carries every setting as its input: never quoted.
+    """
     parts = []
     for err in exc.errors():
-        field = str(err["loc"][0]) if err.get("loc") else "?"
-        secret = field in _SECRET_FIELDS
-        value = "" if secret or "input" not in err else f" (got {str(err['input'])[:40]!r})"
-        parts.append(f"TRENDMINE_{field.upper()}: {err['msg']}{value}")
+        loc = err.get("loc") or ()
+        name = f"TRENDMINE_{str(loc[0]).upper()}" if loc else "settings"
+        parts.append(f"{name}: {err['msg']}{_quoted_input(loc, err)}")
     hint = "(fix or unset the variable; `trendmine config` lists them)"
     return f"bad setting: {'; '.join(parts)} {hint}"
+
+
+def _quoted_input(loc: tuple, err: Any) -> str:
+    if not loc or str(loc[0]) in _SECRET_FIELDS or "input" not in err:
+        return ""
+    shown = mask_dsn(str(err["input"]))
+    return f" (got {shown[:40]!r})"
 
 
 

@@ -8,8 +8,13 @@ any known secret value wherever it appears (an error message quoting a DSN, a lo
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import os
 import re
+import stringprep
+import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -71,3 +76,48 @@ def write_secret_file(path: Path, secret: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(secret + "\n")
+
+
+SCRAM_ITERATIONS = 4096  # Postgres's own default (scram_iterations)
+
+
+def scram_sha256_verifier(password: str, *, salt: bytes | None = None,
+                          iterations: int = SCRAM_ITERATIONS) -> str:
+    """The verifier Postgres stores for `password` (RFC 5802 / RFC 7677), in its format
+    ``SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>``.
+
+    `CREATE/ALTER ROLE ... PASSWORD '<verifier>'` stores it as is, so the password itself
+    never reaches the server, where a failing statement is written to its log in full.
+    """
+    salt = os.urandom(16) if salt is None else salt
+    salted = hashlib.pbkdf2_hmac("sha256", _saslprep(password).encode(), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+
+    def b64(raw: bytes) -> str:
+        return base64.b64encode(raw).decode("ascii")
+
+    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+
+
+def _saslprep(password: str) -> str:
+    """SASLprep (RFC 4013) as Postgres applies it before hashing (pg_saslprep): ASCII as is;
+    otherwise map, NFKC-normalise and check, falling back to the raw string when a prohibited
+    character or a bidi violation makes the preparation fail, as Postgres does."""
+    if password.isascii():
+        return password
+    mapped = "".join(" " if stringprep.in_table_c12(c) else c for c in password
+                     if not stringprep.in_table_b1(c))
+    prepared = unicodedata.normalize("NFKC", mapped)
+    prohibited = (stringprep.in_table_c12, stringprep.in_table_c21_c22, stringprep.in_table_c3,
+                  stringprep.in_table_c4, stringprep.in_table_c5, stringprep.in_table_c6,
+                  stringprep.in_table_c7, stringprep.in_table_c8, stringprep.in_table_c9,
+                  stringprep.in_table_a1)
+    if any(check(c) for c in prepared for check in prohibited):
+        return password
+    if any(stringprep.in_table_d1(c) for c in prepared) and (
+            any(stringprep.in_table_d2(c) for c in prepared)
+            or not (stringprep.in_table_d1(prepared[0]) and stringprep.in_table_d1(prepared[-1]))):
+        return password
+    return prepared
