@@ -10,7 +10,7 @@ from __future__ import annotations
 import html as htmllib
 import re
 
-from bs4 import BeautifulSoup, Comment, Tag
+from bs4 import BeautifulSoup, CData, NavigableString, Tag
 
 # ---------------------------------------------------------------------------- HTML
 
@@ -47,24 +47,39 @@ def _is_quote_container(tag) -> bool:  # type: ignore[no-untyped-def]
 MAX_QUOTE_DEPTH = 8
 
 
-def _quote_containers(soup) -> list[tuple[int, Tag]]:  # type: ignore[no-untyped-def]
-    """(depth, container) for every quote container, found in one iterative walk."""
-    found: list[tuple[int, Tag]] = []
-    stack: list[tuple[Tag, int]] = [(soup, 0)]
+# What get_text() reads: NavigableString and CData exactly (no comments, doctypes, the
+# strings of <script>/<style>/<template>, or ruby annotations).
+_KEPT_STRINGS = (NavigableString, CData)
+_ENTER, _EMIT, _CLOSE_QUOTE = 0, 1, 2
+
+
+def _render(text: str) -> str:
+    return normalise_whitespace(_MARK_RUN.sub(_resolve_marks, text))
+
+
+def _flat_text(node: Tag) -> str:
+    """A quote beyond MAX_QUOTE_DEPTH as plain text: its strings joined by spaces."""
+    parts: list[str] = []
+    stack: list = list(reversed(node.contents))
     while stack:
-        node, depth = stack.pop()
-        for child in node.contents:
-            if isinstance(child, Tag):
-                if _is_quote_container(child):
-                    found.append((depth + 1, child))
-                    stack.append((child, depth + 1))
-                else:
-                    stack.append((child, depth))
-    return found
+        child = stack.pop()
+        if isinstance(child, Tag):
+            if child.name not in _DROP_TAGS:
+                stack.extend(reversed(child.contents))
+        elif type(child) in _KEPT_STRINGS:
+            parts.append(child)
+    return " ".join(parts)
 
 
-def _render(node) -> str:  # type: ignore[no-untyped-def]
-    return normalise_whitespace(_MARK_RUN.sub(_resolve_marks, node.get_text()))
+def _block_marks(tag: Tag) -> str:
+    """The marks a block element leaves on each side of its text (quote containers get
+    none: they become their own "> " block)."""
+    marks = ""
+    if tag.name in _PARA_TAGS:
+        marks += _PARA_MARK
+    if tag.name in _LINE_TAGS:
+        marks += _LINE_MARK
+    return marks
 
 
 def html_to_text(html: str) -> str:
@@ -72,41 +87,55 @@ def html_to_text(html: str) -> str:
     items "- ", entities decoded, scripts/styles dropped. Quoted mail threads are rendered
     with "> " prefixes so `strip_quoted_reply` can remove them like plain-text quotes.
 
-    Linear in the input: one parse, no recursion; nested quotes are rendered innermost
-    first on the same tree (each level reads its children's text once), and levels beyond
-    MAX_QUOTE_DEPTH are flattened into plain text."""
+    Linear in the input: one parse and one walk of the tree with an explicit stack (no
+    recursion, and no edits of the tree: bs4 finds a node's neighbours by walking down
+    and up its nesting, so marking 4,000 nested <div>s in place took 0.9 s). Block edges
+    become marks, resolved once the text is joined, so nested blocks (<ul><li>,
+    <div><p>) give one line break, not a stack of blank lines. A quote is rendered when
+    its walk ends (innermost first, each level reading its children's text once), and
+    levels beyond MAX_QUOTE_DEPTH are flattened into plain text."""
     soup = BeautifulSoup(html, "html.parser")
-    for tag in soup.find_all(_DROP_TAGS):
-        tag.decompose()
-    for comment in soup.find_all(string=lambda s: isinstance(s, Comment)):
-        comment.extract()
-    quotes = _quote_containers(soup)
-    for depth, quote in quotes:
-        if depth == MAX_QUOTE_DEPTH + 1:  # the outermost too-deep level: plain text only
-            quote.replace_with(quote.get_text(" "))
-    for br in soup.find_all("br"):
-        br.replace_with("\n")
-    for li in soup.find_all("li"):
-        li.insert(0, "- ")
-    # Block edges become markers, resolved after get_text() so that nested blocks
-    # (<ul><li>, <div><p>) give one line break, not a stack of blank lines. Quote
-    # containers get none: they become their own "> " block below.
-    for tag in soup.find_all(_PARA_TAGS):
-        if not _is_quote_container(tag):
-            tag.insert_before(_PARA_MARK)
-            tag.insert_after(_PARA_MARK)
-    for tag in soup.find_all(_LINE_TAGS):
-        if not _is_quote_container(tag):
-            tag.insert_before(_LINE_MARK)
-            tag.insert_after(_LINE_MARK)
-    for cell in soup.find_all(("td", "th")):
-        cell.insert_after(" ")
-    for _, quote in sorted(
-        (q for q in quotes if q[0] <= MAX_QUOTE_DEPTH), key=lambda q: q[0], reverse=True
-    ):
-        quoted = _render(quote)
-        quote.replace_with("\n" + "\n".join("> " + ln for ln in quoted.splitlines()) + "\n")
-    return _render(soup)
+    out: list[str] = []
+    # (op, node or text, quote depth or the output index where a quote began)
+    stack: list[tuple[int, object, int]] = [(_ENTER, c, 0) for c in reversed(soup.contents)]
+    while stack:
+        op, node, depth = stack.pop()
+        if op == _EMIT:
+            out.append(node)  # type: ignore[arg-type]
+            continue
+        if op == _CLOSE_QUOTE:
+            quoted = _render("".join(out[depth:]))
+            del out[depth:]
+            out.append("\n" + "\n".join("> " + ln for ln in quoted.splitlines()) + "\n")
+            continue
+        if not isinstance(node, Tag):
+            if type(node) in _KEPT_STRINGS:
+                out.append(node)  # type: ignore[arg-type]
+            continue
+        name = node.name
+        if name in _DROP_TAGS:
+            continue
+        if name == "br":
+            out.append("\n")
+            continue
+        if _is_quote_container(node):
+            depth += 1
+            if depth > MAX_QUOTE_DEPTH:  # the outermost too-deep level: plain text only
+                out.append(_flat_text(node))
+                continue
+            stack.append((_CLOSE_QUOTE, None, len(out)))
+            marks = ""
+        else:
+            marks = _block_marks(node)
+            if name in ("td", "th"):
+                stack.append((_EMIT, " ", depth))
+            if marks:
+                out.append(marks)
+                stack.append((_EMIT, marks, depth))
+            if name == "li":
+                out.append("- ")
+        stack.extend((_ENTER, c, depth) for c in reversed(node.contents))
+    return _render("".join(out))
 
 
 def _resolve_marks(m: re.Match[str]) -> str:

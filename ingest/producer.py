@@ -18,6 +18,7 @@ from typing import IO
 
 import psycopg
 from kafka import KafkaProducer
+from kafka.errors import MessageSizeTooLargeError
 
 from foundation.config import Settings
 from foundation.db import connect
@@ -43,10 +44,12 @@ class PublishStats:
     published: int = 0  # acknowledged by the broker (acks=all)
     rejected: int = 0  # dead-lettered, acknowledged too
     files: int = 0  # files published whole
+    too_large: int = 0  # of the rejected, records over TRENDMINE_MAX_RECORD_BYTES
 
     def summary(self) -> str:
+        big = f", {self.too_large} of them too large" if self.too_large else ""
         return (
-            f"published {self.published}, rejected to the DLQ {self.rejected} "
+            f"published {self.published}, rejected to the DLQ {self.rejected}{big} "
             f"({self.files} whole file(s))"
         )
 
@@ -143,8 +146,11 @@ def publish_files(
             with _open(path) as (stream, head, name):
                 chosen = resolve_format(target, fmt, head, name)
                 try:
-                    for item in connectors.parse(target, chosen, stream):
-                        inflight.add(*_send(prod, settings, topic, item, chosen, name))
+                    for n, item in enumerate(connectors.parse(target, chosen, stream), 1):
+                        future, letter = _send(prod, settings, topic, item, chosen, name, n)
+                        if letter is not None and letter.rejection.code == TOO_LARGE:
+                            stats.too_large += 1
+                        inflight.add(future, letter)
                         if on_record:
                             on_record(1)
                 except ValueError as exc:  # the file as a whole is not the format it claims
@@ -162,15 +168,41 @@ def publish_files(
     return stats
 
 
-def _send(prod, settings: Settings, topic: str, item, fmt: str, name: str | None):  # type: ignore[no-untyped-def]
+def _send(prod, settings: Settings, topic: str, item, fmt: str, name: str | None, n: int):  # type: ignore[no-untyped-def]
+    """Send record `n` of a file, or its dead letter: an unparseable record, or one the
+    worker would refuse for its size anyway (`record_too_large`) and the broker might too,
+    which would stop the whole file. The dead letter keeps the record's start (DLQ limit)."""
+    where = name or "stdin"
     if isinstance(item, connectors.Unparseable):
         rejection = Rejection(
-            "unparseable_" + fmt.replace("-", "_"), f"{name or 'stdin'}: {item.reason}", PRODUCE
+            "unparseable_" + fmt.replace("-", "_"), f"{where}: {item.reason}", PRODUCE
         )
         letter = dlq.Letter(item.raw, rejection, topic)
         return letter.send(prod, settings), letter
     key = item.key.encode() if item.key else None
-    return prod.send(topic, key=key, value=json.dumps(item.value).encode()), None
+    value = json.dumps(item.value).encode()
+    if len(value) > settings.max_record_bytes:
+        return _too_large(prod, settings, topic, key, value, f"{where}: record {n}")
+    try:
+        return prod.send(topic, key=key, value=value), None
+    except MessageSizeTooLargeError:  # over the producer's max_request_size
+        return _too_large(prod, settings, topic, key, value, f"{where}: record {n}")
+
+
+TOO_LARGE = "record_too_large"  # the worker's code for the same problem
+
+
+def _too_large(prod, settings: Settings, topic: str, key: bytes | None, value: bytes,  # type: ignore[no-untyped-def]
+               which: str):
+    rejection = Rejection(
+        TOO_LARGE,
+        f"{which} has {len(value)} bytes as JSON, over the limit of "
+        f"{settings.max_record_bytes} (TRENDMINE_MAX_RECORD_BYTES); not published",
+        PRODUCE,
+    )
+    log.warning("%s", rejection.reason)
+    letter = dlq.Letter(value, rejection, topic, key=key)
+    return letter.send(prod, settings), letter
 
 
 def publish_raw(

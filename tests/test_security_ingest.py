@@ -133,3 +133,24 @@ def test_dead_letter_reasons_name_the_field_and_type_but_never_quote_pii(setting
     assert reasons["invalid_field"].startswith("votes: Input should be a valid integer")
     assert "got a string of 41 characters" in reasons["invalid_field"]
     assert "[EMAIL]" in reasons["bad_timestamp"] and "[PHONE]" in reasons["bad_timestamp"]
+
+
+# ---------------------------------------------------------------------------- produce
+
+
+def test_produce_dead_letters_an_oversized_record_and_publishes_the_rest(settings, db, tmp_path):
+    from ingest.producer import publish_files
+    from tests.test_ingest import drain, event
+
+    f = tmp_path / "t.jsonl"
+    f.write_text("\n".join(json.dumps(e) for e in [
+        event(1), event(2, text="SSO " * 2_500_000), event(3)]) + "\n")  # record 2: 10 MB
+    stats = publish_files(settings, "support_tickets", [str(f)])
+    assert (stats.published, stats.rejected, stats.too_large) == (2, 1, 1)
+    assert "1 of them too large" in stats.summary()
+    (code, stage, reason), = db.execute(
+        "SELECT error_code, stage, reason FROM trends.dead_letters").fetchall()
+    assert (code, stage) == ("record_too_large", "produce")
+    assert re.match(r"t\.jsonl: record 2 has 100\d{5} bytes as JSON, over the limit of 1000000 "
+                    r"\(TRENDMINE_MAX_RECORD_BYTES\)", reason), reason
+    assert drain(settings).stored == 2

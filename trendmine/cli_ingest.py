@@ -61,7 +61,8 @@ def produce(
         )
     console.print(
         f"{target}: published {stats.published}, rejected to the DLQ {stats.rejected} "
-        f"({stats.files} file(s))"
+        + (f"({stats.too_large} over TRENDMINE_MAX_RECORD_BYTES) " if stats.too_large else "")
+        + f"({stats.files} file(s))"
     )
 
 
