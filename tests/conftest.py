@@ -99,6 +99,18 @@ def db(settings) -> Iterator[psycopg.Connection]:
 
 
 @pytest.fixture(scope="session")
+def prefect_api(tmp_path_factory):
+    """One Prefect API for the session, defined here so that it starts once (a fixture
+    imported into several modules is a new definition, and a new server, per module)."""
+    from prefect.settings import PREFECT_HOME, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    with temporary_settings({PREFECT_HOME: tmp_path_factory.mktemp("prefect-home")}), \
+            prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
+@pytest.fixture(scope="session")
 def clinc150_dir() -> Path:
     if not (CLINC150 / "test.csv").exists():
         pytest.skip(f"CLINC150 not found at {CLINC150} (set TRENDMINE_CLINC150_DIR)")

@@ -18,7 +18,6 @@ from mining.embed import Embedder, LightEncoder, embed_query
 from warehouse.mine import embed_missing, embedder_for, pending_embeddings, sync_snippets
 
 from .conftest import REPO
-from .test_flows import prefect_api  # noqa: F401  (the session's Prefect API)
 
 NOW = datetime.now(UTC)
 TEXTS = [
@@ -86,7 +85,7 @@ def test_a_text_said_many_times_is_embedded_once(settings, db, embedder):
 
 
 def test_two_dask_workers_write_the_vectors_one_process_would(settings, db, embedder,
-                                                                prefect_api):  # noqa: F811
+                                                                prefect_api):
     from flows.pipeline import embed_on_dask
 
     cases = [f"{t} (case {k})" for k in range(6) for t in TEXTS]
@@ -145,7 +144,7 @@ def test_the_query_path_imports_neither_torch_nor_the_clustering_stack():
 
 
 def test_the_mine_flow_embeds_on_dask_when_workers_are_set(services, tmp_path,
-                                                           prefect_api):  # noqa: F811
+                                                           prefect_api):
     from flows.pipeline import mine_flow
 
     from .conftest import make_settings

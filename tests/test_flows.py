@@ -32,17 +32,6 @@ EMERGING = {"eu_data_residency", "shopify_integration"}
 SPAM_THEME = "bulk_edit"
 
 
-@pytest.fixture(scope="session")
-def prefect_api(tmp_path_factory):
-    """One Prefect API for the session: its start-up (10-30 s) is paid once."""
-    from prefect.settings import PREFECT_HOME, temporary_settings
-    from prefect.testing.utilities import prefect_test_harness
-
-    with temporary_settings({PREFECT_HOME: tmp_path_factory.mktemp("prefect-home")}), \
-            prefect_test_harness(server_startup_timeout=180):
-        yield
-
-
 def _publish_world(settings: Settings, world, out: Path) -> tuple[int, int]:
     published = unparseable = 0
     for target, paths in write_world(world, out).items():

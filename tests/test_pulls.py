@@ -30,7 +30,6 @@ from intake import pulls
 from intake.pulls import PullError, configured_pulls, load_cursor, run_pull
 from schemas.names import feedback_topic
 from tests.conftest import make_settings
-from tests.test_flows import prefect_api  # noqa: F401  (the session's Prefect API)
 from tests.test_intake import drain
 
 FIXTURES = Path(__file__).parent / "fixtures"
