@@ -261,6 +261,17 @@ class Settings(BaseSettings):
     intake_publish_timeout_s: float = Field(
         default=10.0, gt=0, description="How long a request waits for the broker's acks."
     )
+    intake_max_events: int = Field(
+        default=1000, ge=1, description="Most events (records) one request may carry (else 413)."
+    )
+    intake_read_timeout_s: float = Field(
+        default=10.0, gt=0,
+        description="A request's headers, and then its body, must arrive within this (else the "
+        "connection is closed / 408).",
+    )
+    intake_max_connections: int = Field(
+        default=1000, ge=1, description="Concurrent connections per worker; more are answered 503."
+    )
     intake_public_url: str | None = Field(
         default=None,
         description="Base URL vendors call (https://intake.example.com); HubSpot and Gong "

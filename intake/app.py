@@ -1,27 +1,31 @@
 """`trendmine intake serve`: the webhook receiver (FastAPI on uvicorn).
 
-Every POST goes through the same five steps, in this order, and publishes nothing unless
-all pass:
+Every POST goes through the same steps, in this order, and publishes nothing unless all pass:
 1. the path names a known source / target (else 422),
 2. the body is read within `intake_max_body_bytes` (Content-Length first, then the stream:
-   413),
+   413) and within `intake_read_timeout_s` (408),
 3. the vendor's signature over the raw body is checked (401),
-4. the body is parsed and mapped by the connectors (400 when it is not the vendor's shape),
+4. the body is parsed and mapped by the connectors (400 when it is not the vendor's shape,
+   413 over `intake_max_events` events); a Canny post is read back from Canny's API,
 5. every record (and every dead letter) is acknowledged by the broker, acks=all (else 503),
 and only then the answer is 202 (200 with the SOAP Ack for Salesforce).
 
 The canonical endpoint `POST /v1/feedback/{source}` is a contract; see README "Connecting
-your sources". OpenAPI: GET /openapi.json.
+your sources". The app serves no /docs, /redoc or /openapi.json: the intake port faces the
+internet, and the endpoints are plain Starlette routes (no per-request dependency solving).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from dataclasses import dataclass
+from functools import partial
 
+from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -30,12 +34,15 @@ from foundation.config import Settings, get_settings
 from foundation.errors import TrendmineError
 from ingest.kafka import check_reachable
 from ingest.producer import topic_for
-from intake import logs, signatures, webhooks
-from intake.publish import GroupPublisher, PublishFailed, confirmed_producer
+from intake import canny, logs, signatures, webhooks
+from intake.publish import GroupPublisher, PublishFailed
 from schemas.names import DLQ_TOPIC, Entity, Source
 
 FEEDBACK_SOURCES = tuple(s.value for s in Source)
 CRM_TARGETS = (Source.CRM_NOTES.value, Entity.ACCOUNTS.value, Entity.OPPORTUNITIES.value)
+OFFLOAD_BYTES = 64 * 1024  # larger bodies are mapped on a worker thread, off the event loop
+
+Adapt = Callable[[bytes], webhooks.Payload | Awaitable[webhooks.Payload]]
 
 
 class Refused(Exception):
@@ -46,17 +53,23 @@ class Refused(Exception):
         self.status, self.error, self.reason = status, error, reason
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The raw body, refused with 413 as soon as it is known to exceed `limit`."""
+async def read_body(request: Request, limit: int, timeout_s: float) -> bytes:
+    """The raw body, refused with 413 as soon as it is known to exceed `limit`, and with 408
+    when it has not all arrived within `timeout_s` (a trickled body holds a connection)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise Refused(413, "too_large", f"body of {declared} bytes exceeds {limit} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise Refused(413, "too_large", f"body exceeds {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise Refused(413, "too_large", f"body exceeds {limit} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise Refused(408, "timeout", f"body not received within {timeout_s:g} s "
+                      "(TRENDMINE_INTAKE_READ_TIMEOUT_S)") from None
     return b"".join(chunks)
 
 
@@ -68,60 +81,226 @@ def public_url(request: Request, settings: Settings) -> str:
     return str(request.url)
 
 
-def _check_target(value: str, allowed: tuple[str, ...], what: str) -> None:
+def _check_target(value: str, allowed: tuple[str, ...], what: str) -> str:
     if value not in allowed:
         raise Refused(422, f"unknown_{what}", f"unknown {what} {value!r}; use one of: "
                       f"{', '.join(allowed)}")
+    return value
 
 
-_ERRORS = {
-    401: {"description": "Unsigned, wrongly signed or stale (replayed) request."},
-    400: {"description": "Body is not JSON, or not the shape this endpoint reads."},
-    413: {"description": "Body over TRENDMINE_INTAKE_MAX_BODY_BYTES (default 1 MiB)."},
-    422: {"description": "Unknown source/target, or an event whose source is another."},
-    503: {"description": "The broker did not acknowledge every record; retry."},
-}
-_ACCEPTED = {"description": "Every record is acknowledged by the broker (acks=all).",
-             "content": {"application/json": {"example":
-                                              {"accepted": 2, "dead_lettered": 0, "ignored": 0}}}}
+@dataclass
+class Intake:
+    """What every request needs: settings, keys, the replay cache and the publisher."""
+
+    settings: Settings
+    log: logging.Logger
+    gong_key: rsa.RSAPublicKey | None
+    nonces: signatures.NonceCache
+    publisher: GroupPublisher
+
+    @property
+    def tolerance(self) -> int:
+        return self.settings.intake_replay_tolerance_s
+
+    def adapter(self, adapt: Callable[..., webhooks.Payload], *args: str) -> Adapt:
+        return partial(adapt, *args, max_events=self.settings.intake_max_events)
+
+    async def accept(self, request: Request, target: str, verify: Callable[[bytes], None],
+                     adapt: Adapt) -> webhooks.Payload:
+        """Steps 2-5 of the module docstring; returns what was published."""
+        t0 = time.perf_counter()
+        s = self.settings
+        body = await read_body(request, s.intake_max_body_bytes, s.intake_read_timeout_s)
+        try:
+            verify(body)
+        except signatures.Unauthorized as exc:
+            raise Refused(401, "unauthorized", str(exc)) from None
+        except signatures.SaturatedNonces as exc:
+            raise Refused(429, "busy", str(exc)) from None
+        payload = await self._adapt(adapt, body)
+        try:
+            sent = await self.publisher.publish(target, payload.items, payload.format)
+        except PublishFailed as exc:
+            raise Refused(503, "not_acknowledged", str(exc)) from None
+        payload.ack = {"accepted": sent.published, "dead_lettered": sent.dead_lettered,
+                       "ignored": payload.ignored}
+        logs.event(self.log, "accepted", path=request.url.path, status=202, target=target,
+                   ms=logs.elapsed_ms(t0), **payload.ack)
+        return payload
+
+    @staticmethod
+    async def _adapt(adapt: Adapt, body: bytes) -> webhooks.Payload:
+        try:
+            if len(body) > OFFLOAD_BYTES:  # mapping a large body takes the event loop's time
+                result = await asyncio.to_thread(adapt, body)
+            else:
+                result = adapt(body)
+            return await result if isinstance(result, Awaitable) else result
+        except webhooks.Malformed as exc:
+            raise Refused(exc.status, "malformed" if exc.status == 400 else "too_many",
+                          str(exc)) from None
+        except canny.Unconfirmed as exc:
+            raise Refused(exc.status, "unconfirmed", exc.reason) from None
 
 
-def _json_body(description: str) -> dict[str, Any]:
-    return {"requestBody": {"required": True, "description": description,
-                            "content": {"application/json": {"schema": {}}}}}
+def _intake(request: Request) -> Intake:
+    return request.app.state.intake
 
 
-def _by_path_param(
-    handler: Callable[[str, Request], Awaitable[Response]], name: str
-) -> Callable[[Request], Awaitable[Response]]:
-    async def endpoint(request: Request) -> Response:
-        return await handler(request.path_params[name], request)
+# ---------------------------------------------------------------------------- routes
 
-    return endpoint
+
+async def healthz(request: Request) -> JSONResponse:
+    """200 when the broker is reachable and the producer can publish, else 503 with why."""
+    intake = _intake(request)
+    try:
+        await asyncio.to_thread(check_reachable, intake.settings, 1.0)
+        await intake.publisher.ensure()
+    except TrendmineError as exc:
+        return JSONResponse({"status": "unavailable", "reason": exc.message}, 503)
+    except PublishFailed as exc:
+        return JSONResponse({"status": "unavailable", "reason": str(exc)}, 503)
+    return JSONResponse({"status": "ok"})
+
+
+async def feedback(request: Request) -> JSONResponse:
+    """Canonical events (the contract): X-Trendmine-Timestamp + X-Trendmine-Signature."""
+    intake, s = _intake(request), _intake(request).settings
+    source = _check_target(request.path_params["source"], FEEDBACK_SOURCES, "source")
+    payload = await intake.accept(
+        request, source,
+        lambda body: signatures.verify_canonical(request.headers, body, s.intake_secret,
+                                                 intake.tolerance),
+        intake.adapter(webhooks.canonical, source),
+    )
+    return JSONResponse(payload.ack, 202)
+
+
+async def zendesk(request: Request) -> JSONResponse:
+    intake, s = _intake(request), _intake(request).settings
+    payload = await intake.accept(
+        request, Source.SUPPORT_TICKETS,
+        lambda body: signatures.verify_zendesk(request.headers, body, s.intake_zendesk_secret,
+                                               intake.tolerance),
+        intake.adapter(webhooks.zendesk),
+    )
+    return JSONResponse(payload.ack, 202)
+
+
+async def intercom(request: Request) -> JSONResponse:
+    intake, s = _intake(request), _intake(request).settings
+    payload = await intake.accept(
+        request, Source.SUPPORT_TICKETS,
+        lambda body: signatures.verify_intercom(request.headers, body, s.intake_intercom_secret),
+        intake.adapter(webhooks.intercom),
+    )
+    return JSONResponse(payload.ack, 202)
+
+
+async def canny_webhook(request: Request) -> JSONResponse:
+    """Canny signs only a nonce: the nonce is taken once and the post read back from Canny."""
+    intake, s = _intake(request), _intake(request).settings
+
+    async def confirmed(body: bytes) -> webhooks.Payload:
+        post_id = webhooks.canny_post_id(body)
+        if post_id is None:
+            return webhooks.Payload([], ignored=1, format=webhooks.CANNY_FORMAT)
+        return webhooks.canny([await canny.retrieve_post(s, post_id)])
+
+    payload = await intake.accept(
+        request, Source.IDEAS,
+        lambda _body: signatures.verify_canny(request.headers, s.canny_api_key,
+                                              intake.tolerance, intake.nonces),
+        confirmed,
+    )
+    return JSONResponse(payload.ack, 202)
+
+
+async def gong(request: Request) -> JSONResponse:
+    intake, s = _intake(request), _intake(request).settings
+    payload = await intake.accept(
+        request, Source.SALES_CALLS,
+        lambda body: signatures.verify_gong(request.headers, body, intake.gong_key,
+                                            url=public_url(request, s)),
+        intake.adapter(webhooks.gong),
+    )
+    return JSONResponse(payload.ack, 202)
+
+
+async def hubspot(request: Request) -> JSONResponse:
+    """CRM v3 objects (notes, companies, deals), signature v3."""
+    intake, s = _intake(request), _intake(request).settings
+    target = _check_target(request.path_params["target"], CRM_TARGETS, "target")
+    payload = await intake.accept(
+        request, target,
+        lambda body: signatures.verify_hubspot(
+            request.headers, body, s.intake_hubspot_secret, intake.tolerance,
+            method=request.method, url=public_url(request, s)),
+        intake.adapter(webhooks.hubspot, target),
+    )
+    return JSONResponse(payload.ack, 202)
+
+
+async def salesforce(request: Request) -> Response:
+    """A Salesforce outbound message (SOAP) for Note, Account or Opportunity."""
+    intake, s = _intake(request), _intake(request).settings
+    target = _check_target(request.path_params["target"], CRM_TARGETS, "target")
+    message: list[webhooks.OutboundMessage] = []
+
+    def verify(body: bytes) -> None:
+        signatures.verify_salesforce_token(request.query_params.get("token"),
+                                           s.intake_salesforce_token)
+        try:
+            message.append(webhooks.parse_outbound(body))
+        except webhooks.Malformed as exc:
+            raise Refused(400, "malformed", str(exc)) from None
+        signatures.verify_salesforce_org(message[0].organization_id,
+                                         s.intake_salesforce_org_id)
+
+    await intake.accept(request, target, verify,
+                        lambda _body: webhooks.salesforce(
+                            target, message[0], max_events=s.intake_max_events))
+    return Response(webhooks.SOAP_ACK, 200, media_type="text/xml")
+
+
+ROUTES = [
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/v1/feedback/{source}", feedback, methods=["POST"]),
+    Route("/v1/webhooks/zendesk", zendesk, methods=["POST"]),
+    Route("/v1/webhooks/intercom", intercom, methods=["POST"]),
+    Route("/v1/webhooks/canny", canny_webhook, methods=["POST"]),
+    Route("/v1/webhooks/gong", gong, methods=["POST"]),
+    Route("/v1/webhooks/hubspot/{target}", hubspot, methods=["POST"]),
+    Route("/v1/webhooks/salesforce/{target}", salesforce, methods=["POST"]),
+]
+
+
+# ---------------------------------------------------------------------------- the app
+
+
+def _topics(settings: Settings) -> list[str]:
+    """Every topic the receiver publishes to (their partitions are learned before traffic)."""
+    names = [topic_for(t) for t in (*FEEDBACK_SOURCES, *CRM_TARGETS[1:])] + [DLQ_TOPIC]
+    return [settings.topic(name) for name in dict.fromkeys(names)]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     log = logs.configure(settings)
-    gong_key = signatures.load_public_key(settings.intake_gong_public_key_path)
+    intake = Intake(settings, log, signatures.load_public_key(
+        settings.intake_gong_public_key_path), signatures.NonceCache(
+        settings.intake_replay_tolerance_s), GroupPublisher(settings, _topics(settings)))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        prod = await asyncio.to_thread(confirmed_producer, settings)
-        for topic in (*FEEDBACK_SOURCES, *CRM_TARGETS[1:]):  # learn partitions before traffic
-            await asyncio.to_thread(prod.partitions_for, settings.topic(topic_for(topic)))
-        await asyncio.to_thread(prod.partitions_for, settings.topic(DLQ_TOPIC))
-        app.state.publisher = GroupPublisher(prod, settings)
+        await intake.publisher.ensure()
         logs.event(log, "intake ready", bootstrap=settings.bootstrap())
         yield
-        await asyncio.to_thread(prod.close, 10)
+        await intake.publisher.close(10)
 
-    app = FastAPI(
-        title="trendmine intake",
-        version="1",
-        summary="Vendor webhooks and canonical events into trendmine's Kafka topics.",
-        lifespan=lifespan,
-    )
+    app = FastAPI(title="trendmine intake", version="1", lifespan=lifespan, routes=ROUTES,
+                  docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.intake = intake
 
     @app.exception_handler(Refused)
     async def _refused(request: Request, exc: Refused) -> JSONResponse:
@@ -129,148 +308,4 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                    reason=exc.reason)
         return JSONResponse({"error": exc.error, "reason": exc.reason}, exc.status)
 
-    async def accept(
-        request: Request, target: str, verify: Callable[[bytes], None],
-        adapt: Callable[[bytes], webhooks.Payload],
-    ) -> webhooks.Payload:
-        """Steps 2-5 of the module docstring; returns what was published."""
-        t0 = time.perf_counter()
-        body = await read_body(request, settings.intake_max_body_bytes)
-        try:
-            verify(body)
-        except signatures.Unauthorized as exc:
-            raise Refused(401, "unauthorized", str(exc)) from None
-        try:
-            payload = adapt(body)
-        except webhooks.Malformed as exc:
-            raise Refused(exc.status, "malformed", str(exc)) from None
-        try:
-            sent = await request.app.state.publisher.publish(target, payload.items,
-                                                             payload.format)
-        except PublishFailed as exc:
-            raise Refused(503, "not_acknowledged", str(exc)) from None
-        payload.ack = {"accepted": sent.published, "dead_lettered": sent.dead_lettered,
-                       "ignored": payload.ignored}
-        logs.event(log, "accepted", path=request.url.path, status=202, target=target,
-                   ms=logs.elapsed_ms(t0), **payload.ack)
-        return payload
-
-    tolerance = settings.intake_replay_tolerance_s
-    plain: dict[str, Callable[[Request], Awaitable[Response]]] = {}
-
-    @app.get("/healthz", summary="200 when the broker is reachable, else 503.")
-    async def healthz() -> JSONResponse:
-        try:
-            await asyncio.to_thread(check_reachable, settings, 1.0)
-        except TrendmineError as exc:
-            return JSONResponse({"status": "unavailable", "reason": exc.message}, 503)
-        return JSONResponse({"status": "ok"})
-
-    @app.post(
-        "/v1/feedback/{source}", status_code=202, responses={202: _ACCEPTED, **_ERRORS},
-        summary="Canonical feedback events (the contract)",
-        description="One canonical event or a JSON array of them. Headers: "
-        "X-Trendmine-Timestamp (unix seconds) and X-Trendmine-Signature: sha256=<hex of "
-        "HMAC-SHA256(secret, '<timestamp>.<raw body>')>. `source`: one of "
-        f"{', '.join(FEEDBACK_SOURCES)}.",
-        openapi_extra=_json_body("A canonical feedback event (schemas/jsonschema) or an array."),
-    )
-    async def feedback(source: str, request: Request) -> JSONResponse:
-        _check_target(source, FEEDBACK_SOURCES, "source")
-        payload = await accept(
-            request, source,
-            lambda body: signatures.verify_canonical(request.headers, body,
-                                                     settings.intake_secret, tolerance),
-            lambda body: webhooks.canonical(source, body),
-        )
-        return JSONResponse(payload.ack, 202)
-
-    plain["/v1/feedback/{source}"] = _by_path_param(feedback, "source")
-
-    def vendor_route(path: str, target: str, verify, adapt, summary: str) -> None:
-        async def receive(request: Request) -> JSONResponse:
-            payload = await accept(request, target, lambda b: verify(request, b), adapt)
-            return JSONResponse(payload.ack, 202)
-
-        app.post(path, status_code=202, responses={202: _ACCEPTED, **_ERRORS}, summary=summary,
-                 openapi_extra=_json_body("The vendor's webhook payload, unchanged."),
-                 name=path.rsplit("/", 1)[-1])(receive)
-        plain[path] = receive
-
-    vendor_route(
-        "/v1/webhooks/zendesk", Source.SUPPORT_TICKETS,
-        lambda r, b: signatures.verify_zendesk(r.headers, b, settings.intake_zendesk_secret,
-                                               tolerance),
-        webhooks.zendesk, "Zendesk webhook (ticket events or trigger JSON)",
-    )
-    vendor_route(
-        "/v1/webhooks/intercom", Source.SUPPORT_TICKETS,
-        lambda r, b: signatures.verify_intercom(r.headers, b, settings.intake_intercom_secret),
-        webhooks.intercom, "Intercom webhook (conversation topics)",
-    )
-    vendor_route(
-        "/v1/webhooks/canny", Source.IDEAS,
-        lambda r, b: signatures.verify_canny(r.headers, settings.canny_api_key, tolerance),
-        webhooks.canny, "Canny webhook (post and vote events)",
-    )
-    vendor_route(
-        "/v1/webhooks/gong", Source.SALES_CALLS,
-        lambda r, b: signatures.verify_gong(r.headers, b, gong_key, url=public_url(r, settings)),
-        webhooks.gong, "Gong automation-rule webhook (signed JWT header)",
-    )
-
-    @app.post("/v1/webhooks/hubspot/{target}", status_code=202,
-              responses={202: _ACCEPTED, **_ERRORS},
-              summary="HubSpot CRM objects (notes, companies, deals), signature v3",
-              openapi_extra=_json_body("CRM v3 object(s) with properties."))
-    async def hubspot(target: str, request: Request) -> JSONResponse:
-        _check_target(target, CRM_TARGETS, "target")
-        payload = await accept(
-            request, target,
-            lambda body: signatures.verify_hubspot(
-                request.headers, body, settings.intake_hubspot_secret, tolerance,
-                method=request.method, url=public_url(request, settings)),
-            lambda body: webhooks.hubspot(target, body),
-        )
-        return JSONResponse(payload.ack, 202)
-
-    plain["/v1/webhooks/hubspot/{target}"] = _by_path_param(hubspot, "target")
-
-    @app.post("/v1/webhooks/salesforce/{target}", responses={**_ERRORS},
-              summary="Salesforce outbound message (SOAP) for Note, Account or Opportunity",
-              openapi_extra={"requestBody": {"required": True, "content": {"text/xml": {}}}})
-    async def salesforce(target: str, request: Request) -> Response:
-        _check_target(target, CRM_TARGETS, "target")
-        message: list[webhooks.OutboundMessage] = []
-
-        def verify(body: bytes) -> None:
-            signatures.verify_salesforce_token(
-                request.query_params.get("token"), settings.intake_salesforce_token)
-            try:
-                message.append(webhooks.parse_outbound(body))
-            except webhooks.Malformed as exc:
-                raise Refused(400, "malformed", str(exc)) from None
-            signatures.verify_salesforce_org(message[0].organization_id,
-                                             settings.intake_salesforce_org_id)
-
-        await accept(request, target, verify,
-                     lambda _body: webhooks.salesforce(target, message[0]))
-        return Response(webhooks.SOAP_ACK, 200, media_type="text/xml")
-
-    plain["/v1/webhooks/salesforce/{target}"] = _by_path_param(salesforce, "target")
-    # The POST handlers above are FastAPI routes, so /openapi.json documents them; requests
-    # reach the same functions through plain Starlette routes matched first, which skip
-    # FastAPI's per-request dependency solving (a fifth of the CPU of a request).
-    app.router.routes[0:0] = [Route(path, endpoint, methods=["POST"], include_in_schema=False)
-                              for path, endpoint in plain.items()]
     return app
-
-
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8080,
-          workers: int = 1) -> None:
-    """Run the receiver until Ctrl-C (each worker process builds its own app and producer)."""
-    import uvicorn
-
-    check_reachable(settings)  # fail in one line, before uvicorn starts
-    uvicorn.run("intake.app:create_app", factory=True, host=host, port=port, workers=workers,
-                access_log=False, log_config=None, server_header=False, lifespan="on")

@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from kafka import KafkaProducer
+from kafka.errors import MessageSizeTooLargeError
 from kafka.producer.future import FutureRecordMetadata
 
 from foundation.config import Settings
@@ -37,8 +39,11 @@ class Sent:
 
 
 def confirmed_producer(settings: Settings) -> KafkaProducer:
-    """acks=all, and a short linger: a webhook waits for its batch, so batches stay small."""
-    return producer(settings, acks="all", linger_ms=25, client_id="trendmine-intake")
+    """acks=all, and a short linger: a webhook waits for its batch, so batches stay small.
+    A metadata wait (an unknown topic, a full buffer) gives up after 2 s instead of 60:
+    `send` runs on the receiver's event loop."""
+    return producer(settings, acks="all", linger_ms=25, max_block_ms=2000,
+                    client_id="trendmine-intake")
 
 
 def send_items(
@@ -83,16 +88,74 @@ class GroupPublisher:
     one of its records was acknowledged. Python threads share one interpreter lock, and
     every cross-thread wake-up is a syscall that hands the lock over: per-request wake-ups
     cost more CPU than the request itself (see bench/bench_intake.py).
+
+    A producer that failed once (a refused or unacknowledged record, a send error) is not
+    trusted again: `failure` says why, `/healthz` answers 503 with it, and the next
+    `ensure` (the next request or health check) closes it and connects a new one. A
+    kafka-python producer that lived through a broker restart can keep failing for minutes.
     """
 
-    def __init__(self, prod: KafkaProducer, settings: Settings) -> None:
-        self._prod = prod
+    RETRY_S = 1.0  # between two attempts to connect a new producer
+
+    def __init__(self, settings: Settings, topics: Iterable[str],
+                 factory: Callable[[Settings], KafkaProducer] = confirmed_producer) -> None:
         self._settings = settings
+        self._topics = tuple(topics)
+        self._factory = factory
+        self._prod: KafkaProducer | None = None
+        self._generation = 0  # which producer a failure is about (an old one's do not count)
+        self.failure: str | None = "not connected yet"
+        self._tried_at = float("-inf")
+        self._lock = asyncio.Lock()
         self._pending: list[tuple[str, list, str, asyncio.Future[Sent]]] = []
         self._scheduled = False
 
+    def _connect(self) -> KafkaProducer:
+        """A new producer that knows every topic's partitions (learned before traffic)."""
+        prod = self._factory(self._settings)
+        try:
+            for topic in self._topics:
+                if prod.partitions_for(topic) is None:
+                    raise PublishFailed(f"topic {topic} does not exist on the broker")
+        except Exception:
+            prod.close(0)
+            raise
+        return prod
+
+    async def ensure(self) -> None:
+        """A producer to publish with: the current one, or a new one after a failure
+        (PublishFailed when that cannot be had now)."""
+        if self.failure is None:
+            return
+        async with self._lock:
+            if self.failure is None:
+                return
+            if time.monotonic() - self._tried_at < self.RETRY_S:
+                raise PublishFailed(self.failure)
+            self._tried_at = time.monotonic()
+            old, self._prod = self._prod, None
+            if old is not None:  # its unacknowledged records fail; their requests got 503
+                await asyncio.to_thread(old.close, 0)
+            try:
+                self._prod = await asyncio.to_thread(self._connect)
+            except Exception as exc:
+                self.failure = f"cannot connect a producer ({exc})"
+                raise PublishFailed(self.failure) from exc
+            self._generation += 1
+            self.failure = None
+
+    async def close(self, timeout_s: float = 10) -> None:
+        if self._prod is not None:
+            await asyncio.to_thread(self._prod.close, timeout_s)
+
+    def _failed(self, reason: str, generation: int) -> None:
+        if generation == self._generation:
+            self.failure = self.failure or reason
+
     async def publish(self, target: str, items: list, origin: str) -> Sent:
         """Send one request's items; returns once the broker acknowledged all of them."""
+        await self.ensure()
+        generation = self._generation
         loop = asyncio.get_running_loop()
         done: asyncio.Future[Sent] = loop.create_future()
         self._pending.append((target, items, origin, done))
@@ -103,22 +166,30 @@ class GroupPublisher:
         try:
             return await asyncio.wait_for(done, timeout)
         except TimeoutError as exc:
+            self._failed(f"no broker acknowledgement within {timeout:g} s", generation)
             raise PublishFailed(f"no broker acknowledgement within {timeout:g} s") from exc
 
     def _send_burst(self, loop: asyncio.AbstractEventLoop) -> None:
         self._scheduled = False
         burst, self._pending = self._pending, []
         group: list[tuple[asyncio.Future[Sent], Sent]] = []
+        generation = self._generation
         for target, items, origin, done in burst:
             try:
+                if self._prod is None:
+                    raise PublishFailed(self.failure or "no producer")
                 sent = send_items(self._prod, self._settings, target, items, origin)
-            except Exception as exc:  # a closed producer, a record over max_request_size
+            except MessageSizeTooLargeError as exc:  # this request's record, not the producer
+                done.set_exception(PublishFailed(f"cannot send ({exc})"))
+                continue
+            except Exception as exc:  # a closed producer, no metadata in time
+                self._failed(f"cannot send ({exc!r})", generation)
                 done.set_exception(PublishFailed(f"cannot send ({exc!r})"))
                 continue
             group.append((done, sent))
         futures = [f for _, sent in group for f in sent.futures]
         if not futures:
-            self._settle(group)
+            self._settle(group, generation)
             return
         lock = threading.Lock()
         remaining = len(futures)
@@ -129,14 +200,13 @@ class GroupPublisher:
                 remaining -= 1
                 last = remaining == 0
             if last:
-                loop.call_soon_threadsafe(self._settle, group)
+                loop.call_soon_threadsafe(self._settle, group, generation)
 
         for future in futures:
             future.add_callback(one_done)
             future.add_errback(one_done)
 
-    @staticmethod
-    def _settle(group: list[tuple[asyncio.Future[Sent], Sent]]) -> None:
+    def _settle(self, group: list[tuple[asyncio.Future[Sent], Sent]], generation: int) -> None:
         for done, sent in group:
             if done.done():  # timed out meanwhile
                 continue
@@ -144,5 +214,6 @@ class GroupPublisher:
             if failed is None:
                 done.set_result(sent)
             else:
-                done.set_exception(PublishFailed(f"broker refused a record "
-                                                 f"({failed.exception!r})"))
+                reason = f"broker refused a record ({failed.exception!r})"
+                self._failed(reason, generation)
+                done.set_exception(PublishFailed(reason))

@@ -8,10 +8,12 @@ never contains a secret or the expected signature.
   "<ts>.<body>")
 - zendesk: X-Zendesk-Webhook-Signature(-Timestamp): base64(HMAC-SHA256 "<ts><body>")
 - intercom: X-Hub-Signature: sha1=hex(HMAC-SHA1 body); Intercom signs no timestamp
-- canny: canny-nonce, canny-signature, canny-timestamp: base64(HMAC-SHA256 nonce)
+- canny: canny-nonce, canny-signature, canny-timestamp: base64(HMAC-SHA256 nonce); the
+  body is not signed, so each nonce is taken once and the post is confirmed through Canny's
+  API (intake/canny.py)
 - hubspot: X-HubSpot-Signature-v3 + X-HubSpot-Request-Timestamp: base64(HMAC-SHA256
-  method + uri + body + ts)
-- gong: Authorization: an RS256 JWT whose claims name webhook_url and body_sha256
+  method + uri + body + ts), the uri with HubSpot's listed escapes decoded
+- gong: Authorization: an RS256 JWT whose claims name webhook_url, body_sha256 and exp
 - salesforce: no signature exists; ?token= in the URL + the message's OrganizationId
 """
 
@@ -21,7 +23,10 @@ import base64
 import hashlib
 import hmac
 import json
+import math
+import re
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -53,7 +58,10 @@ def _header(headers: Mapping[str, str], name: str) -> str:
 
 
 def check_fresh(ts: float, tolerance_s: float, now: float | None = None) -> None:
-    """Refuse a signed timestamp outside +-tolerance (a replay, or a badly skewed clock)."""
+    """Refuse a signed timestamp outside +-tolerance (a replay, or a badly skewed clock).
+    NaN and infinities are refused too: every comparison with NaN is false."""
+    if not math.isfinite(ts):
+        raise Unauthorized("timestamp is not a finite number")
     age = (time.time() if now is None else now) - ts
     if age > tolerance_s:
         raise Unauthorized(f"timestamp is {age:.0f} s old (limit {tolerance_s:.0f} s): replay?")
@@ -124,11 +132,43 @@ def verify_intercom(headers: Mapping[str, str], body: bytes, secret: SecretStr |
     _same(f"sha1={mac}", given.lower(), "signature")
 
 
+class NonceCache:
+    """Nonces seen within the replay window, each refused a second time.
+
+    A nonce is kept for twice the tolerance (a timestamp is fresh for +-tolerance), so a
+    replay is refused for as long as its timestamp could pass. At most `max_size` nonces are
+    kept: when they are all still live, new requests are refused (SaturatedNonces) instead of
+    forgetting one early. The cache lives in one process: with `--workers N` a replay can
+    reach another worker; Canny confirmation (intake/canny.py) keeps that harmless.
+    """
+
+    def __init__(self, tolerance_s: float, max_size: int = 100_000) -> None:
+        self.ttl_s = 2 * tolerance_s
+        self.max_size = max_size
+        self._expiry: OrderedDict[str, float] = OrderedDict()  # insertion = expiry order
+
+    def take(self, nonce: str, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        while self._expiry and next(iter(self._expiry.values())) <= now:
+            self._expiry.popitem(last=False)
+        if nonce in self._expiry:
+            raise Unauthorized("nonce was already used: replay?")
+        if len(self._expiry) >= self.max_size:
+            raise SaturatedNonces(f"{self.max_size} nonces in the replay window; retry later")
+        self._expiry[nonce] = now + self.ttl_s
+
+
+class SaturatedNonces(Exception):
+    """The nonce cache is full of live nonces: answer 429, the vendor retries."""
+
+
 def verify_canny(
-    headers: Mapping[str, str], secret: SecretStr | None, tolerance_s: float
+    headers: Mapping[str, str], secret: SecretStr | None, tolerance_s: float,
+    nonces: NonceCache,
 ) -> None:
     """Canny: canny-signature = base64(HMAC-SHA256(API key, canny-nonce)); canny-timestamp in
-    milliseconds. Canny signs the nonce, not the body (its scheme, not ours)."""
+    milliseconds. Canny signs the nonce, not the body or the timestamp (its scheme, not
+    ours): the nonce is taken once, and the caller confirms the post with Canny."""
     key = _key(secret, "canny_api_key")
     nonce = _header(headers, "canny-nonce")
     given = _header(headers, "canny-signature")
@@ -139,6 +179,19 @@ def verify_canny(
     except ValueError:
         raise Unauthorized("canny-timestamp is not a number") from None
     check_fresh(ts / 1000 if ts > 1e11 else ts, tolerance_s)
+    nonces.take(nonce)
+
+
+# HubSpot signs the URI with these escapes decoded (and every other escape kept as sent):
+# developers.hubspot.com, "Validate the v3 request signature".
+_HUBSPOT_DECODED = {"3A": ":", "2F": "/", "3F": "?", "40": "@", "21": "!", "24": "$",
+                    "27": "'", "28": "(", "29": ")", "2A": "*", "2C": ",", "3B": ";"}
+_HUBSPOT_ESCAPE = re.compile("%(" + "|".join(_HUBSPOT_DECODED) + ")", re.IGNORECASE)
+
+
+def hubspot_uri(url: str) -> str:
+    """The URI as HubSpot signs it (v3)."""
+    return _HUBSPOT_ESCAPE.sub(lambda m: _HUBSPOT_DECODED[m.group(1).upper()], url)
 
 
 def verify_hubspot(
@@ -150,7 +203,7 @@ def verify_hubspot(
     key = _key(secret, "intake_hubspot_secret")
     ts_text = _header(headers, "x-hubspot-request-timestamp")
     given = _header(headers, "x-hubspot-signature-v3")
-    message = method.upper().encode() + url.encode() + body + ts_text.encode()
+    message = method.upper().encode() + hubspot_uri(url).encode() + body + ts_text.encode()
     mac = hmac.new(key, message, hashlib.sha256).digest()
     _same(base64.b64encode(mac), given, "signature")
     try:
@@ -186,10 +239,9 @@ def verify_gong(
     token = _header(headers, "authorization").removeprefix("Bearer ").strip()
     try:
         head_b64, claims_b64, sig_b64 = token.split(".")
-        header = json.loads(_b64url(head_b64))
-        claims = json.loads(_b64url(claims_b64))
+        header = _json_object(head_b64)
         signature = _b64url(sig_b64)
-    except (ValueError, json.JSONDecodeError):
+    except ValueError:
         raise Unauthorized("Authorization is not a JWT") from None
     if header.get("alg") != "RS256":
         raise Unauthorized("JWT alg must be RS256")
@@ -198,15 +250,33 @@ def verify_gong(
                           hashes.SHA256())
     except InvalidSignature:
         raise Unauthorized("JWT signature does not match") from None
+    try:
+        claims = _json_object(claims_b64)
+    except ValueError:
+        raise Unauthorized("JWT claims are not a JSON object") from None
     digest = hashlib.sha256(body)
     if claims.get("body_sha256") not in (digest.hexdigest(), base64.b64encode(digest.digest())
                                          .decode()):
         raise Unauthorized("JWT body_sha256 does not match the body")
-    if claims.get("webhook_url") not in (None, url):
-        raise Unauthorized("JWT webhook_url is not this endpoint (set TRENDMINE_INTAKE_PUBLIC_URL)")
+    if claims.get("webhook_url") != url:  # a token for another endpoint must not pass here
+        raise Unauthorized("JWT webhook_url is missing or not this endpoint "
+                           "(set TRENDMINE_INTAKE_PUBLIC_URL)")
     exp = claims.get("exp")
-    if not isinstance(exp, int | float) or exp < (time.time() if now is None else now):
+    if isinstance(exp, bool) or not isinstance(exp, int | float) or not math.isfinite(exp) \
+            or exp < (time.time() if now is None else now):
         raise Unauthorized("JWT has expired (or has no exp)")
+
+
+def _json_object(part: str) -> dict:
+    """A JWT part: base64url JSON that must be an object (ValueError otherwise, also for
+    nesting too deep to parse)."""
+    try:
+        doc = json.loads(_b64url(part))
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    if not isinstance(doc, dict):
+        raise ValueError("not a JSON object")
+    return doc
 
 
 def verify_salesforce_token(token: str | None, expected: SecretStr | None) -> None:

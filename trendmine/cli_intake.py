@@ -23,15 +23,23 @@ def serve(
         str, typer.Option(help="Interface: 127.0.0.1 (default) or 0.0.0.0 behind a proxy.")
     ] = "127.0.0.1",
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    allow_memory_broker: Annotated[bool, typer.Option(
+        help="Run on the embedded broker's in-memory storage anyway (a local trial: what it "
+        "acknowledged is lost when it stops).")] = False,
 ) -> None:
     """Receive signed webhooks (canonical + Zendesk, Intercom, Canny, Gong, HubSpot,
     Salesforce) and answer 2xx only after the broker acknowledged every record.
-    Logs are JSON lines on stderr; the OpenAPI schema is at /openapi.json."""
-    from intake.app import serve as run
+    Logs are JSON lines on stderr."""
+    from intake.server import on_memory_broker, serve
 
+    settings = get_settings()
+    if on_memory_broker(settings, allow_memory_broker):
+        console.print("[bold red]WARNING: the embedded broker keeps records in memory; "
+                      "everything acknowledged is lost when it stops.[/bold red]")
     console.print(f"[dim]trendmine intake on http://{host}:{port} (Ctrl-C stops)[/dim]",
                   highlight=False)
-    run(get_settings(), host=host, port=port, workers=workers)
+    serve(settings, host=host, port=port, workers=workers,
+          allow_memory_broker=allow_memory_broker)
 
 
 @intake_app.command()
