@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from foundation.config import Settings
 from foundation.errors import ServiceUnavailable, TrendmineError
+from foundation.secrets import PRIVATE_UMASK, open_private
 from warehouse import runs
 
 if TYPE_CHECKING:
@@ -84,14 +85,14 @@ def start_local_server(settings: Settings, log_path: Path) -> tuple[subprocess.P
             "another",
         )
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as log:
+    with open_private(log_path) as log:
         # Its own session: a terminal Ctrl-C (SIGINT to the whole process group) must reach
         # `serve` only, which shuts its runs down and then stops this server itself.
         proc = subprocess.Popen(
             [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
              "--port", str(settings.prefect_port)],
             stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(),
-            start_new_session=True,
+            start_new_session=True, umask=PRIVATE_UMASK,  # its database holds run parameters
         )
     deadline = time.monotonic() + SERVER_START_TIMEOUT_S
     while not _healthy(api_url):

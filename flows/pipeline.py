@@ -2,8 +2,9 @@
 
 Each flow records itself in trendmine.pipeline_runs (a stage run inside a pipeline run points
 at it through parent_run_id), so a failed run leaves a `failed` row with its error.
-`settings` is a parameter so tests and the CLI can point a run at any stack; deployments
-leave it unset and read the TRENDMINE_* environment of the process that runs them.
+No flow takes settings or a path as a parameter (anyone who may call the Prefect API sets
+parameters): each reads `flow_settings()`, the environment of the process running it, which
+the CLI and tests point at a stack with `flows.runtime.running_with`.
 """
 
 from __future__ import annotations
@@ -11,13 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from prefect import flow, get_run_logger, unmapped
 
-from flows.runtime import report
+from flows.runtime import flow_settings, report, report_path
 from flows.tasks import (
     consume_until_idle,
     embed_batch,
@@ -32,11 +32,9 @@ from flows.tasks import (
     store_embeddings,
     write_html_report,
 )
-from foundation.config import Settings, get_settings
+from foundation.config import Settings
 from foundation.secrets import scrub
 from warehouse import runs
-
-REPORT_NAME = "trendmine-report.html"
 
 
 @dataclass
@@ -69,9 +67,8 @@ def recorded(settings: Settings, name: str, parent_run_id: int | None = None
 
 
 @flow(name="ingest", description="Drain Kafka (feedback + CRM topics) into Postgres.")
-def ingest_flow(settings: Settings | None = None, parent_run_id: int | None = None
-                ) -> dict[str, Any]:
-    settings = settings or get_settings()
+def ingest_flow(parent_run_id: int | None = None) -> dict[str, Any]:
+    settings = flow_settings()
     with recorded(settings, "ingest", parent_run_id) as run:
         run.counts = consume_until_idle(settings)
     return run.counts
@@ -81,11 +78,11 @@ EMBED_BATCH = 512  # distinct texts per embed-batch task
 
 
 @flow(name="embed", description="Embed new snippets in batches, each distinct text once.")
-def embed_flow(settings: Settings | None = None, batch: int = EMBED_BATCH) -> dict[str, Any]:
+def embed_flow(batch: int = EMBED_BATCH) -> dict[str, Any]:
     """Batches go to the flow's task runner: a Dask cluster under `embed_on_dask`."""
     from warehouse.mine import distinct_texts
 
-    settings = settings or get_settings()
+    settings = flow_settings()
     todo = list_unembedded(settings)
     texts, index = distinct_texts(todo)
     batches = [texts[i:i + batch] for i in range(0, len(texts), batch)]
@@ -106,7 +103,7 @@ def embed_flow(settings: Settings | None = None, batch: int = EMBED_BATCH) -> di
     return {"in": len(todo), "out": stored, "distinct": len(texts), "batches": len(batches)}
 
 
-def embed_on_dask(settings: Settings, workers: int, batch: int = EMBED_BATCH,
+def embed_on_dask(workers: int, batch: int = EMBED_BATCH,
                   address: str | None = None) -> dict[str, Any]:
     """`embed_flow` on Prefect's DaskTaskRunner: a local cluster of `workers` processes with
     one thread each (or the cluster at `address`, e.g. a `dask scheduler` on GPU hosts)."""
@@ -115,18 +112,17 @@ def embed_on_dask(settings: Settings, workers: int, batch: int = EMBED_BATCH,
     runner = (DaskTaskRunner(address=address) if address else DaskTaskRunner(
         cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
                         "dashboard_address": None}))
-    return embed_flow.with_options(task_runner=runner)(settings, batch)
+    return embed_flow.with_options(task_runner=runner)(batch)
 
 
 @flow(name="mine", description="Embed new feedback, cluster it into themes with stable ids.")
-def mine_flow(settings: Settings | None = None, parent_run_id: int | None = None
-              ) -> dict[str, Any]:
-    settings = settings or get_settings()
+def mine_flow(parent_run_id: int | None = None) -> dict[str, Any]:
+    settings = flow_settings()
     with recorded(settings, "mine", parent_run_id) as run:
         embedded = None
         if settings.embedding_workers > 0:  # else mine() embeds in this process
             run.stage = "embed"
-            embedded = embed_on_dask(settings, settings.embedding_workers)
+            embedded = embed_on_dask(settings.embedding_workers)
             run.stage = None
         run.counts = mine_themes(settings, run.run_id)
         if embedded is not None:
@@ -135,25 +131,23 @@ def mine_flow(settings: Settings | None = None, parent_run_id: int | None = None
 
 
 @flow(name="trends", description="Rebuild theme_trends and detect emerging themes.")
-def trends_flow(settings: Settings | None = None, parent_run_id: int | None = None
-                ) -> dict[str, Any]:
-    settings = settings or get_settings()
+def trends_flow(parent_run_id: int | None = None) -> dict[str, Any]:
+    settings = flow_settings()
     with recorded(settings, "trends", parent_run_id) as run:
         run.counts = rebuild_trend_tables(settings)
     return run.counts
 
 
 @flow(name="pipeline", description="ingest -> mine -> trends, then the report and artifact.")
-def pipeline_flow(settings: Settings | None = None, include_ingest: bool = True,
-                  report_path: str | None = None) -> dict[str, Any]:
+def pipeline_flow(include_ingest: bool = True) -> dict[str, Any]:
     """Returns {"run_id", "counts" per stage, "report_path", "markdown"}."""
-    settings = settings or get_settings()
-    out = Path(report_path) if report_path else settings.data_dir / REPORT_NAME
+    settings = flow_settings()
+    out = report_path(settings)
     with recorded(settings, "pipeline") as run:
         stages = ([("ingest", ingest_flow)] if include_ingest else []) + [
             ("mine", mine_flow), ("trends", trends_flow)]
         for run.stage, stage_flow in stages:
-            run.counts[run.stage] = stage_flow(settings, parent_run_id=run.run_id)
+            run.counts[run.stage] = stage_flow(parent_run_id=run.run_id)
         run.stage = "sales"
         run.counts["sales"] = rebuild_sales_tables(settings)
         run.counts["loop"] = notify_loop(settings)

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from prefect import flow, get_run_logger, task
 
+from flows.runtime import flow_settings
 from flows.tasks import _RETRY
-from foundation.config import Settings, get_settings
+from foundation.config import Settings
 from intake.pulls import configured_pulls, run_pull
 
 if TYPE_CHECKING:
@@ -37,9 +38,10 @@ def pull_source(settings: Settings, source: str) -> dict[str, Any]:
 
 
 @flow(name="pull", log_prints=False)
-def pull_flow(source: str, settings: Settings | None = None) -> dict[str, Any]:
-    """Pull new records of one source (zendesk, intercom, canny, gong) into Kafka."""
-    return pull_source(settings or get_settings(), source)
+def pull_flow(source: str) -> dict[str, Any]:
+    """Pull new records of one source (zendesk, intercom, canny, gong) into Kafka, with the
+    settings of the process running it (flows.runtime: no settings as a parameter)."""
+    return pull_source(flow_settings(), source)
 
 
 def pull_deployments(settings: Settings, **common: Any) -> list[RunnerDeployment]:

@@ -1,7 +1,14 @@
-"""Prefect's environment for trendmine, and a progress hook for the CLI.
+"""Prefect's environment for trendmine, the settings flows run with, and a progress hook
+for the CLI.
 
 Nothing here imports Prefect: Prefect reads its settings and logging configuration when it
 is first imported, so `configure_prefect` must run before anything imports `prefect`.
+
+Flows take no settings and no paths as parameters: a deployment's parameters come from
+whoever may call the Prefect API, and a caller-chosen Kafka bootstrap, security protocol or
+report path would be served with the worker's own credentials and file rights. A flow reads
+`flow_settings()`: the TRENDMINE_* environment of the process running it, or what the CLI or
+a test running flows in its own process set with `running_with`.
 """
 
 from __future__ import annotations
@@ -12,11 +19,42 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from foundation.config import Settings, numba_cache_dir
+from foundation.config import Settings, get_settings, numba_cache_dir
+from foundation.secrets import private_dir
 
 # (stage, done, total or None when unknown)
 Reporter = Callable[[str, int, int | None], None]
 _reporter: Reporter | None = None
+REPORT_NAME = "trendmine-report.html"
+_settings: Settings | None = None
+_report_path: Path | None = None
+
+
+@contextmanager
+def running_with(settings: Settings, report_path: Path | None = None) -> Iterator[None]:
+    """Flows started in this process while inside run against `settings` and write the
+    report to `report_path` (default: `default_report_path`)."""
+    global _settings, _report_path
+    previous = _settings, _report_path
+    _settings, _report_path = settings, report_path
+    try:
+        yield
+    finally:
+        _settings, _report_path = previous
+
+
+def flow_settings() -> Settings:
+    """The settings a flow runs with: `running_with`'s, else this process's environment."""
+    return _settings if _settings is not None else get_settings()
+
+
+def report_path(settings: Settings) -> Path:
+    """Where the pipeline writes its report: `running_with`'s, else the data dir's."""
+    return _report_path if _report_path is not None else default_report_path(settings)
+
+
+def default_report_path(settings: Settings) -> Path:
+    return settings.data_dir / REPORT_NAME
 
 
 def configure_prefect(settings: Settings, *, console_level: str | None = None) -> Path | None:
@@ -33,8 +71,7 @@ def configure_prefect(settings: Settings, *, console_level: str | None = None) -
         return None
     home = None
     if not os.environ.get("PREFECT_API_URL") and not os.environ.get("PREFECT_HOME"):
-        home = settings.data_dir / "prefect"
-        home.mkdir(parents=True, exist_ok=True)
+        home = private_dir(private_dir(settings.data_dir) / "prefect")
         os.environ["PREFECT_HOME"] = str(home)
     os.environ.setdefault("NUMBA_CACHE_DIR", str(numba_cache_dir()))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

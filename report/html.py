@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 
 from foundation.config import Settings
+from foundation.secrets import open_private
 from mining.scoring import ScoreWeights
 from report import charts
 from report.markup import csp, esc, safe_href, table
@@ -403,5 +404,6 @@ def write_report(conn: psycopg.Connection, out_path: Path | str, settings: Setti
            f"<title>trendmine report</title><style>{_CSS}</style></head><body><main>{header}"
            f"{''.join(body)}</main><script>{_SCRIPT}</script></body></html>")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(doc, encoding="utf-8")
+    with open_private(out, "w", encoding="utf-8") as f:  # every account's feedback: 0600
+        f.write(doc)
     return out

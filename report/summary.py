@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,14 @@ from warehouse.rows import fetch_map
 from warehouse.trends import EMERGING_GRAIN, EMERGING_RECENT_PERIODS
 
 QUOTE_CHARS = 160
+# CommonMark lets any ASCII punctuation be backslash-escaped: escaped, customer text can open
+# no link, image, emphasis, table cell or raw HTML tag in the artifact.
+_MD_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+def md_text(text: object) -> str:
+    """User text (a label, a quote) as literal markdown on one line."""
+    return _MD_PUNCTUATION.sub(r"\\\1", " ".join(str(text).split()))
 
 
 def top_emerging(conn: psycopg.Connection, limit: int = 5) -> list[dict[str, Any]]:
@@ -62,14 +71,14 @@ def to_markdown(rows: list[dict[str, Any]], report_path: Path | None,
             lift = f"{r['lift']:.1f}x" if r.get("lift") else "-"
             p = f"{r['p_value']:.1e}" if r.get("p_value") is not None else "-"
             new = " (new)" if r["is_new"] else ""
-            label = str(r["label"]).replace("|", "/")
+            label = md_text(r["label"])
             lines.append(f"| {r['rank']} | {r['theme_id']} | {label}{new} | {r['mentions']} | "
                          f"{r['accounts']} | {money(r['arr'])} | {money(r['pipeline'])} | "
                          f"{lift} | {p} |")
         lines += ["", "## Evidence", ""]
         for r in rows:
-            lines.append(f"**{r['rank']}. {r['label']}**: {evidence_line(r)}")
-            lines += [f"> {q}" for q in r["quotes"]]
+            lines.append(f"**{r['rank']}. {md_text(r['label'])}**: {evidence_line(r)}")
+            lines += [f"> {md_text(q)}" for q in r["quotes"]]
             lines.append("")
     if report_path is not None:
         uri = Path(report_path).resolve().as_uri()

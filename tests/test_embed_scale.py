@@ -146,13 +146,15 @@ def test_the_query_path_imports_neither_torch_nor_the_clustering_stack():
 def test_the_mine_flow_embeds_on_dask_when_workers_are_set(services, tmp_path,
                                                            prefect_api):
     from flows.pipeline import mine_flow
+    from flows.runtime import running_with
 
     from .conftest import make_settings
 
     s = make_settings(services, tmp_path, embedding_workers=2)
     with psycopg.connect(s.dsn(), autocommit=True) as conn:
         _store(conn, TEXTS)  # 8 records: embedded, too few to cluster
-    counts = mine_flow(s)
+    with running_with(s):
+        counts = mine_flow()
     assert counts["embed"] == {"in": 8, "out": 8, "distinct": 8, "batches": 1}
     assert counts["embedded"] == 0  # nothing left for the mining process to embed
     assert len(_vectors(s)) == 8

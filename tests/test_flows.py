@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from demoworld import generate_world, write_world
+from flows.runtime import running_with
 from foundation.config import Settings
 from infra.embedded import free_port
 from ingest import dlq
@@ -60,7 +61,8 @@ def test_pipeline_flow_runs_end_to_end_and_records_itself(settings, db, prefect_
     published, unparseable = _publish_world(settings, world, tmp_path / "world")
     report = tmp_path / "out" / "report.html"
 
-    result = pipeline_flow(settings=settings, report_path=str(report))
+    with running_with(settings, report):
+        result = pipeline_flow()
 
     runs = _runs(db)
     assert set(runs) == {"pipeline", "ingest", "mine", "trends"}
@@ -93,8 +95,8 @@ def test_failed_stage_is_recorded_as_failed(services, tmp_path, prefect_api):
     from flows.pipeline import pipeline_flow
 
     t0 = time.monotonic()
-    with pytest.raises(ValueError, match="cannot load"):
-        pipeline_flow(settings=settings)
+    with pytest.raises(ValueError, match="cannot load"), running_with(settings):
+        pipeline_flow()
     assert time.monotonic() - t0 < 60  # a bad model is not "transient": no retries
     with psycopg.connect(settings.dsn(), autocommit=True) as db:
         runs = _runs(db)
@@ -182,6 +184,22 @@ def test_deployments_carry_the_configured_schedules(services, tmp_path):
     assert deps[MINE_TRENDS].parameters == {"include_ingest": False}
     assert not deps[ON_DEMAND].schedules
     assert deps[INGEST].entrypoint == "flows.pipeline.ingest_flow"
+
+
+def test_deployments_take_no_settings_and_no_paths_from_their_caller(tmp_path):
+    """A deployment's parameters come from whoever may call the Prefect API: none may point
+    the worker (and its credentials) at another broker, model or file."""
+    from flows.deployments import build_deployments
+    from flows.pulls import pull_flow
+
+    settings = Settings(data_dir=tmp_path, canny_api_key="k")  # and a pull deployment
+    deployments = build_deployments(settings)
+    assert any(d.flow_name == pull_flow.name for d in deployments)
+    allowed = {"include_ingest", "parent_run_id", "source"}
+    for d in deployments:
+        schema = d._parameter_openapi_schema.model_dump()["properties"]
+        assert set(schema) <= allowed, (d.name, set(schema))
+        assert not {"settings", "report_path"} & set(d.parameters)
 
 
 def test_prefect_yaml_deploys_the_same_flows_with_the_default_schedules():

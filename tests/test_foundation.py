@@ -7,7 +7,9 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -196,9 +198,9 @@ def test_unreachable_broker_gets_one_clear_line(settings):
 def test_postgres_without_pgvector_gets_one_clear_line(services, tmp_path):
     # PostgreSQL 18 looks for extensions only on extension_control_path: pointing it at an
     # empty directory gives a real server on which pgvector is not installed.
-    empty = tmp_path / "no-extensions"
-    empty.mkdir()
-    os.chmod(tmp_path, 0o755)
+    # outside pytest's 0700 temp root, which the server's system user cannot pass through
+    empty = Path(tempfile.mkdtemp(prefix="no-extensions-"))
+    empty.chmod(0o755)
     name = f"nov_{os.getpid()}_{int(time.time() * 1000) % 100000}"
     with psycopg.connect(f"{services['server_url']}/postgres", autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')

@@ -320,8 +320,10 @@ def test_configured_pulls_follow_credentials(pull_settings, tmp_path):
 @pytest.mark.usefixtures("prefect_api")
 def test_pull_flow_and_deployments(vendor_api, pull_settings):
     from flows.pulls import pull_deployments, pull_flow
+    from flows.runtime import running_with
 
-    result = pull_flow("canny", settings=pull_settings)
+    with running_with(pull_settings):
+        result = pull_flow("canny")
     assert result == {"pull": "canny", "pages": 3, "records": 25, "dead_lettered": 0,
                       "retries": 0}
     deployments = pull_deployments(pull_settings)

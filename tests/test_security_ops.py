@@ -4,6 +4,8 @@ SCRAM verifiers, and the Prefect deployments take no settings or paths from thei
 
 from __future__ import annotations
 
+import os
+import stat
 import uuid
 from collections.abc import Iterator
 
@@ -13,6 +15,8 @@ from pydantic import ValidationError
 
 from foundation.config import Settings, settings_error
 from foundation.secrets import scram_sha256_verifier
+from infra.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
+from report.html import write_report
 from warehouse.bi import TEMP_FILE_LIMIT, create_bi_role, role_url
 
 
@@ -109,3 +113,67 @@ def test_rerunning_bi_role_create_drops_the_defaults_the_role_gave_itself(db, bi
         assert bi.execute("SHOW statement_timeout").fetchone()[0] == "2min"
         assert bi.execute("SHOW work_mem").fetchone()[0] == "64MB"
         assert bi.execute("SHOW temp_file_limit").fetchone()[0] == TEMP_FILE_LIMIT
+
+
+@pytest.fixture(scope="module")
+def private_stack(tmp_path_factory) -> Iterator[tuple[EmbeddedPostgres, EmbeddedBroker]]:
+    """Its own Postgres and broker under a 0700 parent, as a home directory is."""
+    parent = tmp_path_factory.mktemp("home")
+    parent.chmod(0o700)
+    modes = {p: p.stat().st_mode for p in (parent, *parent.parents)}
+    pg = EmbeddedPostgres(parent / "data", free_port())
+    broker = EmbeddedBroker(parent / "data", free_port())
+    pg.start()
+    broker.start()
+    yield pg, broker
+    broker.stop()
+    pg.stop()
+    assert {p: p.stat().st_mode for p in modes} == modes  # no parent was opened up
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.mark.skipif(bool(os.environ.get("TRENDMINE_TEST_DATABASE_URL")),
+                    reason="the embedded Postgres only")
+def test_the_data_dir_is_private_and_its_parents_untouched(private_stack, settings, db):
+    pg, broker = private_stack
+    parent = pg.data_dir.parent
+    assert _mode(parent) == 0o700
+    assert _mode(pg.data_dir) == 0o700
+    for f in (pg.log, broker.log, pg.password_file, broker.pidfile):
+        assert _mode(f) == 0o600, f
+    report = write_report(db, settings.data_dir / "report.html", settings)
+    assert _mode(report) == 0o600
+
+
+@pytest.mark.skipif(bool(os.environ.get("TRENDMINE_TEST_DATABASE_URL")),
+                    reason="the embedded Postgres only")
+def test_a_failing_bi_role_create_leaves_no_password_in_the_server_log(private_stack):
+    pg, _ = private_stack
+    password = "bi-" + uuid.uuid4().hex
+    with (psycopg.connect(f"{pg.server_url()}/postgres", autocommit=True) as conn,
+          pytest.raises(psycopg.errors.InvalidParameterValue)):  # CONNECTION LIMIT -7
+        create_bi_role(conn, "bi_failing", password, connection_limit=-7)
+    log = pg.log.read_text()
+    assert "SCRAM-SHA-256$" in log  # the failing statement was logged, with the verifier
+    assert password not in log
+
+
+def test_customer_text_in_the_prefect_artifact_stays_text():
+    from markdown_it import MarkdownIt
+
+    from report.summary import to_markdown
+
+    label = "SSO <img src=x onerror=alert(1)> | [login](javascript:alert(1))"
+    quote = "**urgent** <script>alert(1)</script> ![x](http://evil.example/p.png) &lt;b&gt;"
+    row = {"rank": 1, "theme_id": 7, "label": label, "is_new": False, "mentions": 3,
+           "accounts": 2, "arr": 1000.0, "pipeline": 0.0, "lift": 2.0, "p_value": 0.01,
+           "quotes": [quote]}
+    html = MarkdownIt("commonmark", {"html": True}).enable("table").render(
+        to_markdown([row], None))
+    for raw in ("<img", "<script", "<strong>urgent", 'href="javascript', "<b>"):
+        assert raw not in html, raw
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html  # shown, as text
+    assert html.count("<td") == 9  # the label's | opened no extra cell

@@ -27,7 +27,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from flows.runtime import configure_prefect, reporting
+from flows.runtime import configure_prefect, reporting, running_with
 from foundation.config import Settings, get_settings
 
 console = Console()
@@ -74,7 +74,8 @@ def run(
     from flows.pipeline import pipeline_flow
 
     t0 = time.perf_counter()
-    result = pipeline_flow(settings=settings, report_path=str(report) if report else None)
+    with running_with(settings, report):
+        result = pipeline_flow()
     console.print(f"pipeline run {result['run_id']} completed: {_stage_counts(result)}")
     console.print(f"report: {result['report_path']}")
     console.print(f"[dim]pipeline done in {time.perf_counter() - t0:.0f}s[/dim]")
@@ -265,8 +266,8 @@ def run_demo(settings: Settings, *, feedback: int, accounts: int, weeks: int, se
 
         t = time.perf_counter()
         stages.totals["ingest"] = published  # every published message is consumed once
-        with reporting(stages):
-            result = pipeline_flow(settings=settings, report_path=str(out))
+        with reporting(stages), running_with(settings, out):
+            result = pipeline_flow()
         stages.finish_current()
         seconds["pipeline"] = time.perf_counter() - t
 
