@@ -446,10 +446,12 @@ def bi_role_create(
     generated = pw is None
     pw = pw or generate_password()
     with connection(settings, autocommit=True) as conn:
-        create_bi_role(conn, name, pw, statement_timeout=statement_timeout,
-                       connection_limit=connection_limit)
+        skipped = create_bi_role(conn, name, pw, statement_timeout=statement_timeout,
+                                 connection_limit=connection_limit)
     console.print(f"role {name}: can read the trends views only "
                   f"(statement timeout {statement_timeout}, {connection_limit} connections)")
+    for note in skipped:
+        console.print(f"[yellow]not set: {note}[/yellow]", highlight=False)
     console.print(role_url(settings.dsn(), name, pw, show_password=generated), highlight=False,
                   soft_wrap=True)
     if generated:
