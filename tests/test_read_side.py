@@ -13,7 +13,7 @@ from foundation.errors import TrendmineError
 from warehouse import datadict
 from warehouse.bi import create_bi_role, role_url
 from warehouse.queries import parse_since
-from warehouse.similar import nearest_records
+from warehouse.similar import index_missing, search_records, unindexed
 
 from .conftest import REPO
 from .test_trends import T0, World
@@ -100,30 +100,31 @@ def test_data_dictionary_is_up_to_date(db):
 
 
 def test_similar_returns_closest_feedback_with_account_and_theme(db):
-    from pgvector.psycopg import register_vector
-
     w = World(db)
     w.account("acme", "enterprise", 100_000)
     w.opportunity("o1", "acme", 5_000)
     sso, export = w.theme("SSO"), w.theme("Export")
     near = w.feedback("acme", T0, [sso], text="saml single sign on please")
     far = w.feedback(None, T0, [export], text="csv export")
-    register_vector(db)
     rng = np.random.default_rng(0)
     q = rng.normal(size=8).astype(np.float32)
     q /= np.linalg.norm(q)
-    for fid, vec in ((near, q + 0.05 * rng.normal(size=8)), (far, -q)):
-        db.execute("INSERT INTO trendmine.feedback_embedding (feedback_id, ord, model, "
-                   "text_hash, embedding) VALUES (%s, 0, 'm', 'h', %s)",
-                   (fid, np.asarray(vec, dtype=np.float32)))
-    rows = nearest_records(db, q, "m", limit=5)
+    vectors = {"saml single sign on please": q + 0.05 * rng.normal(size=8), "csv export": -q}
+
+    def encode(texts: list[str]) -> np.ndarray:  # a stand-in model: known vectors per text
+        out = np.array([vectors[t] for t in texts], dtype=np.float32)
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+    assert unindexed(db, "m") == 2
+    assert index_missing(db, encode, "m") == 2 and unindexed(db, "m") == 0
+    rows = search_records(db, "saml single sign on", q, "m", floor=0.5)
     assert [r.feedback_id for r in rows] == [near, far]
     top = rows[0]
-    assert top.similarity > 0.9 and top.theme_id == sso
+    assert top.similarity > 0.9 and top.theme_id == sso and top.word_rank == 1
+    assert rows[1].word_rank is None  # no shared word
     assert (top.account_name, top.segment, top.arr, top.open_deals) == (
         "Acme", "enterprise", 100_000.0, 1)
-    with pytest.raises(TrendmineError, match="no embeddings"):
-        nearest_records(db, q, "other-model")
+    assert unindexed(db, "other-model") == 2  # another model's vectors are made on demand
 
 
 def test_parse_since():

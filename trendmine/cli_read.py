@@ -325,25 +325,37 @@ def _print_theme(d: dict[str, Any], accounts: list[Any], page: int, page_size: i
 
 def similar(
     text: Annotated[str, typer.Argument(help="What a customer asked for.")],
-    limit: Annotated[int, typer.Option(min=1, max=500,
-                                       help="Closest records to consider.")] = 30,
+    limit: Annotated[int, typer.Option(min=1, max=500, help="Accounts to list, the closest "
+                                       "first (the totals always count every match).")] = 20,
     full: Annotated[bool, typer.Option("--full", help="Print whole texts.")] = False,
     min_similarity: Annotated[float | None, typer.Option(
-        min=-1.0, max=1.0, help="Floor below which there is no close match "
+        min=-1.0, max=1.0, help="Floor below which a record is not counted as an ask "
         "(default: TRENDMINE_SIMILAR_MIN_SIMILARITY).")] = None,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
 ) -> None:
-    """Who else asked for this? The accounts whose feedback is closest, with totals."""
+    """Who else asked for this? Every stored record is searched (all history; records not yet
+    searchable are indexed first, once), by meaning and by words, fused; a record counts as an
+    ask when its meaning similarity reaches the floor. Totals count every such record; the
+    answer also names the theme(s) the request belongs to."""
     from foundation.db import connection
+    from mining.boilerplate import strip_boilerplate
     from mining.embed import Embedder, embed_query
-    from warehouse.similar import similar_by_account
+    from warehouse.similar import index_missing, similar_by_account, unindexed
 
     settings = get_settings()
     floor = settings.similar_min_similarity if min_similarity is None else min_similarity
-    model_id = Embedder(model=settings.embedding_model).model_id  # nothing loaded
-    vec = embed_query(text, settings.embedding_model, settings.embedding_device)
-    with connection(settings) as conn:
-        answer = similar_by_account(conn, vec, model_id, floor, limit)
+    embedder = Embedder(model=settings.embedding_model, device=settings.embedding_device)
+    model_id = embedder.model_id  # nothing loaded
+    vec = embed_query(strip_boilerplate(text), settings.embedding_model,
+                      settings.embedding_device)
+    with connection(settings, autocommit=True) as conn:
+        missing = unindexed(conn, model_id)
+        if missing:
+            _err_console.print(f"[dim]making {missing:,} stored record(s) searchable (embedded "
+                               "once; later questions reuse them) ...[/dim]")
+            index_missing(conn, embedder.encode, model_id)
+        answer = similar_by_account(conn, text, vec, model_id, floor, limit)
+        answer.indexed_now = missing
     if fmt is Format.json:
         typer.echo(json.dumps(_similar_json(text, answer), indent=2))
     elif fmt is Format.csv:
@@ -352,6 +364,9 @@ def similar(
                         for rec in acc["records"]], fmt)
     else:
         _print_similar(text, answer, full)
+
+
+_err_console = Console(stderr=True)
 
 
 def _similar_json(text: str, answer: Any) -> dict[str, Any]:
@@ -365,10 +380,11 @@ def _similar_json(text: str, answer: Any) -> dict[str, Any]:
                               if k not in ("account_id", "account_name", "segment", "arr",
                                            "open_deals", "open_pipeline")}
                              for r in a.records]}
-                for a in answer.accounts]
+                for a in answer.listed]
     return {"query": text, "floor": answer.floor, "close_match": answer.close_match,
             "best_similarity": answer.best_similarity, "totals": answer.totals,
-            "accounts": accounts}
+            "listed_accounts": len(answer.listed),
+            "themes": [asdict(t) for t in answer.themes], "accounts": accounts}
 
 
 def _shorten(text: str, width: int = 200) -> str:
@@ -379,27 +395,46 @@ def _shorten(text: str, width: int = 200) -> str:
     return flat[:width].rsplit(" ", 1)[0] + " …"
 
 
+def _link_note(url: str) -> str:
+    """A note when ingest's redaction replaced part of a link (the link will not open)."""
+    from ingest.redact import PLACEHOLDERS
+
+    hit = [p for p in PLACEHOLDERS if f"[{p}]" in url]
+    return f"  [dim](part of this link was redacted at ingest as {', '.join(hit)})[/dim]" \
+        if hit else ""
+
+
 def _print_similar(text: str, answer: Any, full: bool) -> None:
-    console.print(f"[bold]closest to:[/bold] {escape(text)}")
+    console.print(f"[bold]closest to:[/bold] {escape(_shorten(text))}")
     if not answer.close_match:
         best = "-" if answer.best_similarity is None else f"{answer.best_similarity:.2f}"
-        console.print(f"no close match: the closest feedback has similarity {best}, below the "
-                      f"floor {answer.floor:.2f} (--min-similarity to look further)")
+        console.print(f"No close match: the closest stored feedback has similarity {best}, "
+                      f"below the floor {answer.floor:.2f} (--min-similarity to look further).")
         return
     t = answer.totals
     segs = ", ".join(f"{k} {v}" for k, v in t["segments"].items()) or "-"
-    console.print(f"{t['accounts']} accounts, ARR {_money(t['arr'])}, open pipeline "
+    console.print(f"{t['accounts']} accounts asked (ARR {_money(t['arr'])}, open pipeline "
                   f"{_money(t['open_pipeline'])} in {t['open_deals']} deals; segments: "
-                  f"{escape(segs)}; {t['records']} records at similarity >= {answer.floor:.2f}")
+                  f"{escape(segs)}): {t['records']} records at similarity >= "
+                  f"{answer.floor:.2f}, all stored history searched.", highlight=False)
+    for th in answer.themes:
+        console.print(f"It belongs to theme #{th.theme_id} {escape(repr(th.label))}: "
+                      f"{th.matches} of the {t['records']} matching records; the theme holds "
+                      f"{th.theme_records} records from {th.theme_accounts} accounts "
+                      f"(`trendmine theme {th.theme_id}`).", highlight=False)
+    listed = answer.listed
     acc = Table("account", "segment", "ARR", "open deals", "mentions", "first - last", "sim",
-                title="accounts (closest first)")
-    for a in answer.accounts:
+                title=f"accounts, the closest first ({len(listed)} of {len(answer.accounts)})")
+    for a in listed:
         acc.add_row(escape(a.name), escape(a.segment), _money(a.arr),
                     f"{a.open_deals} ({_money(a.open_pipeline)})", str(a.mentions),
                     f"{a.first:%Y-%m-%d} - {a.last:%Y-%m-%d}", f"{a.best:.2f}")
     console.print(acc)
+    if len(listed) < len(answer.accounts):
+        console.print(f"[dim]listing {len(listed)} of {len(answer.accounts)} accounts; the "
+                      "totals above count them all (--limit to list more)[/dim]")
     console.print("[bold]what they said[/bold]")
-    for a in answer.accounts:  # blocks, not a table: texts and links stay whole and clickable
+    for a in listed:  # blocks, not a table: texts and links stay whole and clickable
         console.print(f"[bold]{escape(a.name)}[/bold] ({escape(a.segment)}, ARR "
                       f"{_money(a.arr)})", soft_wrap=True)
         for r in a.records:
@@ -407,7 +442,8 @@ def _print_similar(text: str, answer: Any, full: bool) -> None:
             console.print(f"  {r.similarity:.2f}  {r.created_at:%Y-%m-%d}  {r.source}{theme}  "
                           f"{escape(r.text if full else _shorten(r.text))}", soft_wrap=True)
             if r.url:
-                console.print(f"        {escape(r.url)}", soft_wrap=True, highlight=False)
+                console.print(f"        {escape(r.url)}{_link_note(r.url)}", soft_wrap=True,
+                              highlight=False)
     if not full:
         console.print("[dim]texts shortened; --full prints them whole[/dim]")
 

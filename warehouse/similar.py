@@ -1,21 +1,33 @@
 """`similar`, answered by account: the stored feedback closest to a request, grouped by the
 account that sent it, with totals a PM can take into a deal review.
 
-Only records at or above the similarity floor count (Settings.similar_min_similarity,
-calibrated on CLINC150 by bench/bench_similar_floor.py); below it the answer is "no close
+Every stored record is searchable, whatever its age: `index_missing` strips each record's
+boilerplate (mining/boilerplate.py) and stores the text, its full-text vector and embeddings
+of the whole stripped text and of its snippets in trendmine.feedback_search(_embedding).
+
+Two searches rank the records, and reciprocal rank fusion merges them:
+- meaning: a record's best cosine between the request and its stored vectors;
+- words: BM25 over the request's words (the rarest 64; idf from the GIN index, each word once
+  per record), Postgres full text with English stemming.
+What COUNTS is decided by the meaning score alone: a record is an ask when its cosine is at
+or above the floor (Settings.similar_min_similarity, calibrated for precision by
+bench/bench_similar_floor.py). Totals cover every record above the floor; `limit` only
+bounds how many accounts are listed. Below the floor everywhere, the answer is "no close
 match", with the best similarity seen, instead of unrelated neighbours.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
 import psycopg
 
-from foundation.errors import TrendmineError
+from mining.boilerplate import strip_boilerplate
+from mining.snippets import split_snippets
 from warehouse.rows import fetch, fetch_value
 
 
@@ -37,6 +49,8 @@ class SimilarRecord:
     open_pipeline: float
     theme_id: int | None
     theme_label: str | None
+    fused: float = 0.0  # reciprocal rank fusion of the meaning and word ranks
+    word_rank: int | None = None  # rank in the word search (None: not among its top)
 
 
 @dataclass
@@ -67,14 +81,37 @@ class AccountMatch:
     def best(self) -> float:
         return max(r.similarity for r in self.records)
 
+    @property
+    def fused(self) -> float:
+        return max(r.fused for r in self.records)
+
+
+@dataclass
+class ThemeShare:
+    """A theme the matching records belong to, with its own totals over all history."""
+
+    theme_id: int
+    label: str
+    matches: int  # matching records in this theme
+    theme_records: int
+    theme_accounts: int
+
 
 @dataclass
 class SimilarAnswer:
-    """The accounts that asked for something close, and the totals over them."""
+    """The accounts that asked for something close (all of them), and the totals over them;
+    `shown` says how many accounts a listing keeps (closest first)."""
 
     floor: float
     best_similarity: float | None  # over every neighbour, kept or not
     accounts: list[AccountMatch]
+    shown: int | None = None
+    themes: list[ThemeShare] = field(default_factory=list)
+    indexed_now: int = 0  # records indexed on demand for this answer
+
+    @property
+    def listed(self) -> list[AccountMatch]:
+        return self.accounts if self.shown is None else self.accounts[:self.shown]
 
     @property
     def close_match(self) -> bool:
@@ -97,48 +134,149 @@ class SimilarAnswer:
         }
 
 
-_NEAREST = """
-WITH near AS (
-    SELECT feedback_id, ord, embedding <=> %(q)s AS distance
-    FROM trendmine.feedback_embedding WHERE model = %(model)s
-    ORDER BY distance LIMIT %(k)s
-), best AS (
-    SELECT DISTINCT ON (feedback_id) * FROM near ORDER BY feedback_id, distance
-)
-SELECT b.feedback_id, (1 - b.distance)::float8 AS similarity, f.source, f.text, f.url,
-       f.created_at, f.account_id, a.name AS account_name,
-       lower(coalesce(a.segment, 'unknown')) AS segment, coalesce(a.arr, 0)::float8 AS arr,
-       coalesce(ta.open_deals, 0)::integer AS open_deals,
-       coalesce(ta.open_pipeline, 0)::float8 AS open_pipeline,
-       ft.theme_id, t.label AS theme_label
-FROM best b JOIN trendmine.feedback f USING (feedback_id)
-LEFT JOIN trendmine.feedback_theme ft ON ft.feedback_id = b.feedback_id AND ft.ord = b.ord
-LEFT JOIN trendmine.themes t ON t.theme_id = ft.theme_id
-LEFT JOIN trendmine.accounts a ON a.account_id = f.account_id
-LEFT JOIN trends.accounts ta ON ta.account_id = f.account_id
-ORDER BY b.distance LIMIT %(limit)s
-"""
+Encode = Callable[[list[str]], np.ndarray]  # texts -> normalised float32 rows
+
+SEARCH_TABLE = "trendmine.feedback_search"
+SEARCH_EMBEDDING_TABLE = "trendmine.feedback_search_embedding"
+RRF_K = 60  # reciprocal rank fusion's constant (Cormack et al. 2009)
+WORD_TERMS = 64  # the rarest words of a long request are searched, the rest add little
+CANDIDATES = 200  # from each search, besides every record above the floor
+_BM25_K1, _BM25_B = 1.2, 0.75
+_INDEX_CHUNK = 512
 
 
-def nearest_records(conn: psycopg.Connection, query_embedding: np.ndarray, model_id: str,
-                    limit: int = 20) -> list[SimilarRecord]:
-    """The `limit` stored records closest to the query (cosine), closest first."""
+def search_vectors(search_text: str) -> list[str]:
+    """The texts embedded for one record: the whole stripped text, then its snippets when
+    there are several (a long record's one request is not drowned by the rest)."""
+    snippets = split_snippets(search_text)
+    return [search_text, *snippets] if len(snippets) > 1 else [search_text]
+
+
+def index_missing(conn: psycopg.Connection, encode: Encode, model_id: str,
+                  progress: Callable[[int, int], None] | None = None) -> int:
+    """Index every record not yet searchable (new, or its text changed since): stripped text
+    and full-text vector, then its embeddings for this model. Returns records indexed."""
     from pgvector.psycopg import register_vector
 
     register_vector(conn)
-    has = fetch_value(conn, "SELECT true FROM trendmine.feedback_embedding WHERE model = %s "
-                            "LIMIT 1", (model_id,))
-    if not has:
-        raise TrendmineError(f"no embeddings stored for model {model_id!r}",
-                             "run the mining flow first (or set TRENDMINE_EMBEDDING_MODEL)")
+    stale = conn.execute(
+        f"SELECT f.feedback_id, f.text, f.text_hash FROM trendmine.feedback f "
+        f"LEFT JOIN {SEARCH_TABLE} s USING (feedback_id) "
+        "WHERE s.feedback_id IS NULL OR s.text_hash <> f.text_hash").fetchall()
+    if stale:
+        with conn.transaction():
+            conn.execute(f"DELETE FROM {SEARCH_TABLE} WHERE feedback_id = ANY(%s)",
+                         ([r[0] for r in stale],))
+            with conn.cursor().copy(f"COPY {SEARCH_TABLE} (feedback_id, text_hash, search_text)"
+                                    " FROM STDIN") as copy:
+                for fid, text, h in stale:
+                    copy.write_row((fid, h, strip_boilerplate(text)))
+    todo = conn.execute(
+        f"SELECT s.feedback_id, s.search_text FROM {SEARCH_TABLE} s WHERE NOT EXISTS "
+        f"(SELECT 1 FROM {SEARCH_EMBEDDING_TABLE} e WHERE e.feedback_id = s.feedback_id "
+        "AND e.model = %s) ORDER BY s.feedback_id", (model_id,)).fetchall()
+    for start in range(0, len(todo), _INDEX_CHUNK):
+        part = todo[start:start + _INDEX_CHUNK]
+        rows = [(fid, ord_, t) for fid, text in part
+                for ord_, t in enumerate(search_vectors(text))]
+        distinct = list(dict.fromkeys(t for _, _, t in rows))  # templated copies: once
+        vecs = encode(distinct)
+        at = {t: i for i, t in enumerate(distinct)}
+        with conn.transaction(), conn.cursor().copy(
+                f"COPY {SEARCH_EMBEDDING_TABLE} (feedback_id, ord, model, embedding) "
+                "FROM STDIN") as copy:
+            for fid, ord_, t in rows:
+                copy.write_row((fid, ord_, model_id, np.asarray(vecs[at[t]], dtype=np.float32)))
+        if progress:
+            progress(min(start + _INDEX_CHUNK, len(todo)), len(todo))
+    return len(todo)
+
+
+def unindexed(conn: psycopg.Connection, model_id: str) -> int:
+    """Records `similar` cannot find yet (never indexed, changed, or not for this model)."""
+    return fetch_value(
+        conn, f"SELECT count(*) FROM trendmine.feedback f LEFT JOIN {SEARCH_TABLE} s "
+        "USING (feedback_id) WHERE s.feedback_id IS NULL OR s.text_hash <> f.text_hash OR "
+        f"NOT EXISTS (SELECT 1 FROM {SEARCH_EMBEDDING_TABLE} e WHERE e.feedback_id = "
+        "s.feedback_id AND e.model = %s)", (model_id,))
+
+
+# Meaning: each record's best cosine over its vectors (an exact scan: every record above the
+# floor is found, which an approximate index would not promise). Words: BM25 with each word
+# counted once per record, idf from the index itself, over the request's rarest words.
+_SEARCH = f"""
+WITH dense AS (
+    SELECT feedback_id, max(1 - (embedding <=> %(q)s))::float8 AS similarity
+    FROM {SEARCH_EMBEDDING_TABLE} WHERE model = %(model)s GROUP BY feedback_id
+), dense_ranked AS (
+    SELECT feedback_id, similarity, row_number() OVER (ORDER BY similarity DESC) AS dense_rank
+    FROM dense
+), n AS (
+    SELECT count(*)::float8 AS docs, coalesce(avg(length(tsv)), 1)::float8 AS avgdl
+    FROM {SEARCH_TABLE}
+), terms AS (
+    SELECT DISTINCT lexeme FROM unnest(tsvector_to_array(to_tsvector('english', %(text)s)))
+           AS lexeme
+), df AS (
+    SELECT t.lexeme, to_tsquery('simple', quote_literal(t.lexeme)) AS tsq,
+           (SELECT count(*) FROM {SEARCH_TABLE} s
+            WHERE s.tsv @@ to_tsquery('simple', quote_literal(t.lexeme)))::float8 AS df
+    FROM terms t
+), words AS (
+    SELECT df.tsq, ln(1 + (n.docs - df.df + 0.5) / (df.df + 0.5)) AS idf
+    FROM df, n WHERE df.df > 0 ORDER BY df.df, df.lexeme LIMIT {WORD_TERMS}
+), lexical AS (
+    SELECT s.feedback_id,
+           sum(w.idf * {_BM25_K1 + 1} / (1 + {_BM25_K1} * (1 - {_BM25_B} + {_BM25_B}
+               * length(s.tsv) / n.avgdl))) AS bm25
+    FROM words w JOIN {SEARCH_TABLE} s ON s.tsv @@ w.tsq CROSS JOIN n
+    GROUP BY s.feedback_id ORDER BY bm25 DESC LIMIT %(k)s
+), lexical_ranked AS (
+    SELECT feedback_id, row_number() OVER (ORDER BY bm25 DESC, feedback_id) AS word_rank
+    FROM lexical
+), fused AS (
+    SELECT coalesce(d.feedback_id, l.feedback_id) AS feedback_id, d.similarity, l.word_rank,
+           coalesce(1.0 / ({RRF_K} + d.dense_rank), 0)
+           + coalesce(1.0 / ({RRF_K} + l.word_rank), 0) AS fused
+    FROM dense_ranked d FULL JOIN lexical_ranked l USING (feedback_id)
+    WHERE d.similarity >= %(floor)s OR d.dense_rank <= %(k)s OR l.feedback_id IS NOT NULL
+)
+SELECT x.feedback_id, coalesce(x.similarity, 0)::float8 AS similarity, f.source, f.text,
+       f.url, f.created_at, f.account_id, a.name AS account_name,
+       lower(coalesce(a.segment, 'unknown')) AS segment, coalesce(a.arr, 0)::float8 AS arr,
+       coalesce(ta.open_deals, 0)::integer AS open_deals,
+       coalesce(ta.open_pipeline, 0)::float8 AS open_pipeline,
+       th.theme_id, th.label AS theme_label, x.fused::float8 AS fused, x.word_rank::integer
+FROM fused x JOIN trendmine.feedback f USING (feedback_id)
+LEFT JOIN LATERAL (
+    SELECT t.theme_id, t.label FROM trendmine.feedback_theme ft
+    JOIN trendmine.themes t USING (theme_id)
+    WHERE ft.feedback_id = x.feedback_id AND t.visibility = 'shown'
+    GROUP BY t.theme_id, t.label ORDER BY count(*) DESC, t.theme_id LIMIT 1
+) th ON true
+LEFT JOIN trendmine.accounts a ON a.account_id = f.account_id
+LEFT JOIN trends.accounts ta ON ta.account_id = f.account_id
+ORDER BY x.fused DESC, x.similarity DESC NULLS LAST, x.feedback_id
+"""
+
+
+def search_records(conn: psycopg.Connection, text: str, query_embedding: np.ndarray,
+                   model_id: str, floor: float, candidates: int = CANDIDATES
+                   ) -> list[SimilarRecord]:
+    """Every record at or above the floor plus the best `candidates` of each search, best
+    fused rank first. `text` is the request as typed (its boilerplate is stripped here)."""
+    from pgvector.psycopg import register_vector
+
+    register_vector(conn)
     vec = np.asarray(query_embedding, dtype=np.float32).reshape(-1)
-    # several snippets of one record can be near: over-fetch snippets, keep `limit` records
-    return fetch(conn, SimilarRecord, _NEAREST,
-                 {"q": vec, "model": model_id, "k": limit * 5, "limit": limit})
+    return fetch(conn, SimilarRecord, _SEARCH,
+                 {"q": vec, "model": model_id, "k": candidates, "floor": floor,
+                  "text": strip_boilerplate(text)})
 
 
 def group_by_account(records: list[SimilarRecord], floor: float) -> SimilarAnswer:
-    """Records at or above `floor`, grouped by account (closest account first)."""
+    """Records at or above `floor`, grouped by account: the best fused rank first, records
+    without a known account last."""
     groups: dict[str | None, AccountMatch] = {}
     for r in records:
         if r.similarity < floor:
@@ -150,11 +288,39 @@ def group_by_account(records: list[SimilarRecord], floor: float) -> SimilarAnswe
                 r.segment, r.arr, r.open_deals, r.open_pipeline)
         g.records.append(r)
     best = max((r.similarity for r in records), default=None)
-    ranked = sorted(groups.values(), key=lambda a: (a.account_id is None, -a.best))
+    ranked = sorted(groups.values(), key=lambda a: (a.account_id is None, -a.fused, -a.best))
     return SimilarAnswer(floor, best, ranked)
 
 
-def similar_by_account(conn: psycopg.Connection, query_embedding: np.ndarray, model_id: str,
-                       floor: float, limit: int = 20) -> SimilarAnswer:
-    """The accounts whose feedback is close to the query (records considered: `limit`)."""
-    return group_by_account(nearest_records(conn, query_embedding, model_id, limit), floor)
+_THEME_TOTALS = """
+SELECT ft.theme_id, count(DISTINCT ft.feedback_id)::integer AS records,
+       count(DISTINCT f.account_id)::integer AS accounts
+FROM trendmine.feedback_theme ft JOIN trendmine.feedback f USING (feedback_id)
+WHERE ft.theme_id = ANY(%s) GROUP BY ft.theme_id
+"""
+THEMES_SHOWN = 3
+_THEME_MIN_SHARE = 0.2  # a theme holding less of the matches is not what was asked
+
+
+def request_themes(conn: psycopg.Connection, answer: SimilarAnswer) -> list[ThemeShare]:
+    """The themes most of the matching records belong to, with each theme's own totals."""
+    votes = Counter((r.theme_id, r.theme_label) for a in answer.accounts for r in a.records
+                    if r.theme_id is not None)
+    total = sum(a.mentions for a in answer.accounts)
+    top = [(tid, label, n) for (tid, label), n in votes.most_common(THEMES_SHOWN)
+           if n >= _THEME_MIN_SHARE * total]
+    if not top:
+        return []
+    totals = {r[0]: r[1:] for r in conn.execute(_THEME_TOTALS, ([t for t, _, _ in top],))}
+    return [ThemeShare(tid, label, n, *totals.get(tid, (0, 0))) for tid, label, n in top]
+
+
+def similar_by_account(conn: psycopg.Connection, text: str, query_embedding: np.ndarray,
+                       model_id: str, floor: float, limit: int | None = None) -> SimilarAnswer:
+    """The accounts whose feedback is close to the request: every one above the floor counted,
+    the first `limit` listed."""
+    records = search_records(conn, text, query_embedding, model_id, floor)
+    answer = group_by_account(records, floor)
+    answer.shown = limit
+    answer.themes = request_themes(conn, answer)
+    return answer
