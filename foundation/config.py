@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from foundation.errors import TrendmineError
@@ -187,6 +187,23 @@ class Settings(BaseSettings):
         le=1,
         description="0 = score counts accounts only, 1 = ARR only; between blends the two.",
     )
+    timezone: str = Field(
+        default="UTC",
+        description="IANA time zone whose calendar days windows and trend periods use "
+        "(--since 90d = the 90 whole days ending today there).",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("unknown time zone; use an IANA name such as UTC or "
+                             "Europe/Berlin") from None
+        return value
 
     # --- sales loop
     icp_fit_threshold: float = Field(

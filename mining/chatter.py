@@ -5,8 +5,12 @@ and sign-offs recur word for word across many records that are otherwise about d
 things. A request sentence may recur too ("We export everything to Excel just to pivot
 it."), but its records then sit together in one theme. So a sentence is *boilerplate* when
 it occurs, beside other content, in at least `min_records` records spread over at least
-`min_themes` themes, none holding more than `max_theme_share` of them. No list of phrases
-is hard-coded. A record with nothing left but boilerplate and a few words is chatter.
+`min_themes` themes, none holding more than `max_theme_share` of them. A template that is a
+snippet of its own (a rep's "Great, I'll send a recap with next steps by Monday." closing
+every call note) has no company in its snippet, and its snippets all sit in one theme; it is
+boilerplate too when it asks for nothing and the rest of its records (the calls it closes)
+spread the same way over the themes. No list of phrases is hard-coded. A record with nothing
+left but boilerplate and a few words is chatter.
 """
 
 from __future__ import annotations
@@ -125,19 +129,21 @@ class BoilerplateDetector:
         # record that is nothing but the sentence lands in whatever theme such records
         # form together, which says nothing about the sentence.
         where: dict[str, dict] = defaultdict(dict)
+        # a snippet that is one sentence and nothing else: sentence -> {record: the theme of
+        # the rest of its record}, for sentences that ask for nothing
+        alone: dict[str, dict] = defaultdict(dict)
+        context = self._record_context(labels, records, words)
         for i, (ks, ws) in enumerate(zip(keys, words, strict=True)):
             total = sum(ws)
             for key, w in zip(ks, ws, strict=True):
                 if total - w >= self.min_content_words:
                     where[key].setdefault(records[i], int(labels[i]))
-        self.boilerplate_: set[str] = set()
-        for key, recs in where.items():
-            if not key or len(recs) < self.min_records:
-                continue
-            themes = Counter(recs.values())
-            top = themes.most_common(1)[0][1] / len(recs)
-            if top <= self.max_theme_share and len(themes) >= self.min_themes:
-                self.boilerplate_.add(key)
+                elif (len(ks) == 1 and context.get(i) is not None
+                      and not _asks_sentence(sentences[i][0])):
+                    alone[key].setdefault(records[i], context[i])
+        self.boilerplate_: set[str] = {
+            key for found in (where, alone) for key, recs in found.items()
+            if key and self._spread(recs)}
         self.stripped_, chatter = [], []
         for text, sents, ks, ws in zip(texts, sentences, keys, words, strict=True):
             keep = [k not in self.boilerplate_ for k in ks]
@@ -147,6 +153,34 @@ class BoilerplateDetector:
             self.stripped_.append(" ".join(kept) if kept else text)
         self.chatter_ = np.array(chatter, dtype=bool)
         return self
+
+
+    def _spread(self, recs: dict) -> bool:
+        """Records enough, over themes enough, none holding too large a share."""
+        if len(recs) < self.min_records:
+            return False
+        themes = Counter(recs.values())
+        top = themes.most_common(1)[0][1] / len(recs)
+        return top <= self.max_theme_share and len(themes) >= self.min_themes
+
+    def _record_context(self, labels: np.ndarray, records: list, words: list[list[int]]
+                        ) -> dict[int, int]:
+        """{text index: the most common theme among the OTHER texts of its record that have
+        content of their own} (texts of a record with no such other text are left out)."""
+        by_record: dict = defaultdict(list)
+        for i, rec in enumerate(records):
+            by_record[rec].append(i)
+        out: dict[int, int] = {}
+        for members in by_record.values():
+            if len(members) < 2:
+                continue
+            for i in members:
+                others = Counter(int(labels[j]) for j in members
+                                 if j != i and labels[j] != labels[i]
+                                 and sum(words[j]) >= self.min_content_words)
+                if others:
+                    out[i] = min(others, key=lambda t: (-others[t], t))
+        return out
 
 
 def chatter_themes(labels: np.ndarray, chatter: np.ndarray, min_share: float = 0.5,

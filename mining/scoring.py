@@ -24,6 +24,7 @@ never a re-mining. The database computes the same formula in ``trendmine.account
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from statistics import median
@@ -108,3 +109,59 @@ def weighted_score(
     return sum(
         account_contribution(seg, srcs, arr, ref_arr, weights) for seg, srcs, arr in accounts
     )
+
+
+# --- the value score: what `trends` ranks by default ----------------------------------------
+#
+#     value = demand x pipeline_factor x momentum
+#
+# - demand: the weighted score of the window (above): distinct accounts, each weighted by its
+#   segment, its ARR (capped) and its strongest source;
+# - pipeline_factor = 1 + ln(1 + open_pipeline / reference_arr): open deals that ask for the
+#   theme, in median accounts' ARR, with diminishing returns (a 3.2M pipeline against a 50k
+#   median multiplies by 5.2, 100k by 2.1);
+# - momentum = clip(sqrt(lift), MOMENTUM_MIN, MOMENTUM_MAX) with
+#   lift = (recent + DAMPING) / (expected + DAMPING): the daily weighted score (each account
+#   once a day) summed over the window's last `recent_days`, against what the days before
+#   predict for as many days. DAMPING (a median account's day, twice) keeps one or two new
+#   voices from reading as a surge; the clip keeps a theme's growth from outweighing its
+#   size by more than MOMENTUM_MAX.
+#
+# So a fast-rising need with pipeline multiplies its demand by up to ~4 x (1 + pipeline
+# term), while steady noise keeps ~1 x 1: it cannot sit below a steady theme of less than
+# a few times its demand.
+VALUE_RECENT_DAYS = 28
+VALUE_DAMPING = 2.0
+MOMENTUM_MIN = 0.5
+MOMENTUM_MAX = 4.0
+
+
+@dataclass(frozen=True)
+class ValueParts:
+    """One theme's value and the components it is the product of (`--explain`)."""
+
+    demand: float
+    pipeline_factor: float
+    lift: float
+    momentum: float
+    value: float
+
+
+def recent_days(window_days: int) -> int:
+    """Days at the end of a window that count as recent: VALUE_RECENT_DAYS, or a third of a
+    short window (at least one day)."""
+    return max(1, min(VALUE_RECENT_DAYS, window_days // 3))
+
+
+def value_score(demand: float, pipeline: float, recent: float, earlier: float,
+                window_days: int, ref_arr: float) -> ValueParts:
+    """The value score of one theme: `demand` the weighted score of the whole window,
+    `recent`/`earlier` its weighted score in the last `recent_days(window_days)` days and in
+    the days before them, `pipeline` its open pipeline, `ref_arr` the median ARR."""
+    r_days = recent_days(window_days)
+    e_days = max(window_days - r_days, 0)
+    expected = earlier * r_days / e_days if e_days else recent
+    lift = (max(recent, 0.0) + VALUE_DAMPING) / (max(expected, 0.0) + VALUE_DAMPING)
+    momentum = min(max(lift ** 0.5, MOMENTUM_MIN), MOMENTUM_MAX)
+    factor = 1.0 + math.log1p(max(pipeline, 0.0) / ref_arr) if ref_arr > 0 else 1.0
+    return ValueParts(demand, factor, lift, momentum, demand * factor * momentum)

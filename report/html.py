@@ -116,12 +116,14 @@ class _Report:
     def __init__(self, conn: psycopg.Connection, settings: Settings, since_days: int) -> None:
         self.conn, self.settings = conn, settings
         self.weights = ScoreWeights.from_settings(settings)
-        self.w: ReportWindow = report_data.report_window(conn, since_days)
+        self.w: ReportWindow = report_data.report_window(conn, since_days, settings.timezone)
         self.info: dict[int, ThemeInfo] = report_data.themes(conn)
         self.leaves = report_data.figures(conn, self.w, self.weights, "leaf")
-        self.parents = [p for p in report_data.figures(conn, self.w, self.weights, "parent")
-                        if self.info.get(p.theme_id) is None
-                        or self.info[p.theme_id].visibility == "shown"][:TOP_PARENTS]
+        listed = [p for p in report_data.figures(conn, self.w, self.weights, "parent")
+                  if self.info.get(p.theme_id) is None
+                  or self.info[p.theme_id].visibility == "shown"]
+        self.n_parents = len(listed)  # said next to the list: no silent cap
+        self.parents = listed[:TOP_PARENTS]
         self.leaf_by_id = {r.theme_id: r for r in self.leaves}
         self.weekly = {**report_data.weekly_mentions(conn, self.w, "parent"),
                        **report_data.weekly_mentions(conn, self.w, "leaf")}
@@ -239,9 +241,13 @@ class _Report:
 
     def parents_section(self) -> str:
         parts = ['<h2 id="themes">Themes by parent</h2>',
-                 f'<p class="note">Window: {self.w.describe()}. Ranked by weighted score; '
+                 f'<p class="note">Window: {self.w.describe()}. Ranked by value '
+                 f"(weighted score x open pipeline x momentum, docs/read-side.md); "
                  f"growth = weighted score of the last complete week against the mean of the "
-                 f"{GROWTH_PERIODS} weeks before. Click a theme to open its card.</p>"]
+                 f"{GROWTH_PERIODS} weeks before. Click a theme to open its card. Showing "
+                 f"{len(self.parents):,} of {self.n_parents:,} themes"
+                 + (" (`trendmine trends --level parent --format csv` lists them all)"
+                    if len(self.parents) < self.n_parents else "") + ".</p>"]
         parts.append(table(
             ["#", "theme", "sub-themes", "mentions", "accounts", "ARR", "open pipeline",
              "growth", "urgent", "mentions per week"],
@@ -292,6 +298,7 @@ class _Report:
             f"baseline weeks before it.</p>")
         mix = report_data.segment_mix(self.conn, [e["theme_id"] for e in rows],
                                       rows[0]["period_start"])
+        quotes = queries.theme_quotes(self.conn, [e["theme_id"] for e in rows])
         items = []
         for e in rows:
             segs = ", ".join(f"{n} {seg}" for seg, n in mix.get(e["theme_id"], {}).items())
@@ -299,7 +306,8 @@ class _Report:
             parent = f" (under {esc(e['parent_label'])})" if e.get("parent_label") else ""
             items.append(f"<li><b>{theme_link(e['theme_id'], e['label'])}</b>{new}{parent}: "
                          f"{esc(evidence_words(e))}{self.related_words(e)}"
-                         f'<br><span class="note">accounts by segment: {esc(segs or "-")}'
+                         + "".join(f"<br><q>{esc(q)}</q>" for q in quotes.get(e["theme_id"], []))
+                         + f'<br><span class="note">accounts by segment: {esc(segs or "-")}'
                          "</span></li>")
         head.append('<ol class="evidence">' + "".join(items) + "</ol>")
         return "".join(head)

@@ -112,7 +112,7 @@ def test_every_table_states_its_window(settings, db, cli):  # noqa: F811
 def test_rank_by_every_column_and_segment_in_any_case(settings, db, cli):  # noqa: F811
     _, since = _generated_world(db, seed=5)
     rebuild_trends(db, settings)
-    for key in ("score", "mentions", "accounts", "arr", "pipeline", "growth"):
+    for key in ("value", "score", "mentions", "accounts", "arr", "pipeline", "growth"):
         rows = top_trends(db, since, rank_by=key, limit=50)
         values = [getattr(r, key) for r in rows]
         present = [v for v in values if v is not None]
@@ -129,7 +129,7 @@ def test_rank_by_every_column_and_segment_in_any_case(settings, db, cli):  # noq
 @pytest.mark.parametrize("args, needle", [
     (("trends", "--segment", "gold"), "use one of enterprise, mid_market, smb, unknown, all"),
     (("trends", "--rank-by", "votes"),
-     "use one of score, mentions, accounts, arr, pipeline, growth"),
+     "use one of value, score, mentions, accounts, arr, pipeline, growth"),
     (("theme", "1", "--segment", "gold"), "unknown --segment 'gold'"),
 ])
 def test_unknown_values_are_answered_with_the_valid_ones(settings, db, cli, args, needle):  # noqa: F811

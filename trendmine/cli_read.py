@@ -77,6 +77,45 @@ def _caption(text: str) -> str:
     return f"[dim]{escape(text)}[/dim]"
 
 
+def _clip(text: str, width: int = 60) -> str:
+    """Whole words up to `width` characters, then an ellipsis (the full text is in csv/json)."""
+    flat = " ".join((text or "").split())
+    if len(flat) <= width:
+        return flat
+    return flat[:width].rsplit(" ", 1)[0] + "…"
+
+
+def _fit_table(columns: list[tuple[str, bool]], width: int | None = None,
+               **kwargs: Any) -> tuple[Table, list[int]]:
+    """A table for the terminal's width: (header, essential) columns, the first named
+    'theme' wraps by words and gets the room left; optional columns are left out, last
+    first, until the rest fits. Returns the table and the indexes of the columns kept."""
+    width = width or console.width
+    keep = list(range(len(columns)))
+
+    def need(idx: list[int]) -> int:  # headers or typical cells, plus 3 per column border
+        return sum(max(len(columns[i][0]), 7) + 3 for i in idx) + 24
+    for i in reversed(range(len(columns))):
+        if need(keep) <= width:
+            break
+        if not columns[i][1]:
+            keep.remove(i)
+    table = Table(**kwargs)
+    for i in keep:
+        name = columns[i][0]
+        if name == "theme":
+            table.add_column(name, ratio=1, min_width=18, overflow="fold")
+        else:
+            table.add_column(name, no_wrap=True, justify="left" if i == 0 else "right")
+    return table, keep
+
+
+def _dropped_note(columns: list[tuple[str, bool]], keep: list[int]) -> str | None:
+    gone = [c[0] for i, c in enumerate(columns) if i not in keep]
+    return (f"[dim]left out at this width: {', '.join(gone)} (a wider terminal, or "
+            f"--format csv/json for every column)[/dim]") if gone else None
+
+
 _SINCE_HELP = "Window: 90d, 12w, 6m, 1y or a date."
 _SEGMENT_HELP = "Only accounts in this segment (current segment, any case; 'unknown' too)."
 
@@ -89,64 +128,103 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
+_TREND_COLUMNS = [("id", True), ("theme", True), ("value", True), ("accounts", True),
+                  ("ARR", True), ("pipeline", True), ("growth", True), ("mentions", False),
+                  ("score", False), ("urgent", False), ("tone", False), ("per period", False)]
+
+
 def trends(
     since: Annotated[str, typer.Option(help=_SINCE_HELP)] = "90d",
     period: Annotated[Period, typer.Option(help="Sparkline and growth period.")] = Period.week,
     segment: Annotated[str | None, typer.Option(help=_SEGMENT_HELP)] = None,
     source: Annotated[str | None, typer.Option(help="Only feedback from this source.")] = None,
     rank_by: Annotated[str, typer.Option(
-        help="Ranking column: score, mentions, accounts, arr, pipeline or growth.")] = "score",
+        help="Ranking column: value (default: demand x pipeline x momentum, see --explain), "
+             "score, mentions, accounts, arr, pipeline or growth.")] = "value",
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    explain: Annotated[bool, typer.Option(
+        "--explain", help="Print each theme's value components under the table.")] = False,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
     level: Annotated[Level, typer.Option(help="leaf themes, or the parent themes that "
                                          "group them.")] = Level.leaf,
 ) -> None:
-    """Top themes of the window: mentions, distinct accounts, ARR, open pipeline, growth."""
+    """Top themes of the window, ranked by value: weighted demand (distinct accounts,
+    segment, ARR) x open pipeline x momentum; also mentions, ARR, growth."""
     from foundation.db import connection
     from foundation.errors import TrendmineError
     from mining.scoring import ScoreWeights
     from schemas.names import Source
-    from warehouse.queries import make_window, parse_since, top_trends
+    from warehouse.queries import day_window, top_trends
 
     if source is not None and source not in {s.value for s in Source}:
         raise TrendmineError(f"unknown --source {source!r}",
                              f"use one of {', '.join(s.value for s in Source)}")
     settings = get_settings()
-    window = make_window(parse_since(since), period.value)
+    window = day_window(since, period.value, settings.timezone)
     rank = rank_by.strip().lower()
     with connection(settings) as conn:
         rows = top_trends(conn, window.since, period.value, segment, source, rank, limit,
                           weights=ScoreWeights.from_settings(settings), now=window.until,
-                          level=level.value)
+                          level=level.value, tz=settings.timezone)
     if fmt is Format.json:
         typer.echo(json.dumps([r.as_dict() for r in rows], indent=2))
         return
     if fmt is Format.csv:
         buf = io.StringIO()
         w = csv.writer(buf)
-        w.writerow(["theme_id", "label", "mentions", "accounts", "arr", "pipeline", "score",
-                    "growth", "urgent_share", "sentiment", "series"])
+        w.writerow(["theme_id", "label", "value", "mentions", "accounts", "arr", "pipeline",
+                    "score", "growth", "urgent_share", "sentiment", "series",
+                    *(f"value_{k}" for k in _EXPLAIN_KEYS)])
         for r in rows:
-            w.writerow([r.theme_id, r.label, r.mentions, r.accounts, f"{r.arr:.2f}",
-                        f"{r.pipeline:.2f}", f"{r.score:.4f}",
+            w.writerow([r.theme_id, r.label, f"{r.value:.4f}", r.mentions, r.accounts,
+                        f"{r.arr:.2f}", f"{r.pipeline:.2f}", f"{r.score:.4f}",
                         "" if r.growth is None else f"{r.growth:.4f}",
                         "" if r.urgent_share is None else f"{r.urgent_share:.4f}",
                         "" if r.sentiment is None else f"{r.sentiment:.4f}",
-                        " ".join(f"{v:g}" for v in r.series)])
+                        " ".join(f"{v:g}" for v in r.series),
+                        *(r.explain.get(k, "") for k in _EXPLAIN_KEYS)])
         typer.echo(buf.getvalue(), nl=False)
         return
-    title = f"top themes since {window.since:%Y-%m-%d}, ranked by {rank}"
+    title = f"top themes {window.since:%Y-%m-%d} to {window.last_day:%Y-%m-%d}, ranked by {rank}"
     title += "".join(f", {k}={v}" for k, v in (("segment", segment), ("source", source)) if v)
-    table = Table("id", "theme", "mentions", "accounts", "ARR", "pipeline", "score", "growth",
-                  "urgent", "tone", f"per {period.value}", title=escape(title),
-                  caption=_caption(window.caption(source) + "; " + _TONE_NOTE))
+    cols = [(f"per {period.value}" if c == "per period" else c, e) for c, e in _TREND_COLUMNS]
+    table, keep = _fit_table(cols, title=escape(title),
+                             caption=_caption(window.caption(source) + "; " + _TONE_NOTE))
     for r in rows:
-        table.add_row(str(r.theme_id), escape(r.label), f"{r.mentions:,}", f"{r.accounts:,}",
-                      _money(r.arr), _money(r.pipeline), f"{r.score:,.1f}", _pct(r.growth),
-                      _share(r.urgent_share), _tone(r.sentiment), sparkline(r.series))
+        cells = [str(r.theme_id), escape(_clip(r.label)), f"{r.value:,.1f}",
+                 f"{r.accounts:,}", _money(r.arr), _money(r.pipeline), _pct(r.growth),
+                 f"{r.mentions:,}", f"{r.score:,.1f}", _share(r.urgent_share),
+                 _tone(r.sentiment), sparkline(r.series)]
+        table.add_row(*(cells[i] for i in keep))
     console.print(table)
     if not rows:
         console.print("[dim]no mined feedback in that window (run the pipeline first)[/dim]")
+        return
+    console.print(f"showing {len(rows):,} of {rows.total:,} themes"
+                  + (" (--limit for more; --format csv/json for every column)"
+                     if len(rows) < rows.total else ""))
+    if note := _dropped_note(cols, keep):
+        console.print(note)
+    if explain:
+        _print_explain(rows)
+
+
+# value's components (warehouse.queries.TrendRow.explain), in the order --explain prints them
+_EXPLAIN_KEYS = ("demand", "pipeline_factor", "recent_score", "earlier_score", "lift",
+                 "momentum", "recent_days", "reference_arr")
+
+
+def _print_explain(rows: list[Any]) -> None:
+    """value = demand x pipeline factor x momentum, in numbers, one theme a line."""
+    console.print("[bold]value = demand x pipeline factor x momentum[/bold] (docs/read-side.md)")
+    for r in rows:
+        x = r.explain
+        console.print(
+            f"{r.theme_id} {escape(_clip(r.label, 40))}: {x['demand']:,.1f} x "
+            f"{x['pipeline_factor']:.2f} (pipeline {_money(r.pipeline)}, median ARR "
+            f"{_money(x['reference_arr'])}) x {x['momentum']:.2f} (last {x['recent_days']} "
+            f"days {x['recent_score']:,.1f} vs {x['earlier_score']:,.1f} before: lift "
+            f"{x['lift']:.1f}) = {r.value:,.1f}")
 
 
 def emerging(
@@ -159,11 +237,12 @@ def emerging(
     """Themes rising faster than their own history explains, with the evidence in words."""
     from foundation.db import connection
     from mining.scoring import ScoreWeights
-    from warehouse.queries import emerging_report
+    from warehouse.queries import emerging_headline, emerging_report
 
     settings = get_settings()
     with connection(settings) as conn:
-        rows = emerging_report(conn, limit, segment, ScoreWeights.from_settings(settings))
+        rows = emerging_report(conn, limit, segment, ScoreWeights.from_settings(settings),
+                               tz=settings.timezone)
     if fmt is not Format.table:
         records = [{k: _jsonable(v) for k, v in r.as_dict().items()} for r in rows]
         if fmt is Format.csv:  # one cell each for the mix and the related themes
@@ -172,26 +251,32 @@ def emerging(
                 rec["related"] = _related_text(rec["related"])
         _print_records(records, fmt)
         return
+    console.print(f"[bold]{escape(emerging_headline(rows, segment))}[/bold]")
     if not rows:
-        console.print("no emerging themes" + (f" with {segment} accounts" if segment else "")
-                      + " (run `trendmine trends-rebuild` after mining)")
+        console.print("[dim]nothing flagged: `trendmine trends` ranks every theme by value; "
+                      "after new data, `trendmine trends-rebuild` re-tests[/dim]")
         return
-    table = Table("#", "theme", "accounts", "mentions", "ARR", "pipeline",
-                  "accounts by segment",
-                  title="emerging themes" + (f" asked for by {segment} accounts"
-                                             if segment else ""),
-                  caption=_caption(f"recent window from {rows[0].since:%Y-%m-%d} to now "
-                                   "(the current week counted for its elapsed share); "
-                                   "accounts and ARR each counted once; ARR current"))
+    cols = [("#", True), ("theme", True), ("accounts", True), ("mentions", False),
+            ("ARR", True), ("pipeline", True), ("accounts by segment", False)]
+    title = "emerging themes" + (f" asked for by {segment} accounts" if segment else "")
+    table, keep = _fit_table(
+        cols, title=title,
+        caption=_caption(f"recent window from {rows[0].since:%Y-%m-%d} to now (the current "
+                         "week counted for its elapsed share); accounts and ARR each counted "
+                         "once; ARR current"))
     for e in rows:
-        table.add_row(str(e.rank), f"{e.theme_id} {escape(e.label)}"
-                      + (f" [dim]({escape(e.parent_label)})[/dim]" if e.parent_label else ""),
-                      str(e.accounts), str(e.mentions), _money(e.arr), _money(e.pipeline),
-                      escape(_mix_text(e.segment_accounts)))
+        cells = [str(e.rank), f"{e.theme_id} {escape(_clip(e.label))}"
+                 + (f" [dim]({escape(_clip(e.parent_label, 30))})[/dim]"
+                    if e.parent_label else ""),
+                 str(e.accounts), str(e.mentions), _money(e.arr), _money(e.pipeline),
+                 escape(_mix_text(e.segment_accounts))]
+        table.add_row(*(cells[i] for i in keep))
     console.print(table)
     # sentences under the table, not cells: they stay whole at any terminal width
     for e in rows:
         console.print(f"[bold]{e.rank}. {escape(e.label)}[/bold]: {escape(e.evidence)}")
+        for q in e.quotes:
+            console.print(f"   [italic]“{escape(q)}”[/italic]")
         if e.related:
             console.print(f"   related, growing too (last complete week vs the 4 before): "
                           f"{escape(_related_text([r.__dict__ for r in e.related]))}")
@@ -221,17 +306,20 @@ def theme(
     lineage; the same window and numbers as `trends`."""
     from foundation.db import connection
     from mining.scoring import ScoreWeights
-    from warehouse.queries import parse_since, theme_accounts, theme_detail
+    from warehouse.loop import theme_decisions
+    from warehouse.queries import day_window, theme_accounts, theme_detail
 
     settings = get_settings()
-    start = parse_since(since)
+    win = day_window(since, period.value, settings.timezone)
     with connection(settings) as conn:
-        d = theme_detail(conn, theme_id, start, period.value, segment,
-                         weights=ScoreWeights.from_settings(settings))
+        d = theme_detail(conn, theme_id, win.since, period.value, segment,
+                         weights=ScoreWeights.from_settings(settings), now=win.until,
+                         tz=settings.timezone)
         export = fmt is not Format.table
-        accounts = theme_accounts(conn, theme_id, start, d["segment"],
+        accounts = theme_accounts(conn, theme_id, win.since, d["segment"],
                                   offset=0 if export else (page - 1) * page_size,
-                                  limit=None if export else page_size)
+                                  limit=None if export else page_size, until=win.until)
+        d["decisions"] = theme_decisions(conn, theme_id)
     if export:
         _print_records([_account_record(a) for a in accounts], fmt)
         return
@@ -315,12 +403,37 @@ def _print_theme(d: dict[str, Any], accounts: list[Any], page: int, page_size: i
         console.print(f"[dim]next: --page {page + 1}; all of them: --format csv[/dim]")
     console.print("sources: " + (", ".join(f"{s['source']} {s['mentions']}"
                                           for s in d["sources"]) or "-"))
+    _print_decisions(d["decisions"], d["theme_id"])
     for ev in d["lineage"]:
         related = ", ".join(map(str, ev["related_theme_ids"] or []))
         who = (ev.get("detail") or {}).get("by")
         console.print(f"lineage: {ev['at']:%Y-%m-%d} {ev['event']} theme {ev['theme_id']}"
                       + (f" (with {related})" if related else "")
                       + (f" by {who}" if who else ""))
+
+
+def _print_decisions(decisions: list[Any], theme_id: int) -> None:
+    """Each product decision: what, note, by whom, when, and whom it told (by name)."""
+    if not decisions:
+        console.print("decisions: none (`trendmine theme status ID shipped|planned|declined`)")
+        return
+    for dec in decisions:
+        where = ""
+        if dec.carried_from:
+            where = f", carried over when theme {dec.decided_on} was split"
+        elif dec.decided_on not in (None, theme_id):
+            where = f", made on theme {dec.decided_on} before it was merged here"
+        console.print(
+            f"[bold]decision: {dec.decision}[/bold]"
+            + (" (in force)" if dec.in_force else " (superseded)")
+            + f" by {escape(dec.decided_by or 'unknown')} on {dec.decided_at:%Y-%m-%d}{where}"
+            + (f": “{escape(dec.note)}”" if dec.note else ""))
+        told = [t.display for t in dec.told if t.notified_at is not None]
+        pending = [t.display for t in dec.told if t.notified_at is None]
+        console.print(f"  told ({len(told)}): " + (escape(", ".join(told)) or "-"))
+        if pending:
+            console.print(f"  to tell on the next `trendmine loop-publish` ({len(pending)}): "
+                          + escape(", ".join(pending)))
 
 
 def similar(

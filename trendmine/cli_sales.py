@@ -312,7 +312,7 @@ def theme_status(
         if d.changed:
             told = told_accounts(conn, [d.decision_id]).get(d.decision_id, [])
             console.print(f"theme {d.theme_id} {escape(repr(d.label))}: {d.decision}; "
-                          f"{_told_text(told)}", soft_wrap=True)
+                          f"{_told_text(told)}")
         else:
             console.print(f"theme {d.theme_id} {escape(repr(d.label))} is already {d.decision}: "
                           "nothing new to tell")

@@ -5,6 +5,8 @@ Each decision is a row of trendmine.theme_curation (who, when) plus a theme_line
 applied at once, and replayed by every later mining run (`fold_decisions` before the
 themes are written, `apply_decisions` after), so a full re-clustering neither renames a
 renamed theme, nor splits a merge apart, nor merges a split back, nor shows a hidden theme.
+Product decisions (shipped/planned/declined, warehouse.loop) follow their theme: a merge moves
+them to the surviving theme, a split carries the one in force to each part.
 """
 
 from __future__ import annotations
@@ -22,7 +24,12 @@ from psycopg.types.json import Jsonb
 from foundation.errors import TrendmineError
 from mining import PhraseLabeller
 from mining.chatter import chatter_parents
-from schemas.names import THEME_CURATION_TABLE
+from schemas.names import (
+    CURRENT_DECISIONS_VIEW,
+    LOOP_NOTIFICATIONS_TABLE,
+    THEME_CURATION_TABLE,
+    THEME_DECISIONS_TABLE,
+)
 
 ACTIONS = ("rename", "merge", "split", "hide", "move")
 # A new cluster this close to a theme merged away by hand is that theme again: fold it.
@@ -290,6 +297,10 @@ def merge(conn: psycopg.Connection, keep_id: int, absorbed: list[int], who: str 
                      "WHERE theme_id = ANY(%s)", (keep_id, absorbed))
         conn.execute("UPDATE trendmine.themes SET status = 'merged', merged_into = %s, "
                      "updated_at = now() WHERE theme_id = ANY(%s)", (keep_id, absorbed))
+        # their product decisions now speak for the surviving theme (decided_on keeps where
+        # they were made); its new requesters are told on the next loop run
+        conn.execute(f"UPDATE {THEME_DECISIONS_TABLE} SET theme_id = %s "
+                     "WHERE theme_id = ANY(%s)", (keep_id, absorbed))
         _refresh_stats(conn, [keep_id])
         parents = parent_ids(conn, [keep_id, *absorbed])
         refresh_counts(conn, [keep_id], parents)
@@ -349,9 +360,35 @@ def split(conn: psycopg.Connection, theme_id: int, parts: int = 2, who: str | No
         ids = [s.theme_id for s in out]
         _refresh_stats(conn, ids)
         _record(conn, "split", theme_id, ids, None, who or current_user())
+        _carry_decision(conn, theme_id, ids)
         conn.execute("UPDATE trendmine.themes SET status = 'retired', updated_at = now() "
                      "WHERE theme_id = %s", (theme_id,))
     return out
+
+
+def _carry_decision(conn: psycopg.Connection, theme_id: int, part_ids: list[int]) -> None:
+    """The product decision in force on a split theme, carried to each part (carried_from):
+    the accounts it told or is telling count as told for the copies, so nobody hears it
+    twice; the parts' other requesters are told on the next loop run."""
+    current = conn.execute(f"SELECT decision_id FROM {CURRENT_DECISIONS_VIEW} "
+                           "WHERE theme_id = %s", (theme_id,)).fetchone()
+    if current is None:
+        return
+    for part in part_ids:
+        conn.execute(
+            f"""WITH copy AS (
+                    INSERT INTO {THEME_DECISIONS_TABLE} (theme_id, decided_on, carried_from,
+                        decision, note, decided_by, decided_at)
+                    SELECT %(part)s, decided_on, decision_id, decision, note, decided_by,
+                           decided_at
+                    FROM {THEME_DECISIONS_TABLE} WHERE decision_id = %(did)s
+                    RETURNING decision_id)
+                INSERT INTO {LOOP_NOTIFICATIONS_TABLE} (decision_id, account_id, created_at,
+                    notified_at)
+                SELECT copy.decision_id, n.account_id, n.created_at,
+                       coalesce(n.notified_at, now())
+                FROM copy, {LOOP_NOTIFICATIONS_TABLE} n WHERE n.decision_id = %(did)s""",
+            {"part": part, "did": current[0]})
 
 
 def active_decisions(conn: psycopg.Connection) -> list[Decision]:

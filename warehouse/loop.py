@@ -15,14 +15,19 @@ Delivery, at least once and never lost:
    decided theme after the decision, so they are told on the next run.
 
 Recording the same decision again is a no-op: nothing new is pending, nothing is published
-twice.
+twice. Every decision records who made it (`--by`, else TRENDMINE_USER, else the login name,
+as curation does), and follows its theme: a merge moves it to the surviving theme, a split
+carries it to each part (warehouse.curation; `theme_decisions` reads them back with whom
+they told).
 """
 
 from __future__ import annotations
 
+import getpass
 import json
+import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import psycopg
@@ -92,9 +97,16 @@ ON CONFLICT DO NOTHING
 """
 
 
+def current_user() -> str:
+    """Who is deciding: TRENDMINE_USER, else the login name (curation records the same)."""
+    return os.environ.get("TRENDMINE_USER") or getpass.getuser()
+
+
 def decide(conn: psycopg.Connection, settings: Settings, theme_id: int, decision: str,
            note: str | None = None, who: str | None = None) -> Decision:
-    """Record a decision on a theme and, in the same transaction, whom to tell."""
+    """Record a decision on a theme (by `who`, default `current_user()`) and, in the same
+    transaction, whom to tell."""
+    who = who or current_user()
     if decision not in DECISIONS:
         raise TrendmineError(f"unknown decision {decision!r}",
                              f"use one of {', '.join(DECISIONS)}")
@@ -115,11 +127,84 @@ def decide(conn: psycopg.Connection, settings: Settings, theme_id: int, decision
         if current is not None and current[1] == decision:
             return Decision(current[0], theme_id, label, decision, False, 0)
         decision_id = conn.execute(
-            f"INSERT INTO {THEME_DECISIONS_TABLE} (theme_id, decision, note, decided_by) "
-            "VALUES (%s, %s, %s, %s) RETURNING decision_id",
-            (theme_id, decision, note, who)).fetchone()[0]
+            f"INSERT INTO {THEME_DECISIONS_TABLE} (theme_id, decided_on, decision, note, "
+            "decided_by) VALUES (%s, %s, %s, %s, %s) RETURNING decision_id",
+            (theme_id, theme_id, decision, note, who)).fetchone()[0]
         added = conn.execute(_ADD_PENDING, {"decision_id": decision_id}).rowcount
     return Decision(decision_id, theme_id, label, decision, True, added)
+
+
+@dataclass
+class Told:
+    """An account told (or to be told) of a decision."""
+
+    account_id: str
+    name: str | None
+    notified_at: datetime | None  # null: pending
+
+    @property
+    def display(self) -> str:
+        return self.name or self.account_id
+
+
+@dataclass
+class DecisionView:
+    """A decision as `theme ID` shows it: what, by whom, when, on which theme, and whom it
+    told."""
+
+    decision_id: int
+    theme_id: int
+    decided_on: int | None
+    carried_from: int | None
+    decision: str
+    note: str | None
+    decided_by: str | None
+    decided_at: datetime
+    in_force: bool
+    told: list[Told] = field(default_factory=list)
+
+
+# A theme's decisions: its own (merges moved the absorbed themes' ones here) and those of the
+# themes merged into it by mining (merged_into, followed to the end of the chain).
+_THEME_DECISIONS = f"""
+WITH RECURSIVE absorbed(theme_id) AS (
+    SELECT %(theme)s::bigint
+    UNION
+    SELECT t.theme_id FROM trendmine.themes t JOIN absorbed a ON t.merged_into = a.theme_id
+)
+SELECT d.decision_id, d.theme_id, d.decided_on, d.carried_from, d.decision, d.note,
+       d.decided_by, d.decided_at,
+       (d.decision_id = first_value(d.decision_id) OVER (
+            ORDER BY d.decided_at DESC, d.decision_id DESC)) AS in_force
+FROM {THEME_DECISIONS_TABLE} d
+WHERE d.theme_id IN (SELECT theme_id FROM absorbed)
+ORDER BY d.decided_at DESC, d.decision_id DESC
+"""
+
+
+def theme_decisions(conn: psycopg.Connection, theme_id: int) -> list[DecisionView]:
+    """Every decision on a theme, newest (in force) first, each with the accounts it told or
+    will tell (by name)."""
+    with conn.cursor(row_factory=class_row(DecisionView)) as cur:
+        found = cur.execute(_THEME_DECISIONS, {"theme": theme_id}).fetchall()
+    told = told_accounts(conn, [d.decision_id for d in found])
+    for d in found:
+        d.told = told.get(d.decision_id, [])
+    return found
+
+
+def told_accounts(conn: psycopg.Connection, decision_ids: list[int]) -> dict[int, list[Told]]:
+    """{decision id: the accounts it told or will tell, by name}."""
+    out: dict[int, list[Told]] = {}
+    rows = conn.execute(
+        f"SELECT n.decision_id, n.account_id, a.name, n.notified_at "
+        f"FROM {LOOP_NOTIFICATIONS_TABLE} n "
+        "LEFT JOIN trendmine.accounts a ON a.account_id = n.account_id "
+        "WHERE n.decision_id = ANY(%s) ORDER BY n.decision_id, coalesce(a.name, n.account_id)",
+        (decision_ids,)).fetchall()
+    for did, acct, name, at in rows:
+        out.setdefault(did, []).append(Told(acct, name, at))
+    return out
 
 
 def notify_new_requesters(conn: psycopg.Connection) -> int:

@@ -1,10 +1,15 @@
 """Read-side queries behind the CLI and the report. Parameterised SQL only.
 
 One window, one definition (what `trends`, `theme` and `emerging` print, see `Window`):
-- the window runs from `since` to now; mentions are feedback RECORDS in it, accounts are
+- the window is whole calendar days in TRENDMINE_TIMEZONE (`day_window`: --since 90d is the
+  90 days ending today there, today included), so its bounds do not move during a day and
+  match the dates of its caption; periods are that zone's days, weeks and months;
+- mentions are feedback RECORDS in it, accounts are
   distinct accounts, ARR is the CURRENT ARR of those accounts (each once), pipeline the
   distinct open deals linked from that feedback, score the weighted score with each account
   once over the whole window (warehouse.score);
+- value (the default ranking) is mining.scoring.value_score over the window's weighted score,
+  open pipeline and the weighted score of its last days against the days before;
 - `top_trends` computes these straight from the base tables, so a --source filter and a window
   longer than one period both count each account (and each deal) once; --segment is the
   account's CURRENT segment;
@@ -18,14 +23,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 from psycopg import sql
 
 from foundation.errors import TrendmineError
-from mining.scoring import ScoreWeights
+from mining.scoring import ScoreWeights, recent_days, value_score
 from mining.sentiment import LexiconToneScorer
 from schemas.names import ALL_SEGMENTS
 from warehouse.rows import fetch, fetch_dicts, fetch_value
@@ -37,7 +43,7 @@ from warehouse.trends import (
     period_starts,
 )
 
-RANK_BY = ("score", "mentions", "accounts", "arr", "pipeline", "growth")
+RANK_BY = ("value", "score", "mentions", "accounts", "arr", "pipeline", "growth")
 SPARK_PERIODS = 16
 _SINCE_RE = re.compile(r"^\s*(\d+)\s*([dwmy])\s*$", re.IGNORECASE)
 _UNIT_DAYS = {"d": 1, "w": 7, "m": 30, "y": 365}
@@ -58,18 +64,42 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     return d if d.tzinfo else d.replace(tzinfo=UTC)
 
 
+def local_midnight(day: date, tz: str) -> datetime:
+    """The start of `day` in the zone `tz`, as an aware datetime."""
+    return datetime.combine(day, time.min, ZoneInfo(tz))
+
+
 @dataclass(frozen=True)
 class Window:
-    """The time window and grain every read-side number states (see the module docstring)."""
+    """The time window and grain every read-side number states (see the module docstring):
+    from `since` (included) to `until` (excluded), periods in the zone `tz`."""
 
     since: datetime
     until: datetime
     grain: str
+    tz: str = "UTC"
+
+    @property
+    def last_day(self) -> date:
+        """The window's last calendar day (in `tz`)."""
+        return (self.until - timedelta(microseconds=1)).astimezone(ZoneInfo(self.tz)).date()
+
+    @property
+    def days(self) -> int:
+        """Calendar days in the window, its first and last included."""
+        first = self.since.astimezone(ZoneInfo(self.tz)).date()
+        return max((self.last_day - first).days + 1, 1)
+
+    @property
+    def recent_since(self) -> datetime:
+        """Start of the window's recent days (mining.scoring.recent_days): value's momentum."""
+        return local_midnight(self.last_day - timedelta(days=recent_days(self.days) - 1),
+                              self.tz)
 
     @property
     def growth_period(self) -> date:
         """Start of the last complete period: the one growth is read for."""
-        current = period_starts(self.grain, self.until.astimezone(UTC).date(), 1)[0]
+        current = period_starts(self.grain, self.last_day, 1)[0]
         return period_starts(self.grain, current - timedelta(days=1), 1)[0]
 
     @property
@@ -79,20 +109,46 @@ class Window:
 
     def caption(self, source: str | None = None) -> str:
         """One line that says which window and grain the numbers use."""
-        days = (self.until - self.since).days
+        first = self.since.astimezone(ZoneInfo(self.tz)).date()
         growth = ("growth: n/a with --source (trends are not split by source)" if source else
                   f"growth: weighted score of the {self.grain} of {self.growth_period:%Y-%m-%d}"
                   f" vs the mean of the {GROWTH_PERIODS} {self.grain}s before")
-        return (f"window {self.since:%Y-%m-%d} to {self.until:%Y-%m-%d} ({days} days), "
-                f"series per {self.grain}; mentions = records, accounts distinct, ARR current "
-                f"(each account once), pipeline = open deals linked; {growth}")
+        return (f"window {first:%Y-%m-%d} to {self.last_day:%Y-%m-%d} ({self.days} whole days, "
+                f"{self.tz}), series per {self.grain}; mentions = records, accounts distinct, "
+                f"ARR current (each account once), pipeline = open deals linked; "
+                f"value = score x pipeline factor x momentum of the last "
+                f"{recent_days(self.days)} days (--explain); {growth}")
 
 
-def make_window(since: datetime, grain: str = "week", now: datetime | None = None) -> Window:
+def make_window(since: datetime, grain: str = "week", now: datetime | None = None,
+                tz: str = "UTC") -> Window:
     """The window from `since` to `now` (default: the wall clock) at `grain`."""
     if grain not in GRAINS:
         raise TrendmineError(f"unknown period {grain!r}", f"use one of {', '.join(GRAINS)}")
-    return Window(since, now or datetime.now(UTC), grain)
+    return Window(since, now or datetime.now(UTC), grain, tz)
+
+
+def day_window(text: str, grain: str = "week", tz: str = "UTC", now: datetime | None = None
+               ) -> Window:
+    """Whole calendar days in `tz`: '90d' (also 12w, 6m = 180d, 1y = 365d) is that many days
+    ending today, today included; a date runs from that day through today."""
+    zone = ZoneInfo(tz)
+    today = (now or datetime.now(UTC)).astimezone(zone).date()
+    m = _SINCE_RE.match(text or "")
+    if m:
+        n = int(m.group(1)) * _UNIT_DAYS[m.group(2).lower()]
+        if n < 1:
+            raise TrendmineError(f"--since {text!r} is an empty window", "use e.g. 90d")
+        first = today - timedelta(days=n - 1)
+    else:
+        try:
+            first = date.fromisoformat(text.strip()[:10])
+        except (ValueError, AttributeError):
+            raise TrendmineError(
+                f"--since {text!r} is not a duration or a date",
+                "use e.g. 90d, 12w, 6m, 1y or 2024-01-31") from None
+    return make_window(local_midnight(min(first, today), tz), grain,
+                       local_midnight(today + timedelta(days=1), tz), tz)
 
 
 def known_segments(conn: psycopg.Connection, weights: ScoreWeights | None = None) -> list[str]:
@@ -125,6 +181,9 @@ class TrendRow:
     pipeline: float
     score: float
     growth: float | None  # trends.theme_trends.growth of the window's growth period
+    value: float = 0.0  # mining.scoring.value_score: the default ranking
+    # value's components (mining.scoring.ValueParts) and the recent/earlier scores behind them
+    explain: dict[str, float] = field(default_factory=dict)
     periods: list[str] = field(default_factory=list)
     series: list[float] = field(default_factory=list)
     urgent_share: float | None = None  # records with an urgency cue (mining.sentiment)
@@ -138,7 +197,9 @@ class TrendRow:
 _WINDOW = """
 WITH rec AS (
     SELECT DISTINCT lvl.theme_id, f.feedback_id, f.account_id, f.source, f.opportunity_id,
-           date_trunc(%(grain)s, f.created_at AT TIME ZONE 'UTC')::date AS period_start,
+           date_trunc(%(grain)s, f.created_at AT TIME ZONE %(tz)s)::date AS period_start,
+           f.created_at >= %(recent_since)s AS recent,
+           (f.created_at AT TIME ZONE %(tz)s)::date AS day,
            coalesce(a.segment, 'unknown') AS segment, coalesce(a.arr, 0) AS arr
     FROM trendmine.feedback_theme ft
     JOIN trendmine.feedback f USING (feedback_id)
@@ -149,7 +210,7 @@ WITH rec AS (
                         AS theme_id) lvl
     JOIN trendmine.themes lt ON lt.theme_id = lvl.theme_id
     LEFT JOIN trendmine.accounts a ON a.account_id = f.account_id
-    WHERE f.created_at >= %(since)s
+    WHERE f.created_at >= %(since)s AND f.created_at < %(until)s
       AND (%(source)s::text IS NULL OR f.source = %(source)s::text)
       AND (%(segment)s::text IS NULL
            OR lower(coalesce(a.segment, 'unknown')) = %(segment)s::text)
@@ -187,8 +248,13 @@ _TOTALS = """
     LEFT JOIN grow g USING (theme_id)
     GROUP BY 1, 2
 )
-SELECT * FROM totals ORDER BY {rank} DESC NULLS LAST, theme_id LIMIT %(limit)s
+SELECT * FROM totals
 """
+
+# each theme's weighted score per day (an account once a day: additive over time, so a steady
+# theme scores as much per day in the recent days as before), summed over the window's recent
+# days and over the days before them (value's momentum)
+_RECENT = "SELECT theme_id, recent, sum(contrib)::float8 AS score FROM scored GROUP BY 1, 2"
 
 _SERIES = ("SELECT theme_id, period_start, sum(contrib)::float8 AS score FROM scored "
            "GROUP BY 1, 2")
@@ -197,30 +263,47 @@ _TEXTS = ("SELECT DISTINCT rec.theme_id, rec.feedback_id, f.text FROM rec "
           "JOIN trendmine.feedback f USING (feedback_id)")
 
 
+class TrendList(list):
+    """The rows shown, and `total`: how many themes the window holds before the limit."""
+
+    total: int = 0
+
+
 def top_trends(conn: psycopg.Connection, since: datetime, grain: str = "week",
                segment: str | None = None, source: str | None = None,
-               rank_by: str = "score", limit: int = 20, weights: ScoreWeights | None = None,
+               rank_by: str = "value", limit: int = 20, weights: ScoreWeights | None = None,
                now: datetime | None = None, themes: list[int] | None = None,
-               level: str = "leaf") -> list[TrendRow]:
-    """The top themes of the window since `since` (or just `themes`), with a weighted-score
-    series per period and growth from theme_trends (module docstring: the definitions);
-    `level="parent"` ranks the parent themes (each record counted once per parent)."""
+               level: str = "leaf", tz: str = "UTC") -> TrendList:
+    """The top themes of the window from `since` to `now` (or just `themes`), with a
+    weighted-score series per period, growth from theme_trends and the value score (module
+    docstring: the definitions); `level="parent"` ranks the parent themes (each record
+    counted once per parent). The list's `total` counts every theme of the window."""
     if level not in ("leaf", "parent"):
         raise TrendmineError(f"unknown --level {level!r}", "use leaf or parent")
-    win = make_window(since, grain, now)
+    win = make_window(since, grain, now, tz)
     if rank_by not in RANK_BY:
         raise TrendmineError(f"unknown --rank-by {rank_by!r}", f"use one of {', '.join(RANK_BY)}")
     weights = weights or ScoreWeights()
     segment = resolve_segment(conn, segment, weights)
-    params = {**score_params(weights, reference_arr_sql(conn)), "grain": grain, "since": since,
-              "source": source, "segment": segment, "themes": themes, "limit": limit,
+    ref_arr = reference_arr_sql(conn)
+    params = {**score_params(weights, ref_arr), "grain": grain, "since": since,
+              "until": win.until, "tz": tz, "recent_since": win.recent_since,
+              "source": source, "segment": segment, "themes": themes,
               "growth_period": win.growth_period, "baseline_start": win.baseline_start,
               "growth_segment": segment or ALL_SEGMENTS, "level": level}
-    query = sql.SQL(_WINDOW + _TOTALS).format(voices=voices_cte(("theme_id",)),
-                                             rank=sql.Identifier(rank_by))
-    rows = fetch(conn, TrendRow, query, params)
-    if not rows:
-        return []
+    query = sql.SQL(_WINDOW + _TOTALS).format(voices=voices_cte(("theme_id",)))
+    every = fetch(conn, TrendRow, query, params)
+    out = TrendList()
+    out.total = len(every)
+    if not every:
+        return out
+    _add_value(conn, every, params, win.days, ref_arr)
+    every.sort(key=lambda r: r.theme_id)
+    # descending, missing values last, ties by theme id (the sort is stable)
+    every.sort(key=lambda r: (getattr(r, rank_by) is not None, getattr(r, rank_by) or 0),
+               reverse=True)
+    rows = every[:limit]
+    out.extend(rows)
     params["themes"] = [r.theme_id for r in rows]
     series_q = sql.SQL(_WINDOW + _SERIES).format(voices=voices_cte(("theme_id", "period_start")))
     points: dict[int, dict[date, float]] = {}
@@ -228,7 +311,7 @@ def top_trends(conn: psycopg.Connection, since: datetime, grain: str = "week",
         points.setdefault(pt["theme_id"], {})[pt["period_start"]] = pt["score"]
     # the series stops at the last complete period, like growth (one in progress looks
     # like a drop)
-    first = period_starts(grain, since.astimezone(UTC).date(), 1)[0]
+    first = period_starts(grain, since.astimezone(ZoneInfo(tz)).date(), 1)[0]
     starts = [p for p in period_starts(grain, win.growth_period, SPARK_PERIODS) if p >= first]
     for row in rows:
         row.periods = [p.isoformat() for p in starts]
@@ -237,7 +320,26 @@ def top_trends(conn: psycopg.Connection, since: datetime, grain: str = "week",
     tones = theme_tone(fetch_dicts(conn, texts_q, params))
     for row in rows:
         row.urgent_share, row.sentiment = tones.get(row.theme_id, (None, None))
-    return rows
+    return out
+
+
+def _add_value(conn: psycopg.Connection, rows: list[TrendRow], params: dict[str, Any],
+               days: int, ref_arr: float) -> None:
+    """Each row's value score (mining.scoring.value_score) and its components."""
+    parts_q = sql.SQL(_WINDOW + _RECENT).format(
+        voices=voices_cte(("theme_id", "recent", "day")))
+    split: dict[int, dict[bool, float]] = {}
+    for r in fetch_dicts(conn, parts_q, params):
+        split.setdefault(r["theme_id"], {})[r["recent"]] = r["score"]
+    for row in rows:
+        recent = split.get(row.theme_id, {}).get(True, 0.0)
+        earlier = split.get(row.theme_id, {}).get(False, 0.0)
+        v = value_score(row.score, row.pipeline, recent, earlier, days, ref_arr)
+        row.value = round(v.value, 4)
+        row.explain = {"demand": round(v.demand, 4), "pipeline_factor": round(v.pipeline_factor, 4),
+                       "recent_score": round(recent, 4), "earlier_score": round(earlier, 4),
+                       "lift": round(v.lift, 4), "momentum": round(v.momentum, 4),
+                       "recent_days": recent_days(days), "reference_arr": round(ref_arr, 2)}
 
 
 def theme_tone(records: list[dict[str, Any]]) -> dict[int, tuple[float, float]]:
@@ -298,6 +400,8 @@ class EmergingRow:
     statistic: float
     threshold: float
     parent_label: str | None = None  # the parent theme, where themes have parents
+    quotes: list[str] = field(default_factory=list)  # representative records, shortened
+    lift: float | None = None  # recent mentions / expected from the baseline
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -323,6 +427,41 @@ def describe_evidence(e: dict[str, Any]) -> str:
     if share >= 0.25:
         text += f"; the most active account gave {share:.0%} of it"
     return text
+
+
+QUOTE_CHARS = 160
+
+
+def shorten(text: str, width: int = QUOTE_CHARS) -> str:
+    """Whole words up to `width` characters, then an ellipsis."""
+    flat = " ".join((text or "").split())
+    return flat if len(flat) <= width else flat[:width].rsplit(" ", 1)[0] + "…"
+
+
+def theme_quotes(conn: psycopg.Connection, theme_ids: list[int], n: int = 2
+                 ) -> dict[int, list[str]]:
+    """Up to `n` representative quotes per theme (themes.quotes, chosen by mining), short."""
+    stored = fetch_dicts(conn, "SELECT theme_id, quotes FROM trendmine.themes "
+                               "WHERE theme_id = ANY(%s)", (theme_ids,))
+    return {r["theme_id"]: [shorten(q.get("text", "") if isinstance(q, dict) else str(q))
+                            for q in (r["quotes"] or [])[:n]] for r in stored}
+
+
+def emerging_headline(rows: list[EmergingRow], segment: str | None = None) -> str:
+    """The conclusion first, in one sentence a PM can repeat."""
+    who = f" among {segment} accounts" if segment else ""
+    if not rows:
+        return (f"No theme is rising faster than its own history explains{who} "
+                "(each theme's recent weeks tested against its baseline weeks).")
+    top = rows[0]
+    growth = (f"{top.lift:.1f}x its expected mentions" if top.lift and not top.is_new
+              else "new: no mentions before")
+    money = f", open pipeline {top.pipeline:,.0f}" if top.pipeline else ""
+    n = len(rows)
+    many = n > 1
+    return (f"{n} theme{'s are' if many else ' is'} rising faster than "
+            f"{'their' if many else 'its'} own history explains{who}; the strongest is "
+            f"{top.label} ({top.accounts} accounts, {growth}{money}).")
 
 
 def _segment_mix(conn: psycopg.Connection, theme_ids: list[int], start: date
@@ -365,8 +504,8 @@ def _siblings(conn: psycopg.Connection, theme_id: int) -> list[int]:
 
 
 def emerging_report(conn: psycopg.Connection, limit: int = 20, segment: str | None = None,
-                    weights: ScoreWeights | None = None, now: datetime | None = None
-                    ) -> list[EmergingRow]:
+                    weights: ScoreWeights | None = None, now: datetime | None = None,
+                    tz: str = "UTC") -> list[EmergingRow]:
     """trends.emerging_themes for a PM: segment mix (accounts per current segment in the
     recent window), the evidence in words and related themes that grow too. With `segment`,
     only the flagged themes that segment's accounts ask for in the recent window."""
@@ -378,13 +517,14 @@ def emerging_report(conn: psycopg.Connection, limit: int = 20, segment: str | No
     mix = _segment_mix(conn, [e["theme_id"] for e in found], start)
     if segment:
         found = [e for e in found if mix.get(e["theme_id"], {}).get(segment)][:limit]
+    quotes = theme_quotes(conn, [e["theme_id"] for e in found])
     out = []
     for e in found:
         folded = {r["theme_id"] for r in (e["evidence"] or {}).get("related_themes") or []}
         ids = sorted(folded | set(_siblings(conn, e["theme_id"])))
-        since = datetime.combine(e["period_start"], datetime.min.time(), UTC)
+        since = local_midnight(e["period_start"], tz)
         near = top_trends(conn, since, e["grain"], limit=len(ids) or 1, themes=ids or [-1],
-                          weights=weights, now=now)
+                          weights=weights, now=now, tz=tz)
         related = [RelatedTheme(r.theme_id, r.label, r.mentions, r.accounts, r.growth,
                                 r.theme_id in folded)
                    for r in near if r.theme_id in folded or (r.growth or 0) > 0]
@@ -392,7 +532,8 @@ def emerging_report(conn: psycopg.Connection, limit: int = 20, segment: str | No
             e["rank"], e["theme_id"], e["label"], e["is_new"], e["period_start"], e["mentions"],
             e["accounts"], e["arr"], e["pipeline"], mix.get(e["theme_id"], {}),
             describe_evidence(e), related, e["statistic"], e["threshold"],
-            e.get("parent_label")))
+            e.get("parent_label"), quotes.get(e["theme_id"], []),
+            (e["evidence"] or {}).get("lift")))
     return out
 
 
@@ -427,6 +568,7 @@ LEFT JOIN trends.accounts ta ON ta.account_id = f.account_id
 WHERE ft.theme_id IN (SELECT m.theme_id FROM trendmine.themes m
                      WHERE %(theme)s IN (m.theme_id, m.parent_theme_id))
   AND f.account_id IS NOT NULL AND f.created_at >= %(since)s
+  AND (%(until)s::timestamptz IS NULL OR f.created_at < %(until)s::timestamptz)
   AND (%(segment)s::text IS NULL OR lower(coalesce(a.segment, 'unknown')) = %(segment)s)
 GROUP BY 1, 2, 3, 4 ORDER BY arr DESC, mentions DESC, 1
 LIMIT %(limit)s OFFSET %(offset)s
@@ -434,17 +576,18 @@ LIMIT %(limit)s OFFSET %(offset)s
 
 
 def theme_accounts(conn: psycopg.Connection, theme_id: int, since: datetime,
-                   segment: str | None = None, offset: int = 0, limit: int | None = None
-                   ) -> list[ThemeAccount]:
-    """Every account asking for the theme since `since` (largest ARR first), paged."""
+                   segment: str | None = None, offset: int = 0, limit: int | None = None,
+                   until: datetime | None = None) -> list[ThemeAccount]:
+    """Every account asking for the theme from `since` to `until` (default: no end; largest
+    ARR first), paged."""
     return fetch(conn, ThemeAccount, _THEME_ACCOUNTS,
-                 {"theme": theme_id, "since": since, "segment": segment, "offset": offset,
-                  "limit": limit})
+                 {"theme": theme_id, "since": since, "until": until, "segment": segment,
+                  "offset": offset, "limit": limit})
 
 
 def theme_detail(conn: psycopg.Connection, theme_id: int, since: datetime, grain: str = "week",
                  segment: str | None = None, weights: ScoreWeights | None = None,
-                 now: datetime | None = None) -> dict[str, Any]:
+                 now: datetime | None = None, tz: str = "UTC") -> dict[str, Any]:
     """One theme over the window: the same totals as `top_trends` (one query, one definition),
     one row per segment, sources and lineage. Accounts: `theme_accounts`."""
     found = fetch_dicts(
@@ -461,13 +604,13 @@ def theme_detail(conn: psycopg.Connection, theme_id: int, since: datetime, grain
     detail["quotes"] = [q.get("text", str(q)) if isinstance(q, dict) else str(q)
                         for q in (detail["quotes"] or [])]
     segment = resolve_segment(conn, segment, weights)
-    win = make_window(since, grain, now)
+    win = make_window(since, grain, now, tz)
     detail["window"] = win
     detail["segment"] = segment
 
     def totals(seg: str | None) -> TrendRow | None:
         rows = top_trends(conn, since, grain, seg, weights=weights, now=win.until,
-                          themes=[theme_id], limit=1, level=detail["level"])
+                          themes=[theme_id], limit=1, level=detail["level"], tz=tz)
         return rows[0] if rows else None
 
     detail["totals"] = totals(segment)
@@ -476,7 +619,8 @@ def theme_detail(conn: psycopg.Connection, theme_id: int, since: datetime, grain
         "SELECT DISTINCT lower(coalesce(a.segment, 'unknown')) AS segment "
         "FROM trendmine.feedback_theme ft JOIN trendmine.feedback f USING (feedback_id) "
         "LEFT JOIN trendmine.accounts a ON a.account_id = f.account_id "
-        f"WHERE {_MEMBER_OF} AND f.created_at >= %s ORDER BY 1", (theme_id, since))
+        f"WHERE {_MEMBER_OF} AND f.created_at >= %s AND f.created_at < %s ORDER BY 1",
+        (theme_id, since, win.until))
     detail["segments"] = [
         (r["segment"], t) for r in in_window
         if segment in (None, r["segment"]) and (t := totals(r["segment"])) is not None]
@@ -485,9 +629,9 @@ def theme_detail(conn: psycopg.Connection, theme_id: int, since: datetime, grain
         "SELECT f.source, count(DISTINCT f.feedback_id)::integer AS mentions "
         "FROM trendmine.feedback_theme ft JOIN trendmine.feedback f USING (feedback_id) "
         "LEFT JOIN trendmine.accounts a ON a.account_id = f.account_id "
-        f"WHERE {_MEMBER_OF} AND f.created_at >= %s "
+        f"WHERE {_MEMBER_OF} AND f.created_at >= %s AND f.created_at < %s "
         "AND (%s::text IS NULL OR lower(coalesce(a.segment, 'unknown')) = %s) "
-        "GROUP BY 1 ORDER BY 2 DESC, 1", (theme_id, since, segment, segment))
+        "GROUP BY 1 ORDER BY 2 DESC, 1", (theme_id, since, win.until, segment, segment))
     # a parent's sub-themes, hidden and chatter ones too (marked), largest first
     detail["children"] = fetch_dicts(
         conn,

@@ -1,7 +1,8 @@
 """The HTML report's reads: one window, typed rows, the same figures as `trendmine trends`.
 
 The report reads as of its newest feedback (like emerging detection and the sales loop), over
-whole ISO weeks: the window starts on a Monday (UTC) and ends with the newest feedback, so a
+whole ISO weeks in TRENDMINE_TIMEZONE: the window starts on a Monday and ends with the day of
+the newest feedback, so a
 theme's weekly figures here are the `trends.theme_trends` rows of those weeks (grain 'week',
 segment 'all'). Window totals (distinct accounts, ARR, open pipeline, score, growth) come from
 warehouse.queries.top_trends, the function behind the `trends` command, so the report and the
@@ -13,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 
@@ -36,33 +38,43 @@ WHERE f.created_at >= %(since)s AND t.visibility = 'shown'
 
 @dataclass(frozen=True)
 class ReportWindow:
-    """Whole weeks (Monday, UTC) from `start` up to the newest feedback (`as_of`)."""
+    """Whole weeks (Monday, in `tz`) from `start` through the day of the newest feedback
+    (`as_of`)."""
 
     start: date
     as_of: datetime
     weeks: list[date]
+    tz: str = "UTC"
 
     @property
     def since(self) -> datetime:
-        return datetime.combine(self.start, time.min, UTC)
+        return datetime.combine(self.start, time.min, ZoneInfo(self.tz))
+
+    @property
+    def until(self) -> datetime:
+        """The end of the newest feedback's day (excluded): whole days, like `trends`."""
+        day = self.as_of.astimezone(ZoneInfo(self.tz)).date()
+        return datetime.combine(day + timedelta(days=1), time.min, ZoneInfo(self.tz))
 
     @property
     def last_partial(self) -> bool:
         """True when the newest week is still in progress at `as_of`."""
-        return self.as_of < datetime.combine(self.weeks[-1] + timedelta(days=7), time.min, UTC)
+        return self.as_of < datetime.combine(self.weeks[-1] + timedelta(days=7), time.min,
+                                             ZoneInfo(self.tz))
 
     def describe(self) -> str:
-        return (f"{len(self.weeks)} weeks from Monday {self.start} to {self.as_of:%Y-%m-%d} "
-                f"(UTC; newest feedback {self.as_of:%Y-%m-%d %H:%M})")
+        local = self.as_of.astimezone(ZoneInfo(self.tz))
+        return (f"{len(self.weeks)} weeks from Monday {self.start} to {local:%Y-%m-%d} "
+                f"({self.tz}; newest feedback {local:%Y-%m-%d %H:%M})")
 
 
-def report_window(conn: psycopg.Connection, since_days: int) -> ReportWindow:
+def report_window(conn: psycopg.Connection, since_days: int, tz: str = "UTC") -> ReportWindow:
     """The window: the weeks covering `since_days` up to the newest feedback (now without any)."""
     newest = fetch_value(conn, "SELECT max(created_at) FROM trendmine.feedback")
-    as_of = (newest or datetime.now(UTC)).astimezone(UTC)
+    as_of = (newest or datetime.now(UTC)).astimezone(ZoneInfo(tz))
     n_weeks = max(1, -(-since_days // 7))
     weeks = period_starts("week", as_of.date(), n_weeks)
-    return ReportWindow(weeks[0], as_of, weeks)
+    return ReportWindow(weeks[0], as_of, weeks, tz)
 
 
 @dataclass
@@ -90,19 +102,20 @@ def themes(conn: psycopg.Connection) -> dict[int, ThemeInfo]:
 
 def figures(conn: psycopg.Connection, w: ReportWindow, weights: ScoreWeights,
             level: str = "leaf", segment: str | None = None, limit: int = 1000,
-            rank_by: str = "score") -> list[queries.TrendRow]:
+            rank_by: str = "value") -> list[queries.TrendRow]:
     """The window's totals per theme, ranked (the `trends` command's rows)."""
     return queries.top_trends(conn, w.since, "week", segment=segment, limit=limit,
-                              weights=weights, now=w.as_of, level=level, rank_by=rank_by)
+                              weights=weights, now=w.until, level=level, rank_by=rank_by,
+                              tz=w.tz)
 
 
 def weekly_mentions(conn: psycopg.Connection, w: ReportWindow, level: str = "leaf"
                     ) -> dict[int, list[int]]:
     """Records per theme per week of the window (a leaf's equal trends.theme_trends.mentions)."""
     rows = conn.execute(
-        "SELECT theme_id, date_trunc('week', created_at AT TIME ZONE 'UTC')::date AS week, "
+        "SELECT theme_id, date_trunc('week', created_at AT TIME ZONE %(tz)s)::date AS week, "
         f"count(DISTINCT feedback_id)::integer FROM ({_LEVEL_REC}) r GROUP BY 1, 2",
-        {"level": level, "since": w.since}).fetchall()
+        {"level": level, "since": w.since, "tz": w.tz}).fetchall()
     index = {p: i for i, p in enumerate(w.weeks)}
     out: dict[int, list[int]] = {}
     for theme_id, week, n in rows:

@@ -5,7 +5,8 @@ insert), so readers see the old trends or the new ones, never a half-built mix.
 
 Definitions (also in the COMMENTs of trends.theme_trends):
 - a *mention* is a feedback RECORD with at least one snippet in the theme;
-- periods are UTC calendar days, ISO weeks (starting Monday) and calendar months;
+- periods are calendar days, ISO weeks (starting Monday) and calendar months in
+  TRENDMINE_TIMEZONE (default UTC), the zone the read side's windows use too;
 - an account's segment and ARR are taken AS OF the period: its newest account_history
   snapshot taken before the period ends, else its earliest snapshot, else the current
   trendmine.accounts row; feedback without a known account is segment ``unknown``, ARR 0;
@@ -29,6 +30,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import psycopg
 from psycopg import sql
@@ -54,9 +56,9 @@ EMERGING_RELATED_SIMILARITY = 0.7
 _RECORDS = """
 CREATE TEMP TABLE tm_rec ON COMMIT DROP AS
 SELECT g.grain, m.theme_id, f.feedback_id, f.account_id, f.source, f.opportunity_id,
-       date_trunc(g.grain, f.created_at AT TIME ZONE 'UTC')::date AS period_start,
-       (date_trunc(g.grain, f.created_at AT TIME ZONE 'UTC') + ('1 ' || g.grain)::interval)
-           AT TIME ZONE 'UTC' AS period_end
+       date_trunc(g.grain, f.created_at AT TIME ZONE %(tz)s)::date AS period_start,
+       (date_trunc(g.grain, f.created_at AT TIME ZONE %(tz)s) + ('1 ' || g.grain)::interval)
+           AT TIME ZONE %(tz)s AS period_end
 FROM (  -- a record counts for its leaf themes and, once, for each of their parents
     SELECT DISTINCT feedback_id, theme_id FROM trendmine.feedback_theme
     UNION
@@ -177,6 +179,7 @@ def rebuild_trends(conn: psycopg.Connection, settings: Settings,
         conn.execute("SET LOCAL work_mem = '256MB'")
         ref_arr = reference_arr_sql(conn)
         params = {"grains": list(grains), "all": ALL_SEGMENTS, "now": computed_at,
+                  "tz": settings.timezone,
                   **score_params(weights, ref_arr)}
         conn.execute(_RECORDS, params)
         conn.execute("ANALYZE tm_rec")
@@ -189,7 +192,7 @@ def rebuild_trends(conn: psycopg.Connection, settings: Settings,
         n_trends = cur.rowcount
         t_trends = time.perf_counter() - t0
         grain = EMERGING_GRAIN if EMERGING_GRAIN in grains else grains[0]
-        found = _emerging(conn, grain, now, computed_at)
+        found = _emerging(conn, grain, now, computed_at, settings.timezone)
     return {"trend_rows": n_trends, "emerging": len(found), "reference_arr": ref_arr,
             "trends_seconds": round(t_trends, 3),
             "seconds": round(time.perf_counter() - t0, 3)}
@@ -251,13 +254,13 @@ class _RecentVoices:  # one theme's distinct voices in the recent window
 
 
 def _emerging(conn: psycopg.Connection, grain: str, now: datetime | None,
-              computed_at: datetime) -> list[EmergingTheme]:
+              computed_at: datetime, tz: str = "UTC") -> list[EmergingTheme]:
     """Run mining.emerging on the fresh trends and replace theme_emerging with its ranking."""
     conn.execute("DELETE FROM trendmine.theme_emerging")
     now = now or fetch_value(conn, "SELECT max(created_at) FROM trendmine.feedback")
     if now is None:
         return []
-    window = _emerging_window(grain, now)
+    window = _emerging_window(grain, now, tz)
     series, data_start = _theme_series(conn, window)
     found = detect_emerging(series, recent_periods=window.recent_n,
                             exposure=window.exposure, data_start=data_start)
@@ -269,15 +272,16 @@ def _emerging(conn: psycopg.Connection, grain: str, now: datetime | None,
     return found
 
 
-def _emerging_window(grain: str, now: datetime) -> _Window:
+def _emerging_window(grain: str, now: datetime, tz: str = "UTC") -> _Window:
     # The window ends with the period containing `now`, counted for the share of it that
     # has elapsed (its exposure): dropping it would hide the newest week whenever `now`
     # sits at its very end, and counting it as a full period would read a Tuesday as a
     # collapse in demand.
-    now = now.astimezone(UTC)
+    zone = ZoneInfo(tz)
+    now = now.astimezone(zone)
     current = period_starts(grain, now.date(), 1)[0]
-    start_dt = datetime.combine(current, datetime.min.time(), UTC)
-    length = (datetime.combine(_next_period_start(grain, current), datetime.min.time(), UTC)
+    start_dt = datetime.combine(current, datetime.min.time(), zone)
+    length = (datetime.combine(_next_period_start(grain, current), datetime.min.time(), zone)
               - start_dt)
     elapsed = min(max((now - start_dt) / length, 1e-3), 1.0)
     # Early in a period (a Monday for weeks) the recent window also takes the period before,
