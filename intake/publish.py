@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from kafka import KafkaProducer
-from kafka.errors import MessageSizeTooLargeError
+from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 from kafka.producer.future import FutureRecordMetadata
 
 from foundation.config import Settings
@@ -78,6 +78,19 @@ def wait_confirmed(futures: list[FutureRecordMetadata], timeout_s: float) -> Non
             raise PublishFailed(f"broker did not acknowledge a record ({exc!r})") from exc
 
 
+def discard(prod: KafkaProducer, timeout_s: float = 0) -> None:
+    """Close a producer, failing whatever it still holds after `timeout_s`. kafka-python
+    flushes before it closes and raises when the flush times out (even with timeout 0),
+    leaving its I/O thread running: that thread is then stopped the way close() would."""
+    try:
+        prod.close(timeout_s)
+    except KafkaTimeoutError:
+        sender = getattr(prod, "_sender", None)
+        if sender is not None:
+            sender.force_close()
+        prod._closed = True  # no second flush from __del__
+
+
 class GroupPublisher:
     """Confirmed publishing for many concurrent requests, with few thread hand-offs.
 
@@ -118,7 +131,7 @@ class GroupPublisher:
                 if prod.partitions_for(topic) is None:
                     raise PublishFailed(f"topic {topic} does not exist on the broker")
         except Exception:
-            prod.close(0)
+            discard(prod)
             raise
         return prod
 
@@ -135,7 +148,7 @@ class GroupPublisher:
             self._tried_at = time.monotonic()
             old, self._prod = self._prod, None
             if old is not None:  # its unacknowledged records fail; their requests got 503
-                await asyncio.to_thread(old.close, 0)
+                await asyncio.to_thread(discard, old)
             try:
                 self._prod = await asyncio.to_thread(self._connect)
             except Exception as exc:
@@ -145,8 +158,9 @@ class GroupPublisher:
             self.failure = None
 
     async def close(self, timeout_s: float = 10) -> None:
+        """Wait up to `timeout_s` for the records in flight, then close."""
         if self._prod is not None:
-            await asyncio.to_thread(self._prod.close, timeout_s)
+            await asyncio.to_thread(discard, self._prod, timeout_s)
 
     def _failed(self, reason: str, generation: int) -> None:
         if generation == self._generation:
