@@ -16,6 +16,7 @@ from foundation.config import Settings
 from foundation.db import connect
 from foundation.errors import ServiceUnavailable, TrendmineError
 from ingest.kafka import consumer, producer
+from ingest.normalise import strip_controls
 from ingest.redact import redact_pii
 from ingest.validate import Rejection
 from schemas import names
@@ -33,9 +34,9 @@ def _truncate(text: str, limit: int = MAX_REASON_CHARS) -> str:
 
 
 def _reason(text: str) -> str:
-    """A reason as it is stored: PII-redacted (it may quote an input or a database error
-    that holds one), then truncated."""
-    return _truncate(redact_pii(text)[0])
+    """A reason as it is stored: no control characters, PII-redacted (it may quote an
+    input or a database error that holds one), then truncated."""
+    return _truncate(redact_pii(strip_controls(text))[0])
 
 
 def dlq_headers(
@@ -148,9 +149,10 @@ def confirm(prod: KafkaProducer, futures: list, timeout: float, what: str = "dea
 
 
 def preview(raw: bytes) -> str:
-    """The start of a record for people to read: decoded, PII-redacted, truncated."""
+    """The start of a record for people to read: decoded, no control characters,
+    PII-redacted, truncated."""
     text = raw[: PREVIEW_CHARS * 4].decode("utf-8", errors="replace").replace("\x00", "\ufffd")
-    return _truncate(redact_pii(text)[0], PREVIEW_CHARS)
+    return _truncate(redact_pii(strip_controls(text))[0], PREVIEW_CHARS)
 
 
 @dataclass(frozen=True)

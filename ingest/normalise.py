@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html as htmllib
 import re
+import unicodedata
 
 from bs4 import BeautifulSoup, CData, NavigableString, Tag
 
@@ -146,7 +147,7 @@ def _resolve_marks(m: re.Match[str]) -> str:
 # ---------------------------------------------------------------------------- whitespace
 
 _NEWLINES = re.compile(r"\r\n?|[\u2028\u2029\x0b\x0c\x85]")
-_INVISIBLE = re.compile(r"[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
+_INVISIBLE = re.compile(r"[\u200b\u200c\u200d\u2060-\u2064\ufeff\u00ad\u180e]")
 _EXOTIC_SPACES = re.compile(r"[\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]")
 _MULTI_SPACE = re.compile(r" {2,}")
 _EDGE_SPACES = re.compile(r" +\n *|\n +")
@@ -172,6 +173,33 @@ def normalise_whitespace(text: str) -> str:
     if "\n\n\n" in text:
         text = _BLANK_RUNS.sub("\n\n", text)
     return text.strip()
+
+
+# C0 and C1 control characters and DEL, but tab and newline.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def strip_controls(text: str) -> str:
+    """No control characters but tab and newline: stored text is printed to terminals
+    (`trendmine dlq`, `theme`), where ESC sequences would act (colours, OSC 8 links, OSC 52
+    clipboard writes) and a carriage return overwrites what was printed. The line breaks
+    among them (CR, VT, FF, NEL) become newlines."""
+    if _CONTROLS.search(text) is None:
+        return text
+    return _CONTROLS.sub("", _NEWLINES.sub("\n", text))
+
+
+def canonical_chars(text: str) -> str:
+    """One spelling per character, the form redaction reads: entities decoded (`&#64;` is
+    "@"), NFKC (full-width digits and "＠" are ASCII), no zero-width characters, every space
+    a plain space. Lines and runs of spaces are left as they are."""
+    if "&" in text and _ENTITY.search(text):
+        text = htmllib.unescape(text)
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
+        text = _INVISIBLE.sub("", text)
+        text = _EXOTIC_SPACES.sub(" ", text)
+    return text
 
 
 # ---------------------------------------------------------------------------- quoted replies
@@ -279,6 +307,7 @@ def normalise_text(text: str, *, html: bool | None = None) -> str:
     signature removed, whitespace tidied. Idempotent on its own output."""
     if not text:
         return ""
+    text = strip_controls(text)  # before the HTML walk, whose block marks are controls
     if html is None:
         html = looks_like_html(text)
     if html:

@@ -185,8 +185,7 @@ class Transformer:
             )
         if not text.strip():
             return EMPTY_AFTER_CLEANUP
-        redact = self._redact_value if self.redactor.enabled else None
-        row = feedback_row(event, text, msg.topic, msg.partition, msg.offset, redact)
+        row = feedback_row(event, text, msg.topic, msg.partition, msg.offset, self._redact_value)
         try:
             return (source, event.source_id), encode_feedback(row)
         except OverflowError as exc:  # a number no column type holds: Postgres would refuse it

@@ -154,3 +154,27 @@ def test_produce_dead_letters_an_oversized_record_and_publishes_the_rest(setting
     assert re.match(r"t\.jsonl: record 2 has 100\d{5} bytes as JSON, over the limit of 1000000 "
                     r"\(TRENDMINE_MAX_RECORD_BYTES\)", reason), reason
     assert drain(settings).stored == 2
+
+
+# ---------------------------------------------------------------------------- every field
+
+
+def test_every_stored_field_is_redacted_alike_and_has_no_control_characters(
+        settings, db, tmp_path):
+    gaps = ("jane&#64;acme.com, 030 90182077, iban de89 3704 0044 0532 0130 00, "
+            "card 4111\u00a01111\u00a01111\u00a01111, db_password=Tr0ub4dor&3, "
+            "jane dot doe at acme dot com")
+    ticket = _ticket(
+        1, text=f"SSO please. \x1b]52;c;aGk=\x07\x1b[31m {gaps}",
+        author=f"Jane \x1b[2J {gaps}", url="https://ideas.acme.example/p?by=jane&#64;acme.com",
+        metadata={"reporter\x1b": gaps, "tags": ["sso", "SMTP_PASS=hunter2"]})
+    counts = store_files(settings, {"support_tickets": [_jsonl(tmp_path / "t.jsonl", [ticket])]})
+    assert counts.feedback == 1
+    text, author, url, metadata = db.execute(
+        "SELECT text, author, url, metadata::text FROM trendmine.feedback").fetchone()
+    redacted = "[EMAIL], [PHONE], iban [IBAN], card [CARD], db_password=[SECRET], [EMAIL]"
+    assert text == f"SSO please. ]52;c;aGk=[31m {redacted}"
+    assert author == f"Jane [2J {redacted}"
+    assert url == "https://ideas.acme.example/p?by=[EMAIL]"
+    assert json.loads(metadata) == {"reporter": redacted, "tags": ["sso", "SMTP_PASS=[SECRET]"]}
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", text + author + url + metadata)
