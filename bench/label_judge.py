@@ -228,11 +228,13 @@ _QUESTION_OPEN = re.compile(r"^(how|what|where|when|why|who|which|can|could|do|d
 
 def cut_off(label: str) -> bool:
     """An automatic proxy of a cut-off label: it ends on a function word, auxiliary,
-    negation or a verb that needs an object, or opens on question scaffolding."""
-    from mining.phrases import dangling_end
+    negation or a verb that needs an object, opens on question scaffolding or is a piece
+    of a question ("Money have I spent")."""
+    from mining.phrases import dangling_end, question_fragment
 
-    words = label.lower().split()
-    return not words or dangling_end(words) or bool(_QUESTION_OPEN.match(label))
+    words = re.findall(r"[\w'’&+.-]+", label.lower())
+    return (not words or dangling_end(words) or question_fragment(words)
+            or bool(_QUESTION_OPEN.match(label)))
 
 
 def label_stats(labels: Sequence[str]) -> dict[str, float]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -11,7 +12,7 @@ from threadpoolctl import threadpool_limits
 
 from mining._validate import as_matrix, check_float, l2_normalize, row_keys
 from mining.assign import assign_incremental
-from mining.cluster import HDBSCANClusterer
+from mining.cluster import WardClusterer
 from mining.contracts import Clusterer, Grouper, Labeller, LeafMerger, Reducer, TextEncoder
 from mining.embed import Embedder
 from mining.hierarchy import AgglomerativeGrouper, SimilarLeafMerger
@@ -36,6 +37,14 @@ def canonical_order(X: np.ndarray) -> np.ndarray:
     Identical rows get identical keys; their relative order cannot change the result.
     """
     return np.argsort(row_keys(X), kind="stable")
+
+
+def _fit_clusterer(clusterer: Clusterer, reduced: np.ndarray, X: np.ndarray) -> Clusterer:
+    """A clusterer whose `fit` takes `embeddings` (WardClusterer scores its cuts there)
+    gets the unit embeddings beside the reduced vectors."""
+    if "embeddings" in inspect.signature(clusterer.fit).parameters:
+        return clusterer.fit(reduced, embeddings=X)
+    return clusterer.fit(reduced)
 
 
 class ThemeModel:
@@ -83,7 +92,7 @@ class ThemeModel:
     def _parts(self) -> tuple[Reducer, Clusterer, Labeller, LeafMerger | None, Grouper | None]:
         check_float("outlier_threshold", self.outlier_threshold, -1.0, 1.0, allow_none=True)
         reducer = self.reducer or UMAPReducer(random_state=self.random_state)
-        clusterer = self.clusterer or HDBSCANClusterer(random_state=self.random_state)
+        clusterer = self.clusterer or WardClusterer(random_state=self.random_state)
         labeller = self.labeller or PhraseLabeller(
             encoder=getattr(self, "embedder_", None) or self.embedder)
         merger = None if self.merger is False else (self.merger or SimilarLeafMerger())
@@ -129,7 +138,8 @@ class ThemeModel:
             reduced = reducer.fit_transform(X[perm])
             tick("reduce", n, n)
             tick("cluster", 0, n)
-            raw[perm] = np.asarray(clusterer.fit(reduced).labels_, dtype=np.int64)
+            raw[perm] = np.asarray(_fit_clusterer(clusterer, reduced, X[perm]).labels_,
+                                   dtype=np.int64)
             tick("cluster", n, n)
         self.reducer_, self.clusterer_, self.labeller_ = reducer, clusterer, labeller
         self.merger_, self.grouper_ = merger, grouper
@@ -261,8 +271,25 @@ class ThemeModel:
         parent_labeller.fit(docs, self.parent_labels(), self.embeddings_fit_, groups)
         self.parent_labeller_ = parent_labeller
         self.parent_keywords_ = parent_labeller.keywords_
-        self.parent_labels_text_ = parent_labeller.labels_text_
         self.parent_quotes_ = parent_labeller.quotes_
+        # Parents are named as need families: a parent of one leaf by that leaf's label, one
+        # of several by its best phrase and the next distinct one ("Audit logs &
+        # compliance"); unique among the parents, the others' labels as alternatives.
+        from mining.phrases import family_label, unique_labels
+
+        phrases = getattr(parent_labeller, "phrases_", {})
+        names, children, sizes = dict(parent_labeller.labels_text_), {}, {}
+        for p in names:
+            rows = np.flatnonzero(self.parent_of_ == p)
+            rows = rows[np.argsort(-self.sizes_[rows], kind="stable")]
+            children[p] = [self.labels_text_.get(int(c), "") for c in self.cluster_ids_[rows]]
+            sizes[p] = int(self.sizes_[rows].sum())
+            if rows.size == 1 and children[p][0]:
+                names[p] = children[p][0]
+            elif phrases.get(p):
+                names[p] = family_label(phrases[p])
+        self.parent_labels_text_ = unique_labels(
+            names, sizes, lambda p: [*phrases.get(p, [])[1:], *children[p]])
 
     @staticmethod
     def _renumber(labels: np.ndarray, rank: np.ndarray) -> np.ndarray:

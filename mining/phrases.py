@@ -1,13 +1,17 @@
 """Phrase labels: a short phrase from the members' own words, the way a person names a theme.
 
 KeyBERT-style: candidate phrases are word n-grams that occur in the theme's texts (never
-starting or ending on a stop word, never led by a generic word like "need" or "please";
-a question word may open a leaf's label: "How many PTO days"); with a text encoder, the
+starting or ending on a stop word, never led by a generic word like "need" or "please",
+never ending on a negation or on a verb that still needs its object: see `dangling_end`);
+with a text encoder, the
 candidates whose words are most typical of the theme are embedded and ranked by closeness
 to the theme's centroid, by how much closer that is than to the nearest other theme, and
 by how many members each is the closest candidate to; Maximal Marginal Relevance picks a
 few diverse `phrases_`. Without an encoder (tests on arrays, no model) a frequency score
-(how many members use it x how specific it is to this theme) decides.
+(how many members use it x how specific it is to this theme) decides. The label is then
+completed from the members' own words ("Freeze" -> "Freeze my card") and made unique among
+the themes labelled together (`unique_labels`). Scores are rounded and ties broken by the
+phrase's text, so the same members get the same label on every run.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ import copy
 import functools
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from itertools import pairwise
 
 import numpy as np
 import scipy.sparse as sp
@@ -46,6 +51,81 @@ _LABEL_WORDS = frozenset({"amount", "bill", "bottom", "detail", "due", "fire", "
 _AUXILIARIES = frozenset({"did", "does", "doing", "done", "is", "are", "was", "were", "am",
                           "has", "have", "had", "will", "shall", "should", "may", "might",
                           "must", "what", "how", "why", "when", "where", "who", "which"})
+# Negated auxiliaries and modals, with or without the apostrophe: a label never ends on one
+# ("Cheque deposit hasn't").
+_NEGATIONS = frozenset(
+    f"{head}{apos}t" for head in ("isn", "aren", "wasn", "weren", "hasn", "haven", "hadn",
+                                  "doesn", "don", "didn", "won", "wouldn", "can", "couldn",
+                                  "shouldn", "mustn", "ain", "needn")
+    for apos in ("'", "’", "")) | {"not", "no", "never", "cannot", "nothing"}
+# After these the next word is a verb ("I freeze", "to link", "doesn't believe"): a label
+# ending there still needs the verb's object or complement.
+_VERB_CONTEXT = frozenset({"i", "you", "we", "they", "he", "she", "it", "to", "can", "could",
+                           "will", "would", "should", "shall", "may", "might", "must", "do",
+                           "does", "did", "please", "let", "lets", "how", "that", "who",
+                           "cant", "dont", "doesnt", "didnt", "wont"}) | _NEGATIONS
+# Verbs that are complete without an object ("Card doesn't work", "Transfer didn't arrive").
+_COMPLETE_VERBS = frozenset({
+    "work", "works", "working", "arrive", "arrived", "arriving", "load", "loading", "open",
+    "opening", "start", "starting", "crash", "crashes", "crashing", "respond", "responding",
+    "exist", "exists", "happen", "happened", "fail", "fails", "failed", "failing", "expire",
+    "expired", "stop", "stopped", "close", "appear", "appearing", "sync", "syncing",
+    "update", "updating", "register", "registered", "refresh", "print", "printing",
+    "connect", "connecting", "save", "saving", "upload", "uploading", "login", "signup",
+    "checkout", "pay", "charge", "travel", "change", "changed", "match", "matching",
+})  # fmt: skip
+# Verbs that need a complement even after a noun ("Where do my funds come" needs "from").
+_NEEDS_COMPLEMENT = frozenset({"come", "comes", "came", "coming", "go", "goes", "went",
+                               "believe", "believes", "belong", "belongs", "depend",
+                               "depends", "refer", "refers", "look", "looks", "looking",
+                               "says", "takes", "gives", "keeps", "lets", "requires", "seems",
+                               "wait", "waiting", "consist", "consists", "deal", "talk",
+                               "talking", "compare", "mean", "means"})
+# Verb + particle pairs: the particle may end a label ("Top up", "Log in", "Opt out").
+_PHRASAL = frozenset({
+    ("top", "up"), ("topped", "up"), ("log", "in"), ("log", "out"), ("logged", "in"),
+    ("logged", "out"), ("logging", "in"), ("logging", "out"), ("sign", "up"), ("sign", "in"),
+    ("sign", "out"), ("signed", "up"),
+    ("opt", "out"), ("opt", "in"), ("set", "up"), ("check", "in"), ("check", "out"),
+    ("turn", "on"), ("turn", "off"), ("pay", "off"), ("cash", "out"), ("roll", "back"),
+    ("roll", "over"), ("locked", "out"), ("lock", "out"), ("shut", "down"), ("back", "up"),
+    ("follow", "up"), ("pick", "up"), ("clean", "up"), ("free", "up"), ("speed", "up"),
+    ("pull", "up"), ("look", "up"), ("carry", "over"), ("time", "out"), ("timed", "out"),
+})  # fmt: skip
+_PHRASAL_HEADS = frozenset(head for head, _ in _PHRASAL)
+# An auxiliary before its subject makes a question ("is my", "do I", "is there").
+_INVERTING = frozenset({"is", "are", "was", "were", "do", "does", "did", "have", "has", "had",
+                        "can", "could", "will", "would", "should", "shall", "may", "might",
+                        "am"})
+_SUBJECTS = frozenset({"i", "you", "we", "they", "he", "she", "it", "my", "your", "our",
+                       "their", "his", "her", "its", "the", "this", "that", "there", "a",
+                       "an", "these", "those"})
+_BEFORE_BE = frozenset({"to", "can", "could", "will", "would", "should", "shall", "may",
+                        "might", "must", "cannot", "not", "never", "cant", "wont"})
+# Verbs that ask for a need rather than name it: a label is not led into them ("Support
+# outgoing webhooks", "Plan a native app").
+_REQUEST_VERBS = frozenset({"plan", "planning", "understand", "meant", "used", "wish", "hope",
+                            "consider", "considering", "wondered", "curious"})
+# Time words that, after "last", "this", "next" or "every", make a tail, not a need
+# ("Deleted a report last Wednesday", "Charged twice this month").
+_TIME_WORDS = frozenset({"today", "tonight", "week", "weekend", "month", "quarter", "year",
+                         "morning", "afternoon", "evening", "night", "time", "monday",
+                         "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"})
+# Adverbs that leave a label hanging ("Daily Slack digest instead").
+_TRAILING = frozenset({"instead", "anymore", "halfway", "yet", "already", "ever", "again",
+                       "currently", "soon", "asap"})
+_INNER_QUESTION_WORDS = frozenset({"how", "why", "where", "which", "what", "whats"})
+_DETERMINERS = frozenset({"a", "an", "the", "my", "your", "our", "their", "his", "her",
+                          "its", "this", "that", "these", "those", "some", "any"})
+# A dangling label is completed from the members' texts when at least this share of its
+# uses go on the same way (a verb's most common object: "Freeze my card" over "Freeze").
+_COMPLETE_DANGLING = 0.3
+# A completion crosses at most this many function words to reach the next content word
+# ("Remove me from this mailing list": "from this" on the way to "mailing").
+_MAX_BRIDGE = 3
+# A completion never crosses these: they join two clauses or two needs.
+_BRIDGE_STOPS = frozenset({"so", "because", "but", "although", "though", "unless", "whereas",
+                           "and", "or", "if", "when", "while", "since", "then"})
 # A phrase never crosses a sentence or clause boundary (punctuation, or a conjunction that
 # opens a clause: "Shopify app so our store", "Sync into Salesforce so reps" are fragments).
 _CLAUSE = re.compile(r"[,;:!?()\[\]{}\"“”/|\n]+|\.(?:\s|$)|\s[-–—]\s"
@@ -56,14 +136,15 @@ _LENGTH_FACTOR = {1: 0.35, 2: 1.0, 3: 1.0, 4: 0.9, 5: 0.8, 6: 0.7}
 # A label is completed while its members go on with the same word this often (see
 # complete_phrases), up to the longest label a theme may have.
 _CONTINUED, _MAX_LABEL_WORDS = 0.8, 6
-# Question words may open a leaf's label ("How many PTO days", "When is the next payday"):
-# many requests are questions, and the question word often tells two themes apart. Not
-# the other auxiliaries: on CLINC150 train/val they scored about the same (0.774 / 0.788
-# vs 0.770 / 0.766) but read as fragments ("Is true", "Does my todo list").
+# Question words that may open a label when `question_leads` is set ("How many PTO days").
+# Off by default: a PM names the need, not the question ("How can I freeze" reads as cut
+# off; "Freeze my card" does).
 _QUESTION_LEADS = frozenset({"what", "how", "why", "when", "where", "who", "which"})
 # Small ranking terms (tuned with the other weights on CLINC150 train/val): the mean log
 # typicality / specificity of the phrase's words (see _WordStats).
 _WORD_TYPICAL, _WORD_SPECIFIC = 0.1, 0.05
+# Ranking scores are compared at this precision (see PhraseLabeller._fit_phrases).
+_SCORE_DECIMALS = 4
 
 
 def _stop_words() -> frozenset[str]:
@@ -85,15 +166,55 @@ def _weak(word: str, stop: frozenset[str]) -> bool:
     one ("what's", "i'm", "don't"), a number or a single letter."""
     head = re.split(r"['’]", word, maxsplit=1)[0]
     return (len(word) < 2 or word.isdigit() or word in stop or word in GENERIC_WORDS
-            or head in stop or head in GENERIC_WORDS or head in _AUXILIARIES)
+            or word in _NEGATIONS or head in stop or head in GENERIC_WORDS
+            or head in _AUXILIARIES)
+
+
+def dangling_end(words: Sequence[str], stop: frozenset[str] | None = None) -> bool:
+    """Whether a phrase (lower-cased words) reads as cut off: it ends on a function word,
+    auxiliary or negation ("Cheque deposit hasn't"), on a verb right after a subject,
+    "to", a modal or a negation ("How can I freeze", "App doesn't believe"), or on a verb
+    that needs a complement ("Where do my funds come"). A verb's particle may end it
+    ("Top up", "Log in")."""
+    stop = stop if stop is not None else _stop_words()
+    if not words:
+        return True
+    last, prev = words[-1], (words[-2] if len(words) > 1 else "")
+    if _weak(last, stop):
+        return (prev, last) not in _PHRASAL
+    if last in _TRAILING:
+        return True
+    if last in _NEEDS_COMPLEMENT and prev not in _DETERMINERS:
+        return True
+    if last in _PHRASAL_HEADS and _weak(prev, stop) and prev not in _DETERMINERS:
+        return True  # "Card for top": the verb of "top up"
+    if prev == "to" and len(words) > 2 and not _weak(words[-3], stop):
+        return False  # "to" after a content word is a preposition: "Directions to Phoenix"
+    return prev in _VERB_CONTEXT and last not in _COMPLETE_VERBS
+
+
+def question_fragment(words: Sequence[str]) -> bool:
+    """Whether a phrase (lower-cased words) is a piece of a sentence rather than a name:
+    led by a request verb ("Meant for our internal ..."), with a time tail ("... last
+    Wednesday"), with an inverted auxiliary ("Money have I spent", "Number is my credit
+    score", "Work is there traffic", "Audit events be streamed": of "can audit events be
+    streamed") or a question word inside it ("Earned how many points")."""
+    if words and words[0] in _REQUEST_VERBS:
+        return True
+    if len(words) > 2 and words[-2] in {"last", "this", "next", "every"} \
+            and words[-1] in _TIME_WORDS:
+        return True
+    return any(w in _INNER_QUESTION_WORDS for w in words[1:]) or any(
+        (a in _INVERTING and b in _SUBJECTS) or (b == "be" and a not in _BEFORE_BE)
+        for a, b in pairwise(words))
 
 
 def candidate_phrases(text: str, max_words: int = 5,
                       stop: frozenset[str] | None = None,
                       leads: frozenset[str] = frozenset()) -> list[str]:
     """Distinct lower-cased n-grams (1..max_words) of `text` that may name a theme. A phrase
-    never starts or ends on a weak word, except that words in `leads` may open it ("how
-    many pto days", "when is the next payday")."""
+    never starts on a weak word, except that words in `leads` may open it ("how many pto
+    days"), and never has a `dangling_end` nor is a `question_fragment`."""
     stop = stop if stop is not None else _stop_words()
     out: set[str] = set()
     for toks in clauses(text):
@@ -105,19 +226,27 @@ def candidate_phrases(text: str, max_words: int = 5,
             for n in range(1, max_words + 1):
                 if i + n > len(low):
                     break
-                if not weak[i + n - 1]:
+                j = i + n - 1
+                if weak[j] and (n == 1 or (low[j - 1], low[j]) not in _PHRASAL):
+                    continue
+                if n == 1 or not (dangling_end(low[i : j + 1], stop)
+                                  or question_fragment(low[i : j + 1])):
                     out.add(" ".join(low[i : i + n]))
     return sorted(out)
 
 
 def complete_phrases(phrases: Sequence[str], texts: Sequence[str],
                      stop: frozenset[str] | None = None) -> list[str]:
-    """Each phrase lengthened, one word at a time, while the members who use it almost
-    always go on with the same content word (>= `_CONTINUED` of its uses, within the
-    clause, and at least two uses: one member's next word is as likely a detail, "What 80
-    divided buy"), up to `_MAX_LABEL_WORDS`: a phrase cut off at a modifier reads as a
-    fragment ("Remove me from this mailing" -> "... mailing list", "How to improve my
-    credit" -> "... credit score")."""
+    """Each phrase lengthened: to the left while its uses almost always follow the same
+    content word ("card to the app" -> "link my card to the app"), then to the right, one
+    content word at a time (with the function words on the way: "freeze" -> "freeze my
+    card"), while the members who use it almost always go on
+    the same way (>= `_CONTINUED` of its uses, within the clause, and at least two uses:
+    one member's next word is as likely a detail, "What 80 divided buy"), up to
+    `_MAX_LABEL_WORDS`: a phrase cut off at a modifier reads as a fragment ("Remove me from
+    this mailing" -> "... mailing list"). A single word or a `dangling_end` takes its most
+    common continuation already at `_COMPLETE_DANGLING` of its uses: a verb without its
+    object is worse than one object of several ("Freeze" -> "Freeze my card")."""
     corpus, stop = _Corpus(texts), stop if stop is not None else _stop_words()
     return [corpus.completed(p, stop) for p in phrases]
 
@@ -156,13 +285,77 @@ class _Corpus:
     def completed(self, phrase: str, stop: frozenset[str]) -> str:
         """`complete_phrases` of one phrase."""
         words = phrase.split()
-        while len(words) < _MAX_LABEL_WORDS:
-            after = Counter(self._next_word(end) for _, end in self._find(words))
-            word, count = after.most_common(1)[0] if after else (None, 0)
-            if word is None or _weak(word, stop) or count < max(2, _CONTINUED * after.total()):
+        while len(words) < _MAX_LABEL_WORDS:  # to the right: "freeze" -> "freeze my card"
+            incomplete = len(words) == 1 or dangling_end(words, stop)
+            run = self._most_common(
+                [self._continuation(end, words[-1], stop, bridge=incomplete)
+                 for _, end in self._find(words)],
+                _COMPLETE_DANGLING if incomplete else _CONTINUED, _MAX_LABEL_WORDS - len(words))
+            if run is None or (not incomplete and dangling_end([*words, *run], stop)):
+                break  # never from complete to hanging ("Daily Slack digest instead")
+            words.extend(run)
+        while len(words) < _MAX_LABEL_WORDS:  # to the left: the verb of "card to the app"
+            run = self._most_common([self._lead_in(start, stop) for start, _ in
+                                     self._find(words)],
+                                    _CONTINUED, _MAX_LABEL_WORDS - len(words))
+            if run is None:
                 break
-            words.append(word)
+            words[:0] = run
         return " ".join(words)
+
+    @staticmethod
+    def _most_common(runs: list[tuple[str, ...] | None], share: float, room: int
+                     ) -> tuple[str, ...] | None:
+        """The most common run (ties by text) if it is at least `share` of the uses (None
+        counted: a use that ends there), at least two uses, and fits in `room` words."""
+        counts = Counter(runs)
+        total = counts.total()
+        counts.pop(None, None)
+        if not counts:
+            return None
+        run, count = min(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        return run if count >= max(2, share * total) and len(run) <= room else None
+
+    def _continuation(self, end: int, last: str, stop: frozenset[str], bridge: bool
+                      ) -> tuple[str, ...] | None:
+        """The words after a use ending at `end`, in the same clause: the next content
+        word, with `bridge` up to `_MAX_BRIDGE` function words on the way ("freeze" ->
+        "my card": only for a phrase that still needs its object; a complete one would
+        grow a tail, "... this quarter"), or a verb's particle ("top" -> "up"); None if
+        there is none."""
+        run: list[str] = []
+        while len(run) <= (_MAX_BRIDGE if bridge else 0):
+            word = self._next_word(end)
+            if word is None or word in _BRIDGE_STOPS:
+                return None
+            run.append(word)
+            if not _weak(word, stop) or (len(run) == 1 and (last, word) in _PHRASAL):
+                return tuple(run)
+            end = self._next_end
+        return None
+
+    def _lead_in(self, start: int, stop: frozenset[str]) -> tuple[str, ...] | None:
+        """The words before a use starting at `start`, in the same clause: the content
+        word right before it, or one before a determiner ("link" of "link my card"); None
+        if there is none, or if it is a request verb ("Support ...", "Plan a ...")."""
+        text = self.text if self.low is None else self.low
+        lo = max(0, start - 80)
+        tokens = list(_TOKEN.finditer(text, lo, start))
+        run: list[str] = []
+        end = start
+        for m in reversed(tokens):
+            if text[m.end():end].strip(" \t") or len(run) > 1:
+                return None  # punctuation, another text, or too far
+            word = m.group().lower()
+            if word in _BRIDGE_STOPS or word in _REQUEST_VERBS:
+                return None
+            run.insert(0, word)
+            if not _weak(word, stop):
+                return tuple(run)
+            if word not in _DETERMINERS:
+                return None
+            end = m.start()
+        return None
 
     def surface_form(self, phrase: str) -> str:
         """`surface_form` of one phrase."""
@@ -181,9 +374,13 @@ class _Corpus:
                 if m.start() == 0 or not self._WORD.match(self.low, m.start() - 1)]
 
     def _next_word(self, end: int) -> str | None:
-        """The word right after a use ending at `end`, in the same clause (None if none)."""
+        """The word right after a use ending at `end`, in the same clause (None if none);
+        `_next_end` is where it ends."""
         m = self._NEXT.match(self.text if self.low is None else self.low, end)
-        return m.group(1).lower() if m else None
+        if m is None:
+            return None
+        self._next_end = m.end()
+        return m.group(1).lower()
 
 
 def mmr(candidates: np.ndarray, relevance: np.ndarray, top_n: int,
@@ -228,7 +425,7 @@ class PhraseLabeller(CTfidfLabeller):
         diversity: float = 0.5,
         contrast: float = 2.0,
         member_weight: float = 0.2,
-        question_leads: bool = True,
+        question_leads: bool = False,
         top_n_words: int = 10,
         ngram_range: tuple[int, int] = (1, 2),
         stop_words: str | list[str] | None = "english",
@@ -248,9 +445,7 @@ class PhraseLabeller(CTfidfLabeller):
 
     def for_parents(self) -> PhraseLabeller:
         """A shallow copy (the encoder shared) for parent themes: a parent spans several
-        needs, so its label is a topic, never a question (on CLINC150 train/val, parent
-        labels against the 10 domain names: 0.48 / 0.41 with every auxiliary as a lead,
-        0.53 / 0.76 without leads)."""
+        needs, so its label is a topic, never a question."""
         twin = copy.copy(self)
         twin.question_leads = False
         return twin
@@ -340,6 +535,7 @@ class PhraseLabeller(CTfidfLabeller):
                 enc = l2_normalize(as_matrix("encoder output",
                                              self.encoder.encode(unique)))
                 vectors = dict(zip(unique, enc, strict=True))
+        corpora: dict[int, _Corpus] = {}
         for k, cid in enumerate(ids.tolist()):
             c = cands[k]
             cand = [str(t) for t in c["terms"]]
@@ -348,23 +544,52 @@ class PhraseLabeller(CTfidfLabeller):
                 continue  # keep the keyword label
             members = np.flatnonzero(labels == cid)
             if vectors:
-                E = np.stack([vectors[t] for t in cand])
-                rel = self._relevance(E, c, centroids, k, X[members])
-                picked = mmr(E, rel, self.n_phrases, self.diversity)
-                ranked = np.argsort(-rel, kind="stable")
+                rel = self._relevance(np.stack([vectors[t] for t in cand]), c, centroids, k,
+                                      X[members])
             else:
                 if (c["n_words"] >= 2).any():  # words only as a fallback
                     c["score"] = np.where(c["n_words"] >= 2, c["score"], -np.inf)
-                ranked = np.argsort(-c["score"], kind="stable")
-                picked = list(ranked[: self.n_phrases])
-                picked = [i for i in picked if np.isfinite(c["score"][i])] or picked[:1]
-            corpus = _Corpus([texts[i] for i in members])
-            complete = [corpus.completed(cand[i], stop) for i in picked]
-            # the label heads the pool as shown (picked[0] is ranked[0])
-            self.candidates_[cid] = [complete[0]] + [cand[i] for i in ranked[1:]]
+                rel = c["score"]
+            # Rounded scores, ties by text: float noise in the last bits (another batch
+            # of the encoder, a stored vector) never reorders two equal candidates.
+            rel = np.round(rel, _SCORE_DECIMALS)
+            ranked = sorted(range(len(cand)), key=lambda i: (-rel[i], cand[i]))
+            cand = [cand[i] for i in ranked]
+            rel = rel[ranked]
+            if vectors:
+                E = np.stack([vectors[t] for t in cand])
+                picked = mmr(E, rel, self.n_phrases, self.diversity)
+            else:
+                picked = [i for i in range(min(self.n_phrases, len(cand)))
+                          if np.isfinite(rel[i])] or [0]
+            corpus = corpora[cid] = _Corpus([texts[i] for i in members])
+            complete = _distinct(corpus.completed(cand[i], stop) for i in picked)
+            # the label heads the pool as shown (picked[0] is the best ranked)
+            self.candidates_[cid] = [complete[0], *cand[1:]]
             phrases = [corpus.surface_form(p) for p in complete]
             self.phrases_[cid] = phrases
             self.labels_text_[cid] = phrases[0]
+        self._make_unique(labels, corpora, stop)
+
+    def _make_unique(self, labels: np.ndarray, corpora: dict[int, _Corpus],
+                     stop: frozenset[str]) -> None:
+        """Themes that got the same label: the largest keeps it, the others take their
+        next-best phrase no other theme uses (see `unique_labels`)."""
+        sizes = {cid: int((labels == cid).sum()) for cid in self.labels_text_}
+
+        def alternatives(cid: int) -> list[str]:
+            corpus = corpora.get(cid)
+            if corpus is None:
+                return self.keywords_.get(cid, [])
+            pool = self.phrases_.get(cid, [])[1:] + self.candidates_.get(cid, [])[1:]
+            return [corpus.surface_form(corpus.completed(p.lower(), stop)) for p in pool]
+
+        new = unique_labels(self.labels_text_, sizes, alternatives)
+        for cid, label in new.items():
+            if label != self.labels_text_[cid]:
+                self.labels_text_[cid] = label
+                self.phrases_[cid] = [label] + [p for p in self.phrases_.get(cid, [])
+                                                if p.lower() != label.lower()]
 
     def _relevance(self, E: np.ndarray, c: dict[str, np.ndarray], centroids: np.ndarray,
                    k: int, members: np.ndarray) -> np.ndarray:
@@ -382,6 +607,56 @@ class PhraseLabeller(CTfidfLabeller):
         return (own + self.contrast * (own - other)
                 + self.member_weight * nearest / len(members)
                 + _WORD_TYPICAL * c["word_typical"] + _WORD_SPECIFIC * c["word_specific"])
+
+
+def _distinct(phrases: Iterable[str]) -> list[str]:
+    """The phrases in order, each once (two picks may complete to the same phrase)."""
+    return list(dict.fromkeys(phrases))
+
+
+def unique_labels(labels: dict[int, str], sizes: dict[int, int],
+                  alternatives: Callable[[int], Sequence[str]]) -> dict[int, str]:
+    """Labels made unique (case aside) among the themes given: of the themes that share
+    a label, the largest (then the lowest id) keeps it; each other takes, in that order,
+    the first of `alternatives(id)` (its next-best phrases, best first) that no theme uses
+    and that does not read as cut off, else its label with " · n" for its rank among
+    the namesakes. Deterministic: no set or dict order decides."""
+    out = dict(labels)
+    used = {v.lower() for v in out.values()}
+    holders: dict[str, list[int]] = {}
+    for cid in sorted(out, key=lambda c: (-sizes.get(c, 0), c)):
+        holders.setdefault(out[cid].lower(), []).append(cid)
+    for _, cids in sorted(holders.items()):
+        for n, cid in enumerate(cids[1:], start=2):
+            pick = next((a for a in alternatives(cid) if a and a.lower() not in used
+                         and not dangling_end(a.lower().split())), None)
+            out[cid] = pick if pick is not None else f"{labels[cid]} · {n}"
+            used.add(out[cid].lower())
+    return out
+
+
+def family_label(phrases: Sequence[str]) -> str:
+    """A parent's name as a family: its best phrase and the next one that shares no
+    content word with it, joined with "&" ("Audit logs & compliance"); the best phrase
+    alone when none is that distinct."""
+    if not phrases:
+        return ""
+    stop = _stop_words()
+    first = phrases[0]
+    seen = {w for w in first.lower().split() if not _weak(w, stop)}
+    for other in phrases[1:]:
+        words = {w for w in other.lower().split() if not _weak(w, stop)}
+        if words and not words & seen and not any(_same_stem(w, s) for w in words
+                                                  for s in seen):
+            second = other[:1].lower() + other[1:] if other[1:2].islower() else other
+            return f"{first} & {second}"
+    return first
+
+
+def _same_stem(a: str, b: str) -> bool:
+    """Two words that are one word's forms ("log", "logs", "logging")."""
+    n = min(len(a), len(b))
+    return a.rstrip("s") == b.rstrip("s") or (n >= 5 and a[:n - 1] == b[:n - 1])
 
 
 def clause_words(texts: Sequence[str]) -> tuple[sp.csr_matrix, dict[str, int]]:
