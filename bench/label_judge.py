@@ -133,7 +133,13 @@ def bertopic_names(texts: list[str], emb: np.ndarray, leaf_of: np.ndarray) -> di
     model = BERTopic(umap_model=BaseDimensionalityReduction(), hdbscan_model=BaseCluster(),
                      embedding_model=None, verbose=False)
     model.fit(texts, embeddings=emb, y=leaf_of)
-    return _str_keys(bertopic_labels(model))
+    names = bertopic_labels(model)
+    topics = np.asarray(model.topics_)
+    out = {}  # BERTopic renumbers topics by size: map back through the members
+    for cid in np.unique(leaf_of[leaf_of >= 0]).tolist():
+        topic = Counter(topics[leaf_of == cid].tolist()).most_common(1)[0][0]
+        out[cid] = names.get(int(topic), "")
+    return _str_keys(out)
 
 
 def cmd_sheet(args: argparse.Namespace) -> None:
