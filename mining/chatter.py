@@ -5,12 +5,13 @@ and sign-offs recur word for word across many records that are otherwise about d
 things. A request sentence may recur too ("We export everything to Excel just to pivot
 it."), but its records then sit together in one theme. So a sentence is *boilerplate* when
 it occurs, beside other content, in at least `min_records` records spread over at least
-`min_themes` themes, none holding more than `max_theme_share` of them. A template that is a
-snippet of its own (a rep's "Great, I'll send a recap with next steps by Monday." closing
-every call note) has no company in its snippet, and its snippets all sit in one theme; it is
-boilerplate too when it asks for nothing and the rest of its records (the calls it closes)
-spread the same way over the themes. No list of phrases is hard-coded. A record with nothing
-left but boilerplate and a few words is chatter.
+`min_themes` themes, none holding more than `max_theme_share` of them. A call-note template
+("Next steps: Lena to send a recap and roadmap update.") often defeats that test: the
+template dominates its snippets, which then cluster together in one theme of their own. It
+is boilerplate too when it recurs in at least `template_share` of the records that have
+other snippets, and the theme of the rest of those records (the calls it closes) spreads the
+same way. No list of phrases is hard-coded. A record with nothing left but boilerplate and a
+few words is chatter.
 """
 
 from __future__ import annotations
@@ -81,6 +82,14 @@ def sentence_key(sentence: str) -> str:
     return _NORM.sub(" ", text.lower()).strip()
 
 
+def template_tail(key: str) -> str | None:
+    """A sentence template without its first word: the slot a name fills at the start of a
+    call-note line ("Lena to send a recap", "Noah agreed to follow up") that `sentence_key`
+    cannot tell from an ordinary first word. None for templates of under four words."""
+    words = key.split(" ")
+    return " ".join(words[1:]) if len(words) >= 4 else None
+
+
 def _parse(text: str) -> tuple[list[str], list[str], list[int]]:
     """A text's sentences, their templates (`sentence_key`) and word counts."""
     sents = split_sentences(text)
@@ -96,17 +105,20 @@ class BoilerplateDetector:
     sentences found are sign-offs, staff replies and call-note templates; with leaves (or
     a looser share) real request sentences ("compliance asking for audit trail") slip in.
 
-    Learned: `boilerplate_` (normalised sentences), `chatter_` (bool per text: nothing but
+    Learned: `boilerplate_` (normalised sentences), `templates_` (call-note templates, as
+    `template_tail`s: the first word may vary), `chatter_` (bool per text: nothing but
     boilerplate and fewer than `min_content_words` other words), `stripped_` (each text
     without its boilerplate sentences; the text itself when nothing else is left).
     """
 
     def __init__(self, min_records: int = 5, max_theme_share: float = 0.34,
-                 min_themes: int = 4, min_content_words: int = 3) -> None:
+                 min_themes: int = 4, min_content_words: int = 3,
+                 template_share: float = 0.1) -> None:
         self.min_records = min_records
         self.max_theme_share = max_theme_share
         self.min_themes = min_themes
         self.min_content_words = min_content_words
+        self.template_share = template_share
 
     def fit(self, texts: Sequence[str], labels: Sequence[int],
             records: Sequence | None = None) -> BoilerplateDetector:
@@ -116,6 +128,7 @@ class BoilerplateDetector:
         check_float("max_theme_share", self.max_theme_share, 0.0, 1.0)
         check_int("min_themes", self.min_themes, 1)
         check_int("min_content_words", self.min_content_words, 0)
+        check_float("template_share", self.template_share, 0.0, 1.0)
         labels = np.asarray(labels, dtype=np.int64)
         if len(texts) != labels.size:
             raise ValueError("labels: expected one label per text")
@@ -129,24 +142,28 @@ class BoilerplateDetector:
         # record that is nothing but the sentence lands in whatever theme such records
         # form together, which says nothing about the sentence.
         where: dict[str, dict] = defaultdict(dict)
-        # a snippet that is one sentence and nothing else: sentence -> {record: the theme of
-        # the rest of its record}, for sentences that ask for nothing
-        alone: dict[str, dict] = defaultdict(dict)
+        # sentence -> {record: the theme of the rest of that record}
+        around: dict[str, dict] = defaultdict(dict)
         context = self._record_context(labels, records, words)
         for i, (ks, ws) in enumerate(zip(keys, words, strict=True)):
             total = sum(ws)
             for key, w in zip(ks, ws, strict=True):
                 if total - w >= self.min_content_words:
                     where[key].setdefault(records[i], int(labels[i]))
-                elif (len(ks) == 1 and context.get(i) is not None
-                      and not _asks_sentence(sentences[i][0])):
-                    alone[key].setdefault(records[i], context[i])
-        self.boilerplate_: set[str] = {
-            key for found in (where, alone) for key, recs in found.items()
-            if key and self._spread(recs)}
+                if i in context and (tail := template_tail(key)):
+                    around[tail].setdefault(records[i], context[i])
+        # Measured on the demo world (10,000 records, seed 7): the four call templates recur
+        # in 270-505 of the records with other snippets, beside 25-26 themes; the most
+        # repeated customer sentence in 84, so a template_share of 0.1 parts them.
+        common = self.template_share * len({records[i] for i in context})
+        self.boilerplate_: set[str] = {key for key, recs in where.items()
+                                       if key and self._spread(recs)}
+        self.templates_: set[str] = {tail for tail, recs in around.items()
+                                     if len(recs) >= common and self._spread(recs)}
         self.stripped_, chatter = [], []
         for text, sents, ks, ws in zip(texts, sentences, keys, words, strict=True):
-            keep = [k not in self.boilerplate_ for k in ks]
+            keep = [k not in self.boilerplate_ and template_tail(k) not in self.templates_
+                    for k in ks]
             kept = [s for s, y in zip(sents, keep, strict=True) if y]
             chatter.append(sum(w for w, y in zip(ws, keep, strict=True) if y)
                            < self.min_content_words)

@@ -29,11 +29,12 @@ NOW = datetime(2024, 6, 30, 15, tzinfo=UTC)  # a Sunday afternoon
 
 
 def test_value_score_components():
-    v = value_score(demand=10.0, pipeline=100_000, recent=30.0, earlier=0.0, window_days=90,
+    v = value_score(demand=10.0, pipeline=100_000, recent=14.0, earlier=0.0, window_days=90,
                     ref_arr=100_000)
     assert v.pipeline_factor == pytest.approx(1 + 0.6931, abs=1e-3)  # 1 + ln(2)
-    assert v.lift == pytest.approx((30 + VALUE_DAMPING) / VALUE_DAMPING)
-    assert v.momentum == MOMENTUM_MAX  # sqrt(16) = 4: at the clip
+    assert v.lift == pytest.approx((14 + VALUE_DAMPING) / VALUE_DAMPING)
+    assert v.momentum == pytest.approx(8 ** 0.5)
+    assert value_score(10.0, 0.0, 500.0, 0.0, 90, 1.0).momentum == MOMENTUM_MAX  # the clip
     assert v.value == pytest.approx(10 * v.pipeline_factor * v.momentum)
     # steady: the recent days score as the days before predict -> momentum 1
     steady = value_score(50.0, 0.0, recent=28.0, earlier=62.0, window_days=90, ref_arr=1.0)

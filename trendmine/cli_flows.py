@@ -309,6 +309,12 @@ def _print_emerging(rows: list[dict[str, Any]]) -> None:
             console.print(f'   [dim]"{escape(q)}"[/dim]', highlight=False)
 
 
+def prefect_hint(home: Path, port: int) -> str:
+    """How to browse a finished demo's flow runs: its Prefect home, on the configured port."""
+    return (f"PREFECT_HOME={home} prefect server start --port {port}  "
+            f"(then http://127.0.0.1:{port})")
+
+
 def demo(
     feedback: Annotated[int, typer.Option(
         help="Feedback records to generate (20000: a fuller world, ~2.5x the time)."
@@ -355,8 +361,8 @@ def demo(
     console.print(f"[bold]This run:[/bold] trends.pipeline_runs run_id {res.run_id}; "
                   "explore it with trendmine trends / emerging / theme ID", highlight=False)
     if home is not None:
-        console.print(f"  Prefect flow runs, logs and the emerging-themes artifact: "
-                      f"PREFECT_HOME={home} prefect server start  (then http://127.0.0.1:4200)",
+        console.print("  Prefect flow runs, logs and the emerging-themes artifact: "
+                      + prefect_hint(home, settings.prefect_port),
                       highlight=False)
     console.print(f"[dim]demo done in {time.perf_counter() - t0:.0f}s (stack "
                   f"{res.seconds['up']:.0f}s, generate {res.seconds['generate']:.0f}s, "
