@@ -9,10 +9,8 @@ from typing import Any
 import psycopg
 
 from warehouse import queries
-from warehouse.rows import fetch_map
 from warehouse.trends import EMERGING_GRAIN, EMERGING_RECENT_PERIODS
 
-QUOTE_CHARS = 160
 # CommonMark lets any ASCII punctuation be backslash-escaped: escaped, customer text can open
 # no link, image, emphasis, table cell or raw HTML tag in the artifact.
 _MD_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
@@ -26,18 +24,11 @@ def md_text(text: object) -> str:
 def top_emerging(conn: psycopg.Connection, limit: int = 5) -> list[dict[str, Any]]:
     """trends.emerging_themes (ranked) plus up to two representative quotes per theme."""
     rows = queries.emerging(conn, limit)
-    quotes = fetch_map(conn, "SELECT theme_id, quotes FROM trendmine.themes "
-                             "WHERE theme_id = ANY(%s)", ([r["theme_id"] for r in rows],))
+    quotes = queries.theme_quotes(conn, [r["theme_id"] for r in rows])
     for r in rows:
         r["lift"] = (r["evidence"] or {}).get("lift")
-        r["quotes"] = [_short(q.get("text", "") if isinstance(q, dict) else str(q))
-                       for q in (quotes.get(r["theme_id"]) or [])[:2]]
+        r["quotes"] = quotes.get(r["theme_id"], [])
     return rows
-
-
-def _short(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= QUOTE_CHARS else text[: QUOTE_CHARS - 1].rstrip() + "…"
 
 
 def money(v: float | None) -> str:
