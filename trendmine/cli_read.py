@@ -85,16 +85,16 @@ def _clip(text: str, width: int = 60) -> str:
     return flat[:width].rsplit(" ", 1)[0] + "…"
 
 
-def _fit_table(columns: list[tuple[str, bool]], width: int | None = None,
+def _fit_table(columns: list[tuple[str, bool, int]], width: int | None = None,
                **kwargs: Any) -> tuple[Table, list[int]]:
-    """A table for the terminal's width: (header, essential) columns, the first named
-    'theme' wraps by words and gets the room left; optional columns are left out, last
-    first, until the rest fits. Returns the table and the indexes of the columns kept."""
+    """A table for the terminal's width: (header, essential, typical width) columns; the one
+    named 'theme' wraps by words and gets the room left; optional columns are left out,
+    last first, until the rest fits. Returns the table and the indexes of the columns kept."""
     width = width or console.width
     keep = list(range(len(columns)))
 
-    def need(idx: list[int]) -> int:  # headers or typical cells, plus 3 per column border
-        return sum(max(len(columns[i][0]), 7) + 3 for i in idx) + 24
+    def need(idx: list[int]) -> int:  # typical cells, plus 3 per column for the borders
+        return sum(max(len(columns[i][0]), columns[i][2]) + 3 for i in idx) + 1
     for i in reversed(range(len(columns))):
         if need(keep) <= width:
             break
@@ -110,7 +110,7 @@ def _fit_table(columns: list[tuple[str, bool]], width: int | None = None,
     return table, keep
 
 
-def _dropped_note(columns: list[tuple[str, bool]], keep: list[int]) -> str | None:
+def _dropped_note(columns: list[tuple[str, bool, int]], keep: list[int]) -> str | None:
     gone = [c[0] for i, c in enumerate(columns) if i not in keep]
     return (f"[dim]left out at this width: {', '.join(gone)} (a wider terminal, or "
             f"--format csv/json for every column)[/dim]") if gone else None
@@ -128,9 +128,10 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-_TREND_COLUMNS = [("id", True), ("theme", True), ("value", True), ("accounts", True),
-                  ("ARR", True), ("pipeline", True), ("growth", True), ("mentions", False),
-                  ("score", False), ("urgent", False), ("tone", False), ("per period", False)]
+_TREND_COLUMNS = [("id", True, 4), ("theme", True, 22), ("value", True, 8), ("accounts", True, 8),
+                  ("ARR", True, 6), ("pipeline", True, 8), ("growth", True, 6),
+                  ("mentions", False, 8), ("score", False, 7), ("urgent", False, 6),
+                  ("tone", False, 5), ("per period", False, 16)]
 
 
 def trends(
@@ -187,7 +188,8 @@ def trends(
         return
     title = f"top themes {window.since:%Y-%m-%d} to {window.last_day:%Y-%m-%d}, ranked by {rank}"
     title += "".join(f", {k}={v}" for k, v in (("segment", segment), ("source", source)) if v)
-    cols = [(f"per {period.value}" if c == "per period" else c, e) for c, e in _TREND_COLUMNS]
+    cols = [(f"per {period.value}" if c == "per period" else c, e, n)
+            for c, e, n in _TREND_COLUMNS]
     table, keep = _fit_table(cols, title=escape(title),
                              caption=_caption(window.caption(source) + "; " + _TONE_NOTE))
     for r in rows:
@@ -256,8 +258,8 @@ def emerging(
         console.print("[dim]nothing flagged: `trendmine trends` ranks every theme by value; "
                       "after new data, `trendmine trends-rebuild` re-tests[/dim]")
         return
-    cols = [("#", True), ("theme", True), ("accounts", True), ("mentions", False),
-            ("ARR", True), ("pipeline", True), ("accounts by segment", False)]
+    cols = [("#", True, 3), ("theme", True, 26), ("accounts", True, 8), ("mentions", False, 8),
+            ("ARR", True, 6), ("pipeline", True, 8), ("accounts by segment", False, 24)]
     title = "emerging themes" + (f" asked for by {segment} accounts" if segment else "")
     table, keep = _fit_table(
         cols, title=title,
@@ -497,7 +499,24 @@ def _similar_json(text: str, answer: Any) -> dict[str, Any]:
     return {"query": text, "floor": answer.floor, "close_match": answer.close_match,
             "best_similarity": answer.best_similarity, "totals": answer.totals,
             "listed_accounts": len(answer.listed),
-            "themes": [asdict(t) for t in answer.themes], "accounts": accounts}
+            "themes": [asdict(t) for t in answer.themes], "accounts": accounts,
+            "nearby_below_floor": [{"account_id": a.account_id, "account_name": a.name,
+                                    "best_similarity": round(a.best, 4),
+                                    "feedback_ids": [r.feedback_id for r in a.records]}
+                                   for a in _nearby(answer)]}
+
+
+def _nearby(answer: Any) -> list[Any]:
+    """Accounts close to the request but below the floor, filling the listing to --limit."""
+    room = (answer.shown or len(answer.accounts)) - len(answer.listed)
+    return answer.nearby[:max(room if answer.close_match else min(room, 5), 0)]
+
+
+def _print_nearby(answer: Any) -> None:
+    nearby = _nearby(answer)
+    if nearby:
+        console.print("[dim]nearest below the floor, not counted: " + escape(", ".join(
+            f"{a.name} ({a.best:.2f})" for a in nearby)) + "[/dim]", soft_wrap=True)
 
 
 def _shorten(text: str, width: int = 200) -> str:
@@ -523,6 +542,7 @@ def _print_similar(text: str, answer: Any, full: bool) -> None:
         best = "-" if answer.best_similarity is None else f"{answer.best_similarity:.2f}"
         console.print(f"No close match: the closest stored feedback has similarity {best}, "
                       f"below the floor {answer.floor:.2f} (--min-similarity to look further).")
+        _print_nearby(answer)
         return
     t = answer.totals
     segs = ", ".join(f"{k} {v}" for k, v in t["segments"].items()) or "-"
@@ -546,6 +566,7 @@ def _print_similar(text: str, answer: Any, full: bool) -> None:
     if len(listed) < len(answer.accounts):
         console.print(f"[dim]listing {len(listed)} of {len(answer.accounts)} accounts; the "
                       "totals above count them all (--limit to list more)[/dim]")
+    _print_nearby(answer)
     console.print("[bold]what they said[/bold]")
     for a in listed:  # blocks, not a table: texts and links stay whole and clickable
         console.print(f"[bold]{escape(a.name)}[/bold] ({escape(a.segment)}, ARR "

@@ -447,6 +447,14 @@ def theme_quotes(conn: psycopg.Connection, theme_ids: list[int], n: int = 2
                             for q in (r["quotes"] or [])[:n]] for r in stored}
 
 
+def _short_money(v: float) -> str:
+    """5300 -> '5.3k', 3200000 -> '3.2M': an amount a sentence can carry."""
+    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(v) >= size:
+            return f"{v / size:.1f}{unit}"
+    return f"{v:,.0f}"
+
+
 def emerging_headline(rows: list[EmergingRow], segment: str | None = None) -> str:
     """The conclusion first, in one sentence a PM can repeat."""
     who = f" among {segment} accounts" if segment else ""
@@ -456,7 +464,7 @@ def emerging_headline(rows: list[EmergingRow], segment: str | None = None) -> st
     top = rows[0]
     growth = (f"{top.lift:.1f}x its expected mentions" if top.lift and not top.is_new
               else "new: no mentions before")
-    money = f", open pipeline {top.pipeline:,.0f}" if top.pipeline else ""
+    money = f", open pipeline {_short_money(top.pipeline)}" if top.pipeline else ""
     n = len(rows)
     many = n > 1
     return (f"{n} theme{'s are' if many else ' is'} rising faster than "
