@@ -363,7 +363,8 @@ class Settings(BaseSettings):
     )
     min_cluster_size: int | None = Field(
         default=None, ge=2,
-        description="Mining: smallest leaf theme (snippets); unset = grows with sqrt(window).",
+        description="Mining: smallest leaf theme (snippets); unset = half of 0.16 x "
+        "sqrt(window). The number of leaves is chosen by silhouette (WardClusterer).",
     )
     outlier_threshold: float = Field(
         default=0.40, ge=-1, le=1,
@@ -376,8 +377,8 @@ class Settings(BaseSettings):
     )
     n_parents: int | None = Field(
         default=None, ge=1,
-        description="Mining: parent themes over the leaves; unset = about 1.5 x sqrt(leaves), "
-        "at most 40.",
+        description="Mining: parent themes over the leaves; unset = the count in 10-40 "
+        "(fewer for few leaves) with the best silhouette.",
     )
 
     # --- hardening

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mining.assign import assign_incremental, count_alike
-    from mining.cluster import HDBSCANClusterer
+    from mining.cluster import HDBSCANClusterer, WardClusterer
     from mining.contracts import Clusterer, Grouper, Labeller, LeafMerger, Reducer, TextEncoder
     from mining.embed import Embedder, text_hash
     from mining.hierarchy import AgglomerativeGrouper, SimilarLeafMerger
@@ -32,6 +32,7 @@ _LAZY = {
     "assign_incremental": "mining.assign",
     "count_alike": "mining.assign",
     "HDBSCANClusterer": "mining.cluster",
+    "WardClusterer": "mining.cluster",
     "Clusterer": "mining.contracts",
     "Grouper": "mining.contracts",
     "Labeller": "mining.contracts",
@@ -75,6 +76,7 @@ __all__ = [
     "TextEncoder",
     "ThemeModel",
     "UMAPReducer",
+    "WardClusterer",
     "assign_incremental",
     "count_alike",
     "fold_splits",

@@ -1,4 +1,4 @@
-"""Density clustering with HDBSCAN; parameters scale with the number of items."""
+"""Leaf clustering: Ward agglomeration with a chosen count (default), or HDBSCAN."""
 
 from __future__ import annotations
 
@@ -72,3 +72,140 @@ class HDBSCANClusterer:
 
     def fit_predict(self, X: np.ndarray) -> np.ndarray:
         return self.fit(X).labels_
+
+
+class WardClusterer:
+    """Ward agglomeration over (reduced) vectors, the number of clusters chosen by the
+    silhouette of each cut -> `labels_` (-1 only for members of clusters too small to
+    report; ThemeModel's outlier step re-attaches them when close to a theme).
+
+    One theme per customer need wants the number of themes right: HDBSCAN's leaf selection
+    cuts a need with many members into its wordings (the demo world's 25 needs came out
+    as 171 leaves at 4,609 records), while Ward over UMAP's layout keeps each need's clump
+    whole. The count is the cut whose silhouette is highest, measured with cosine in the
+    original embedding space when `fit` gets `embeddings` (else in X): in the layout the
+    silhouette favours too few clusters (neighbouring needs touch there), in the embedding
+    space it picked 58-88 clusters for 70-intent CLINC150 subsets and 25 for the demo
+    world's 25 needs (bench/bench_needs.py).
+
+    `n_clusters` fixes the count instead. Candidates: `n_candidates` counts spaced
+    geometrically from `min_clusters` to (items / `min_mean_size`). Clusters smaller than
+    `min_cluster_size` (default: half of `auto_min_cluster_size`) become noise. Above
+    `max_fit_samples` items the tree is built on an evenly spaced sample (Ward's memory is
+    quadratic) and every other item joins its nearest sample item's cluster. The
+    silhouette is computed on `silhouette_sample` items drawn with `random_state`, so the
+    result is deterministic for a given input order. Learned: `labels_`, `n_clusters_`,
+    `scores_` {count: silhouette}.
+    """
+
+    def __init__(
+        self,
+        n_clusters: int | None = None,
+        min_clusters: int = 5,
+        min_mean_size: int = 10,
+        min_cluster_size: int | None = None,
+        n_candidates: int = 40,
+        silhouette_sample: int = 3000,
+        max_fit_samples: int = 10_000,
+        random_state: int | None = 42,
+    ) -> None:
+        self.n_clusters = n_clusters
+        self.min_clusters = min_clusters
+        self.min_mean_size = min_mean_size
+        self.min_cluster_size = min_cluster_size
+        self.n_candidates = n_candidates
+        self.silhouette_sample = silhouette_sample
+        self.max_fit_samples = max_fit_samples
+        self.random_state = random_state
+
+    def _validate(self) -> None:
+        check_int("n_clusters", self.n_clusters, 1, allow_none=True)
+        check_int("min_clusters", self.min_clusters, 1)
+        check_int("min_mean_size", self.min_mean_size, 1)
+        check_int("min_cluster_size", self.min_cluster_size, 1, allow_none=True)
+        check_int("n_candidates", self.n_candidates, 1)
+        check_int("silhouette_sample", self.silhouette_sample, 10)
+        check_int("max_fit_samples", self.max_fit_samples, 10)
+
+    def candidates(self, n: int) -> np.ndarray:
+        """The counts whose cuts are scored for n items."""
+        hi = max(2, min(n - 1, max(self.min_clusters, n // self.min_mean_size)))
+        lo = max(2, min(self.min_clusters, hi))
+        return np.unique(np.round(np.geomspace(lo, hi, self.n_candidates)).astype(np.int64))
+
+    def fit(self, X: np.ndarray, embeddings: np.ndarray | None = None) -> WardClusterer:
+        self._validate()
+        from scipy.cluster.hierarchy import linkage
+
+        X = as_matrix("X", X).astype(np.float64)
+        n = X.shape[0]
+        if embeddings is not None and as_matrix("embeddings", embeddings).shape[0] != n:
+            raise ValueError(f"embeddings: expected {n} rows (one per row of X)")
+        self.scores_: dict[int, float] = {}
+        if n < 3:
+            self.labels_, self.n_clusters_ = np.full(n, -1, dtype=np.int64), 0
+            return self
+        idx = (np.arange(n) if n <= self.max_fit_samples else
+               np.linspace(0, n - 1, self.max_fit_samples).round().astype(np.int64))
+        S = X[idx]
+        Z = linkage(S, method="ward")
+        if self.n_clusters is not None:
+            cut = _cut(Z, min(self.n_clusters, S.shape[0]))
+        else:
+            E = None if embeddings is None else np.asarray(embeddings, dtype=np.float32)[idx]
+            cut = self._best_cut(S, E, Z)
+        labels = self._spread(X, idx, S, cut)
+        small = self.min_cluster_size or max(2, auto_min_cluster_size(n) // 2)
+        ids, counts = np.unique(labels, return_counts=True)
+        labels[np.isin(labels, ids[counts < small])] = -1
+        self.n_clusters_ = int(np.unique(labels[labels >= 0]).size)
+        self.labels_ = labels
+        return self
+
+    def _best_cut(self, S: np.ndarray, E: np.ndarray | None, Z: np.ndarray) -> np.ndarray:
+        """The candidate cut with the highest silhouette (ties: the smaller count)."""
+        from sklearn.metrics import silhouette_score
+
+        m = S.shape[0]
+        rng = np.random.default_rng(self.random_state if self.random_state is not None else 0)
+        rows = (np.arange(m) if m <= self.silhouette_sample
+                else np.sort(rng.choice(m, self.silhouette_sample, replace=False)))
+        if E is None:
+            V = S[rows]
+            D = np.sqrt(np.maximum(((V[:, None, :] - V[None, :, :]) ** 2).sum(axis=2), 0.0))
+        else:
+            V = E[rows] / np.maximum(np.linalg.norm(E[rows], axis=1, keepdims=True), 1e-12)
+            D = np.clip(1.0 - V @ V.T, 0.0, None).astype(np.float64)
+        np.fill_diagonal(D, 0.0)
+        best, best_cut = -np.inf, np.zeros(m, dtype=np.int64)
+        for k in self.candidates(m):
+            cut = _cut(Z, int(k))
+            present = np.unique(cut[rows]).size
+            if present < 2 or present >= rows.size:
+                continue
+            score = float(silhouette_score(D, cut[rows], metric="precomputed"))
+            self.scores_[int(k)] = score
+            if score > best:
+                best, best_cut = score, cut
+        return best_cut
+
+    @staticmethod
+    def _spread(X: np.ndarray, idx: np.ndarray, S: np.ndarray, cut: np.ndarray,
+                chunk: int = 4096) -> np.ndarray:
+        """Every item's cluster: its own for sampled items, its nearest sample item's else."""
+        if idx.size == X.shape[0]:
+            return cut.copy()
+        out = np.empty(X.shape[0], dtype=np.int64)
+        sq = (S ** 2).sum(axis=1)
+        for a in range(0, X.shape[0], chunk):
+            d = sq[None, :] - 2.0 * X[a : a + chunk] @ S.T
+            out[a : a + chunk] = cut[d.argmin(axis=1)]
+        out[idx] = cut
+        return out
+
+
+def _cut(Z: np.ndarray, k: int) -> np.ndarray:
+    """Flat clusters 0..k-1 of a linkage tree cut into k."""
+    from scipy.cluster.hierarchy import fcluster
+
+    return fcluster(Z, t=k, criterion="maxclust").astype(np.int64) - 1

@@ -1,11 +1,11 @@
 """Two levels of themes: merge leaves that say the same thing, group leaves under parents.
 
-HDBSCAN's leaf selection finds tight, fine groups; the same need worded two ways ("cancel
-my card" / "my card was stolen, block it") can come out as two leaves. `SimilarLeafMerger`
+A leaf clusterer can cut one need worded two ways ("cancel my card" / "my card was stolen,
+block it") into two leaves (HDBSCAN's leaf selection often does). `SimilarLeafMerger`
 joins such leaves (centroid cosine, helped by shared distinctive words), and
-`AgglomerativeGrouper` builds the parent level a PM navigates (typically 10-40 parents).
-Both are average-linkage agglomerations over leaf centroids, so no long chains form.
-"""
+`AgglomerativeGrouper` builds the parent level a PM navigates (10-40 need families, the
+count chosen by silhouette). Both are average-linkage agglomerations over leaf centroids,
+so no long chains form."""
 
 from __future__ import annotations
 
@@ -112,34 +112,51 @@ class SimilarLeafMerger:
         return self
 
 
-def auto_n_parents(n_leaves: int) -> int:
-    """About 1.5 x sqrt(leaves), within 1..40: 150 leaves -> 18 parents, 400 -> 30."""
-    return int(max(1, min(40, round(1.5 * np.sqrt(max(n_leaves, 1))))))
+def parent_candidates(n_leaves: int, min_parents: int = 10, max_parents: int = 40) -> range:
+    """The parent counts a grouper weighs for n leaves: `min_parents`..`max_parents`, with
+    two leaves a parent at least on average (a parent holds a family, not one need) and,
+    for few leaves, as few as one parent per four leaves."""
+    hi = max(1, min(max_parents, n_leaves // 2))
+    lo = max(1, min(min_parents, n_leaves // 4, hi))
+    return range(lo, hi + 1)
 
 
 class AgglomerativeGrouper:
     """Parents by average-linkage (cosine) agglomeration of leaf centroids.
 
-    `n_parents=None` picks `auto_n_parents(n_leaves)`. Learned: `parent_of_` (parent index
-    per leaf row, parents numbered 0..p-1 by total size, largest first, ties by their
-    first leaf row), `n_parents_`.
+    `n_parents=None` picks the count among `parent_candidates` whose cut has the highest
+    silhouette (cosine between leaf centroids; ties: fewer parents): a fixed share of the
+    leaves (1.5 x sqrt) made parents that lumped unrelated families, so several showed the
+    same account totals; the silhouette's count gave purer parents on CLINC150's domains
+    and the demo world's families (bench/bench_needs.py). Learned: `parent_of_` (parent
+    index per leaf row, parents numbered 0..p-1 by total size, largest first, ties by their
+    first leaf row), `n_parents_`, `scores_` {count: silhouette}.
     """
 
-    def __init__(self, n_parents: int | None = None) -> None:
+    def __init__(self, n_parents: int | None = None, min_parents: int = 10,
+                 max_parents: int = 40) -> None:
         self.n_parents = n_parents
+        self.min_parents = min_parents
+        self.max_parents = max_parents
 
     def fit(self, centroids: np.ndarray, sizes: np.ndarray) -> AgglomerativeGrouper:
         check_int("n_parents", self.n_parents, 1, allow_none=True)
+        check_int("min_parents", self.min_parents, 1)
+        check_int("max_parents", self.max_parents, self.min_parents)
         C = l2_normalize(as_matrix("centroids", centroids))
         sizes = np.asarray(sizes, dtype=np.int64)
         n = C.shape[0]
         if sizes.shape != (n,):
             raise ValueError(f"sizes: expected shape ({n},), got {sizes.shape}")
+        self.scores_: dict[int, float] = {}
         if n == 0:
             self.parent_of_, self.n_parents_ = np.zeros(0, dtype=np.int64), 0
             return self
-        want = self.n_parents or auto_n_parents(n)
-        flat = _average_linkage(1.0 - C @ C.T, threshold=None, n_clusters=want)
+        D = 1.0 - C @ C.T
+        if self.n_parents is not None:
+            flat = _average_linkage(D, threshold=None, n_clusters=self.n_parents)
+        else:
+            flat = self._best_cut(D)
         groups = np.unique(flat)
         total = np.array([sizes[flat == g].sum() for g in groups])
         first = np.array([np.flatnonzero(flat == g).min() for g in groups])
@@ -148,3 +165,21 @@ class AgglomerativeGrouper:
         self.parent_of_ = np.array([renum[int(g)] for g in flat], dtype=np.int64)
         self.n_parents_ = len(groups)
         return self
+
+    def _best_cut(self, D: np.ndarray) -> np.ndarray:
+        from sklearn.metrics import silhouette_score
+
+        n = D.shape[0]
+        Dc = np.clip((D + D.T) / 2, 0.0, None)
+        np.fill_diagonal(Dc, 0.0)
+        best, best_flat = -np.inf, np.zeros(n, dtype=np.int64)
+        for p in parent_candidates(n, self.min_parents, self.max_parents):
+            flat = _average_linkage(Dc, threshold=None, n_clusters=p)
+            present = np.unique(flat).size
+            if present < 2 or present >= n:
+                continue
+            score = float(silhouette_score(Dc, flat, metric="precomputed"))
+            self.scores_[p] = score
+            if score > best:
+                best, best_flat = score, flat
+        return best_flat

@@ -34,7 +34,6 @@ from foundation.config import MINE_MODES, Settings
 from foundation.db import connect
 from mining import (
     Embedder,
-    HDBSCANClusterer,
     IdentityReducer,
     MatchResult,
     PCAReducer,
@@ -55,7 +54,7 @@ from mining.chatter import (
     chatter_themes,
     separate_chatter,
 )
-from mining.cluster import auto_min_cluster_size
+from mining.cluster import WardClusterer, auto_min_cluster_size
 from mining.contracts import TextEncoder
 from mining.hierarchy import AgglomerativeGrouper
 from mining.reduce import Layout
@@ -102,7 +101,7 @@ def theme_model(settings: Settings, encoder: TextEncoder | None = None,
               if settings.leaf_merge_similarity > 0 else False)
     return ThemeModel(
         reducer=reducer,
-        clusterer=HDBSCANClusterer(min_cluster_size=settings.min_cluster_size, random_state=rs),
+        clusterer=WardClusterer(min_cluster_size=settings.min_cluster_size, random_state=rs),
         labeller=PhraseLabeller(encoder=encoder),
         merger=merger,
         grouper=AgglomerativeGrouper(n_parents=settings.n_parents),
