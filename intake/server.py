@@ -27,7 +27,7 @@ KEEP_ALIVE_S = 5
 
 
 class HeadTooLarge(Exception):
-    """Raised inside the parser callback: httptools turns it into uvicorn's 400."""
+    """A request head over MAX_HEAD_BYTES, however it arrived."""
 
 
 class DeadlineProtocol(HttpToolsProtocol):
@@ -36,12 +36,12 @@ class DeadlineProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, read_timeout_s: float, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._read_timeout_s = read_timeout_s
+        self._in_head = False  # between a message's first byte and the end of its headers
         self._head_bytes = 0
         self._deadline: asyncio.TimerHandle | None = None
 
     def _arm(self) -> None:
         self._disarm()
-        self._head_bytes = 0
         self._deadline = self.loop.call_later(self._read_timeout_s, self._expire)
 
     def _disarm(self) -> None:
@@ -54,11 +54,6 @@ class DeadlineProtocol(HttpToolsProtocol):
         if not self.transport.is_closing():
             self.transport.close()
 
-    def _count(self, size: int) -> None:
-        self._head_bytes += size
-        if self._head_bytes > MAX_HEAD_BYTES:
-            raise HeadTooLarge(f"request head over {MAX_HEAD_BYTES} bytes")
-
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm()
@@ -67,21 +62,32 @@ class DeadlineProtocol(HttpToolsProtocol):
         self._disarm()
         super().connection_lost(exc)
 
-    def on_url(self, url: bytes) -> None:
-        self._count(len(url))
-        super().on_url(url)
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        # A head still incomplete after this chunk is buffered by the parser: bound it
+        # here too (on_headers_complete sees only heads that completed).
+        if self._in_head and not self.transport.is_closing():
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self._in_head = False
+                self._disarm()
+                self.send_400_response("Request head too large.")
 
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._count(len(name) + len(value) + 4)
-        super().on_header(name, value)
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_head, self._head_bytes = True, 0
 
     def on_headers_complete(self) -> None:
+        self._in_head = False
         self._disarm()
+        if len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers) > MAX_HEAD_BYTES:
+            raise HeadTooLarge  # httptools reports it as a parser error: uvicorn answers 400
         super().on_headers_complete()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if not self.transport.is_closing():  # the next request's head has the same deadline
+        idle = self.cycle is None or self.cycle.response_complete  # not a pipelined request
+        if idle and not self.transport.is_closing():  # the next head has the same deadline
             self._arm()
 
 

@@ -218,6 +218,12 @@ def test_slow_and_oversized_requests_are_cut_off(services, tmp_path):
         big = _raw(port)
         big.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 40_000 + b"\r\n\r\n")
         assert _closed_within(big, 5).startswith(b"HTTP/1.1 400")
+        streamed = _raw(port)  # a header that never ends, sent fast: bounded in size too
+        streamed.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ")
+        for _ in range(3):  # 18 KiB in separate reads, none of which ends the head
+            streamed.sendall(b"a" * 6144)
+            time.sleep(0.05)
+        assert _closed_within(streamed, 0.9).startswith(b"HTTP/1.1 400")
         assert client.get("/healthz").status_code == 200  # the server itself is fine
     assert drain(settings, feedback_topic("ideas")) == []
 
