@@ -189,13 +189,14 @@ def topics_list() -> None:
 
 
 def _register_commands() -> None:
-    from trendmine import cli_curate, cli_ingest, cli_pipeline, cli_read, cli_sales
+    from trendmine import cli_curate, cli_ingest, cli_pipeline, cli_read, cli_sales, cli_taxonomy
 
     cli_ingest.register(app)
     cli_pipeline.register(app)
     cli_read.register(app)
     cli_sales.register(app)
     cli_curate.register(app)
+    cli_taxonomy.register(app)
     from trendmine.cli_intake import intake_app
 
     app.add_typer(intake_app, name="intake")

@@ -59,7 +59,7 @@ from mining.contracts import TextEncoder
 from mining.hierarchy import AgglomerativeGrouper
 from mining.reduce import Layout
 from schemas.names import LAYOUT_TABLE
-from warehouse import curation
+from warehouse import curation, taxonomy
 from warehouse.phrase_cache import StoredPhraseEncoder, phrase_encoder_for
 from warehouse.vectors import RawVectorLoader, decode_vectors
 
@@ -513,6 +513,10 @@ def _full(conn, settings: Settings, embedder: Embedder, since: datetime, run_id:
         model.merge_clusters({int(ids[j]): int(ids[k]) for j, k in folds.items()})
         match = _match(model, keys, prev_ids, prev_cents, prev_members)
     match = _replay_decisions(conn, model, keys, match, (prev_ids, prev_cents, prev_members))
+    seeding = taxonomy.force_seeds(conn, model, phrases)
+    if seeding is not None:  # the PM's seeds: their records, their theme ids
+        match = seeding.pin(model.cluster_ids_, _match(
+            model, keys, *seeding.previous(prev_ids, prev_cents, prev_members)))
     tick("match", 1, 1)
     # Boilerplate sentences (found in the data) stay out of the labels; themes made of
     # nothing else are chatter: kept, but hidden from the trend lists.
@@ -530,6 +534,7 @@ def _full(conn, settings: Settings, embedder: Embedder, since: datetime, run_id:
         _write_lineage(conn, match, model.cluster_ids_, theme_of, run_id)
         _write_assignments(conn, model, rows, theme_of, run_id)
         parents = _write_parents(conn, model, rows, theme_of, model_id, run_id, quiet)
+        taxonomy.apply_seeds(conn, seeding)
         curation.apply_decisions(conn)
         # hidden leaves (decisions) count like chatter ones: a parent made of them is quiet
         curation.recheck_parents(conn)
