@@ -138,7 +138,7 @@ _IPV6 = re.compile(
 # number with an extension; a longer run is read in pieces), then an extension; possessive,
 # so each piece is read once. libphonenumber finds the numbers in it.
 _PHONE_RUN = re.compile(
-    r"[+(]?\d(?:[ \-./()]{0,3}\d){0,19}+(?:\s?(?:ext\.?|x|#)\s?\d{1,5})?"
+    r"(?:[+(]\d|\d)(?:[ \-./()]{0,3}\d){0,19}+(?:\s?(?:ext\.?|x|#)\s?\d{1,5})?"
 )
 # libphonenumber reads at most this many runs of one text (~50-150 us each per region);
 # the runs past them that have a phone number's length are redacted unread. A text with
@@ -365,7 +365,7 @@ def _phone_spans(text: str) -> list[tuple[int, int]]:
     read = 0
     for run in _PHONE_RUN.finditer(text):
         start, end = run.span()
-        if sum(ch.isdigit() for ch in run.group()) < 7:
+        if end - start < 7 or len(_DIGITS_ONLY.sub("", run.group())) < 7:
             continue
         if start and (text[start - 1].isalnum() or text[start - 1] in _NOT_BEFORE_PHONE):
             continue
