@@ -106,6 +106,8 @@ def test_report_is_small_self_contained_and_organised_by_parent(built):
     assert "1 hidden themes (8 records in the window)" in text
     # lineage in words
     assert "<b>merge</b> with #" in _card(text, t["okta"])
+    # a capped list says so (here nothing is cut)
+    assert re.search(r"Showing \d+ of \d+ themes\.", text)
 
 
 def test_quotes_come_from_different_accounts(built, db):
@@ -180,6 +182,7 @@ def test_emerging_theme_is_listed_with_evidence_in_words(built):
     assert f'href="#theme-{t["shopify"]}"' in em
     assert "20 mentions from 10 accounts since" in em and "expected from its own baseline" in em
     assert "accounts by segment: 10 smb" in em
+    assert "<q>we need shopify app integration</q>" in em  # emerging themes carry quotes
 
 
 def test_emerging_evidence_reads_as_words():
