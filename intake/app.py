@@ -207,12 +207,17 @@ async def canny_webhook(request: Request) -> JSONResponse:
             return webhooks.Payload([], ignored=1, format=webhooks.CANNY_FORMAT)
         return webhooks.canny([await canny.retrieve_post(s, post_id)])
 
-    payload = await intake.accept(
-        request, Source.IDEAS,
-        lambda _body: signatures.verify_canny(request.headers, s.canny_api_key,
-                                              intake.tolerance, intake.nonces),
-        confirmed,
-    )
+    try:
+        payload = await intake.accept(
+            request, Source.IDEAS,
+            lambda _body: signatures.verify_canny(request.headers, s.canny_api_key,
+                                                  intake.tolerance, intake.nonces),
+            confirmed,
+        )
+    except Refused as exc:
+        if exc.status >= 500:  # Canny or the broker failed us: Canny's retry must pass
+            intake.nonces.release(request.headers.get("canny-nonce", ""))
+        raise
     return JSONResponse(payload.ack, 202)
 
 

@@ -157,6 +157,11 @@ class NonceCache:
             raise SaturatedNonces(f"{self.max_size} nonces in the replay window; retry later")
         self._expiry[nonce] = now + self.ttl_s
 
+    def release(self, nonce: str) -> None:
+        """Forget a nonce whose request failed on our side (503): the vendor's retry of it
+        must pass."""
+        self._expiry.pop(nonce, None)
+
 
 class SaturatedNonces(Exception):
     """The nonce cache is full of live nonces: answer 429, the vendor retries."""
