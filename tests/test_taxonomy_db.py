@@ -140,7 +140,8 @@ def test_seeded_taxonomy_survives_reimport_and_remine(settings: Settings, data, 
         assert audit[2] == ("lead@x.io", 0, 1, 8)
         _insert(conn, data["extra"], "extra")
 
-    mine(settings, now=NOW, mode="full")  # new data, full re-clustering: seeds hold
+    counts = mine(settings, now=NOW)  # new data; a changed taxonomy makes it a full run
+    assert counts["mode"] == "full" and "taxonomy" in counts["mode_reason"]
     with psycopg.connect(settings.dsn(), autocommit=True) as conn:
         _check_mined(conn, seed_ids, theme_of, len(data["base"]) + len(data["extra"]))
         assert conn.execute("SELECT label FROM trends.themes WHERE theme_id = %s",

@@ -42,8 +42,8 @@ def import_(path: Annotated[Path, typer.Argument(help="A taxonomy YAML file (doc
         if names:
             console.print(f"  {what}: {escape(', '.join(names))}")
     if r.added or r.changed or r.removed:
-        console.print("[dim]the next full mining run puts the records in place "
-                      "(`trendmine mine --full`)[/dim]")
+        console.print("[dim]the next mining run (a full one) puts the records in place: "
+                      "`trendmine mine`[/dim]")
 
 
 @taxonomy_app.command("export")

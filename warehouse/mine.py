@@ -283,7 +283,7 @@ def _state(conn, model_id: str, since: datetime) -> dict[str, Any]:
     ).fetchone()[0]
     return {"themes": themes[0], "other_model_themes": themes[1] - themes[0],
             "last_full": last_full, "age_hours": float(age_h) if age_h is not None else None,
-            "window": window}
+            "window": window, "taxonomy_changed": taxonomy.changed_since(conn, last_full)}
 
 
 def _needs_full(settings: Settings, requested: str, state: dict[str, Any]) -> str | None:
@@ -295,6 +295,8 @@ def _needs_full(settings: Settings, requested: str, state: dict[str, Any]) -> st
             "no themes yet")
     if state["last_full"] is None:
         return "no full run yet"
+    if requested == "auto" and state["taxonomy_changed"]:  # seeds apply on full runs
+        return "the taxonomy changed since the last full run"
     if requested == "auto" and settings.recluster_max_age_hours and (
         state["age_hours"] >= settings.recluster_max_age_hours
     ):

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from mining.match import BIRTH, CONTINUE, MERGE, SPLIT, LineageEvent, MatchResul
 from mining.taxonomy import SeedAssigner
 from schemas.names import TAXONOMY_IMPORTS_TABLE, TAXONOMY_SEEDS_TABLE
 from warehouse.curation import current_user
-from warehouse.rows import fetch
+from warehouse.rows import fetch, fetch_value
 
 ORIGINS = ("seeded", "discovered")
 _KEYS = ("id", "name", "description", "examples", "parent", "origin")
@@ -359,6 +360,14 @@ def export_text(conn: psycopg.Connection, n_examples: int = 3) -> str:
 
 
 # --- mining (full runs)
+
+def changed_since(conn: psycopg.Connection, when: datetime | None) -> bool:
+    """Whether an import added, changed or removed a seed after `when` (the last full run):
+    seeds apply on full runs, so `auto` mode runs one."""
+    return when is not None and bool(fetch_value(
+        conn, f"SELECT EXISTS (SELECT 1 FROM {TAXONOMY_SEEDS_TABLE} WHERE updated_at > %s)",
+        (when,)))
+
 
 @dataclass
 class Seeding:
