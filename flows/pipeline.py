@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from prefect import flow, get_run_logger, unmapped
 
-from flows.runtime import flow_settings, report, report_path
+from flows.runtime import flow_settings, report, report_path, running_with
 from flows.tasks import (
     consume_until_idle,
     embed_batch,
@@ -103,7 +103,7 @@ def embed_flow(batch: int = EMBED_BATCH) -> dict[str, Any]:
     return {"in": len(todo), "out": stored, "distinct": len(texts), "batches": len(batches)}
 
 
-def embed_on_dask(workers: int, batch: int = EMBED_BATCH,
+def embed_on_dask(settings: Settings, workers: int, batch: int = EMBED_BATCH,
                   address: str | None = None) -> dict[str, Any]:
     """`embed_flow` on Prefect's DaskTaskRunner: a local cluster of `workers` processes with
     one thread each (or the cluster at `address`, e.g. a `dask scheduler` on GPU hosts)."""
@@ -112,7 +112,8 @@ def embed_on_dask(workers: int, batch: int = EMBED_BATCH,
     runner = (DaskTaskRunner(address=address) if address else DaskTaskRunner(
         cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
                         "dashboard_address": None}))
-    return embed_flow.with_options(task_runner=runner)(batch)
+    with running_with(settings):  # a plain function: the flow itself takes no settings
+        return embed_flow.with_options(task_runner=runner)(batch)
 
 
 @flow(name="mine", description="Embed new feedback, cluster it into themes with stable ids.")
@@ -122,7 +123,7 @@ def mine_flow(parent_run_id: int | None = None) -> dict[str, Any]:
         embedded = None
         if settings.embedding_workers > 0:  # else mine() embeds in this process
             run.stage = "embed"
-            embedded = embed_on_dask(settings.embedding_workers)
+            embedded = embed_on_dask(settings, settings.embedding_workers)
             run.stage = None
         run.counts = mine_themes(settings, run.run_id)
         if embedded is not None:
