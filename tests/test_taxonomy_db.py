@@ -146,3 +146,42 @@ def test_seeded_taxonomy_survives_reimport_and_remine(settings: Settings, data, 
         _check_mined(conn, seed_ids, theme_of, len(data["base"]) + len(data["extra"]))
         assert conn.execute("SELECT label FROM trends.themes WHERE theme_id = %s",
                             (seed_ids["Fuel prices"],)).fetchone()[0] == "Fuel prices"
+
+
+def test_cli_import_list_export(settings: Settings, tmp_path: Path, monkeypatch):
+    """The commands on an unmined database: seeds show at once, with who imported them."""
+    from typer.testing import CliRunner
+
+    from foundation.config import get_settings
+    from foundation.errors import TrendmineError
+    from trendmine.cli import app
+
+    monkeypatch.setenv("TRENDMINE_DATABASE_URL", settings.dsn())
+    monkeypatch.setenv("TRENDMINE_USER", "pm@x.io")
+    get_settings(fresh=True)
+    try:
+        path = tmp_path / "roadmap.yaml"
+        path.write_text("- name: Audit log\n  examples: [We need an audit trail]\n"
+                        "  parent: Security\n- name: SSO\n  examples: [Okta login please]\n")
+        runner = CliRunner()
+        r = runner.invoke(app, ["taxonomy", "import", str(path)])
+        assert r.exit_code == 0 and "2 added" in r.output, r.output
+        r = runner.invoke(app, ["taxonomy", "import", str(path), "--by", "lead@x.io"])
+        assert r.exit_code == 0 and "0 added, 0 changed, 2 unchanged" in r.output, r.output
+        r = runner.invoke(app, ["taxonomy", "list"])
+        assert r.exit_code == 0 and "Audit log" in r.output and "seeded" in r.output, r.output
+        out = tmp_path / "export.yaml"
+        r = runner.invoke(app, ["taxonomy", "export", str(out)])
+        assert r.exit_code == 0, r.output
+        exported = yaml.safe_load(out.read_text())
+        assert [(e["name"], e.get("parent")) for e in exported] == [
+            ("Audit log", "Security"), ("SSO", None)] and all("id" in e for e in exported)
+        with psycopg.connect(settings.dsn()) as conn:
+            assert conn.execute("SELECT imported_by FROM trends.taxonomy_imports ORDER BY "
+                                "import_id").fetchall() == [("pm@x.io",), ("lead@x.io",)]
+        path.write_text("- name: Audit log\n  exmples: [x]\n")
+        r = runner.invoke(app, ["taxonomy", "import", str(path)])
+        assert isinstance(r.exception, TrendmineError)
+        assert "roadmap.yaml, line 2: unknown key 'exmples'" in str(r.exception)
+    finally:
+        get_settings(fresh=True)
