@@ -120,3 +120,26 @@ def test_parents_are_named_as_families() -> None:
     assert m.parent_labels_text_[0] == "Audit log & compliance report"
     dark = int(m.cluster_ids_[np.array(leaf_need) == 2][0])
     assert m.parent_labels_text_[1] == m.labels_text_[dark] == "Dark mode"
+
+
+class NoisyEncoder(WordEncoder):
+    """WordEncoder plus float noise in the last digits, new on every call (another batch,
+    a vector read back from the phrase cache)."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def encode(self, items):
+        out = super().encode(items)
+        return out + self.rng.normal(0, 1e-6, out.shape).astype(np.float32)
+
+
+def test_tied_candidates_are_broken_by_text_not_float_noise() -> None:
+    # "card lock" and "lock card" embed the same (a bag of words) and are used alike
+    texts = ["lock card now", "card lock now", "lock card", "card lock",
+             "dark mode please", "dark mode for the app", "add dark mode", "dark mode"]
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    emb = WordEncoder().encode(texts)
+    seen = {PhraseLabeller(encoder=NoisyEncoder(seed)).fit(texts, labels, emb).labels_text_[0]
+            for seed in range(8)}
+    assert seen == {"Card lock"}
