@@ -5,10 +5,10 @@ examples cannot cover the ways a need is phrased) and it swallows every need no 
 so `SeedAssigner` uses the structure of the data as well:
 
 1. *Anchors*: each seed's name and examples, averaged into one unit vector.
-2. *Claims*: each cluster of the data (e.g. an HDBSCAN leaf) is claimed by the seed whose
-   centroid its own centroid is closest to, when that cosine reaches the bar. The bar is
-   calibrated from the seeds themselves: two different needs' centroids are about as alike as
-   the seeds' centroids are to their nearest other seed, so the `claim_quantile` of those
+2. *Claims*: each cluster of the data (e.g. a leaf of the model) is claimed by the seed whose
+   anchor its centroid is closest to, when that cosine reaches the bar. The bar is calibrated
+   from the seeds themselves: a need looks about as much like another need's anchor as the
+   seeds' anchors look like their nearest other seed's, so the `claim_quantile` of those
    nearest-seed cosines is what an unseeded cluster must not reach. A seed claims more than
    one cluster only when they say the same thing (centroids at `same_need` or more alike: a
    need the clustering cut in two) or when one of its examples is nearest that cluster (a
@@ -16,9 +16,10 @@ so `SeedAssigner` uses the structure of the data as well:
 3. *Competition*: clusters no seed claims stay as free prototypes; every item goes to the
    nearest of the seeds' centroids and the free prototypes, so a cluster that mixes a seeded
    need with another gives each its own items.
-4. *Self-training*: the seeds' centroids move to the mean of the items they won (anchored by
-   `example_weight` times the anchor), free prototypes to the mean of theirs, and claims and
-   competition run again, `n_iter` times.
+4. *Self-training*: the seeds' centroids (used in the competition, never for the claims)
+   move to the mean of the items they won (anchored by `example_weight` times the anchor),
+   free prototypes to the mean of theirs, and claims and competition run again, `n_iter`
+   times.
 Items in no cluster follow the same competition but need the bar to join a seed.
 """
 
@@ -57,7 +58,7 @@ class SeedAssigner:
     `cluster_seed_` ({cluster label: seed} for the clusters claimed).
     """
 
-    def __init__(self, name_weight: float = 1.0, claim_quantile: float = 0.5,
+    def __init__(self, name_weight: float = 1.0, claim_quantile: float = 0.65,
                  same_need: float = 0.85, example_weight: float = 3.0, n_iter: int = 4) -> None:
         self.name_weight = name_weight
         self.claim_quantile = claim_quantile
@@ -106,9 +107,10 @@ class SeedAssigner:
         ids = np.unique(labels[labels >= 0])
         F = self._cluster_means(X, labels, ids)
         C = self.anchors_
+        self.threshold_ = self._bar(self.anchors_)
         for _ in range(self.n_iter):
-            self.threshold_ = self._bar(C)
-            claimed = self._claims(F, C)
+            # claims are judged against the PM's own words, which self-training cannot drift
+            claimed = self._claims(F, self.anchors_)
             free = np.flatnonzero(claimed < 0)
             won, score = self._compete(X, C, F[free], labels)
             C = self._retrain(X, won, k)
