@@ -351,9 +351,9 @@ class Settings(BaseSettings):
 
     # --- read side
     similar_min_similarity: float = Field(
-        default=0.52, ge=-1.0, le=1.0,
-        description="`similar`: cosine below which a record is no close match (calibrated on "
-        "CLINC150, bench/bench_similar_floor.py).",
+        default=0.63, ge=-1.0, le=1.0,
+        description="`similar`: cosine at or above which a stored record counts as an ask "
+        "(calibrated for precision: bench/bench_similar_floor.py, bench_similar_dups.py).",
     )
 
     # --- themes

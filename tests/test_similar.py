@@ -14,7 +14,7 @@ import pytest
 
 from mining.boilerplate import strip_boilerplate
 from mining.embed import Embedder
-from warehouse.similar import index_missing, similar_by_account, unindexed
+from warehouse.similar import index_missing, request_text, similar_by_account, unindexed
 
 from .test_trends import World, cli  # noqa: F401  (the `cli` fixture)
 
@@ -87,7 +87,7 @@ def _world(db, embedder: Embedder) -> dict[str, int]:
 def _ask(db, embedder, text: str, floor: float, limit: int | None = None):
     if unindexed(db, embedder.model_id):
         index_missing(db, embedder.encode, embedder.model_id)
-    q = embedder.encode([strip_boilerplate(text)])[0]
+    q = embedder.encode([request_text(text)])[0]
     return similar_by_account(db, text, q, embedder.model_id, floor, limit)
 
 
@@ -154,6 +154,11 @@ def test_weak_matches_are_not_counted_as_asks(settings, db, embedder, cli):  # n
     answer = _ask(db, embedder, "Acme wants bulk export of invoices to CSV",
                   settings.similar_min_similarity)
     assert {a.account_id for a in answer.accounts} <= {"cide", "eon"}
+    assert answer.totals["accounts"] == len(answer.known)
+    r = cli("similar", "Acme wants bulk export of invoices to CSV")
+    text = " ".join(r.output.split())
+    assert "nearest below the floor, not counted:" in text and "Bolt" in text, r.output
+    assert f"{answer.totals['accounts']} accounts asked" in text
     r = cli("similar", "HIPAA compliance and a signed BAA for patient health records")
     assert r.exit_code == 0, r.output
     assert "No close match" in r.output
@@ -196,3 +201,12 @@ def test_strip_boilerplate_keeps_the_request_only():
     assert strip_boilerplate("Thanks,") == "Thanks,"  # all boilerplate: the text itself
     assert strip_boilerplate("Hi team,\nPlease add dark mode.\n\nBest,\nSam") == \
         "Please add dark mode."
+
+
+def test_the_request_is_searched_without_who_asks():
+    assert request_text("Acme wants bulk export of invoices to CSV") == \
+        "bulk export of invoices to CSV"
+    assert request_text("The customer is asking for dark mode") == "dark mode"
+    assert request_text("Acme Corp needs to export the invoice list") == \
+        "export the invoice list"
+    assert request_text("Export to CSV please") == "Export to CSV please"

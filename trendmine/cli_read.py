@@ -453,15 +453,14 @@ def similar(
     ask when its meaning similarity reaches the floor. Totals count every such record; the
     answer also names the theme(s) the request belongs to."""
     from foundation.db import connection
-    from mining.boilerplate import strip_boilerplate
     from mining.embed import Embedder, embed_query
-    from warehouse.similar import index_missing, similar_by_account, unindexed
+    from warehouse.similar import index_missing, request_text, similar_by_account, unindexed
 
     settings = get_settings()
     floor = settings.similar_min_similarity if min_similarity is None else min_similarity
     embedder = Embedder(model=settings.embedding_model, device=settings.embedding_device)
     model_id = embedder.model_id  # nothing loaded
-    vec = embed_query(strip_boilerplate(text), settings.embedding_model,
+    vec = embed_query(request_text(text), settings.embedding_model,
                       settings.embedding_device)
     with connection(settings, autocommit=True) as conn:
         missing = unindexed(conn, model_id)

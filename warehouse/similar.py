@@ -18,6 +18,7 @@ match", with the best similarity seen, instead of unrelated neighbours.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -108,6 +109,7 @@ class SimilarAnswer:
     shown: int | None = None
     themes: list[ThemeShare] = field(default_factory=list)
     indexed_now: int = 0  # records indexed on demand for this answer
+    nearby: list[AccountMatch] = field(default_factory=list)  # below the floor only
 
     @property
     def listed(self) -> list[AccountMatch]:
@@ -147,9 +149,26 @@ _INDEX_CHUNK = 512
 
 def search_vectors(search_text: str) -> list[str]:
     """The texts embedded for one record: the whole stripped text, then its snippets when
-    there are several (a long record's one request is not drowned by the rest)."""
+    there are several (a long record's one request is not drowned by the rest). Snippets,
+    not single sentences: a lone generic sentence ("Open the Settings page") is close to
+    every report and would cost the counted asks their precision (bench_similar_dups.py)."""
     snippets = split_snippets(search_text)
     return [search_text, *snippets] if len(snippets) > 1 else [search_text]
+
+
+# "Acme wants ...", "The customer is asking for ...": who asks carries no meaning to match
+_ASKER = re.compile(
+    r"^\s*(?:[A-Z][\w&.'-]*(?:\s+[A-Z][\w&.'-]*){0,3}|the customer|the client|they|customer)"
+    r"\s+(?:(?:really|also|still)\s+)?(?:wants?|needs?|asked for|asks for|is asking for|"
+    r"are asking for|would like|requested|requests)\s+(?:to\s+(?=\w+\s))?",
+    re.IGNORECASE)
+
+
+def request_text(text: str) -> str:
+    """A request as it is searched: boilerplate stripped, a leading "Acme wants" dropped."""
+    stripped = strip_boilerplate(text)
+    rest = _ASKER.sub("", stripped, count=1)
+    return rest if len(rest.split()) >= 2 else stripped
 
 
 def index_missing(conn: psycopg.Connection, encode: Encode, model_id: str,
@@ -271,25 +290,37 @@ def search_records(conn: psycopg.Connection, text: str, query_embedding: np.ndar
     vec = np.asarray(query_embedding, dtype=np.float32).reshape(-1)
     return fetch(conn, SimilarRecord, _SEARCH,
                  {"q": vec, "model": model_id, "k": candidates, "floor": floor,
-                  "text": strip_boilerplate(text)})
+                  "text": request_text(text)})
 
 
-def group_by_account(records: list[SimilarRecord], floor: float) -> SimilarAnswer:
-    """Records at or above `floor`, grouped by account: the best fused rank first, records
-    without a known account last."""
+def _grouped(records: list[SimilarRecord]) -> list[AccountMatch]:
     groups: dict[str | None, AccountMatch] = {}
     for r in records:
-        if r.similarity < floor:
-            continue
         g = groups.get(r.account_id)
         if g is None:
             g = groups[r.account_id] = AccountMatch(
                 r.account_id, r.account_name or r.account_id or "(no known account)",
                 r.segment, r.arr, r.open_deals, r.open_pipeline)
         g.records.append(r)
+    return sorted(groups.values(), key=lambda a: (a.account_id is None, -a.fused, -a.best))
+
+
+def group_by_account(records: list[SimilarRecord], floor: float) -> SimilarAnswer:
+    """Records at or above `floor`, grouped by account: the best fused rank first, records
+    without a known account last. Accounts with only records below the floor are `nearby`:
+    listed apart, never counted."""
+    counted = _grouped([r for r in records if r.similarity >= floor])
+    known = {a.account_id for a in counted if a.account_id is not None}
+    nearby = [a for a in _grouped([r for r in records if r.similarity < floor])
+              if a.account_id is not None and a.account_id not in known]
     best = max((r.similarity for r in records), default=None)
-    ranked = sorted(groups.values(), key=lambda a: (a.account_id is None, -a.fused, -a.best))
-    return SimilarAnswer(floor, best, ranked)
+    return SimilarAnswer(floor, best, counted, nearby=nearby)
+
+
+def listing(answer: SimilarAnswer, limit: int) -> list[AccountMatch]:
+    """The accounts an answer lists: the counted ones, closest first, then the nearby ones
+    below the floor, `limit` in all."""
+    return (answer.accounts + answer.nearby)[:limit]
 
 
 _THEME_TOTALS = """
