@@ -38,3 +38,9 @@ def test_quotes_come_from_the_theme_shortened(db):
     quotes = theme_quotes(db, [t])[t]
     assert len(quotes) == 2 and quotes[1] == "b"
     assert quotes[0].endswith("…") and len(quotes[0]) <= 161
+
+
+def test_the_headline_counts_every_flagged_theme_not_just_those_shown():
+    shown = [_row("EU data residency", 6, 38.8)]
+    assert emerging_headline(shown, total=35).startswith(
+        "35 themes are rising faster than their own history explains; the strongest is EU")

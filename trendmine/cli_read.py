@@ -253,11 +253,13 @@ def emerging(
                 rec["related"] = _related_text(rec["related"])
         _print_records(records, fmt)
         return
-    console.print(f"[bold]{escape(emerging_headline(rows, segment))}[/bold]")
+    console.print(f"[bold]{escape(emerging_headline(rows, segment, rows.total))}[/bold]")
     if not rows:
         console.print("[dim]nothing flagged: `trendmine trends` ranks every theme by value; "
                       "after new data, `trendmine trends-rebuild` re-tests[/dim]")
         return
+    if len(rows) < rows.total:
+        console.print(f"showing {len(rows)} of {rows.total} (--limit for more)")
     cols = [("#", True, 3), ("theme", True, 26), ("accounts", True, 8), ("mentions", False, 8),
             ("ARR", True, 6), ("pipeline", True, 8), ("accounts by segment", False, 24)]
     title = "emerging themes" + (f" asked for by {segment} accounts" if segment else "")

@@ -264,7 +264,7 @@ _TEXTS = ("SELECT DISTINCT rec.theme_id, rec.feedback_id, f.text FROM rec "
 
 
 class TrendList(list):
-    """The rows shown, and `total`: how many themes the window holds before the limit."""
+    """The rows shown, and `total`: how many themes there are before the limit."""
 
     total: int = 0
 
@@ -455,8 +455,10 @@ def _short_money(v: float) -> str:
     return f"{v:,.0f}"
 
 
-def emerging_headline(rows: list[EmergingRow], segment: str | None = None) -> str:
-    """The conclusion first, in one sentence a PM can repeat."""
+def emerging_headline(rows: list[EmergingRow], segment: str | None = None,
+                      total: int | None = None) -> str:
+    """The conclusion first, in one sentence a PM can repeat (`total`: every flagged theme,
+    when `rows` is cut to a limit)."""
     who = f" among {segment} accounts" if segment else ""
     if not rows:
         return (f"No theme is rising faster than its own history explains{who} "
@@ -465,7 +467,7 @@ def emerging_headline(rows: list[EmergingRow], segment: str | None = None) -> st
     growth = (f"{top.lift:.1f}x its expected mentions" if top.lift and not top.is_new
               else "new: no mentions before")
     money = f", open pipeline {_short_money(top.pipeline)}" if top.pipeline else ""
-    n = len(rows)
+    n = max(total or 0, len(rows))
     many = n > 1
     return (f"{n} theme{'s are' if many else ' is'} rising faster than "
             f"{'their' if many else 'its'} own history explains{who}; the strongest is "
@@ -513,20 +515,23 @@ def _siblings(conn: psycopg.Connection, theme_id: int) -> list[int]:
 
 def emerging_report(conn: psycopg.Connection, limit: int = 20, segment: str | None = None,
                     weights: ScoreWeights | None = None, now: datetime | None = None,
-                    tz: str = "UTC") -> list[EmergingRow]:
+                    tz: str = "UTC") -> TrendList:
     """trends.emerging_themes for a PM: segment mix (accounts per current segment in the
     recent window), the evidence in words and related themes that grow too. With `segment`,
-    only the flagged themes that segment's accounts ask for in the recent window."""
+    only the flagged themes that segment's accounts ask for in the recent window. The list's
+    `total` counts every flagged theme (of the segment), the limit aside."""
     segment = resolve_segment(conn, segment, weights)
-    found = emerging(conn, 500 if segment else limit)
+    found = emerging(conn, 500)
+    out = TrendList()
     if not found:
-        return []
+        return out
     start = min(e["period_start"] for e in found)
     mix = _segment_mix(conn, [e["theme_id"] for e in found], start)
     if segment:
-        found = [e for e in found if mix.get(e["theme_id"], {}).get(segment)][:limit]
+        found = [e for e in found if mix.get(e["theme_id"], {}).get(segment)]
+    out.total = len(found)
+    found = found[:limit]
     quotes = theme_quotes(conn, [e["theme_id"] for e in found])
-    out = []
     for e in found:
         folded = {r["theme_id"] for r in (e["evidence"] or {}).get("related_themes") or []}
         ids = sorted(folded | set(_siblings(conn, e["theme_id"])))
