@@ -8,8 +8,10 @@ every other step is a precompiled regex guarded by a cheap substring check.
 from __future__ import annotations
 
 import html as htmllib
+import json
 import re
 import unicodedata
+from pathlib import Path
 
 from bs4 import BeautifulSoup, CData, NavigableString, Tag
 
@@ -324,3 +326,57 @@ def normalise_text(text: str, *, html: bool | None = None) -> str:
     text = strip_quoted_reply(text)
     text = strip_signature(text)
     return normalise_whitespace(text)
+
+
+# ---------------------------------------------------------------------------- identities
+# The keys an account is matched by (docs/accounts.md): a company domain and a company
+# name reduced to what people agree on when they type it.
+
+FREE_MAIL_DOMAINS: frozenset[str] = frozenset(
+    json.loads((Path(__file__).with_name("free_mail_domains.json")).read_text())["domains"]
+)
+# Legal forms and filler words that people add or leave out when typing a company name.
+LEGAL_SUFFIXES = frozenset({
+    "inc", "incorporated", "llc", "llp", "lp", "ltd", "limited", "corp", "corporation", "co",
+    "company", "gmbh", "ag", "kg", "sa", "sas", "sarl", "srl", "spa", "bv", "nv", "plc",
+    "pty", "oy", "ab", "as", "aps", "kk", "pte", "pvt", "sl", "ug", "se", "group", "holding",
+    "holdings",
+})
+_NAME_WORD = re.compile(r"[^\W_]+")
+_DOMAIN = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+def company_key(name: str | None) -> str | None:
+    """"Acme, Inc." / "ACME" / "The Acme Corp." -> "acme": case, accents, punctuation,
+    legal suffixes and a leading "the" dropped. None when nothing distinctive is left."""
+    if not name:
+        return None
+    folded = unicodedata.normalize("NFKD", name.casefold().replace("&", " and "))
+    ascii_ish = "".join(c for c in folded if not unicodedata.combining(c))
+    # "S.A." and "G.m.b.H." are one word each once their dots are gone.
+    words = _NAME_WORD.findall(re.sub(r"(?<=\b\w)\.(?=\w\b)", "", ascii_ish).replace(".", " "))
+    if words and words[0] == "the":
+        words = words[1:]
+    while len(words) > 1 and words[-1] in LEGAL_SUFFIXES:
+        words.pop()
+    key = " ".join(words)
+    return key or None
+
+
+def company_domain(value: str | None) -> str | None:
+    """A website, URL or domain -> its lower-case host without "www."; None if not one."""
+    if not value:
+        return None
+    text = value.strip().lower()
+    text = re.sub(r"^[a-z][a-z0-9+.-]*://", "", text).split("/")[0].split("?")[0]
+    text = text.rsplit("@", 1)[-1].split(":")[0].strip(".")
+    text = text.removeprefix("www.")
+    return text if _DOMAIN.match(text) else None
+
+
+def email_domain(address: str | None) -> str | None:
+    """The company domain of an e-mail address: None for a free-mail or invalid one."""
+    if not address or "@" not in address:
+        return None
+    domain = company_domain(address.rsplit("@", 1)[1])
+    return domain if domain and domain not in FREE_MAIL_DOMAINS else None

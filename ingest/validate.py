@@ -17,7 +17,7 @@ import msgspec
 from pydantic import BaseModel, ValidationError
 
 from ingest.redact import redact_pii
-from schemas.events import MAX_INT32, Account, FeedbackEvent, Opportunity
+from schemas.events import MAX_INT32, Account, AccountRef, FeedbackEvent, Opportunity
 from schemas.names import Source
 
 # Where in the path a record was rejected (the DLQ's stage header and dead_letters.stage).
@@ -158,6 +158,10 @@ def _nul_field(model: BaseModel | FastFeedback) -> str | None:
     for name, value in fields:
         if isinstance(value, str) and "\x00" in value:
             return name
+        if isinstance(value, AccountRef) and any(
+            isinstance(v, str) and "\x00" in v for _, v in value
+        ):
+            return name
     return None
 
 
@@ -254,6 +258,15 @@ def _upto(n: int) -> Any:
     return Annotated[str, msgspec.Meta(max_length=n)] | None
 
 
+class FastAccountRef(msgspec.Struct, forbid_unknown_fields=True):
+    """AccountRef's fields and limits (schemas/events.py)."""
+
+    system: _upto(64) = None  # type: ignore[valid-type]
+    id: _upto(256) = None  # type: ignore[valid-type]
+    name: _upto(512) = None  # type: ignore[valid-type]
+    domain: _upto(253) = None  # type: ignore[valid-type]
+
+
 class FastFeedback(msgspec.Struct, forbid_unknown_fields=True):
     """FeedbackEvent's fields and limits, decoded by msgspec (C) for the hot path. The
     pydantic model stays the contract (and the JSON Schema); `fast_feedback` hands anything
@@ -270,9 +283,12 @@ class FastFeedback(msgspec.Struct, forbid_unknown_fields=True):
     votes: Annotated[int, msgspec.Meta(ge=0, le=MAX_INT32)] | None = None
     url: _upto(2048) = None  # type: ignore[valid-type]
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+    account_ref: FastAccountRef | None = None
+    author_email: _upto(320) = None  # type: ignore[valid-type]
 
 
 assert set(FastFeedback.__struct_fields__) == set(FeedbackEvent.model_fields)
+assert set(FastAccountRef.__struct_fields__) == set(AccountRef.model_fields)
 _decode_feedback = msgspec.json.Decoder(FastFeedback).decode
 # If the JSON decoder ever reads an integer beyond 64 bits as a float (pydantic keeps the
 # int), a float this large in metadata sends the record to pydantic.
@@ -283,6 +299,12 @@ def _kept(value: str | None) -> bool:
     """pydantic would keep this string as it is (str_strip_whitespace strips nothing);
     `str.strip` returns the very same object when it has nothing to strip."""
     return value is None or value.strip() is value
+
+
+def _ref_kept(ref: FastAccountRef | None) -> bool:
+    return ref is None or (
+        _kept(ref.system) and _kept(ref.id) and _kept(ref.name) and _kept(ref.domain)
+    )
 
 
 def _timestamp(value: Any) -> datetime | None:
@@ -327,6 +349,7 @@ def fast_feedback(raw: bytes) -> FastFeedback | None:
     if not (
         _kept(event.text) and _kept(event.source_id) and _kept(event.account_id)
         and _kept(event.author) and _kept(event.url) and _kept(event.opportunity_id)
+        and _kept(event.author_email) and _ref_kept(event.account_ref)
     ):
         return None
     if event.metadata and not _metadata_same_in_pydantic(event.metadata):

@@ -22,7 +22,9 @@ from psycopg._copy_base import format_row_binary  # psycopg's C row encoder, as 
 from psycopg.adapt import Transformer as Dumpers
 from psycopg.postgres import types as pg_types
 from psycopg.pq import Format
+from psycopg.types.json import Jsonb
 
+from ingest.normalise import company_domain, company_key, email_domain
 from ingest.urls import web_url
 from schemas.events import Account, FeedbackEvent, Opportunity
 
@@ -46,6 +48,7 @@ FEEDBACK_COLS = (
     "source",
     "source_id",
     "account_id",
+    "account_ref",
     "opportunity_id",
     "author",
     "votes",
@@ -59,6 +62,25 @@ FEEDBACK_COLS = (
     "kafka_partition",
     "kafka_offset",
 )
+
+
+def account_clues(event: FeedbackEvent) -> str | None:
+    """The record's clues to its company as stored (feedback.account_ref, JSON), or None.
+
+    The domain is the company's (account_ref.domain), else the author's e-mail domain; a
+    free-mail domain is never kept. The author's address itself goes no further than here."""
+    ref = event.account_ref
+    system = ref.system.lower() if ref is not None and ref.system else None
+    ref_id = ref.id if ref is not None and system else None
+    name = ref.name if ref is not None else None
+    domain = email_domain(event.author_email)
+    if ref is not None and ref.domain:
+        company = company_domain(ref.domain)
+        domain = email_domain(f"x@{company}") if company else domain
+    clues = {"system": system, "id": ref_id, "name": name, "key": company_key(name),
+             "domain": domain}
+    kept = {k: v for k, v in clues.items() if v is not None}
+    return json.dumps(kept) if kept.keys() - {"system"} else None
 
 
 def feedback_row(
@@ -78,10 +100,13 @@ def feedback_row(
     if redact is not None and (author or url or metadata):
         author, url = redact(author), redact(url)
         metadata = redact(metadata) if metadata else metadata
+    clues = None if event.account_ref is None and event.author_email is None \
+        else account_clues(event)
     return (
         str(event.source),  # the value (a StrEnum's str), without the enum property's cost
         event.source_id,
         event.account_id,
+        clues,
         event.opportunity_id,
         author,
         event.votes,
@@ -105,12 +130,15 @@ def feedback_row(
 # the int4 columns, so such a row is still refused and isolated rather than stored wrong
 # (an int beyond int8 raises OverflowError when the transform encodes the row).
 _STAGE_TYPES = {
-    "votes": "int8", "metadata": "text", "created_at": "timestamptz",
+    "account_ref": "text", "votes": "int8", "metadata": "text", "created_at": "timestamptz",
     "updated_at": "timestamptz", "kafka_partition": "int8", "kafka_offset": "int8",
 }
 FEEDBACK_STAGE_TYPES = tuple(_STAGE_TYPES.get(c, "text") for c in FEEDBACK_COLS)
 _STAGE_COLS = ", ".join(FEEDBACK_COLS)
-_FROM_STAGE = ", ".join("metadata::jsonb" if c == "metadata" else c for c in FEEDBACK_COLS)
+_JSONB = ("metadata", "account_ref")
+_FROM_STAGE = ", ".join(f"{c}::jsonb" if c in _JSONB else c for c in FEEDBACK_COLS)
+# Set by the writer, not the transform: how the account was found (trendmine.resolve_account).
+_RESOLVED_COLS = ("account_method", "account_confidence")
 
 # Binary COPY framing (Postgres docs, COPY "Binary Format"): signature, flags, header
 # extension length; and the file trailer.
@@ -124,7 +152,7 @@ _STAGE_DDL = (
     "CREATE TEMP TABLE IF NOT EXISTS stage_feedback "
     "(stage_ord int8 GENERATED ALWAYS AS IDENTITY, "
     + ", ".join(f"{c} {t}" for c, t in zip(FEEDBACK_COLS, FEEDBACK_STAGE_TYPES, strict=True))
-    + ") ON COMMIT DELETE ROWS"
+    + ", account_method text, account_confidence real) ON COMMIT DELETE ROWS"
 )
 
 
@@ -171,25 +199,141 @@ def write_feedback(
             )
             """
         )
+    _resolve_staged(conn)
     # The version an edit replaces goes to feedback_history by trigger (migration V013).
     updates = ", ".join(
-        f"{c} = EXCLUDED.{c}" for c in FEEDBACK_COLS if c not in ("source", "source_id")
+        f"{c} = EXCLUDED.{c}" for c in FEEDBACK_COLS + _RESOLVED_COLS
+        if c not in ("source", "source_id")
     )
     cur = conn.execute(
         f"""
-        INSERT INTO trendmine.feedback AS f ({_STAGE_COLS})
-        SELECT {_FROM_STAGE} FROM stage_feedback
+        INSERT INTO trendmine.feedback AS f ({_STAGE_COLS}, {", ".join(_RESOLVED_COLS)})
+        SELECT {_FROM_STAGE}, {", ".join(_RESOLVED_COLS)} FROM stage_feedback
         ON CONFLICT (source, source_id) DO UPDATE SET {updates},
             version = f.version + 1, last_ingested_at = now()
         WHERE coalesce(EXCLUDED.updated_at, EXCLUDED.created_at)
               >= coalesce(f.updated_at, f.created_at)
           AND (EXCLUDED.text_hash, EXCLUDED.created_at, EXCLUDED.updated_at, EXCLUDED.account_id,
-               EXCLUDED.opportunity_id, EXCLUDED.votes, EXCLUDED.metadata)
+               EXCLUDED.opportunity_id, EXCLUDED.votes, EXCLUDED.metadata,
+               EXCLUDED.account_ref, EXCLUDED.account_method)
               IS DISTINCT FROM (f.text_hash, f.created_at, f.updated_at, f.account_id,
-               f.opportunity_id, f.votes, f.metadata)
+               f.opportunity_id, f.votes, f.metadata, f.account_ref, f.account_method)
         """
     )
     return cur.rowcount
+
+
+def _resolve_staged(conn: psycopg.Connection) -> None:
+    """Give each staged record its account: the CRM id its source carried, else the match of
+    its clues against the identities known now (trendmine.resolve_account); a clue that
+    matches several accounts stays unresolved (ambiguous) for review. Records whose account
+    arrives later are found again by `resolve_feedback` when its identities are written."""
+    conn.execute(
+        "UPDATE stage_feedback SET account_method = 'crm_id', account_confidence = 1 "
+        "WHERE account_id IS NOT NULL"
+    )
+    conn.execute(
+        """
+        UPDATE stage_feedback s
+        SET (account_id, account_method, account_confidence) = (
+            SELECT r.account_id, r.method, r.confidence
+            FROM trendmine.resolve_account(s.account_ref::jsonb) r)
+        WHERE s.account_id IS NULL AND s.account_ref IS NOT NULL
+        """
+    )
+
+
+# Records whose account may change when identities change: every record with clues whose
+# account the source did not carry itself.
+_RESOLVE_FEEDBACK = """
+UPDATE trendmine.feedback f
+SET account_id = r.account_id, account_method = r.method, account_confidence = r.confidence
+FROM (
+    SELECT c.feedback_id, x.account_id, x.method, x.confidence
+    FROM trendmine.feedback c
+    LEFT JOIN LATERAL trendmine.resolve_account(c.account_ref) x ON true
+    WHERE c.account_ref IS NOT NULL AND c.account_method IS DISTINCT FROM 'crm_id'
+      AND {scope}
+) r
+WHERE f.feedback_id = r.feedback_id
+  AND (f.account_id, f.account_method, f.account_confidence)
+      IS DISTINCT FROM (r.account_id, r.method, r.confidence)
+"""
+_SCOPED = """(
+    c.account_id = ANY(%(accounts)s)
+    OR (c.account_ref->>'system', c.account_ref->>'id') IN (
+        SELECT kind, value FROM trendmine.account_identities WHERE account_id = ANY(%(accounts)s))
+    OR c.account_ref->>'domain' IN (
+        SELECT value FROM trendmine.account_identities
+        WHERE kind = 'domain' AND account_id = ANY(%(accounts)s))
+    OR c.account_ref->>'key' IN (
+        SELECT value FROM trendmine.account_identities
+        WHERE kind = 'name' AND account_id = ANY(%(accounts)s))
+)"""
+
+
+def resolve_feedback(conn: psycopg.Connection, accounts: Sequence[str] | None = None) -> int:
+    """Re-attribute stored records after identities changed: those touching `accounts` (their
+    clues match one of the accounts' identities, or they sit on one), or every record with
+    clues when None. Returns the records whose account (or method) changed."""
+    if accounts is None:
+        return conn.execute(_RESOLVE_FEEDBACK.replace("{scope}", "true")).rowcount
+    if not accounts:
+        return 0
+    return conn.execute(
+        _RESOLVE_FEEDBACK.replace("{scope}", _SCOPED), {"accounts": list(accounts)}
+    ).rowcount
+
+
+# Identities an account record carries, with how sure a match by each is.
+CRM_CONFIDENCE = {"external": 1.0, "domain": 0.95, "name": 0.9}
+
+
+def account_identities(account: Account) -> list[tuple[str, str, float]]:
+    """(kind, value, confidence) of one account: its ids in other systems, its company
+    domains (never a free-mail one) and its normalised name."""
+    out = [
+        (system.strip().lower(), str(value).strip(), CRM_CONFIDENCE["external"])
+        for system, value in account.external_ids.items()
+        if system.strip() and str(value).strip()
+    ]
+    for raw in account.domains:
+        domain = company_domain(raw)
+        if domain and email_domain(f"x@{domain}"):
+            out.append(("domain", domain, CRM_CONFIDENCE["domain"]))
+    key = company_key(account.name)
+    if key:
+        out.append(("name", key, CRM_CONFIDENCE["name"]))
+    return list({(k, v): (k, v, c) for k, v, c in out}.values())
+
+
+def _write_identities(conn: psycopg.Connection, rows: list[tuple[Account, datetime]]) -> None:
+    """Replace the CRM identities of each account whose stored snapshot is the one written."""
+    ids = [a.account_id for a, _ in rows]
+    current = {
+        r[0] for r in conn.execute(
+            "SELECT account_id FROM trendmine.accounts a "
+            "JOIN unnest(%s::text[], %s::timestamptz[]) AS w(id, ts) "
+            "ON a.account_id = w.id AND a.updated_at = w.ts",
+            (ids, [ts for _, ts in rows]),
+        )
+    }
+    if not current:
+        return
+    conn.execute(
+        "DELETE FROM trendmine.account_identities WHERE origin = 'crm' AND account_id = ANY(%s)",
+        (list(current),),
+    )
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO trendmine.account_identities (kind, value, account_id, origin, "
+            "confidence) VALUES (%s, %s, %s, 'crm', %s) ON CONFLICT DO NOTHING",
+            [
+                (kind, value, a.account_id, conf)
+                for a, _ in rows if a.account_id in current
+                for kind, value, conf in account_identities(a)
+            ],
+        )
 
 
 def write_accounts(
@@ -215,19 +359,26 @@ def write_accounts(
         cur.executemany(
             """
             INSERT INTO trendmine.accounts AS t
-                (account_id, name, segment, arr, icp_fit, region, plan, updated_at)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+                (account_id, name, segment, arr, icp_fit, region, plan, domains,
+                 external_ids, updated_at)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
             ON CONFLICT (account_id) DO UPDATE SET name = EXCLUDED.name,
                 segment = EXCLUDED.segment, arr = EXCLUDED.arr, icp_fit = EXCLUDED.icp_fit,
-                region = EXCLUDED.region, plan = EXCLUDED.plan, updated_at = EXCLUDED.updated_at,
+                region = EXCLUDED.region, plan = EXCLUDED.plan, domains = EXCLUDED.domains,
+                external_ids = EXCLUDED.external_ids, updated_at = EXCLUDED.updated_at,
                 ingested_at = now()
             WHERE EXCLUDED.updated_at >= t.updated_at
             """,
             [
-                (a.account_id, a.name, a.segment, a.arr, a.icp_fit, a.region, a.plan, ts)
+                (a.account_id, a.name, a.segment, a.arr, a.icp_fit, a.region, a.plan,
+                 sorted({d for d in map(company_domain, a.domains) if d}),
+                 Jsonb(a.external_ids), ts)
                 for a, ts in rows
             ],
         )
+    _write_identities(conn, rows)
+    # Feedback that arrived before its account (or whose match the new snapshot changes).
+    resolve_feedback(conn, [a.account_id for a, _ in rows])
     return len(rows)
 
 

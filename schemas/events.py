@@ -22,6 +22,24 @@ MAX_INT32 = 2**31 - 1
 MONEY_BOUND = 1e16  # exclusive: numeric(18, 2) holds up to 9,999,999,999,999,999.99
 
 
+class AccountRef(BaseModel):
+    """What the source itself knows of the customer: its own id and name for the company
+    (a Zendesk organization, an Intercom company) and a company domain. Matched to a CRM
+    account at ingest (docs/accounts.md); never trusted as a CRM id itself."""
+
+    model_config = _STRICT
+
+    system: str | None = Field(
+        default=None, max_length=64,
+        description="Whose id `id` is: zendesk, intercom, canny, gong, ... (lower case).",
+    )
+    id: str | None = Field(default=None, max_length=256, description="The company's id there.")
+    name: str | None = Field(default=None, max_length=512, description="Company name as typed.")
+    domain: str | None = Field(
+        default=None, max_length=253, description="A company domain (website or e-mail)."
+    )
+
+
 class FeedbackEvent(BaseModel):
     """One piece of customer feedback from one source system."""
 
@@ -40,7 +58,17 @@ class FeedbackEvent(BaseModel):
     account_id: str | None = Field(
         default=None,
         max_length=256,
-        description="The customer account it came from; null for an unknown prospect.",
+        description="The CRM account it came from, when the source knows it; otherwise "
+        "null and matched from account_ref / author_email (docs/accounts.md).",
+    )
+    account_ref: AccountRef | None = Field(
+        default=None, description="The source's own clues to the customer's company."
+    )
+    author_email: str | None = Field(
+        default=None,
+        max_length=320,
+        description="The author's e-mail address: only its domain is kept (for matching, "
+        "never a free-mail domain); the address itself is never stored.",
     )
     text: str = Field(
         min_length=1,
@@ -88,6 +116,13 @@ class Account(BaseModel):
     icp_fit: float | None = Field(default=None, ge=0, le=1, description="Ideal-customer fit 0..1.")
     region: str | None = None
     plan: str | None = None
+    domains: list[str] = Field(
+        default_factory=list, description="Company domains (website, e-mail) for matching."
+    )
+    external_ids: dict[str, str] = Field(
+        default_factory=dict,
+        description='Its ids in other systems, e.g. {"zendesk": "361", "intercom": "c-9"}.',
+    )
     updated_at: AwareDatetime | None = Field(
         default=None, description="When this snapshot was taken; defaults to ingest time."
     )

@@ -63,7 +63,8 @@ def test_fixture_parses_and_validates(target, name, fmt, n_ok, n_bad):
         json.dumps(item.value)  # JSON-able as it will be sent to Kafka
         if model is FeedbackEvent:
             assert record.source == target
-            assert item.key == record.account_id
+            # keyed by the customer: the CRM id, else the source's own company id
+            assert item.key == (record.account_id or (record.account_ref and record.account_ref.id))
             assert "<" not in record.text or "<p>" not in record.text
         elif model is Account:
             assert item.key == record.account_id
@@ -180,15 +181,18 @@ def test_intercom_mapping():
     recs = _parsed("support_tickets", "intercom_conversations.json",
                    "intercom-conversations-json")
     first = recs["intercom:215470001"].value
-    assert first["account_id"] == "9001002"  # company.company_id, not Intercom's own id
+    # company.company_id, not Intercom's own id: a clue, matched to the CRM at ingest
+    assert "account_id" not in first
+    assert first["account_ref"]["system"] == "intercom"
+    assert first["account_ref"]["id"] == "9001002"
     assert first["created_at"] == "2024-03-08T10:00:00+00:00"  # unix seconds
     assert "120 seats" in first["text"]  # customer part kept
     assert "only on Enterprise today" not in first["text"]  # admin reply dropped
     assert first["metadata"]["tags"] == ["sso", "pricing"]
-    assert recs["intercom:215470002"].value["account_id"] == "9001006"  # custom attribute
+    assert recs["intercom:215470002"].value["account_ref"]["id"] == "9001006"  # custom attribute
     outbound = recs["intercom:215470003"].value
     assert outbound["text"] == "Cool, but what we really need is a HubSpot sync for deals."
-    assert recs["intercom:215470005"].value["account_id"] == "9001001"  # companies list
+    assert recs["intercom:215470005"].value["account_ref"]["id"] == "9001001"  # companies list
     reasons = [i.reason for i in _items("support_tickets", "intercom_conversations.json",
                                         "intercom-conversations-json")
                if isinstance(i, Unparseable)]
@@ -203,12 +207,13 @@ def test_canny_mapping():
     recs = _parsed("ideas", "canny_posts.json", "canny-posts-json")
     sso = recs["canny:65a100000000000000000001"].value
     assert sso["votes"] == 87
-    assert sso["account_id"] == "9001002"  # author.companies[0]
+    assert sso["account_ref"]["id"] == "9001002"  # author.companies[0]
+    assert "account_id" not in sso
     assert sso["text"].startswith("SAML SSO on the Business plan\n\nSecurity reviews")
     assert sso["url"].endswith("/p/saml-sso-on-the-business-plan")
     assert sso["metadata"]["board"] == "Feature Requests"
     assert sso["metadata"]["status"] == "under review"
-    assert recs["canny:65a100000000000000000002"].value["account_id"] == "9001003"  # post.company
+    assert recs["canny:65a100000000000000000002"].value["account_ref"]["id"] == "9001003"
     assert "<b>" not in recs["canny:65a100000000000000000002"].value["text"]
     assert recs["canny:65a100000000000000000005"].value["text"] == "Dark mode"
 

@@ -25,6 +25,7 @@ def _row(i: int, **over) -> tuple:
     text = over.pop("text", f"Ticket {i}: SAML SSO, café ünïcode, tab\there, quote \" and \\")
     values = {
         "source": "support_tickets", "source_id": f"zd:{i}", "account_id": f"A-{i}",
+        "account_ref": None,
         "opportunity_id": None, "author": "Jane [EMAIL]", "votes": i, "url": None,
         "text": text, "text_hash": text_hash(text),
         "metadata": json.dumps({"tags": ["a", "é"], "n": 1.5, "deep": {"x": None}}),

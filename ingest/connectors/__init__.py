@@ -94,7 +94,9 @@ def _head(target: str, head: bytes, filename: str | None) -> Head:
             obj = json.loads(first)
         except json.JSONDecodeError:
             return Head(target, text, name, "json")
-        is_page = isinstance(obj, dict) and any(isinstance(v, list) for v in obj.values())
+        # A canonical record may hold lists too (an account's domains): its fields say so.
+        is_page = isinstance(obj, dict) and any(isinstance(v, list) for v in obj.values()) \
+            and not any(shape <= obj.keys() for shape in canonical.SHAPE_FIELDS.values())
         if isinstance(obj, dict) and (rest.strip() or not is_page):
             return Head(target, text, name, "jsonl", first_keys=frozenset(obj))
         return Head(target, text, name, "json")

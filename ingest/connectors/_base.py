@@ -177,6 +177,15 @@ def sfdc_id(value: Any) -> str | None:
     return text + suffix
 
 
+def account_ref(
+    system: str, ref_id: Any = None, name: Any = None, domain: Any = None
+) -> dict[str, str] | None:
+    """A source's own clues to the customer's company (FeedbackEvent.account_ref), or None."""
+    ref = {"id": clean_str(ref_id), "name": clean_str(name), "domain": clean_str(domain)}
+    ref = {k: v for k, v in ref.items() if v is not None}
+    return {"system": system, **ref} if ref else None
+
+
 def compact(value: dict[str, Any]) -> dict[str, Any]:
     """Drop None and empty metadata so messages stay small and nulls stay meaningful."""
     out = {k: v for k, v in value.items() if v is not None}

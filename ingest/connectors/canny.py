@@ -14,6 +14,7 @@ from ingest.connectors._base import (
     Item,
     Parsed,
     RecordError,
+    account_ref,
     clean_str,
     compact,
     iso,
@@ -62,12 +63,14 @@ def _post(post: dict[str, Any]) -> Parsed:
         raise RecordError(f"post {post_id} has no created date")
     score = parse_number(post.get("score"), "score")
     company = _company(post) or {}
-    account_id = clean_str(company.get("id"))
+    company_id = clean_str(company.get("id"))
     author = post.get("author") or {}
-    return Parsed(account_id, compact({
+    return Parsed(company_id, compact({
         "source": "ideas",
         "source_id": f"canny:{post_id}",
-        "account_id": account_id,
+        # Canny's company id is the one your identify call gave it: matched at ingest.
+        "account_ref": account_ref(VENDOR, company_id, company.get("name")),
+        "author_email": clean_str(author.get("email")),
         "text": text,
         "created_at": iso(created),
         "author": clean_str(author.get("name")),

@@ -19,6 +19,7 @@ from ingest.connectors._base import (
     Parsed,
     RecordError,
     Unparseable,
+    account_ref,
     clean_str,
     compact,
     iso,
@@ -28,7 +29,7 @@ from ingest.connectors._base import (
     safe_map,
     sfdc_id,
 )
-from ingest.normalise import normalise_text
+from ingest.normalise import email_domain, normalise_text
 
 VENDOR = "gong"
 LIST_KEYS = ("calls",)
@@ -53,6 +54,17 @@ def crm_ids(call: dict[str, Any]) -> tuple[str | None, str | None]:
             elif kind in DEAL_TYPES and opportunity is None:
                 opportunity = oid
     return account, opportunity
+
+
+def customer_domain(call: dict[str, Any]) -> str | None:
+    """The company e-mail domain of the call's external participants (the first one that is
+    not a free-mail domain)."""
+    for p in call.get("parties") or []:
+        if str(p.get("affiliation", "")).lower() == "external":
+            domain = email_domain(clean_str(p.get("emailAddress")))
+            if domain:
+                return domain
+    return None
 
 
 def _monologues(call: dict[str, Any], transcripts: dict[str, list[Any]]) -> list[Any]:
@@ -122,6 +134,7 @@ def _call(call: dict[str, Any], transcripts: dict[str, list[Any]]) -> Parsed:
         "source": "sales_calls",
         "source_id": f"gong:{call_id}",
         "account_id": account_id,
+        "account_ref": account_ref(VENDOR, domain=customer_domain(call)),
         "opportunity_id": opportunity_id,
         "text": text,
         "created_at": iso(created),

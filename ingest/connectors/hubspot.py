@@ -8,6 +8,7 @@ Associations in the v4 shape ({"toObjectId", "associationTypes"}) are read too.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -25,10 +26,13 @@ from ingest.connectors._base import (
     parse_number,
     parse_timestamp,
 )
-from ingest.connectors.salesforce import icp_fit_of, segment_of
+from ingest.connectors.salesforce import domains_of, external_ids_of, icp_fit_of, segment_of
 from ingest.normalise import normalise_text
 
 VENDOR = "hubspot"
+# Custom company properties holding its id elsewhere: zendesk_organization_id, ...
+_EXTERNAL_ID_PROPERTY = re.compile(r"^([a-z][a-z0-9]*)_(?:organization|org|company|account)_id$")
+DOMAIN_PROPERTIES = ("domain", "website", "hs_additional_domains")
 LIST_KEYS = ("results",)
 
 
@@ -151,6 +155,8 @@ def _company(obj: dict[str, Any]) -> Parsed:
         "icp_fit": icp_fit_of(props.get("icp_fit")),
         "region": clean_str(props.get("region")) or clean_str(props.get("country")),
         "plan": clean_str(props.get("plan")),
+        "domains": domains_of(props.get(p) for p in DOMAIN_PROPERTIES) or None,
+        "external_ids": external_ids_of(props, _EXTERNAL_ID_PROPERTY) or None,
         "updated_at": iso(parse_timestamp(
             props.get("hs_lastmodifieddate") or obj.get("updatedAt"), "hs_lastmodifieddate"
         )),

@@ -16,6 +16,7 @@ from ingest.connectors._base import (
     Item,
     Parsed,
     RecordError,
+    account_ref,
     clean_str,
     compact,
     iso,
@@ -29,17 +30,30 @@ LIST_KEYS = ("conversations",)
 CUSTOMER_AUTHORS = {"user", "lead", "contact"}
 # Part types that carry a message body; assignment/close/snooze parts are workflow noise.
 MESSAGE_PARTS = {"comment", "open", "reply", "conversation_rating_changed"}
-COMPANY_ATTRIBUTES = ("company_id", "Company ID", "company", "account_id", "Account ID",
-                      "salesforce_account_id")
+# Custom attributes that hold the CRM account id itself, and ones that hold a company id.
+CRM_ATTRIBUTES = ("account_id", "Account ID", "salesforce_account_id", "hubspot_company_id",
+                  "crm_account_id")
+COMPANY_ATTRIBUTES = ("company_id", "Company ID", "company")
 
 
 def _is_conversation(obj: dict[str, Any]) -> bool:
     return obj.get("type") == "conversation" or ("source" in obj and "id" in obj)
 
 
+def crm_account_of(conv: dict[str, Any]) -> str | None:
+    """The CRM account id when a custom attribute carries it by name."""
+    attrs = conv.get("custom_attributes") or {}
+    for key in CRM_ATTRIBUTES:
+        value = attrs.get(key)
+        if isinstance(value, str | int) and clean_str(value):
+            return clean_str(value)
+    return None
+
+
 def company_of(conv: dict[str, Any]) -> tuple[str | None, str | None]:
-    """(account id, company name): conversation `company`/`companies`, else a custom
-    attribute. Intercom's own `company_id` (the id you gave it) wins over its internal id."""
+    """(company id, company name): conversation `company`/`companies`, else a custom
+    attribute. Intercom's own `company_id` (the id you gave it) wins over its internal id;
+    it is matched to the CRM account at ingest (it is not the CRM id unless mapped)."""
     company = conv.get("company")
     companies = conv.get("companies")
     if isinstance(companies, dict):  # {"type": "company.list", "companies": [...]}
@@ -85,15 +99,19 @@ def _conversation(conv: dict[str, Any]) -> Parsed:
     created = parse_timestamp(conv.get("created_at"), "created_at")
     if created is None:
         raise RecordError(f"conversation {conv_id} has no created_at")
-    account_id, company_name = company_of(conv)
+    company_id, company_name = company_of(conv)
+    account_id = crm_account_of(conv)
     tags_box = conv.get("tags") or {}
     tags = tags_box.get("tags", []) if isinstance(tags_box, dict) else tags_box
     contacts_box = conv.get("contacts") or {}
     contacts = contacts_box.get("contacts", []) if isinstance(contacts_box, dict) else []
-    return Parsed(account_id, compact({
+    return Parsed(account_id or company_id, compact({
         "source": "support_tickets",
         "source_id": f"intercom:{conv_id}",
         "account_id": account_id,
+        "account_ref": account_ref(VENDOR, company_id, company_name),
+        "author_email": clean_str(author.get("email"))
+        if author.get("type") in CUSTOMER_AUTHORS else None,
         "text": "\n\n".join(chunks),
         "created_at": iso(created),
         "updated_at": iso(parse_timestamp(conv.get("updated_at"), "updated_at")),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
 from ingest.connectors._base import (
@@ -164,6 +164,36 @@ def icp_fit_of(value: Any) -> float | None:
     return fit
 
 
+# Custom fields holding the account's id in another system: Zendesk_Organization_Id__c,
+# Intercom_Company_Id__c, Canny_Company_Id__c, ... (system = the first word).
+_EXTERNAL_ID_FIELD = re.compile(
+    r"^([a-z][a-z0-9]*)_(?:organization_|org_|company_|account_)?id__c$"
+)
+DOMAIN_COLUMNS = ("website", "domain__c", "domains__c", "email_domains__c", "email_domain__c")
+
+
+def external_ids_of(row: dict[str, Any], pattern: re.Pattern[str]) -> dict[str, str]:
+    """{system: id} from the columns/properties named like `pattern` (group 1: system)."""
+    out: dict[str, str] = {}
+    for name, value in row.items():
+        m = pattern.match(name)
+        text = clean_str(value) if m else None
+        if m and text and m.group(1) not in ("parent", "owner", "master", "record"):
+            out[m.group(1)] = text
+    return out
+
+
+def domains_of(values: Iterable[Any]) -> list[str]:
+    """Company domains from website/domain fields (several may share one, comma- or
+    semicolon-separated)."""
+    out: list[str] = []
+    for value in values:
+        for part in re.split(r"[,;\s]+", clean_str(value) or ""):
+            if part and part not in out:
+                out.append(part)
+    return out
+
+
 def _account(row: dict[str, str]) -> Parsed:
     account_id = sfdc_id(_get(row, "id"))
     if not account_id:
@@ -183,6 +213,8 @@ def _account(row: dict[str, str]) -> Parsed:
         "icp_fit": icp_fit_of(_get(row, "icp_fit__c")),
         "region": _get(row, "region__c", "billingcountry"),
         "plan": _get(row, "plan__c"),
+        "domains": domains_of(row.get(c) for c in DOMAIN_COLUMNS) or None,
+        "external_ids": external_ids_of(row, _EXTERNAL_ID_FIELD) or None,
         "updated_at": iso(parse_timestamp(_get(row, "lastmodifieddate"), "LastModifiedDate")),
     }))
 

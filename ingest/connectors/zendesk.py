@@ -15,6 +15,7 @@ from ingest.connectors._base import (
     Item,
     Parsed,
     RecordError,
+    account_ref,
     clean_str,
     compact,
     iso,
@@ -60,10 +61,16 @@ def _ticket(t: dict[str, Any], users: dict[str, Any], orgs: dict[str, Any]) -> P
         for f in t.get("custom_fields") or []
         if isinstance(f, dict) and f.get("value") not in (None, "", [])
     }
+    domains = org.get("domain_names") or []
     return Parsed(org_id, compact({
         "source": "support_tickets",
         "source_id": f"zendesk:{ticket_id}",
-        "account_id": org_id,
+        # A Zendesk organization id is Zendesk's own: matched to the CRM account at ingest.
+        "account_ref": account_ref(
+            VENDOR, org_id, org.get("name"), domains[0] if isinstance(domains, list) and domains
+            else None,
+        ),
+        "author_email": clean_str(requester.get("email")),
         "text": text,
         "created_at": iso(created),
         "updated_at": iso(parse_timestamp(t.get("updated_at"), "updated_at")),
