@@ -155,7 +155,7 @@ async def healthz(request: Request) -> JSONResponse:
     intake = _intake(request)
     try:
         await asyncio.to_thread(check_reachable, intake.settings, 1.0)
-        await intake.publisher.ensure()
+        await intake.publisher.ensure(timeout_s=2.0)
     except TrendmineError as exc:
         return JSONResponse({"status": "unavailable", "reason": exc.message}, 503)
     except PublishFailed as exc:
@@ -298,7 +298,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await intake.publisher.ensure()
+        await intake.publisher.ensure(timeout_s=60.0)
         logs.event(log, "intake ready", bootstrap=settings.bootstrap())
         yield
         await intake.publisher.close(10)

@@ -119,7 +119,7 @@ class GroupPublisher:
         self._generation = 0  # which producer a failure is about (an old one's do not count)
         self.failure: str | None = "not connected yet"
         self._tried_at = float("-inf")
-        self._lock = asyncio.Lock()
+        self._connecting: asyncio.Future[None] | None = None
         self._pending: list[tuple[str, list, str, asyncio.Future[Sent]]] = []
         self._scheduled = False
 
@@ -135,17 +135,28 @@ class GroupPublisher:
             raise
         return prod
 
-    async def ensure(self) -> None:
-        """A producer to publish with: the current one, or a new one after a failure
-        (PublishFailed when that cannot be had now)."""
+    async def ensure(self, timeout_s: float | None = None) -> None:
+        """A producer to publish with: the current one, or a new one after a failure,
+        waited for up to `timeout_s` (default: the publish timeout). PublishFailed when
+        that cannot be had now; one connection attempt runs at a time, in the background,
+        so a broker that accepts TCP but never answers holds no request past its timeout."""
         if self.failure is None:
             return
-        async with self._lock:
-            if self.failure is None:
-                return
+        if self._connecting is None:
             if time.monotonic() - self._tried_at < self.RETRY_S:
                 raise PublishFailed(self.failure)
             self._tried_at = time.monotonic()
+            self._connecting = asyncio.ensure_future(self._reconnect())
+            self._connecting.add_done_callback(lambda t: t.cancelled() or t.exception())
+        wait = self._settings.intake_publish_timeout_s if timeout_s is None else timeout_s
+        try:
+            await asyncio.wait_for(asyncio.shield(self._connecting), wait)
+        except TimeoutError:
+            raise PublishFailed(f"still connecting a new producer after {wait:g} s "
+                                f"({self.failure})") from None
+
+    async def _reconnect(self) -> None:
+        try:
             old, self._prod = self._prod, None
             if old is not None:  # its unacknowledged records fail; their requests got 503
                 await asyncio.to_thread(discard, old)
@@ -156,6 +167,8 @@ class GroupPublisher:
                 raise PublishFailed(self.failure) from exc
             self._generation += 1
             self.failure = None
+        finally:
+            self._connecting = None
 
     async def close(self, timeout_s: float = 10) -> None:
         """Wait up to `timeout_s` for the records in flight, then close."""
