@@ -134,3 +134,26 @@ def test_a_seed_cluster_keeps_the_seed_theme_id():
     assert (CONTINUE, 100, ()) in kinds and (MERGE, 100, (5,)) in kinds
     assert (MERGE, 100, (8,)) in kinds and (CONTINUE, 5, ()) not in kinds
     assert seeding.previous([5, 100, 9], np.eye(3), [set(), {1}, set()])[0] == [5, 9]
+
+
+def test_carve_gives_each_seed_one_cluster_and_keeps_the_rest():
+    from mining import IdentityReducer, ThemeModel
+    from warehouse.taxonomy import carve
+
+    rng = np.random.default_rng(3)
+    X, y, _ = _blobs(6, 30, rng, spread=0.05)
+    model = ThemeModel(reducer=IdentityReducer(), merger=False, grouper=False).fit(X)
+    before = model.labels_.copy()
+    seed_of = np.where(y < 3, y, -1)  # needs 0-2 seeded
+    seed_of[:5] = 2  # a few items of need 0 taken by seed 2 (a mixed cluster)
+    clusters = carve(model, seed_of)
+    assert sorted(clusters.values()) == [0, 1, 2]
+    for c, s in clusters.items():
+        member = before >= 0
+        assert set(np.flatnonzero(model.labels_ == c)) == set(
+            np.flatnonzero(member & (seed_of == s)))
+    rest = (before >= 0) & (seed_of < 0)
+    pairs = {(int(a), int(b)) for a, b in zip(before[rest], model.labels_[rest], strict=True)}
+    assert len(pairs) == len({a for a, _ in pairs}) == len({b for _, b in pairs})
+    assert (model.labels_[before < 0] == -1).all()
+    assert carve(model, np.full(y.size, -1)) == {}
