@@ -450,8 +450,8 @@ def force_seeds(conn: psycopg.Connection, model: Any, encoder: TextEncoder,
 def carve(model: Any, seed_of: np.ndarray) -> dict[int, int]:
     """Re-cut the model's clusters so each seed's items form one cluster and every other
     cluster keeps its unseeded members; returns {cluster id: seed index}. Done as one merge
-    of all clusters and one split (the model's own operations): each of them regroups the
-    parents, which per cluster took seconds on a few thousand items."""
+    of all clusters and one split (the model's own operations), not a split per mixed
+    cluster: each operation regroups the parents."""
     member = np.flatnonzero(model.labels_ >= 0)
     if member.size == 0 or not (seed_of[member] >= 0).any():
         return {}
