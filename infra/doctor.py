@@ -75,6 +75,34 @@ def check_topics(settings: Settings) -> Check:
                  f"group {settings.consumer_group} lag ~{lag}")
 
 
+# A source whose records carry clues yet land on no account, above this share, needs a
+# mapping or a review (docs/accounts.md); records with no clue at all are not counted.
+MAX_UNMATCHED_SHARE = 0.10
+
+
+def check_accounts(settings: Settings) -> Check:
+    try:
+        with connection(settings) as conn:
+            rows = conn.execute(
+                "SELECT source, records, unresolved, unresolved - no_clue AS unmatched "
+                "FROM trends.account_resolution ORDER BY source").fetchall()
+    except TrendmineError as exc:
+        return Check("accounts", False, "unknown: Postgres is unreachable", exc.hint or "")
+    except Exception as exc:  # not migrated yet: the migrations check says what to do
+        return Check("accounts", False, f"cannot read trends.account_resolution ({exc})",
+                     "run `trendmine migrate`")
+    if not rows:
+        return Check("accounts", True, "no feedback stored yet")
+    detail = ", ".join(f"{s} {u / n:.0%} unresolved" for s, n, u, _ in rows)
+    bad = [s for s, n, _, m in rows if m / n > MAX_UNMATCHED_SHARE]
+    if bad:
+        return Check("accounts", False, detail,
+                     f"{', '.join(bad)}: records with clues match no CRM account; see "
+                     "`trendmine accounts unresolved`, then `accounts resolve` or "
+                     "`accounts map import`")
+    return Check("accounts", True, detail)
+
+
 def check_prefect(settings: Settings) -> Check:
     from prefect.settings import PREFECT_API_URL
 
@@ -107,7 +135,7 @@ def check_model(settings: Settings) -> Check:
 
 
 CHECKS: tuple[Callable[[Settings], Check], ...] = (
-    check_postgres, check_migrations, check_topics, check_prefect, check_model,
+    check_postgres, check_migrations, check_topics, check_accounts, check_prefect, check_model,
 )
 
 

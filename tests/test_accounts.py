@@ -167,3 +167,41 @@ def test_mapping_file(settings, db, tmp_path):
         acc.read_mapping(mapping)
     with pytest.raises(TrendmineError, match="KIND:VALUE"):
         acc.parse_clue("initech")
+
+
+def test_cli_and_doctor_show_the_queue_and_the_share(settings, db, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from foundation.config import get_settings
+    from infra.doctor import check_accounts
+    from trendmine.cli import app
+
+    store_files(settings, {
+        "accounts": [_jsonl(tmp_path / "a.jsonl", ACCOUNTS)],
+        "support_tickets": [_jsonl(tmp_path / "t.jsonl", FEEDBACK)],
+    })
+    check = check_accounts(settings)
+    assert not check.ok and "support_tickets 38% unresolved" in check.detail
+    assert "accounts unresolved" in check.fix
+    for k, v in (("TRENDMINE_DATABASE_URL", settings.dsn()),
+                 ("TRENDMINE_KAFKA_BOOTSTRAP", settings.bootstrap()),
+                 ("TRENDMINE_TOPIC_PREFIX", settings.topic_prefix), ("COLUMNS", "160")):
+        monkeypatch.setenv(k, v)
+    get_settings(fresh=True)
+    try:
+        r = CliRunner().invoke(app, ["accounts", "unresolved"])
+        assert r.exit_code == 0, r.output
+        assert "name:initech" in r.output and "001C" in r.output and "ambiguous" in r.output
+        r = CliRunner().invoke(app, ["accounts", "resolve", "name:Initech", "001C"])
+        assert r.exit_code == 0 and "2 records re-attributed" in r.output, r.output  # + the fuzzy one
+        r = CliRunner().invoke(app, ["accounts", "resolve", "name:Initech", "nope"])
+        assert r.exit_code != 0
+        mapping = tmp_path / "map.csv"
+        mapping.write_text("account_id,kind,value\n001E,name,Umbrella Pharmaceutical\n")
+        r = CliRunner().invoke(app, ["accounts", "map", "import", str(mapping)])
+        assert r.exit_code == 0 and "1 rows" in r.output, r.output
+        r = CliRunner().invoke(app, ["accounts", "status"])
+        assert r.exit_code == 0 and "support_tickets" in r.output and "12%" in r.output, r.output
+    finally:
+        get_settings(fresh=True)
+    assert check_accounts(settings).ok  # the one left has no clue: nothing to act on

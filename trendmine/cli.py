@@ -113,6 +113,12 @@ def status() -> None:
     else:
         pend = f", pending: {', '.join(report.pending)}" if report.pending else ""
         console.print(f"  schema version: {report.schema_version}{pend}")
+        if not report.pending:
+            from foundation.db import connection
+            from warehouse.accounts import unresolved_summary
+
+            with connection(_settings(), autocommit=True) as conn:
+                console.print(f"  feedback on no CRM account: {unresolved_summary(conn)}")
     if report.kafka_error:
         console.print(f"kafka: [red]{report.kafka_error}[/red]")
     else:
@@ -197,8 +203,10 @@ def _register_commands() -> None:
     cli_sales.register(app)
     cli_curate.register(app)
     cli_taxonomy.register(app)
+    from trendmine import cli_accounts
     from trendmine.cli_intake import intake_app
 
+    cli_accounts.register(app)
     app.add_typer(intake_app, name="intake")
 
 

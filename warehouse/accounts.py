@@ -65,6 +65,18 @@ def resolution_by_source(conn: psycopg.Connection) -> list[SourceResolution]:
                  "SELECT * FROM trends.account_resolution ORDER BY source")
 
 
+def unresolved_summary(conn: psycopg.Connection) -> str:
+    """One line for `status` and the report: the unresolved share of each source."""
+    rows = resolution_by_source(conn)
+    if not rows:
+        return "no feedback stored yet"
+    return ", ".join(
+        f"{r.source} {float(r.unresolved_share):.0%} ({r.unresolved} of {r.records}"
+        + (f", {r.ambiguous} ambiguous" if r.ambiguous else "") + ")"
+        for r in rows
+    )
+
+
 @dataclass(frozen=True)
 class Candidate:
     account_id: str
