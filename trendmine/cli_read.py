@@ -86,10 +86,10 @@ def _clip(text: str, width: int = 60) -> str:
 
 
 def _fit_table(columns: list[tuple[str, bool, int]], width: int | None = None,
-               **kwargs: Any) -> tuple[Table, list[int]]:
+               wrap: str = "theme", **kwargs: Any) -> tuple[Table, list[int]]:
     """A table for the terminal's width: (header, essential, typical width) columns; the one
-    named 'theme' wraps by words and gets the room left; optional columns are left out,
-    last first, until the rest fits. Returns the table and the indexes of the columns kept."""
+    named `wrap` wraps by words and gets the room left; optional columns are left out, last
+    first, until the rest fits. Returns the table and the indexes of the columns kept."""
     width = width or console.width
     keep = list(range(len(columns)))
 
@@ -103,10 +103,10 @@ def _fit_table(columns: list[tuple[str, bool, int]], width: int | None = None,
     table = Table(**kwargs)
     for i in keep:
         name = columns[i][0]
-        if name == "theme":
-            table.add_column(name, ratio=1, min_width=18, overflow="fold")
+        if name == wrap:
+            table.add_column(name, ratio=1, min_width=columns[i][2], overflow="fold")
         else:
-            table.add_column(name, no_wrap=True, justify="left" if i == 0 else "right")
+            table.add_column(name, no_wrap=True)
     return table, keep
 
 
@@ -394,14 +394,17 @@ def _print_theme(d: dict[str, Any], accounts: list[Any], page: int, page_size: i
     console.print(seg)
     total = t.accounts if t else 0
     first = (page - 1) * page_size
-    acc = Table("account", "segment", "ARR", "mentions", "first", "last", "open deals",
-                "open pipeline",
-                title=f"accounts asking: {first + 1 if accounts else 0}-{first + len(accounts)} "
-                      f"of {total} (largest ARR first)")
+    cols = [("account", True, 18), ("segment", True, 10), ("ARR", True, 6),
+            ("mentions", True, 8), ("first", False, 10), ("last", True, 10),
+            ("open deals", False, 10), ("pipeline", True, 8)]
+    acc, keep = _fit_table(cols, wrap="account",
+                           title=f"accounts asking: {first + 1 if accounts else 0}-"
+                                 f"{first + len(accounts)} of {total} (largest ARR first)")
     for a in accounts:
-        acc.add_row(escape(a.name or a.account_id), escape(a.segment), _money(a.arr),
-                    str(a.mentions), f"{a.first_mention:%Y-%m-%d}", f"{a.last_mention:%Y-%m-%d}",
-                    str(a.open_deals), _money(a.open_pipeline))
+        cells = [escape(a.name or a.account_id), escape(a.segment), _money(a.arr),
+                 str(a.mentions), f"{a.first_mention:%Y-%m-%d}", f"{a.last_mention:%Y-%m-%d}",
+                 str(a.open_deals), _money(a.open_pipeline)]
+        acc.add_row(*(cells[i] for i in keep))
     console.print(acc)
     if first + len(accounts) < total:
         console.print(f"[dim]next: --page {page + 1}; all of them: --format csv[/dim]")
@@ -517,7 +520,7 @@ def _print_nearby(answer: Any) -> None:
     nearby = _nearby(answer)
     if nearby:
         console.print("[dim]nearest below the floor, not counted: " + escape(", ".join(
-            f"{a.name} ({a.best:.2f})" for a in nearby)) + "[/dim]", soft_wrap=True)
+            f"{a.name} ({a.best:.3f})" for a in nearby)) + "[/dim]", soft_wrap=True)
 
 
 def _shorten(text: str, width: int = 200) -> str:
@@ -526,6 +529,10 @@ def _shorten(text: str, width: int = 200) -> str:
     if len(flat) <= width:
         return flat
     return flat[:width].rsplit(" ", 1)[0] + " …"
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _link_note(url: str) -> str:
@@ -547,9 +554,9 @@ def _print_similar(text: str, answer: Any, full: bool) -> None:
         return
     t = answer.totals
     segs = ", ".join(f"{k} {v}" for k, v in t["segments"].items()) or "-"
-    console.print(f"{t['accounts']} accounts asked (ARR {_money(t['arr'])}, open pipeline "
-                  f"{_money(t['open_pipeline'])} in {t['open_deals']} deals; segments: "
-                  f"{escape(segs)}): {t['records']} records at similarity >= "
+    console.print(f"{_n(t['accounts'], 'account')} asked (ARR {_money(t['arr'])}, open "
+                  f"pipeline {_money(t['open_pipeline'])} in {_n(t['open_deals'], 'deal')}; "
+                  f"segments: {escape(segs)}): {_n(t['records'], 'record')} at similarity >= "
                   f"{answer.floor:.2f}, all stored history searched.", highlight=False)
     for th in answer.themes:
         console.print(f"It belongs to theme #{th.theme_id} {escape(repr(th.label))}: "
@@ -558,15 +565,17 @@ def _print_similar(text: str, answer: Any, full: bool) -> None:
                       f"(`trendmine theme {th.theme_id}`).", highlight=False)
     listed = answer.listed
     acc = Table("account", "segment", "ARR", "open deals", "mentions", "first - last", "sim",
-                title=f"accounts, the closest first ({len(listed)} of {len(answer.accounts)})")
+                title=f"who asked, the closest first ({len(listed)} of {len(answer.accounts)})")
     for a in listed:
         acc.add_row(escape(a.name), escape(a.segment), _money(a.arr),
                     f"{a.open_deals} ({_money(a.open_pipeline)})", str(a.mentions),
                     f"{a.first:%Y-%m-%d} - {a.last:%Y-%m-%d}", f"{a.best:.2f}")
     console.print(acc)
     if len(listed) < len(answer.accounts):
-        console.print(f"[dim]listing {len(listed)} of {len(answer.accounts)} accounts; the "
-                      "totals above count them all (--limit to list more)[/dim]")
+        anonymous = " (one for records without a known account)" if any(
+            a.account_id is None for a in answer.accounts) else ""
+        console.print(f"[dim]listing {len(listed)} of {len(answer.accounts)} rows{anonymous}; "
+                      "the totals above count them all (--limit to list more)[/dim]")
     _print_nearby(answer)
     console.print("[bold]what they said[/bold]")
     for a in listed:  # blocks, not a table: texts and links stay whole and clickable
