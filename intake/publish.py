@@ -40,9 +40,9 @@ class Sent:
 
 def confirmed_producer(settings: Settings) -> KafkaProducer:
     """acks=all, and a short linger: a webhook waits for its batch, so batches stay small.
-    A metadata wait (an unknown topic, a full buffer) gives up after 2 s instead of 60:
+    A metadata wait (an unknown topic, a full buffer) gives up after 5 s instead of 60:
     `send` runs on the receiver's event loop."""
-    return producer(settings, acks="all", linger_ms=25, max_block_ms=2000,
+    return producer(settings, acks="all", linger_ms=25, max_block_ms=5000,
                     client_id="trendmine-intake")
 
 
