@@ -335,12 +335,13 @@ def normalise_text(text: str, *, html: bool | None = None) -> str:
 FREE_MAIL_DOMAINS: frozenset[str] = frozenset(
     json.loads((Path(__file__).with_name("free_mail_domains.json")).read_text())["domains"]
 )
-# Legal forms and filler words that people add or leave out when typing a company name.
+# Legal forms that people add or leave out when typing a company name ("Group" or "Holdings"
+# are kept: they often name a different entity than the company itself).
 LEGAL_SUFFIXES = frozenset({
     "inc", "incorporated", "llc", "llp", "lp", "ltd", "limited", "corp", "corporation", "co",
     "company", "gmbh", "ag", "kg", "sa", "sas", "sarl", "srl", "spa", "bv", "nv", "plc",
-    "pty", "oy", "ab", "as", "aps", "kk", "pte", "pvt", "sl", "ug", "se", "group", "holding",
-    "holdings",
+    "pty", "oy", "ab", "as", "aps", "kk", "pte", "pvt", "sl", "ug", "se", "ltda", "eireli",
+    "kft", "sro", "bhd", "sdn",
 })
 _NAME_WORD = re.compile(r"[^\W_]+")
 _DOMAIN = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
