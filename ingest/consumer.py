@@ -5,7 +5,7 @@ Order per batch (at-least-once from Kafka, exactly-once in effect in Postgres; s
 2. the Postgres transaction holding its rows and its dead-letter records commits,
 3. only then are the Kafka offsets committed.
 A crash anywhere replays the batch: upserts are idempotent, and a dead letter published twice
-has the same origin (topic, partition, offset), recorded once in trendmine.dead_letters.
+is the same record (source topic, source id, content), recorded once in the ledger.
 """
 
 from __future__ import annotations
@@ -185,7 +185,7 @@ class IngestWorker:
 
     @staticmethod
     def _letter(rec, rejection: Rejection) -> dlq.Letter:
-        return dlq.Letter(rec.value, rejection, rec.topic, rec.partition, rec.offset, rec.key)
+        return dlq.Letter.of(rec, rejection)
 
     def _store(self, conn, records, batch: Transformed, prod, letters, futures):
         """One transaction: rows (refused ones isolated), dead letters confirmed and recorded.
@@ -378,7 +378,7 @@ class Checkpoint:
     The writer is one thread, so batches are written in the order they were polled, and a
     batch's offsets are committed only after every batch before it is stored. A crash before
     step 3 replays the batch: upserts are idempotent, and a dead letter published twice has
-    the same origin (topic, partition, offset).
+    the same ledger key (source topic, source id, content).
     """
 
     def __init__(

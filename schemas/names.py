@@ -100,6 +100,11 @@ PULL_CURSORS_TABLE = f"{DB_SCHEMA}.pull_cursors"
 DEAD_LETTERS_TABLE = f"{DB_SCHEMA}.dead_letters"
 DLQ_HEADER_STAGE = "trendmine.stage"
 DLQ_HEADER_VALUE_TRUNCATED = "trendmine.value_truncated"  # original size, when truncated
+DEAD_LETTER_CURSOR_TABLE = f"{DB_SCHEMA}.dead_letter_cursor"
+DLQ_HEADER_LETTER_KEY = "trendmine.letter_key"  # the ledger key (source, source id, content)
+# On a replayed record (and on its letter when it fails again): which letter it replays.
+DLQ_HEADER_REPLAY_OF = "trendmine.replay_of"
+DLQ_HEADER_ATTEMPT = "trendmine.attempt"
 # Kafka Connect's error-context headers, so Connect-aware tools read our dead letters too.
 CONNECT_HEADER_TOPIC = "__connect.errors.topic"
 CONNECT_HEADER_PARTITION = "__connect.errors.partition"

@@ -50,7 +50,7 @@ def _restart(broker: EmbeddedBroker) -> None:
 
 def test_worker_survives_a_broker_restart(services, s3_broker, tmp_path):
     settings = make_settings(
-        {"server_url": services["server_url"], "bootstrap": f"127.0.0.1:{s3_broker.port}"},
+        {**services, "bootstrap": f"127.0.0.1:{s3_broker.port}"},
         tmp_path,
     )
     put(settings, "support_tickets", [event(i) for i in range(300)])

@@ -109,8 +109,9 @@ def test_dlq_records_carry_connect_headers_and_stay_under_the_size_limit(setting
     assert letter.truncated_from == len(big) and len(letter.raw) < 4096
     assert letter.code == "malformed_json" and letter.stage == "parse"
     assert len(letter.reason) <= dlq.MAX_REASON_CHARS
-    # replay cannot send a truncated copy back: it stays listed, not replayed
-    assert dlq.replay(settings)[0] == 0
+    # replay cannot send a truncated copy back: it stays listed, said to be unreplayable
+    res = dlq.replay(settings)
+    assert res.replayed == [] and "bytes were kept" in res.unreplayable[0][1]
 
 
 def test_connect_headers(settings):
@@ -171,8 +172,10 @@ def test_dlq_replay_by_code_leaves_the_others_replayable(settings, db):
     ])
     drain(settings)
     settings.max_text_chars = 20000
-    assert dlq.replay(settings, code="text_too_long") == (1, 4)
-    assert dlq.replay(settings, code="text_too_long") == (0, 5)  # idempotent
+    first = dlq.replay(settings, code="text_too_long")
+    assert (len(first.replayed), first.done_before) == (1, [])
+    again = dlq.replay(settings, code="text_too_long")  # idempotent
+    assert (again.replayed, again.done_before) == ([], first.replayed)
     drain(settings)
     assert db.execute("SELECT count(*) FROM trendmine.feedback").fetchone()[0] == 1
     pending = db.execute(
@@ -180,9 +183,8 @@ def test_dlq_replay_by_code_leaves_the_others_replayable(settings, db):
         "GROUP BY 1 ORDER BY 1"
     ).fetchall()
     assert pending == [("bad_timestamp", 3), ("malformed_json", 1)]
-    sent, _ = dlq.replay(settings)  # the rest are still there to replay
-    assert sent == 4
-    assert dlq.replay(settings)[0] == 0
+    assert len(dlq.replay(settings).replayed) == 4  # the rest are still there to replay
+    assert dlq.replay(settings).replayed == []
 
 
 # ---------------------------------------------------------------- honest exits, produce, CLI
@@ -314,7 +316,7 @@ def test_size_and_time_budgets_dead_letter_with_their_stage(settings, db):
     got = dict(db.execute("SELECT error_code, stage FROM trends.dead_letters").fetchall())
     assert got == {"over_budget": "normalise", "record_too_large": "parse"}
     settings.record_time_budget_s = 2.0
-    assert dlq.replay(settings, code="over_budget")[0] == 1
+    assert len(dlq.replay(settings, code="over_budget").replayed) == 1
     assert drain(settings).stored == 1
     assert db.execute("SELECT count(*) FROM trendmine.feedback").fetchone()[0] == 1
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 from typing import Annotated
@@ -99,21 +100,37 @@ def ingest(
     )
 
 
-@dlq_app.callback()
-def dlq_list(
-    ctx: typer.Context,
-    limit: Annotated[int, typer.Option(help="Rows to show.")] = 20,
-    code: Annotated[str | None, typer.Option(help="Only this error code.")] = None,
-) -> None:
-    """List and count the rejected records by reason (from trends.dead_letters)."""
-    if ctx.invoked_subcommand:
-        return
+Ids = Annotated[
+    list[int] | None, typer.Option("--id", help="Only this dead letter (repeat for more).")
+]
+Code = Annotated[str | None, typer.Option("--code", help="Only letters with this error code.")]
+Topic = Annotated[str | None, typer.Option("--topic", help="Only letters from this topic.")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Say what would happen; change nothing.")]
+Format = Annotated[str, typer.Option("--format", help="table or json.")]
+
+
+def _json_out(data) -> None:  # type: ignore[no-untyped-def]
+    """JSON on stdout for scripts (no markup, timestamps as ISO text)."""
+    typer.echo(json.dumps(data, default=lambda v: v.isoformat() if hasattr(v, "isoformat")
+                          else str(v), indent=2))
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in ("table", "json"):
+        raise typer.BadParameter(f"--format is table or json, not {fmt!r}")
+
+
+def _list(ids: list[int] | None, code: str | None, limit: int, fmt: str) -> None:
     from ingest import dlq
 
-    settings = get_settings()
-    letters = dlq.listing(settings, code=code, limit=limit)
+    _check_format(fmt)
+    letters = dlq.listing(get_settings(), code=code, ids=ids, limit=limit)
+    if fmt == "json":
+        _json_out({"total": letters.total, "by_code": dict(letters.by_code),
+                   "letters": letters.rows})
+        return
     table = Table(
-        "code", "stage", "origin", "reason", "bytes", "replayed",
+        "id", "code", "stage", "origin", "reason", "bytes", "state",
         title=f"dead letters: {letters.total}",
     )
     for d in letters.rows:
@@ -122,32 +139,118 @@ def dlq_list(
             if d["source_offset"] is not None
             else "produce"
         )
-        replayed = f"{d['replayed_at']:%Y-%m-%d %H:%M}" if d["replayed_at"] else ""
+        state = (
+            f"replayed {d['replayed_at']:%Y-%m-%d %H:%M}" if d["replayed_at"]
+            else f"discarded {d['discarded_at']:%Y-%m-%d %H:%M}" if d["discarded_at"]
+            else f"retry of {d['first_letter_id']}" if d["first_letter_id"] else ""
+        )
         # Stored text is data, never markup: "[/x]" in a reason must print as written.
         table.add_row(
-            escape(d["error_code"]), d["stage"], escape(origin), escape(d["reason"][:90]),
-            str(d["value_bytes"]), replayed,
+            str(d["dead_letter_id"]), escape(d["error_code"]), d["stage"], escape(origin),
+            escape(d["reason"][:90]), str(d["value_bytes"]), state,
         )
     console.print(table)
     for c, n in letters.by_code:
         console.print(f"{escape(c)}: {n}")
 
 
-@dlq_app.command("replay")
-def dlq_replay(
-    code: Annotated[str | None, typer.Option(help="Only records rejected with this code.")] = None,
-    topic: Annotated[str | None, typer.Option(help="Only records from this topic.")] = None,
+@dlq_app.callback()
+def dlq_default(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(help="Rows to show.")] = 20,
+    code: Code = None,
+    fmt: Format = "table",
 ) -> None:
-    """Republish dead letters (their original bytes) to the topic they came from, once each,
-    after the cause is fixed; `trendmine ingest` then takes them again. Those not selected
-    stay replayable."""
+    """The dead-letter ledger: list, show, replay and discard rejected records (without a
+    command: list)."""
+    if not ctx.invoked_subcommand:
+        _list(None, code, limit, fmt)
+
+
+@dlq_app.command("list")
+def dlq_list(
+    ids: Ids = None,
+    code: Code = None,
+    limit: Annotated[int, typer.Option(help="Rows to show.")] = 20,
+    fmt: Format = "table",
+) -> None:
+    """List and count the rejected records by code (from trends.dead_letters)."""
+    _list(ids, code, limit, fmt)
+
+
+@dlq_app.command("show")
+def dlq_show(
+    ids: Annotated[list[int], typer.Option("--id", help="The dead letter (repeat for more).")],
+    fmt: Format = "table",
+) -> None:
+    """Every fact about dead letters: reason, origin, the redacted record, whether it can be
+    replayed, and its replays that failed again."""
     from ingest import dlq
 
-    sent, skipped = dlq.replay(get_settings(), code=code, topic=topic)
-    console.print(
-        f"replayed {sent}, skipped {skipped} (not selected, or replayed before); "
-        "the skipped ones not yet replayed stay replayable"
-    )
+    _check_format(fmt)
+    rows = dlq.show(get_settings(), ids)
+    if fmt == "json":
+        _json_out(rows)
+        return
+    for row in rows:
+        for name, value in row.items():
+            if name != "redacted":
+                console.print(f"[bold]{name}[/bold]: {escape(str(value))}")
+        console.print("[bold]redacted[/bold]:")
+        console.print(escape(row["redacted"] or ""), soft_wrap=True)
+        console.print()
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    ids: Ids = None,
+    code: Code = None,
+    topic: Topic = None,
+    dry_run: DryRun = False,
+    fmt: Format = "table",
+) -> None:
+    """Republish dead letters (their original bytes) to the topic they came from, once each,
+    after the cause is fixed; `trendmine ingest` then takes them again. Exit 1 when some of
+    the selected letters cannot be replayed (their bytes are gone), naming them."""
+    from ingest import dlq
+
+    _check_format(fmt)
+    res = dlq.replay(get_settings(), ids=ids, code=code, topic=topic, dry_run=dry_run)
+    if fmt == "json":
+        _json_out(res.as_dict())
+    else:
+        verb = "would replay" if dry_run else "replayed"
+        console.print(f"{verb} {len(res.replayed)}; {len(res.done_before)} selected were "
+                      "replayed or discarded before")
+        for i, why in res.unreplayable:
+            console.print(f"cannot replay {i}: {escape(why)}")
+        if res.unreplayable:
+            console.print(f"{len(res.unreplayable)} selected dead letter(s) cannot be replayed: "
+                          "`trendmine dlq discard --id ...` gives them up")
+    if res.unreplayable:
+        raise typer.Exit(1)
+
+
+@dlq_app.command("discard")
+def dlq_discard(
+    ids: Ids = None,
+    code: Code = None,
+    topic: Topic = None,
+    dry_run: DryRun = False,
+    fmt: Format = "table",
+) -> None:
+    """Give up dead letters that will not be replayed: marked discarded, their original bytes
+    dropped (the redacted copy and the reason stay). Needs --id, --code or --topic."""
+    from ingest import dlq
+
+    _check_format(fmt)
+    if not (ids or code or topic):
+        raise typer.BadParameter("say which letters: --id, --code or --topic")
+    done = dlq.discard(get_settings(), ids=ids, code=code, topic=topic, dry_run=dry_run)
+    if fmt == "json":
+        _json_out({"discarded": done, "dry_run": dry_run})
+    else:
+        console.print(f"{'would discard' if dry_run else 'discarded'} {len(done)}")
 
 
 def register(app: typer.Typer) -> None:
