@@ -1,7 +1,8 @@
 """The Prefect flows: ingest, mine, trends, and the pipeline that runs them in order.
 
 Each flow records itself in trendmine.pipeline_runs (a stage run inside a pipeline run points
-at it through parent_run_id), so a failed run leaves a `failed` row with its error.
+at it through parent_run_id), so a failed run leaves a `failed` row with its error and a
+stopped one a `cancelled` row saying what stopped it.
 No flow takes settings or a path as a parameter (anyone who may call the Prefect API sets
 parameters): each reads `flow_settings()`, the environment of the process running it, which
 the CLI and tests point at a stack with `flows.runtime.running_with`.
@@ -18,6 +19,7 @@ import numpy as np
 from prefect import flow, get_run_logger, unmapped
 
 from flows.runtime import flow_settings, report, report_path, running_with
+from flows.stopping import describe, is_stop, serve_died, signals_held, watch_serve
 from flows.tasks import (
     consume_until_idle,
     embed_batch,
@@ -48,22 +50,30 @@ class RunRecord:
 @contextmanager
 def recorded(settings: Settings, name: str, parent_run_id: int | None = None
              ) -> Iterator[RunRecord]:
-    """A pipeline_runs row around a flow body: `completed` with counts, or `failed`."""
+    """A pipeline_runs row around a flow body: `completed` with counts, `cancelled` when a
+    signal stopped it on purpose, or `failed` with the error.
+
+    Prefect's TerminationSignal (and Ctrl-C) are BaseExceptions: caught here too, and the
+    row is written with further stop signals held, so a second SIGTERM from the runner
+    cannot leave it `running`."""
+    watch_serve()
     run = RunRecord(record_run_start(settings, name, parent_run_id))
     try:
         yield run
-    except BaseException as exc:  # Ctrl-C and timeouts too: no row may stay `running`
-        where = f"{run.stage}: " if run.stage else ""
-        error = f"{where}{type(exc).__name__}: {exc}"
-        try:  # plain call, not a task: the flow engine is unwinding
-            runs.finish_run(settings, run.run_id, runs.FAILED, run.counts, error=error)
-        except Exception as rec_exc:
-            get_run_logger().warning("could not record run %s as failed: %s", run.run_id,
-                                     rec_exc)
-        get_run_logger().error("run %s failed: %s", run.run_id,
-                               scrub(error, settings.secret_values()))
+        record_run_end(settings, run.run_id, run.counts, run.report_path)
+    except BaseException as exc:
+        status = runs.CANCELLED if is_stop(exc) and not serve_died() else runs.FAILED
+        error = (f"{run.stage}: " if run.stage else "") + describe(exc)
+        with signals_held():
+            try:  # plain call, not a task: the flow engine is unwinding
+                runs.finish_run(settings, run.run_id, status, run.counts, error=error,
+                                if_running=True)
+            except Exception as rec_exc:
+                get_run_logger().warning("could not record run %s as %s: %s", run.run_id,
+                                         status, rec_exc)
+            get_run_logger().error("run %s %s: %s", run.run_id, status,
+                                   scrub(error, settings.secret_values()))
         raise
-    record_run_end(settings, run.run_id, run.counts, run.report_path)
 
 
 @flow(name="ingest", description="Drain Kafka (feedback + CRM topics) into Postgres.")

@@ -90,17 +90,33 @@ def serve() -> None:
     ingest on TRENDMINE_INGEST_CRON (every minute), mine + trends + report on
     TRENDMINE_MINE_CRON (hourly), and `pipeline/on-demand`. Without PREFECT_API_URL a local
     Prefect server (scheduler and UI) is started on 127.0.0.1:TRENDMINE_PREFECT_PORT."""
-    from flows.deployments import INGEST, MINE_TRENDS, ON_DEMAND, start_local_server
+    from flows.deployments import (
+        SERVER_PID_NAME,
+        ServeLock,
+        start_local_server,
+        stop_local_server,
+    )
 
     settings = get_settings()
     home = configure_prefect(settings)
+    lock = ServeLock(settings.data_dir).acquire()  # one serve per data dir: refuse a second
     server = None
-    if not os.environ.get("PREFECT_API_URL"):
-        log = (home or settings.data_dir / "prefect") / "server.log"
-        with console.status(f"starting a local Prefect server (log: {log})..."):
-            server, api_url = start_local_server(settings, log)
-        os.environ["PREFECT_API_URL"] = api_url  # before prefect is imported below
-    from flows.deployments import serve_forever
+    server_dir = home or settings.data_dir / "prefect"
+    try:
+        if not os.environ.get("PREFECT_API_URL"):
+            log = server_dir / "server.log"
+            with console.status(f"starting a local Prefect server (log: {log})..."):
+                server, api_url = start_local_server(settings, log)
+            os.environ["PREFECT_API_URL"] = api_url  # before prefect is imported below
+        _serve_deployments(settings, lock)
+    finally:
+        if server is not None:
+            stop_local_server(server, server_dir / SERVER_PID_NAME)
+        lock.release()
+
+
+def _serve_deployments(settings: Settings, lock: Any) -> None:
+    from flows.deployments import INGEST, MINE_TRENDS, ON_DEMAND, serve_forever
 
     api = os.environ["PREFECT_API_URL"]
     console.print(f"Prefect API: {api}  (UI: {api.removesuffix('/api')})")
@@ -111,15 +127,7 @@ def serve() -> None:
     console.print(f"  {ON_DEMAND:<22} run it: prefect deployment run {ON_DEMAND}")
     console.print("serving; Ctrl-C or SIGTERM stops (a run in progress is cancelled and marked "
                   "so; offsets follow the database commit, so nothing is lost)")
-    try:
-        serve_forever(settings)
-    finally:
-        if server is not None:
-            server.terminate()
-            try:
-                server.wait(timeout=20)
-            except Exception:
-                server.kill()
+    serve_forever(settings, lock)
 
 
 # ---------------------------------------------------------------------------- demo

@@ -15,7 +15,7 @@ from foundation.db import connection
 from foundation.secrets import scrub
 from warehouse.rows import fetch_value
 
-RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
+RUNNING, COMPLETED, CANCELLED, FAILED = "running", "completed", "cancelled", "failed"
 MAX_ERROR_CHARS = 2000
 # Longer than any run can last (stage timeouts, retries included): a `running` row this old
 # belongs to a process that was killed before it could record its end.
@@ -62,14 +62,17 @@ def start_run(settings: Settings, flow: str, *, parent_run_id: int | None = None
 
 
 def finish_run(settings: Settings, run_id: int, status: str, counts: dict[str, Any], *,
-               error: str | None = None, report_path: str | None = None) -> None:
+               error: str | None = None, report_path: str | None = None,
+               if_running: bool = False) -> None:
     """Close the row: end time, final status, counts, the error of a failed run (secrets
-    scrubbed: the BI role can read this table's view)."""
+    scrubbed: the BI role can read this table's view). `if_running`: leave a row that is
+    already closed as it is (a stop landing after the run recorded its end)."""
     error = scrub(error, settings.secret_values()) if error else None
     with connection(settings, autocommit=True) as conn:
         conn.execute(
             "UPDATE trendmine.pipeline_runs SET ended_at = now(), status = %s, counts = %s, "
-            "error = %s, report_path = coalesce(%s, report_path) WHERE run_id = %s",
+            "error = %s, report_path = coalesce(%s, report_path) WHERE run_id = %s"
+            + (" AND status = 'running'" if if_running else ""),
             (status, Jsonb(counts), error[:MAX_ERROR_CHARS] if error else None, report_path,
              run_id),
         )
@@ -78,17 +81,34 @@ def finish_run(settings: Settings, run_id: int, status: str, counts: dict[str, A
 def fail_orphaned(settings: Settings, prefect_flow_run_ids: list[str], reason: str) -> int:
     """Close as `failed` the `running` rows of these Prefect flow runs (found orphaned by a
     dead runner) and their stage rows; returns how many rows it closed."""
-    if not prefect_flow_run_ids:
-        return 0
+    return close_running(settings, {run_id: (FAILED, reason) for run_id in prefect_flow_run_ids})
+
+
+def running_flow_run_ids(settings: Settings) -> list[str]:
+    """The Prefect flow run ids of the rows still `running`."""
     with connection(settings, autocommit=True) as conn:
-        cur = conn.execute(
-            "WITH RECURSIVE dead AS ("
-            " SELECT run_id FROM trendmine.pipeline_runs"
-            " WHERE status = %s AND prefect_flow_run_id = ANY(%s)"
-            " UNION SELECT r.run_id FROM trendmine.pipeline_runs r"
-            " JOIN dead d ON r.parent_run_id = d.run_id WHERE r.status = %s) "
-            "UPDATE trendmine.pipeline_runs SET status = %s, ended_at = now(), error = %s "
-            "WHERE run_id IN (SELECT run_id FROM dead)",
-            (RUNNING, prefect_flow_run_ids, RUNNING, FAILED, reason),
-        )
-        return cur.rowcount
+        rows = conn.execute(
+            "SELECT DISTINCT prefect_flow_run_id FROM trendmine.pipeline_runs "
+            "WHERE status = %s AND prefect_flow_run_id IS NOT NULL", (RUNNING,)).fetchall()
+    return [r[0] for r in rows]
+
+
+def close_running(settings: Settings, ends: dict[str, tuple[str, str]]) -> int:
+    """Close the `running` rows of these Prefect flow runs, each with its (status, reason),
+    and the `running` stage rows under them with the same; returns how many rows it closed."""
+    closed = 0
+    with connection(settings, autocommit=True) as conn:
+        for flow_run_id, (status, reason) in ends.items():
+            cur = conn.execute(
+                "WITH RECURSIVE dead AS ("
+                " SELECT run_id FROM trendmine.pipeline_runs"
+                " WHERE status = %s AND prefect_flow_run_id = %s"
+                " UNION SELECT r.run_id FROM trendmine.pipeline_runs r"
+                " JOIN dead d ON r.parent_run_id = d.run_id WHERE r.status = %s) "
+                "UPDATE trendmine.pipeline_runs SET status = %s, ended_at = now(), error = %s "
+                "WHERE run_id IN (SELECT run_id FROM dead)",
+                (RUNNING, flow_run_id, RUNNING, status,
+                 scrub(reason, settings.secret_values())[:MAX_ERROR_CHARS]),
+            )
+            closed += cur.rowcount
+    return closed
