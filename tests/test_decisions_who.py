@@ -44,7 +44,7 @@ def world(db):
 
 def test_a_decision_records_trendmine_user_and_names_whom_it_tells(settings, db, world,
                                                                    monkeypatch):
-    _, keep, gone = world
+    _, _, gone = world
     monkeypatch.setenv("TRENDMINE_USER", "dana")
     d = decide(db, settings, gone, "planned", "Q3")
     views = theme_decisions(db, gone)
@@ -71,7 +71,7 @@ def test_a_merged_themes_decision_shows_on_the_survivor_and_tells_its_requesters
 
 def test_a_split_themes_decision_is_carried_to_each_part_without_telling_twice(
         settings, db, world):
-    w, keep, _ = world
+    w, _, _ = world
     sso = w.theme("SSO")
     for i, acct in enumerate(("a1", "a2", "a3", "a4")):
         for j in range(2):
@@ -92,7 +92,7 @@ def test_a_split_themes_decision_is_carried_to_each_part_without_telling_twice(
 def test_cli_status_and_theme_show_name_the_accounts(settings, db, world, monkeypatch):
     from trendmine.cli import app
 
-    _, keep, gone = world
+    _, _, gone = world
     for k, v in (("TRENDMINE_DATABASE_URL", settings.dsn()),
                  ("TRENDMINE_KAFKA_BOOTSTRAP", settings.bootstrap()),
                  ("TRENDMINE_TOPIC_PREFIX", settings.topic_prefix), ("TRENDMINE_USER", "dana"),
