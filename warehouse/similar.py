@@ -28,6 +28,7 @@ import numpy as np
 import psycopg
 
 from mining.boilerplate import strip_boilerplate
+from mining.embed import text_hash
 from mining.snippets import split_snippets
 from warehouse.rows import fetch, fetch_value
 
@@ -144,6 +145,7 @@ RRF_K = 60  # reciprocal rank fusion's constant (Cormack et al. 2009)
 WORD_TERMS = 64  # the rarest words of a long request are searched, the rest add little
 CANDIDATES = 200  # from each search, besides every record above the floor
 _BM25_K1, _BM25_B = 1.2, 0.75
+NEARBY_MARGIN = 0.2  # below the floor by more than this, a record is not even "nearby"
 _INDEX_CHUNK = 512
 
 
@@ -198,17 +200,32 @@ def index_missing(conn: psycopg.Connection, encode: Encode, model_id: str,
         part = todo[start:start + _INDEX_CHUNK]
         rows = [(fid, ord_, t) for fid, text in part
                 for ord_, t in enumerate(search_vectors(text))]
-        distinct = list(dict.fromkeys(t for _, _, t in rows))  # templated copies: once
-        vecs = encode(distinct)
-        at = {t: i for i, t in enumerate(distinct)}
+        vecs = _vectors(conn, list(dict.fromkeys(t for _, _, t in rows)), encode, model_id)
         with conn.transaction(), conn.cursor().copy(
                 f"COPY {SEARCH_EMBEDDING_TABLE} (feedback_id, ord, model, embedding) "
                 "FROM STDIN") as copy:
             for fid, ord_, t in rows:
-                copy.write_row((fid, ord_, model_id, np.asarray(vecs[at[t]], dtype=np.float32)))
+                copy.write_row((fid, ord_, model_id, vecs[t]))
         if progress:
             progress(min(start + _INDEX_CHUNK, len(todo)), len(todo))
     return len(todo)
+
+
+def _vectors(conn: psycopg.Connection, texts: list[str], encode: Encode, model_id: str
+             ) -> dict[str, np.ndarray]:
+    """One vector per distinct text: the mining flow's snippet vector when it embedded the
+    same text with the same model (most short records), else encoded now."""
+    by_hash = {text_hash(t): t for t in texts}
+    out = {by_hash[h]: np.asarray(v.to_numpy() if hasattr(v, "to_numpy") else v,
+                                  dtype=np.float32)
+           for h, v in conn.execute(
+               "SELECT DISTINCT ON (text_hash) text_hash, embedding "
+               "FROM trendmine.feedback_embedding WHERE model = %s AND text_hash = ANY(%s)",
+               (model_id, list(by_hash))).fetchall()}
+    todo = [t for t in texts if t not in out]
+    if todo:
+        out.update(zip(todo, np.asarray(encode(todo), dtype=np.float32), strict=True))
+    return out
 
 
 def unindexed(conn: psycopg.Connection, model_id: str) -> int:
@@ -311,7 +328,8 @@ def group_by_account(records: list[SimilarRecord], floor: float) -> SimilarAnswe
     listed apart, never counted."""
     counted = _grouped([r for r in records if r.similarity >= floor])
     known = {a.account_id for a in counted if a.account_id is not None}
-    nearby = [a for a in _grouped([r for r in records if r.similarity < floor])
+    nearby = [a for a in _grouped([r for r in records
+                                   if floor - NEARBY_MARGIN <= r.similarity < floor])
               if a.account_id is not None and a.account_id not in known]
     best = max((r.similarity for r in records), default=None)
     return SimilarAnswer(floor, best, counted, nearby=nearby)
