@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from demoworld import ids
+from demoworld.feedback_formats import intercom_company_id, zendesk_org_id
 from demoworld.texts import NoteText
 from demoworld.world import Account, Feedback, Opportunity
 
@@ -85,6 +86,7 @@ def salesforce_notes_csv(records: list[Feedback]) -> bytes:
 
 ACCOUNT_HEADER = ["Id", "Name", "Type", "Industry", "BillingCountry", "NumberOfEmployees",
                   "AnnualRevenue", "ARR__c", "Segment__c", "ICP_Fit__c", "Plan__c", "Region__c",
+                  "Website", "Zendesk_Organization_Id__c", "Intercom_Company_Id__c",
                   "LastModifiedDate"]
 
 
@@ -92,7 +94,9 @@ def salesforce_accounts_csv(accounts: list[Account]) -> bytes:
     rows = [[
         a.account_id, a.name, "Customer", a.name.split()[1] if " " in a.name else "",
         a.country, str(a.employees), "", f"{a.arr:.2f}", _SEGMENT_LABEL[a.segment],
-        str(round(a.icp_fit * 100)), a.plan, a.region, sf_time(a.updated_at),
+        str(round(a.icp_fit * 100)), a.plan, a.region, f"https://www.{a.domain}",
+        str(zendesk_org_id(a.account_id)), intercom_company_id(a.account_id),
+        sf_time(a.updated_at),
     ] for a in accounts]
     return _csv(ACCOUNT_HEADER, rows)
 
@@ -159,6 +163,8 @@ def hubspot_company(a: Account) -> dict[str, Any]:
             "icp_fit": f"{a.icp_fit:.2f}", "plan": a.plan, "region": a.region,
             "country": a.country, "hs_lastmodifieddate": hs_time(a.updated_at),
             "hs_object_id": a.account_id,
+            "zendesk_organization_id": str(zendesk_org_id(a.account_id)),
+            "intercom_company_id": intercom_company_id(a.account_id),
         },
         "createdAt": hs_time(datetime.combine(a.customer_since, datetime.min.time(), UTC)),
         "updatedAt": hs_time(a.updated_at),

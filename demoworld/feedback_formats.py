@@ -44,8 +44,18 @@ def _paragraphs(text: str) -> str:
     return "".join(f"<p>{html.escape(p)}</p>" for p in text.split("\n\n") if p.strip())
 
 
-def _org_id(account_id: str) -> int | str:
-    return int(account_id) if account_id.isdigit() else account_id
+# Each vendor has its own id for a customer's company; the CRM exports carry the mapping
+# (crm_formats: Salesforce custom fields, HubSpot properties), so ingest has to resolve them.
+
+
+def zendesk_org_id(account_id: str) -> int:
+    """The Zendesk organization id of an account (Zendesk's own number)."""
+    return number("zendesk-org:" + account_id, 12)
+
+
+def intercom_company_id(account_id: str) -> str:
+    """The company_id Intercom holds for an account (set by the product's own code)."""
+    return "cmp_" + digest("intercom-company:" + account_id, 12)
 
 
 # ---------------------------------------------------------------------------- Zendesk
@@ -53,11 +63,11 @@ def _org_id(account_id: str) -> int | str:
 
 def zendesk_user(p: Person, account_id: str | None) -> dict[str, Any]:
     return {"id": number(p.email, 9), "name": p.name, "email": p.email, "role": "end-user",
-            "organization_id": _org_id(account_id) if account_id else None}
+            "organization_id": zendesk_org_id(account_id) if account_id else None}
 
 
 def zendesk_org(account_id: str, name: str, domain: str) -> dict[str, Any]:
-    return {"id": _org_id(account_id), "name": name, "external_id": account_id,
+    return {"id": zendesk_org_id(account_id), "name": name, "external_id": None,
             "domain_names": [domain]}
 
 
@@ -82,7 +92,7 @@ def zendesk_ticket(r: Feedback) -> dict[str, Any]:
         "requester_id": requester,
         "submitter_id": requester,
         "assignee_id": number(r.staff.email, 9),
-        "organization_id": _org_id(r.account_id) if r.account_id else None,
+        "organization_id": zendesk_org_id(r.account_id) if r.account_id else None,
         "group_id": 114001,
         "collaborator_ids": [],
         "follower_ids": [],
@@ -158,7 +168,7 @@ def intercom_conversation(r: Feedback) -> dict[str, Any]:
     }
     if r.account_id:
         conv["company"] = {"type": "company", "id": digest(r.account_id, 24),
-                           "company_id": r.account_id, "name": r.company}
+                           "company_id": intercom_company_id(r.account_id), "name": r.company}
     return conv
 
 
@@ -180,8 +190,10 @@ def canny_post(r: Feedback, arr: float | None) -> dict[str, Any]:
         "userID": f"u-{digest(r.contact.email, 8)}",
     }
     if r.account_id:
+        # Canny's company id is its own; the name is what identifies it across systems.
         author["companies"] = [{
-            "id": r.account_id, "created": "2023-01-09T10:00:00.000Z", "customFields": {},
+            "id": digest("canny-company:" + r.account_id, 24),
+            "created": "2023-01-09T10:00:00.000Z", "customFields": {},
             "monthlySpend": round((arr or 0) / 12), "name": r.company,
         }]
     return {
@@ -225,17 +237,14 @@ def gong_call(r: Feedback, crm: str | None, region: str) -> dict[str, Any]:
     assert isinstance(c, CallText) and r.contact is not None
     rep_user = str(number("user:" + r.staff.email, 15))
     started = r.created_at.astimezone(_GONG_TZ.get(region, UTC)).isoformat()
+    # The deal is linked in the CRM context; the account is known only from the customer
+    # participants' e-mail domain.
     context = []
-    if r.account_id and crm:
+    if r.opportunity_id and crm:
         sf = crm == "salesforce"
-        objects: list[dict[str, Any]] = [{
-            "objectType": "Account" if sf else "Company", "objectId": r.account_id,
-            "fields": [{"name": "Name", "value": r.company}],
-        }]
-        if r.opportunity_id:
-            objects.append({"objectType": "Opportunity" if sf else "Deal",
-                            "objectId": r.opportunity_id, "fields": []})
-        context.append({"system": "Salesforce" if sf else "HubSpot", "objects": objects})
+        context.append({"system": "Salesforce" if sf else "HubSpot", "objects": [
+            {"objectType": "Opportunity" if sf else "Deal", "objectId": r.opportunity_id,
+             "fields": []}]})
     return {
         "metaData": {
             "id": r.vendor_id, "url": f"{GONG_HOST}/call?id={r.vendor_id}", "title": c.title,

@@ -206,3 +206,20 @@ def test_cli_and_doctor_show_the_queue_and_the_share(settings, db, tmp_path, mon
     finally:
         get_settings(fresh=True)
     assert check_accounts(settings).ok  # the one left has no clue: nothing to act on
+
+
+def test_a_shared_domain_is_settled_by_the_name_never_guessed(settings, db, tmp_path):
+    shared = [dict(a, domains=["initech.com"]) for a in (ACCOUNTS[2], ACCOUNTS[4])]
+    store_files(settings, {
+        "accounts": [_jsonl(tmp_path / "a.jsonl", shared)],
+        "ideas": [_jsonl(tmp_path / "i.jsonl", [
+            _fb(30, source="ideas", author_email="a@initech.com",
+                account_ref={"system": "canny", "name": "Umbrella Pharmaceuticals"}),
+            _fb(31, source="ideas", author_email="b@initech.com"),
+            _fb(32, source="ideas", author_email="c@initech.com",
+                account_ref={"system": "canny", "name": "Acme"}),  # names neither
+        ])],
+    })
+    rows = _stored(db)
+    assert rows["t:30"][:2] == ("001E", "name")
+    assert rows["t:31"][:2] == rows["t:32"][:2] == (None, "ambiguous")

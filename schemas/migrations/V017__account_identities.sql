@@ -71,19 +71,26 @@ WITH clue(rank, kind, value, method) AS (
     SELECT count(DISTINCT account_id) AS n,
            array_agg(DISTINCT account_id ORDER BY account_id) AS candidates
     FROM chosen
+), narrowed AS (
+    -- several accounts share the most trusted clue: a less trusted clue that names exactly
+    -- one of them settles it (two clues agreeing), never an account outside them
+    SELECT h.* FROM hit h, agg
+    WHERE agg.n > 1 AND h.rank > (SELECT min(rank) FROM hit)
+      AND h.account_id = ANY(agg.candidates)
+), decided AS (
+    SELECT * FROM chosen WHERE (SELECT n FROM agg) = 1
+    UNION ALL
+    SELECT * FROM narrowed WHERE (SELECT count(DISTINCT account_id) FROM narrowed) = 1
 )
-SELECT CASE WHEN agg.n = 1 THEN b.account_id END,
-       CASE WHEN agg.n = 1 THEN b.method ELSE 'ambiguous' END,
-       CASE WHEN agg.n = 1 THEN b.confidence END,
-       agg.candidates
+SELECT b.account_id, coalesce(b.method, 'ambiguous'), b.confidence, agg.candidates
 FROM agg
-CROSS JOIN LATERAL (
-    SELECT account_id, method, confidence FROM chosen
-    ORDER BY origin = 'manual' DESC, confidence DESC, account_id LIMIT 1
-) b
+LEFT JOIN LATERAL (
+    SELECT account_id, method, confidence FROM decided
+    ORDER BY origin = 'manual' DESC, rank, confidence DESC, account_id LIMIT 1
+) b ON true
 WHERE agg.n > 0
 $$;
-COMMENT ON FUNCTION trendmine.resolve_account(jsonb) IS 'The CRM account of a record''s clues, in order of trust: the source''s own company id (external_id), then the domain (email_domain), then the normalised name (name, name_fuzzy). The first clue with any match decides; a manual identity decides among several; several accounts left = ambiguous (account_id null, candidates listed). No row: nothing matched.';
+COMMENT ON FUNCTION trendmine.resolve_account(jsonb) IS 'The CRM account of a record''s clues, in order of trust: the source''s own company id (external_id), then the domain (email_domain), then the normalised name (name, name_fuzzy). The first clue with any match decides; a manual identity decides among several; when several accounts share it, a less trusted clue naming exactly one of them settles it; otherwise ambiguous (account_id null, candidates listed). No row: nothing matched.';
 
 CREATE VIEW trends.account_resolution AS
 SELECT f.source,
