@@ -278,7 +278,8 @@ def cmd_measure(args: argparse.Namespace) -> None:
         a = fit_default(texts, emb, enc)
         b = fit_default(texts, emb, enc)
         leaf, parent = list(a.labels_text_.values()), list(a.parent_labels_text_.values())
-        row: dict[str, Any] = {"leaves": label_stats(leaf), "parents": label_stats(parent)}
+        row: dict[str, Any] = {"leaves": label_stats(leaf), "parents": label_stats(parent),
+                               "parent_labels": sorted(parent)}
         row["refit_same_labels"] = round(
             float(np.mean([a.labels_text_[c] == b.labels_text_.get(c)
                            for c in a.labels_text_])), 3)

@@ -81,7 +81,9 @@ _NEEDS_COMPLEMENT = frozenset({"come", "comes", "came", "coming", "go", "goes", 
                                "depends", "refer", "refers", "look", "looks", "looking",
                                "says", "takes", "gives", "keeps", "lets", "requires", "seems",
                                "wait", "waiting", "consist", "consists", "deal", "talk",
-                               "talking", "compare", "mean", "means"})
+                               "talking", "compare", "mean", "means", "include",
+                               "includes", "allow", "allows", "contain", "contains",
+                               "enable", "enables"})
 # Verb + particle pairs: the particle may end a label ("Top up", "Log in", "Opt out").
 _PHRASAL = frozenset({
     ("top", "up"), ("topped", "up"), ("log", "in"), ("log", "out"), ("logged", "in"),
@@ -101,6 +103,8 @@ _INVERTING = frozenset({"is", "are", "was", "were", "do", "does", "did", "have",
 _SUBJECTS = frozenset({"i", "you", "we", "they", "he", "she", "it", "my", "your", "our",
                        "their", "his", "her", "its", "the", "this", "that", "there", "a",
                        "an", "these", "those"})
+# Subjects that open a clause of their own inside a phrase.
+_CLAUSE_SUBJECTS = frozenset({"i", "we", "they", "seems"})
 _BEFORE_BE = frozenset({"to", "can", "could", "will", "would", "should", "shall", "may",
                         "might", "must", "cannot", "not", "never", "cant", "wont"})
 # Verbs that ask for a need rather than name it: a label is not led into them ("Support
@@ -148,6 +152,12 @@ _QUESTION_LEADS = frozenset({"what", "how", "why", "when", "where", "who", "whic
 # one member's details ("Allstate insurance plan" -> "Insurance plan"), chosen on the label lists of
 # bench/label_judge.py (CLINC150 test, demo world); specificity as tuned on CLINC150 train/val.
 _WORD_TYPICAL, _WORD_SPECIFIC = 0.4, 0.05
+# Themes of at least this many members take their label from phrases two members use.
+_SHARED_FROM = 6
+# A candidate is the rest of a question when at least this share of its uses are (see
+# _Corpus.remnant); the label looks this far down the ranking for one that is not.
+_REMNANT_SHARE, _REMNANT_LOOKAHEAD = 0.5, 10
+_BARE_VERB_LEADS = frozenset({"make", "let", "lets"})
 # Ranking scores are compared at this precision (see PhraseLabeller._fit_phrases).
 _SCORE_DECIMALS = 4
 
@@ -210,8 +220,9 @@ def question_fragment(words: Sequence[str]) -> bool:
     if len(words) > 2 and words[-2] in {"last", "this", "next", "every"} \
             and words[-1] in _TIME_WORDS:
         return True
-    if any(w == "i" or w.startswith(("i'", "i’")) for w in words[1:]):
-        return True  # a clause of its own: "Bank I'm traveling", "Money have I spent"
+    if any(w in _CLAUSE_SUBJECTS or w.startswith(("i'", "i’", "it'", "it’"))
+           for w in words[1:]):
+        return True  # a clause of its own: "Bank I'm traveling", "Right now it seems ..."
     return any(w in _INNER_QUESTION_WORDS for w in words[1:]) or any(
         (a in _INVERTING and b in _SUBJECTS) or (b == "be" and a not in _BEFORE_BE)
         for a, b in pairwise(words))
@@ -289,9 +300,16 @@ class _Corpus:
         self.text = "\n_\n".join(strip_placeholders(t) for t in texts)
         low = self.text.lower()
         self.low = low if len(low) == len(self.text) else None  # lower() kept the offsets
+        self._done: dict[str, str] = {}
 
     def completed(self, phrase: str, stop: frozenset[str]) -> str:
-        """`complete_phrases` of one phrase."""
+        """`complete_phrases` of one phrase (computed once per phrase)."""
+        done = self._done.get(phrase)
+        if done is None:
+            done = self._done[phrase] = self._complete(phrase, stop)
+        return done
+
+    def _complete(self, phrase: str, stop: frozenset[str]) -> str:
         words = phrase.split()
         while len(words) < _MAX_LABEL_WORDS:  # to the right: "freeze" -> "freeze my card"
             incomplete = len(words) == 1 or dangling_end(words, stop)
@@ -342,6 +360,28 @@ class _Corpus:
                 return tuple(run)
             end = self._next_end
         return None
+
+    def remnant(self, words: Sequence[str]) -> bool:
+        """Whether most uses of the words follow a sentence-opening auxiliary ("Could
+        HubSpot deals show up ...", "Can reports compare ...") or "make"/"let" ("Please
+        make search include ..."): the rest of a question or request whose verb is bare.
+        Two words may be the question's subject alone ("Dark mode"), so three at least."""
+        if len(words) < 3:
+            return False
+        text = self.text if self.low is None else self.low
+        uses = self._find(words)
+        hits = 0
+        for start, _ in uses:
+            tokens = list(_TOKEN.finditer(text, max(0, start - 40), start))
+            if not tokens or text[tokens[-1].end():start].strip(" \t"):
+                continue
+            word = tokens[-1].group().lower()
+            if word in _BARE_VERB_LEADS:
+                hits += 1
+            elif word in _INVERTING and (len(tokens) < 2 or text[
+                    tokens[-2].end():tokens[-1].start()].strip(" \t")):
+                hits += 1  # the auxiliary opens the sentence
+        return bool(uses) and hits >= _REMNANT_SHARE * len(uses)
 
     def _lead_in(self, start: int, stop: frozenset[str]) -> tuple[str, ...] | None:
         """The words before a use starting at `start`, in the same clause: the content
@@ -522,6 +562,11 @@ class PhraseLabeller(CTfidfLabeller):
             else:
                 if multi.any():  # a phrase reads better than a lone word: words as fallback
                     idx, df = idx[multi], df[multi]
+                shared = df >= 2
+                if sizes[k] >= _SHARED_FROM and shared.sum() >= self.n_phrases:
+                    # said by two members at least: one member's typo or detail is no name
+                    # ("Reports compare tihs quarter", "Solution to sixty times thirty")
+                    idx, df = idx[shared], df[shared]
                 feats = words.features(k, idx, sizes[k])
                 score = feats["word_typical"] + feats["word_specific"] + np.log(df)
             order = np.lexsort((idx, -score))[: self.n_candidates]
@@ -572,13 +617,27 @@ class PhraseLabeller(CTfidfLabeller):
                 picked = [i for i in range(min(self.n_phrases, len(cand)))
                           if np.isfinite(rel[i])] or [0]
             corpus = corpora[cid] = _Corpus([texts[i] for i in members])
+            picked = self._not_remnants(picked, cand, corpus, stop)
             complete = _distinct(corpus.completed(cand[i], stop) for i in picked)
-            # the label heads the pool as shown (picked[0] is the best ranked)
-            self.candidates_[cid] = [complete[0], *cand[1:]]
+            # the label heads the pool as shown
+            self.candidates_[cid] = [complete[0], *(c for j, c in enumerate(cand)
+                                                    if j != picked[0] and c != complete[0])]
             phrases = [corpus.surface_form(p) for p in complete]
             self.phrases_[cid] = phrases
             self.labels_text_[cid] = phrases[0]
         self._make_unique(labels, corpora, stop)
+
+    @staticmethod
+    def _not_remnants(picked: list[int], cand: list[str], corpus: _Corpus,
+                      stop: frozenset[str]) -> list[int]:
+        """The picks, the first replaced by the best-ranked candidate that, completed, is
+        not what is left of a question with a noun subject ("Could dark mode follow the
+        OS?" -> "Dark mode follow the OS"), among the first `_REMNANT_LOOKAHEAD`; as
+        picked if none."""
+        for i in range(min(len(cand), _REMNANT_LOOKAHEAD)):
+            if not corpus.remnant(corpus.completed(cand[i], stop).split()):
+                return [i, *(j for j in picked if j != i)] if i != picked[0] else picked
+        return picked
 
     def _make_unique(self, labels: np.ndarray, corpora: dict[int, _Corpus],
                      stop: frozenset[str]) -> None:

@@ -143,3 +143,20 @@ def test_tied_candidates_are_broken_by_text_not_float_noise() -> None:
     seen = {PhraseLabeller(encoder=NoisyEncoder(seed)).fit(texts, labels, emb).labels_text_[0]
             for seed in range(8)}
     assert seen == {"Card lock"}
+
+
+def test_the_rest_of_a_question_with_a_noun_subject_is_not_the_label() -> None:
+    # "Could dark mode follow the OS?": "dark mode follow the os" is what the question leaves
+    texts = ["Could dark mode follow the OS setting?", "could dark mode follow the OS",
+             "Hi. Could dark mode follow the OS?", "we want dark mode please",
+             "dark mode at night", "Please make dark mode follow the OS"]
+    other = ["csv export please", "export to csv", "csv export fails", "the csv export"]
+    labels = np.array([0] * len(texts) + [1] * len(other))
+    enc = WordEncoder()
+    lab = PhraseLabeller(encoder=enc).fit(texts + other, labels, enc.encode(texts + other))
+    assert lab.labels_text_[0] == "Dark mode"
+    from mining.phrases import _Corpus
+
+    assert _Corpus(texts).remnant("dark mode follow the os".split())
+    assert not _Corpus(["I can freeze my card", "freeze my card"]).remnant(["freeze", "my",
+                                                                              "card"])
