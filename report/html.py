@@ -23,6 +23,7 @@ from report.markup import csp, esc, safe_href, table
 from report.sales import sales_section
 from report.summary import money
 from warehouse import queries, report_data
+from warehouse.accounts import unresolved_summary
 from warehouse.report_data import ReportWindow, ThemeInfo
 from warehouse.trends import EMERGING_GRAIN, GROWTH_PERIODS
 
@@ -362,6 +363,9 @@ class _Report:
             "</dd></dl>"
             f"<p>Left out of every list: {hidden_txt}. Hidden themes are a curation decision, "
             "chatter is greetings and boilerplate; `trendmine theme ID` still shows them.</p>"
+            "<p>Feedback on no CRM account (no segment or ARR; it counts as anonymous "
+            f"voices): {esc(unresolved_summary(self.conn))}; `trendmine accounts unresolved` "
+            "lists what a person can match (docs/accounts.md).</p>"
             "</footer>")
 
 

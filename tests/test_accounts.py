@@ -182,6 +182,11 @@ def test_cli_and_doctor_show_the_queue_and_the_share(settings, db, tmp_path, mon
     })
     check = check_accounts(settings)
     assert not check.ok and "support_tickets 38% unresolved" in check.detail
+    from report.html import write_report
+
+    write_report(db, tmp_path / "report.html", settings)
+    page = (tmp_path / "report.html").read_text()
+    assert "Feedback on no CRM account" in page and "support_tickets 38% (3 of 8" in page
     assert "accounts unresolved" in check.fix
     for k, v in (("TRENDMINE_DATABASE_URL", settings.dsn()),
                  ("TRENDMINE_KAFKA_BOOTSTRAP", settings.bootstrap()),
