@@ -56,7 +56,7 @@ class SqrtGrouper:
 
     def fit(self, centroids: np.ndarray, sizes: np.ndarray) -> SqrtGrouper:
         want = int(max(1, min(40, round(1.5 * np.sqrt(max(len(sizes), 1))))))
-        g = AgglomerativeGrouper(n_parents=want).fit(centroids, sizes)
+        g = AgglomerativeGrouper(n_parents=want, linkage="average").fit(centroids, sizes)
         self.parent_of_, self.n_parents_ = g.parent_of_, g.n_parents_
         return self
 

@@ -114,11 +114,9 @@ class SimilarLeafMerger:
 
 def parent_candidates(n_leaves: int, min_parents: int = 10, max_parents: int = 40) -> range:
     """The parent counts a grouper weighs for n leaves: `min_parents`..`max_parents`, with
-    two leaves a parent at least on average (a parent holds a family, not one need) and,
-    for few leaves, as few as one parent per four leaves."""
+    two leaves a parent at least on average (a parent holds a family, not one need)."""
     hi = max(1, min(max_parents, n_leaves // 2))
-    lo = max(1, min(min_parents, n_leaves // 4, hi))
-    return range(lo, hi + 1)
+    return range(max(1, min(min_parents, hi)), hi + 1)
 
 
 class AgglomerativeGrouper:

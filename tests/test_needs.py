@@ -109,7 +109,8 @@ def test_parents_are_pure_families_when_there_are_many() -> None:
 
 def test_parent_candidates_and_few_leaves() -> None:
     assert parent_candidates(400) == range(10, 41)
-    assert parent_candidates(25) == range(6, 13)
+    assert parent_candidates(25) == range(10, 13)
+    assert parent_candidates(12) == range(6, 7)
     assert parent_candidates(3) == range(1, 2)
     C, fam = family_leaves(n_families=3, leaves=2, seed=1)
     g = AgglomerativeGrouper().fit(C, np.ones(6, dtype=np.int64))
