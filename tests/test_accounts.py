@@ -206,6 +206,8 @@ def test_cli_and_doctor_show_the_queue_and_the_share(settings, db, tmp_path, mon
         mapping.write_text("account_id,kind,value\n001E,name,Umbrella Pharmaceutical\n")
         r = CliRunner().invoke(app, ["accounts", "map", "import", str(mapping)])
         assert r.exit_code == 0 and "1 rows" in r.output, r.output
+        r = CliRunner().invoke(app, ["status"])
+        assert "feedback on no CRM account: support_tickets 12% (1 of 8)" in r.output, r.output
         r = CliRunner().invoke(app, ["accounts", "status"])
         assert r.exit_code == 0 and "support_tickets" in r.output and "12%" in r.output, r.output
     finally:
