@@ -456,13 +456,15 @@ class PhraseLabeller(CTfidfLabeller):
     lower-cased, best first, the first completed as the label is: the pool the label came
     from, for a rename or a measure of how often the pool held a better name).
 
-    With an encoder, every multi-word phrase any member uses is a candidate (a phrase used
-    by one member only may still name the theme best: "credit limit increased"); the
+    With an encoder, every multi-word phrase two members use is a candidate (any member's,
+    in themes under `_SHARED_FROM` members or with too few shared phrases); the
     `n_candidates` whose words are most typical of the theme (used by many members, rare
     elsewhere) are embedded and ranked by: closeness to the theme centroid, plus
     `contrast` x how much closer that is than to the nearest other theme, plus
     `member_weight` x the share of members to which it is the closest candidate, plus
-    small terms for how typical and specific its words are to the theme.
+    terms for how typical and specific its words are to the theme. The best that is not
+    the rest of a question is completed from the members' words and becomes the label;
+    labels are then made unique (`unique_labels`).
     """
 
     def __init__(
