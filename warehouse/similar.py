@@ -200,7 +200,8 @@ def index_missing(conn: psycopg.Connection, encode: Encode, model_id: str,
         part = todo[start:start + _INDEX_CHUNK]
         rows = [(fid, ord_, t) for fid, text in part
                 for ord_, t in enumerate(search_vectors(text))]
-        vecs = _vectors(conn, list(dict.fromkeys(t for _, _, t in rows)), encode, model_id)
+        vecs = _vectors(conn, [fid for fid, _ in part],
+                        list(dict.fromkeys(t for _, _, t in rows)), encode, model_id)
         with conn.transaction(), conn.cursor().copy(
                 f"COPY {SEARCH_EMBEDDING_TABLE} (feedback_id, ord, model, embedding) "
                 "FROM STDIN") as copy:
@@ -211,17 +212,17 @@ def index_missing(conn: psycopg.Connection, encode: Encode, model_id: str,
     return len(todo)
 
 
-def _vectors(conn: psycopg.Connection, texts: list[str], encode: Encode, model_id: str
-             ) -> dict[str, np.ndarray]:
-    """One vector per distinct text: the mining flow's snippet vector when it embedded the
-    same text with the same model (most short records), else encoded now."""
+def _vectors(conn: psycopg.Connection, feedback_ids: list[int], texts: list[str],
+             encode: Encode, model_id: str) -> dict[str, np.ndarray]:
+    """One vector per distinct text: the vector the mining flow stored for one of these
+    records' snippets when it says the same (most short records), else encoded now."""
     by_hash = {text_hash(t): t for t in texts}
     out = {by_hash[h]: np.asarray(v.to_numpy() if hasattr(v, "to_numpy") else v,
                                   dtype=np.float32)
-           for h, v in conn.execute(
+           for h, v in conn.execute(  # by feedback_id first: the primary key's index
                "SELECT DISTINCT ON (text_hash) text_hash, embedding "
-               "FROM trendmine.feedback_embedding WHERE model = %s AND text_hash = ANY(%s)",
-               (model_id, list(by_hash))).fetchall()}
+               "FROM trendmine.feedback_embedding WHERE feedback_id = ANY(%s) AND model = %s "
+               "AND text_hash = ANY(%s)", (feedback_ids, model_id, list(by_hash))).fetchall()}
     todo = [t for t in texts if t not in out]
     if todo:
         out.update(zip(todo, np.asarray(encode(todo), dtype=np.float32), strict=True))
