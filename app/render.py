@@ -69,12 +69,12 @@ def bar_chart(periods: Sequence[str], values: Sequence[float], width: int = 640,
     if not values:
         return Markup('<p class="muted">no periods in the window</p>')
     top = max(max(values), 0.0) or 1.0
-    plot_h = height - 24
+    head, plot_h = 16, height - 24  # room for the maximum above, the periods below
     gap = 2
     bar_w = max((width - gap * len(values)) / len(values), 1)
     bars = []
     for i, (p, v) in enumerate(zip(periods, values, strict=True)):
-        h = v / top * (plot_h - 4)
+        h = v / top * (plot_h - head)
         x = i * (bar_w + gap)
         bars.append(f'<rect x="{x:.1f}" y="{plot_h - h:.1f}" width="{bar_w:.1f}" '
                     f'height="{h:.1f}"><title>{escape(p)}: {v:,.1f}</title></rect>')
