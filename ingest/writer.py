@@ -227,7 +227,8 @@ def _resolve_staged(conn: psycopg.Connection) -> None:
     """Give each staged record its account: the CRM id its source carried, else the match of
     its clues against the identities known now (trendmine.resolve_account); a clue that
     matches several accounts stays unresolved (ambiguous) for review. Records whose account
-    arrives later are found again by `resolve_feedback` when its identities are written."""
+    arrives later are found again by `resolve_feedback` when its identities (or the deal
+    they are linked to) are written."""
     conn.execute(
         "UPDATE stage_feedback SET account_method = 'crm_id', account_confidence = 1 "
         "WHERE account_id IS NOT NULL"
@@ -237,22 +238,24 @@ def _resolve_staged(conn: psycopg.Connection) -> None:
         UPDATE stage_feedback s
         SET (account_id, account_method, account_confidence) = (
             SELECT r.account_id, r.method, r.confidence
-            FROM trendmine.resolve_account(s.account_ref::jsonb) r)
-        WHERE s.account_id IS NULL AND s.account_ref IS NOT NULL
+            FROM trendmine.resolve_account(s.account_ref::jsonb, s.opportunity_id) r)
+        WHERE s.account_id IS NULL
+          AND (s.account_ref IS NOT NULL OR s.opportunity_id IS NOT NULL)
         """
     )
 
 
-# Records whose account may change when identities change: every record with clues whose
-# account the source did not carry itself.
+# Records whose account may change when identities or deals change: every record with clues
+# or a deal whose account the source did not carry itself.
 _RESOLVE_FEEDBACK = """
 UPDATE trendmine.feedback f
 SET account_id = r.account_id, account_method = r.method, account_confidence = r.confidence
 FROM (
     SELECT c.feedback_id, x.account_id, x.method, x.confidence
     FROM trendmine.feedback c
-    LEFT JOIN LATERAL trendmine.resolve_account(c.account_ref) x ON true
-    WHERE c.account_ref IS NOT NULL AND c.account_method IS DISTINCT FROM 'crm_id'
+    LEFT JOIN LATERAL trendmine.resolve_account(c.account_ref, c.opportunity_id) x ON true
+    WHERE (c.account_ref IS NOT NULL OR c.opportunity_id IS NOT NULL)
+      AND c.account_method IS DISTINCT FROM 'crm_id'
       AND {scope}
 ) r
 WHERE f.feedback_id = r.feedback_id
@@ -269,19 +272,28 @@ _SCOPED = """(
     OR c.account_ref->>'key' IN (
         SELECT value FROM trendmine.account_identities
         WHERE kind = 'name' AND account_id = ANY(%(accounts)s))
+    OR c.opportunity_id = ANY(%(deals)s)
+    OR c.opportunity_id IN (
+        SELECT opportunity_id FROM trendmine.opportunities WHERE account_id = ANY(%(accounts)s))
 )"""
 
 
-def resolve_feedback(conn: psycopg.Connection, accounts: Sequence[str] | None = None) -> int:
-    """Re-attribute stored records after identities changed: those touching `accounts` (their
-    clues match one of the accounts' identities, or they sit on one), or every record with
-    clues when None. Returns the records whose account (or method) changed."""
+def resolve_feedback(
+    conn: psycopg.Connection,
+    accounts: Sequence[str] | None = None,
+    deals: Sequence[str] = (),
+) -> int:
+    """Re-attribute stored records after identities or deals changed: those touching
+    `accounts` (their clues match one of the accounts' identities, their deal is one of
+    the accounts', or they sit on one) or linked to one of `deals`; every record with clues
+    when `accounts` is None. Returns the records whose account (or method) changed."""
     if accounts is None:
         return conn.execute(_RESOLVE_FEEDBACK.replace("{scope}", "true")).rowcount
-    if not accounts:
+    if not accounts and not deals:
         return 0
     return conn.execute(
-        _RESOLVE_FEEDBACK.replace("{scope}", _SCOPED), {"accounts": list(accounts)}
+        _RESOLVE_FEEDBACK.replace("{scope}", _SCOPED),
+        {"accounts": list(accounts), "deals": list(deals)},
     ).rowcount
 
 
@@ -360,19 +372,20 @@ def write_accounts(
             """
             INSERT INTO trendmine.accounts AS t
                 (account_id, name, segment, arr, icp_fit, region, plan, domains,
-                 external_ids, updated_at)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                 external_ids, updated_at, owner_email, owner_slack_id)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
             ON CONFLICT (account_id) DO UPDATE SET name = EXCLUDED.name,
                 segment = EXCLUDED.segment, arr = EXCLUDED.arr, icp_fit = EXCLUDED.icp_fit,
                 region = EXCLUDED.region, plan = EXCLUDED.plan, domains = EXCLUDED.domains,
                 external_ids = EXCLUDED.external_ids, updated_at = EXCLUDED.updated_at,
+                owner_email = EXCLUDED.owner_email, owner_slack_id = EXCLUDED.owner_slack_id,
                 ingested_at = now()
             WHERE EXCLUDED.updated_at >= t.updated_at
             """,
             [
                 (a.account_id, a.name, a.segment, a.arr, a.icp_fit, a.region, a.plan,
                  sorted({d for d in map(company_domain, a.domains) if d}),
-                 Jsonb(a.external_ids), ts)
+                 Jsonb(a.external_ids), ts, a.owner_email, a.owner_slack_id)
                 for a, ts in rows
             ],
         )
@@ -427,6 +440,8 @@ def write_opportunities(
                 for o, ts in rows
             ],
         )
+    # Records linked to these deals whose account the source did not carry.
+    resolve_feedback(conn, [], [o.opportunity_id for o, _ in rows])
     return len(rows)
 
 

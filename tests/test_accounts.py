@@ -230,3 +230,17 @@ def test_a_shared_domain_is_settled_by_the_name_never_guessed(settings, db, tmp_
     rows = _stored(db)
     assert rows["t:30"][:2] == ("001E", "name")
     assert rows["t:31"][:2] == rows["t:32"][:2] == (None, "ambiguous")
+
+
+def test_a_record_on_a_deal_lands_on_the_deals_account(settings, db, tmp_path):
+    deal = {"opportunity_id": "006X", "account_id": "001C", "amount": 5000, "stage": "open",
+            "updated_at": T0.isoformat()}
+    call = _fb(40, source="sales_calls", opportunity_id="006X",
+               account_ref={"system": "gong", "domain": "initech.com"})
+    store_files(settings, {"sales_calls": [_jsonl(tmp_path / "c.jsonl", [call])]})
+    assert _stored(db)["t:40"][:2] == (None, None)  # neither the deal nor the domain known
+    store_files(settings, {"accounts": [_jsonl(tmp_path / "a.jsonl", ACCOUNTS)],
+                           "opportunities": [_jsonl(tmp_path / "o.jsonl", [deal])]})
+    assert _stored(db)["t:40"][:3] == ("001C", "deal", 1.0)
+    share = {r.source: r for r in acc.resolution_by_source(db)}["sales_calls"]
+    assert share.by_deal == 1

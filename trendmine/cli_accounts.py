@@ -35,11 +35,11 @@ def status() -> None:
 
     with connection(get_settings(), autocommit=True) as conn:
         rows = accounts.resolution_by_source(conn)
-    table = Table("source", "records", "unresolved", "ambiguous", "crm id", "ext. id",
+    table = Table("source", "records", "unresolved", "ambiguous", "crm id", "deal", "ext. id",
                   "domain", "name", "manual", title="feedback on CRM accounts")
     for r in rows:
         table.add_row(r.source, str(r.records), f"{r.unresolved} ({float(r.unresolved_share):.0%})",
-                      str(r.ambiguous), str(r.by_crm_id), str(r.by_external_id),
+                      str(r.ambiguous), str(r.by_crm_id), str(r.by_deal), str(r.by_external_id),
                       str(r.by_email_domain), str(r.by_name), str(r.by_manual))
     console.print(table if rows else "no feedback stored yet")
 

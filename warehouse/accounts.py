@@ -54,6 +54,7 @@ class SourceResolution:
     no_clue: int
     unresolved_share: Decimal
     by_crm_id: int
+    by_deal: int
     by_external_id: int
     by_email_domain: int
     by_name: int

@@ -16,7 +16,7 @@ ALTER TABLE trendmine.feedback
     ADD COLUMN account_method     text,
     ADD COLUMN account_confidence real;
 COMMENT ON COLUMN trendmine.feedback.account_ref IS 'The source''s clues to the company: {system, id, name, key (normalised name), domain (company or author e-mail domain, never free-mail)}; the author''s address itself is never stored.';
-COMMENT ON COLUMN trendmine.feedback.account_method IS 'How account_id was found: crm_id (the source carried it), external_id, email_domain, name, name_fuzzy, manual; ambiguous = several accounts matched (review queue); null = no match.';
+COMMENT ON COLUMN trendmine.feedback.account_method IS 'How account_id was found: crm_id (the source carried it), deal (the account of the CRM deal it is linked to), external_id, email_domain, name, name_fuzzy, manual; ambiguous = several accounts matched (review queue); null = no match.';
 COMMENT ON COLUMN trendmine.feedback.account_confidence IS 'Confidence of the match, 0..1 (1 for a CRM id or a mapping).';
 
 UPDATE trendmine.feedback SET account_method = 'crm_id', account_confidence = 1
@@ -29,6 +29,8 @@ CREATE INDEX feedback_ref_domain_idx ON trendmine.feedback ((account_ref->>'doma
     WHERE account_ref IS NOT NULL;
 CREATE INDEX feedback_ref_key_idx ON trendmine.feedback ((account_ref->>'key'))
     WHERE account_ref IS NOT NULL;
+CREATE INDEX feedback_opportunity_idx ON trendmine.feedback (opportunity_id)
+    WHERE opportunity_id IS NOT NULL;
 
 CREATE TABLE trendmine.account_identities (
     kind        text        NOT NULL,
@@ -48,7 +50,7 @@ COMMENT ON COLUMN trendmine.account_identities.origin IS 'crm (the account recor
 COMMENT ON COLUMN trendmine.account_identities.confidence IS 'How sure a match by this identity is, 0..1.';
 
 -- One home for the resolution rule, used by the ingest writer and the re-resolution pass.
-CREATE FUNCTION trendmine.resolve_account(ref jsonb)
+CREATE FUNCTION trendmine.resolve_account(ref jsonb, deal text DEFAULT NULL)
 RETURNS TABLE (account_id text, method text, confidence real, candidates text[])
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
 WITH clue(rank, kind, value, method) AS (
@@ -56,6 +58,12 @@ WITH clue(rank, kind, value, method) AS (
            (2, 'domain', ref->>'domain', 'email_domain'),
            (3, 'name', ref->>'key', 'name')
 ), hit AS (
+    -- a CRM deal the record is linked to (a call's opportunity, a note on a deal) names the
+    -- CRM's own account for it
+    SELECT 0 AS rank, o.account_id, 'crm' AS origin, 1::real AS confidence, 'deal' AS method
+    FROM trendmine.opportunities o
+    WHERE o.opportunity_id = deal AND o.account_id IS NOT NULL
+    UNION ALL
     SELECT c.rank, i.account_id, i.origin, i.confidence,
            CASE i.origin WHEN 'manual' THEN 'manual'
                          WHEN 'fuzzy' THEN 'name_fuzzy' ELSE c.method END AS method
@@ -90,7 +98,7 @@ LEFT JOIN LATERAL (
 ) b ON true
 WHERE agg.n > 0
 $$;
-COMMENT ON FUNCTION trendmine.resolve_account(jsonb) IS 'The CRM account of a record''s clues, in order of trust: the source''s own company id (external_id), then the domain (email_domain), then the normalised name (name, name_fuzzy). The first clue with any match decides; a manual identity decides among several; when several accounts share it, a less trusted clue naming exactly one of them settles it; otherwise ambiguous (account_id null, candidates listed). No row: nothing matched.';
+COMMENT ON FUNCTION trendmine.resolve_account(jsonb, text) IS 'The CRM account of a record''s clues, in order of trust: the CRM deal it is linked to (deal), the source''s own company id (external_id), then the domain (email_domain), then the normalised name (name, name_fuzzy). The first clue with any match decides; a manual identity decides among several; when several accounts share it, a less trusted clue naming exactly one of them settles it; otherwise ambiguous (account_id null, candidates listed). No row: nothing matched.';
 
 CREATE VIEW trends.account_resolution AS
 SELECT f.source,
@@ -101,6 +109,7 @@ SELECT f.source,
        count(*) FILTER (WHERE f.account_id IS NULL AND f.account_ref IS NULL)::integer AS no_clue,
        round(count(*) FILTER (WHERE f.account_id IS NULL)::numeric / count(*), 4) AS unresolved_share,
        count(*) FILTER (WHERE f.account_method = 'crm_id')::integer AS by_crm_id,
+       count(*) FILTER (WHERE f.account_method = 'deal')::integer AS by_deal,
        count(*) FILTER (WHERE f.account_method = 'external_id')::integer AS by_external_id,
        count(*) FILTER (WHERE f.account_method = 'email_domain')::integer AS by_email_domain,
        count(*) FILTER (WHERE f.account_method IN ('name', 'name_fuzzy'))::integer AS by_name,
@@ -116,6 +125,7 @@ COMMENT ON COLUMN trends.account_resolution.ambiguous IS 'Unresolved records who
 COMMENT ON COLUMN trends.account_resolution.no_clue IS 'Unresolved records that carry no clue at all (anonymous or personal e-mail only).';
 COMMENT ON COLUMN trends.account_resolution.unresolved_share IS 'unresolved / records, 0..1.';
 COMMENT ON COLUMN trends.account_resolution.by_crm_id IS 'Records whose source carried the CRM account id.';
+COMMENT ON COLUMN trends.account_resolution.by_deal IS 'Records matched by the account of the CRM deal they are linked to.';
 COMMENT ON COLUMN trends.account_resolution.by_external_id IS 'Records matched by the source''s own company id (a CRM field or a mapping).';
 COMMENT ON COLUMN trends.account_resolution.by_email_domain IS 'Records matched by a company or author e-mail domain.';
 COMMENT ON COLUMN trends.account_resolution.by_name IS 'Records matched by the company name (exact after normalising, or the conservative fuzzy match).';
