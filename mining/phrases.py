@@ -152,8 +152,9 @@ _QUESTION_LEADS = frozenset({"what", "how", "why", "when", "where", "who", "whic
 # one member's details ("Allstate insurance plan" -> "Insurance plan"), chosen on the label lists of
 # bench/label_judge.py (CLINC150 test, demo world); specificity as tuned on CLINC150 train/val.
 _WORD_TYPICAL, _WORD_SPECIFIC = 0.4, 0.05
-# Themes of at least this many members take their label from phrases two members use.
-_SHARED_FROM = 6
+# Themes of at least this many members take their label from phrases that two members, and
+# this share of them, use.
+_SHARED_FROM, _SHARED_SHARE = 6, 0.05
 # A candidate is the rest of a question when at least this share of its uses are (see
 # _Corpus.remnant); the label looks this far down the ranking for one that is not.
 _REMNANT_SHARE, _REMNANT_LOOKAHEAD = 0.5, 10
@@ -456,8 +457,9 @@ class PhraseLabeller(CTfidfLabeller):
     lower-cased, best first, the first completed as the label is: the pool the label came
     from, for a rename or a measure of how often the pool held a better name).
 
-    With an encoder, every multi-word phrase two members use is a candidate (any member's,
-    in themes under `_SHARED_FROM` members or with too few shared phrases); the
+    With an encoder, every multi-word phrase two members (and `_SHARED_SHARE` of them) use
+    is a candidate (any member's, in themes under `_SHARED_FROM` members or with too few
+    shared phrases); the
     `n_candidates` whose words are most typical of the theme (used by many members, rare
     elsewhere) are embedded and ranked by: closeness to the theme centroid, plus
     `contrast` x how much closer that is than to the nearest other theme, plus
@@ -564,9 +566,9 @@ class PhraseLabeller(CTfidfLabeller):
             else:
                 if multi.any():  # a phrase reads better than a lone word: words as fallback
                     idx, df = idx[multi], df[multi]
-                shared = df >= 2
+                shared = df >= max(2, int(np.ceil(_SHARED_SHARE * sizes[k])))
                 if sizes[k] >= _SHARED_FROM and shared.sum() >= self.n_phrases:
-                    # said by two members at least: one member's typo or detail is no name
+                    # said by a few members: one member's typo or detail is no name
                     # ("Reports compare tihs quarter", "Solution to sixty times thirty")
                     idx, df = idx[shared], df[shared]
                 feats = words.features(k, idx, sizes[k])
