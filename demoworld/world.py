@@ -139,6 +139,16 @@ class World:
         return int((when - self.start) / timedelta(weeks=1))
 
 
+def check_parameters(n_accounts: int, n_feedback: int, weeks: int) -> None:
+    """ValueError for a world too small to tell the story (the one home of these bounds)."""
+    if n_accounts < 40:
+        raise ValueError(f"{n_accounts} accounts: the planted patterns need at least 40")
+    if weeks < 6:
+        raise ValueError(f"{weeks} weeks: emerging themes need at least 6 weeks of history")
+    if n_feedback < 1000:
+        raise ValueError(f"{n_feedback} feedback records: use at least 1000")
+
+
 def generate_world(
     seed: int = 7,
     n_accounts: int = 240,
@@ -147,12 +157,7 @@ def generate_world(
     end: datetime | None = None,
 ) -> World:
     """Build the whole world from `seed`; see the module doc and ``planted`` for the story."""
-    if n_accounts < 40:
-        raise ValueError(f"n_accounts={n_accounts}: the planted patterns need at least 40")
-    if weeks < 6:
-        raise ValueError(f"weeks={weeks}: emerging themes need at least 6 weeks of history")
-    if n_feedback < 1000:
-        raise ValueError(f"n_feedback={n_feedback}: use at least 1000 records")
+    check_parameters(n_accounts, n_feedback, weeks)
     end = (end or DEFAULT_END).astimezone(UTC)
     start = end - timedelta(weeks=weeks)
     rng = random.Random(seed)

@@ -3,7 +3,8 @@
 Files ``migrations/V<NNN>__<name>.sql`` are applied in version order, each in its own
 transaction, under an advisory lock, and recorded with a checksum in
 ``trendmine.schema_migrations``. An applied file whose text changed is an error, not a
-silent re-run.
+silent re-run, and so is a database migrated by a newer trendmine than this one (its schema
+may have dropped or changed what this code reads and writes).
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ class MigrationError(Exception):
 
 
 class PgvectorMissing(MigrationError):
+    pass
+
+
+class SchemaTooNew(MigrationError):
     pass
 
 
@@ -81,7 +86,18 @@ def current_version(conn: psycopg.Connection) -> int:
 
 def pending(conn: psycopg.Connection) -> list[Migration]:
     done = applied(conn)
-    return [m for m in discover() if m.version not in done]
+    known = discover()
+    refuse_newer(done, known)
+    return [m for m in known if m.version not in done]
+
+
+def refuse_newer(done: dict[int, str], known: list[Migration]) -> None:
+    """Raise SchemaTooNew when the database holds a migration newer than every file here."""
+    newest = max((m.version for m in known), default=0)
+    if max(done, default=0) > newest:
+        raise SchemaTooNew(
+            f"the database schema is at V{max(done):03d}, newer than this trendmine "
+            f"(V{newest:03d}): upgrade trendmine to the version that migrated it")
 
 
 def _check_pgvector(conn: psycopg.Connection) -> None:
@@ -90,8 +106,9 @@ def _check_pgvector(conn: psycopg.Connection) -> None:
         raise PgvectorMissing("the pgvector extension is not available on this Postgres server")
 
 
-def migrate(conn: psycopg.Connection) -> list[Migration]:
-    """Apply what is pending; returns the migrations applied now.
+def migrate(conn: psycopg.Connection, upto: int | None = None) -> list[Migration]:
+    """Apply what is pending (up to version `upto`, if given); returns the migrations applied
+    now.
 
     Runs in autocommit mode so each migration gets its own explicit transaction.
     """
@@ -104,7 +121,9 @@ def migrate(conn: psycopg.Connection) -> list[Migration]:
         with conn.transaction():
             _ensure_table(conn)
         done = applied(conn)
-        for m in discover():
+        known = discover()
+        refuse_newer(done, known)
+        for m in known:
             if m.version in done:
                 if done[m.version] != m.checksum:
                     raise MigrationError(
@@ -113,8 +132,8 @@ def migrate(conn: psycopg.Connection) -> list[Migration]:
                     )
                 continue
         newly = []
-        for m in discover():
-            if m.version in done:
+        for m in known:
+            if m.version in done or (upto is not None and m.version > upto):
                 continue
             with conn.transaction():
                 conn.execute(m.sql)

@@ -340,8 +340,14 @@ def demo(
     Generates a B2B SaaS world in the vendors' export formats, publishes it through Kafka,
     runs the pipeline flow, prints the top emerging themes with their evidence, writes the
     HTML report and says how to open it and how to connect a BI tool."""
+    from demoworld.world import check_parameters
     from foundation.db import public_url
+    from foundation.errors import TrendmineError
 
+    try:  # before anything starts: a bad flag must leave nothing running
+        check_parameters(accounts, feedback, weeks)
+    except ValueError as exc:
+        raise TrendmineError(f"demo: {exc}", "see `trendmine demo --help`") from None
     settings = get_settings()
     # Prefect's console logs would drown the progress display; the run is still logged to
     # its API (browse it with `prefect server start`, see below)
