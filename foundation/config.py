@@ -9,7 +9,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,6 +39,9 @@ _SECRET_FIELDS = (
     "intake_secret", "intake_zendesk_secret", "intake_intercom_secret", "intake_hubspot_secret",
     "intake_salesforce_token", "zendesk_api_token", "intercom_token", "canny_api_key",
     "gong_access_key_secret",
+    # alerts and tracker links (notify/, docs/alerts.md)
+    "slack_webhook_url", "slack_bot_token", "smtp_url", "smtp_password", "jira_webhook_secret",
+    "linear_webhook_secret", "salesforce_access_token", "hubspot_access_token",
 )
 
 
@@ -417,6 +420,47 @@ class Settings(BaseSettings):
         "Postgres is unreachable, then stops.",
     )
 
+    # --- alerts, owners told, tracker links (docs/alerts.md)
+    slack_webhook_url: SecretStr | None = Field(
+        default=None, description="Slack incoming webhook that alerts are posted to.")
+    slack_bot_token: SecretStr | None = Field(
+        default=None, description="Slack bot token (chat:write): decisions are sent to account "
+        "owners with a Slack user id as a direct message.")
+    slack_api_url: str = Field(default="https://slack.com/api", description="Slack Web API.")
+    smtp_url: SecretStr | None = Field(
+        default=None, description="smtp://user@host:587 (STARTTLS) or smtps://host:465 (TLS) "
+        "that alerts and owners' mails go through.")
+    smtp_password: SecretStr | None = Field(
+        default=None, description="SMTP password, when the URL carries none.")
+    smtp_from: str | None = Field(default=None, description="From: address of every mail.")
+    alerts_email_to: str | None = Field(
+        default=None, description="Comma-separated recipients of alert mails.")
+    alerts_deal_min_amount: float = Field(
+        default=100_000, ge=0,
+        description="Open deals at least this large that cite a theme are alerted.")
+    alerts_digest: bool = Field(
+        default=False, description="Hold alerts and send one weekly digest per channel.")
+    alerts_retries: int = Field(
+        default=4, ge=0, description="Retries of one send (backoff doubles from alerts_backoff_s).")
+    alerts_backoff_s: float = Field(default=1.0, ge=0, description="First retry backoff.")
+    alerts_timeout_s: float = Field(default=10.0, gt=0, description="One send's timeout.")
+    alerts_cron: str = Field(
+        default="*/15 * * * *", description="Schedule of the alerts deployment.")
+    jira_webhook_secret: SecretStr | None = Field(
+        default=None, description="Jira webhook secret (X-Hub-Signature HMAC-SHA256).")
+    linear_webhook_secret: SecretStr | None = Field(
+        default=None, description="Linear webhook signing secret (Linear-Signature).")
+    crm_writeback: Literal["off", "salesforce", "hubspot"] = Field(
+        default="off", description="Write each decision to the requesting account in the CRM: "
+        "a Salesforce Task or a HubSpot note.")
+    salesforce_instance_url: str | None = Field(
+        default=None, description="Write-back: https://<domain>.my.salesforce.com.")
+    salesforce_access_token: SecretStr | None = Field(
+        default=None, description="Write-back: Salesforce OAuth access token.")
+    hubspot_api_url: str = Field(default="https://api.hubapi.com", description="HubSpot API.")
+    hubspot_access_token: SecretStr | None = Field(
+        default=None, description="Write-back: HubSpot private app token (notes, companies).")
+
     @model_validator(mode="before")
     @classmethod
     def _secrets_from_files(cls, values: Any) -> Any:
@@ -465,6 +509,8 @@ class Settings(BaseSettings):
         secrets = (getattr(self, name) for name in _SECRET_FIELDS)
         values = [s.get_secret_value() for s in secrets if isinstance(s, SecretStr)]
         values.append(dsn_password(self.dsn()))  # its password may be quoted on its own
+        if self.smtp_url is not None:  # the password inside the SMTP URL
+            values.append(urlsplit(self.smtp_url.get_secret_value()).password or "")
         return [v for v in values if v]
 
     @property

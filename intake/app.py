@@ -34,7 +34,7 @@ from foundation.config import Settings, get_settings
 from foundation.errors import TrendmineError
 from ingest.kafka import check_reachable
 from ingest.producer import topic_for
-from intake import canny, logs, signatures, webhooks
+from intake import canny, logs, signatures, trackers, webhooks
 from intake.publish import GroupPublisher, PublishFailed
 from schemas.names import DLQ_TOPIC, Entity, Source
 
@@ -268,6 +268,46 @@ async def salesforce(request: Request) -> Response:
     return Response(webhooks.SOAP_ACK, 200, media_type="text/xml")
 
 
+async def _tracker(request: Request, verify: Callable[[bytes], None],
+                   parse: Callable[[bytes], trackers.TrackerEvent | None]) -> JSONResponse:
+    """Jira / Linear: signature, then the issue's state onto the trackers topic (acks=all)."""
+    intake = _intake(request)
+    s = intake.settings
+    body = await read_body(request, s.intake_max_body_bytes, s.intake_read_timeout_s)
+    try:
+        verify(body)
+    except signatures.Unauthorized as exc:
+        raise Refused(401, "unauthorized", str(exc)) from None
+    try:
+        event = parse(body)
+    except webhooks.Malformed as exc:
+        raise Refused(400, "malformed", str(exc)) from None
+    if event is None:
+        return JSONResponse({"accepted": 0, "ignored": 1}, 202)
+    try:
+        await request.app.state.trackers.publish(event)
+    except PublishFailed as exc:
+        raise Refused(503, "not_acknowledged", str(exc)) from None
+    logs.event(intake.log, "accepted", path=request.url.path, status=202, target=event.tracker,
+               key=event.key, state_kind=event.state_kind)
+    return JSONResponse({"accepted": 1, "ignored": 0}, 202)
+
+
+async def jira(request: Request) -> JSONResponse:
+    s = _intake(request).settings
+    return await _tracker(
+        request, lambda body: signatures.verify_jira(request.headers, body,
+                                                     s.jira_webhook_secret), trackers.jira)
+
+
+async def linear(request: Request) -> JSONResponse:
+    intake = _intake(request)
+    return await _tracker(
+        request, lambda body: signatures.verify_linear(
+            request.headers, body, intake.settings.linear_webhook_secret, intake.tolerance),
+        trackers.linear)
+
+
 ROUTES = [
     Route("/healthz", healthz, methods=["GET"]),
     Route("/v1/feedback/{source}", feedback, methods=["POST"]),
@@ -277,6 +317,8 @@ ROUTES = [
     Route("/v1/webhooks/gong", gong, methods=["POST"]),
     Route("/v1/webhooks/hubspot/{target}", hubspot, methods=["POST"]),
     Route("/v1/webhooks/salesforce/{target}", salesforce, methods=["POST"]),
+    Route("/v1/webhooks/jira", jira, methods=["POST"]),
+    Route("/v1/webhooks/linear", linear, methods=["POST"]),
 ]
 
 
@@ -302,10 +344,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         logs.event(log, "intake ready", bootstrap=settings.bootstrap())
         yield
         await intake.publisher.close(10)
+        await app.state.trackers.close()
 
     app = FastAPI(title="trendmine intake", version="1", lifespan=lifespan, routes=ROUTES,
                   docs_url=None, redoc_url=None, openapi_url=None)
     app.state.intake = intake
+    app.state.trackers = trackers.TrackerPublisher(settings)
 
     @app.exception_handler(Refused)
     async def _refused(request: Request, exc: Refused) -> JSONResponse:

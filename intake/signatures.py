@@ -15,6 +15,8 @@ never contains a secret or the expected signature.
   method + uri + body + ts), the uri with HubSpot's listed escapes decoded
 - gong: Authorization: an RS256 JWT whose claims name webhook_url, body_sha256 and exp
 - salesforce: no signature exists; ?token= in the URL + the message's OrganizationId
+- jira: X-Hub-Signature: sha256=hex(HMAC-SHA256 body) (a webhook with a secret)
+- linear: Linear-Signature: hex(HMAC-SHA256 body); the body's webhookTimestamp (ms) is fresh
 """
 
 from __future__ import annotations
@@ -130,6 +132,29 @@ def verify_intercom(headers: Mapping[str, str], body: bytes, secret: SecretStr |
     given = _header(headers, "x-hub-signature")
     mac = hmac.new(key, body, hashlib.sha1).hexdigest()
     _same(f"sha1={mac}", given.lower(), "signature")
+
+
+def verify_jira(headers: Mapping[str, str], body: bytes, secret: SecretStr | None) -> None:
+    """Jira webhooks with a secret: X-Hub-Signature = sha256=hex(HMAC-SHA256(secret, body)).
+    Jira signs no timestamp: a replayed state change is applied again, which changes nothing."""
+    key = _key(secret, "jira_webhook_secret")
+    given = _header(headers, "x-hub-signature")
+    mac = hmac.new(key, body, hashlib.sha256).hexdigest()
+    _same(f"sha256={mac}", given.lower(), "signature")
+
+
+def verify_linear(headers: Mapping[str, str], body: bytes, secret: SecretStr | None,
+                  tolerance_s: float) -> None:
+    """Linear: Linear-Signature = hex(HMAC-SHA256(secret, body)); then the signed body's
+    webhookTimestamp (unix ms) must be within the replay tolerance."""
+    key = _key(secret, "linear_webhook_secret")
+    given = _header(headers, "linear-signature")
+    _same(hmac.new(key, body, hashlib.sha256).hexdigest(), given.lower(), "signature")
+    try:
+        ts = json.loads(body)["webhookTimestamp"] / 1000
+    except (ValueError, KeyError, TypeError):
+        raise Unauthorized("webhookTimestamp missing from the signed body") from None
+    check_fresh(ts, tolerance_s)
 
 
 class NonceCache:

@@ -123,6 +123,13 @@ class Account(BaseModel):
         default_factory=dict,
         description='Its ids in other systems, e.g. {"zendesk": "361", "intercom": "c-9"}.',
     )
+    owner_email: str | None = Field(
+        default=None, max_length=320,
+        description="The account owner's e-mail in the CRM: told of decisions (docs/alerts.md).",
+    )
+    owner_slack_id: str | None = Field(
+        default=None, max_length=64, description="The account owner's Slack user id, if known."
+    )
     updated_at: AwareDatetime | None = Field(
         default=None, description="When this snapshot was taken; defaults to ingest time."
     )

@@ -33,6 +33,8 @@ OPPORTUNITIES_TOPIC = "crm.opportunities"
 DLQ_TOPIC = "feedback.dlq"
 # (out) one event per requesting account when a theme's status changes: closing the loop
 LOOP_TOPIC = "feedback.loop"
+# (in) Jira/Linear issue changes the intake receives, applied to linked themes (notify/)
+TRACKER_TOPIC = "trackers.issues"
 
 
 def feedback_topic(source: Source | str) -> str:
@@ -49,7 +51,7 @@ ENTITY_TOPICS: dict[Entity, str] = {
 # Topics whose records are snapshots keyed by id: compacted on a real Kafka cluster.
 COMPACTED_TOPICS: tuple[str, ...] = (ACCOUNTS_TOPIC, OPPORTUNITIES_TOPIC)
 INGEST_TOPICS: tuple[str, ...] = (*FEEDBACK_TOPICS, ACCOUNTS_TOPIC, OPPORTUNITIES_TOPIC)
-ALL_TOPICS: tuple[str, ...] = (*INGEST_TOPICS, DLQ_TOPIC, LOOP_TOPIC)
+ALL_TOPICS: tuple[str, ...] = (*INGEST_TOPICS, DLQ_TOPIC, LOOP_TOPIC, TRACKER_TOPIC)
 
 # Postgres: raw + derived tables live in DB_SCHEMA, the public read side in READ_SCHEMA.
 DB_SCHEMA = "trendmine"
@@ -88,6 +90,14 @@ THEME_WINLOSS_VIEW = f"{READ_SCHEMA}.theme_winloss"
 THEME_FIT_VIEW = f"{READ_SCHEMA}.theme_fit"
 THEME_SOURCES_VIEW = f"{READ_SCHEMA}.theme_sources"
 LOOP_REQUESTERS_VIEW = f"{READ_SCHEMA}.loop_requesters"
+# alerts, owners told, tracker links (notify/, V021)
+ALERT_LEDGER_TABLE = f"{DB_SCHEMA}.alert_ledger"
+ALERT_DIGESTS_TABLE = f"{DB_SCHEMA}.alert_digests"
+OWNER_NOTIFICATIONS_TABLE = f"{DB_SCHEMA}.owner_notifications"
+OWNER_OPTOUTS_TABLE = f"{DB_SCHEMA}.owner_optouts"
+THEME_LINKS_TABLE = f"{DB_SCHEMA}.theme_links"
+THEME_LINKS_VIEW = f"{READ_SCHEMA}.theme_links"
+TRACKERS: tuple[str, ...] = ("jira", "linear")
 
 # The all-segments row in theme_trends.
 ALL_SEGMENTS = "all"

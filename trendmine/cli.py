@@ -203,10 +203,11 @@ def _register_commands() -> None:
     cli_sales.register(app)
     cli_curate.register(app)
     cli_taxonomy.register(app)
-    from trendmine import cli_accounts, cli_app
+    from trendmine import cli_accounts, cli_alerts, cli_app
     from trendmine.cli_intake import intake_app
 
     cli_accounts.register(app)
+    cli_alerts.register(app)
     cli_app.register(app)
     app.add_typer(intake_app, name="intake")
 

@@ -324,6 +324,23 @@ def theme_status(
                 f"{exc.message}",
                 "the next `trendmine pipeline` run (or this command again) sends them") from exc
     console.print(f"published {sent} event(s) to {settings.topic(LOOP_TOPIC)}")
+    _tell_owners(settings)
+
+
+def _tell_owners(settings: Any) -> None:
+    """Each requesting account's owner told once (notify.owners; docs/alerts.md)."""
+    from foundation.db import connection
+    from notify import owners
+
+    if not owners.owner_channels(settings) and settings.crm_writeback == "off":
+        return
+    with connection(settings, autocommit=True) as conn:
+        told = owners.tell(conn, settings)
+    console.print(f"owners told: {told.sent} message(s); opted out {told.opted_out}, "
+                  f"no owner {told.no_owner}")
+    for line in told.failed:
+        err_console.print(f"[red]not sent:[/red] {escape(line)} (retried by `trendmine alerts "
+                          "send`)", highlight=False)
 
 
 def _told_text(told: list[Any]) -> str:
