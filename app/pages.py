@@ -173,6 +173,9 @@ def similar(conn: psycopg.Connection, settings: Settings, q: dict[str, str]) -> 
     answer = similar_by_account(conn, text, vec, model_id, settings.similar_min_similarity,
                                 limit)
     ctx["answer"] = answer
+    # accounts close to the request but below the floor, filling the listing (as the CLI)
+    room = (answer.shown or len(answer.accounts)) - len(answer.listed)
+    ctx["nearby"] = answer.nearby[:max(room if answer.close_match else min(room, 5), 0)]
     columns = ["account_id", "account_name", "segment", "arr", "open_deals", "open_pipeline",
                "account_mentions", "best_similarity", "feedback_id", "similarity", "source",
                "created_at", "theme_id", "theme_label", "text", "url"]

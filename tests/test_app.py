@@ -258,3 +258,15 @@ def test_user_add_reads_the_password_from_a_file(settings, db, tmp_path):
     pw.write_text("short")
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 1 and "shorter than" in out.stderr
+
+
+def test_who_else_asked_searches_and_exports(settings, world):
+    c = _client(settings)
+    _login(c, VIEWER)
+    q = {"q": "the field team needs offline mode and SSO login"}
+    page = c.get("/similar", params=q)
+    assert page.status_code == 200 and "4 accounts asked" in page.text
+    rows = list(csv.DictReader(io.StringIO(c.get("/similar", params={**q, "format": "csv"}
+                                                 ).text)))
+    assert sorted({r["account_name"] for r in rows}) == [f"Small Shop {i}" for i in range(4)]
+    assert c.get("/similar").status_code == 200  # the empty search box
