@@ -56,14 +56,15 @@ _TIED_TO_PARENT = (
 
 def build_deployments(settings: Settings) -> list[RunnerDeployment]:
     """ingest on `ingest_cron`, mine + trends (+ report, artifact) on `mine_cron`, an
-    unscheduled full pipeline for `prefect deployment run pipeline/on-demand`, and a pull per
-    configured vendor API on `pull_cron`."""
+    unscheduled full pipeline for `prefect deployment run pipeline/on-demand`, a pull per
+    configured vendor API on `pull_cron`, and the alerts on `alerts_cron`."""
     from prefect.deployments.runner import EntrypointType
 
     from flows.pipeline import ingest_flow, pipeline_flow
 
     common = {"entrypoint_type": EntrypointType.MODULE_PATH,  # runs from any directory
               "tags": ["trendmine"]}
+    from flows.alerts import alerts_deployments
     from flows.pulls import pull_deployments
 
     return [
@@ -76,6 +77,8 @@ def build_deployments(settings: Settings) -> list[RunnerDeployment]:
         pipeline_flow.to_deployment(name=ON_DEMAND.split("/")[1], **common),
         # one scheduled pull per vendor whose API credentials are set (TRENDMINE_PULL_CRON)
         *pull_deployments(settings, **common),
+        # alerts, owners told, tracker links (TRENDMINE_ALERTS_CRON; docs/alerts.md)
+        *alerts_deployments(settings, **common),
     ]
 
 

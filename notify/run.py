@@ -35,6 +35,25 @@ class RunReport:
         out += self.alerts.failed if self.alerts else []
         return out
 
+    def lines(self) -> list[str]:
+        """What the run did, a line per step (the CLI prints them, the flow logs them)."""
+        out = []
+        if self.trackers is not None:
+            t = self.trackers
+            out.append(f"tracker events: {t.events} ({t.unlinked} about unlinked issues)")
+            out += [f"  {m}" for m in t.moved] + [f"  skipped: {s}" for s in t.skipped]
+        out.append(f"feedback.loop events published: {self.loop_events}")
+        o = self.owners
+        if o is not None:
+            out.append(f"owners told: {o.sent} message(s); opted out {o.opted_out}, no owner "
+                       f"{o.no_owner}, no channel {o.no_channel}"
+                       + (f"; CRM notes written {o.crm_written}" if o.crm_written else ""))
+        a = self.alerts
+        if a is not None:
+            held = f", {a.held} held for the weekly digest" if a.held else ""
+            out.append(f"alerts: {a.found} new, {a.sent} sent{held}, {len(a.failed)} failed")
+        return out
+
 
 def run(conn: psycopg.Connection, settings: Settings, *, digest_now: bool = False) -> RunReport:
     report = RunReport()

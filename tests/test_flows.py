@@ -174,11 +174,14 @@ def test_two_workers_in_one_group_split_partitions_and_store_each_record_once(se
 
 
 def test_deployments_carry_the_configured_schedules(services, tmp_path):
+    from flows.alerts import ALERTS
     from flows.deployments import INGEST, MINE_TRENDS, ON_DEMAND, build_deployments
 
-    settings = Settings(data_dir=tmp_path, ingest_cron="*/2 * * * *", mine_cron="15 * * * *")
+    settings = Settings(data_dir=tmp_path, ingest_cron="*/2 * * * *", mine_cron="15 * * * *",
+                        alerts_cron="*/5 * * * *")
     deps = {f"{d.flow_name}/{d.name}": d for d in build_deployments(settings)}
-    assert set(deps) == {INGEST, MINE_TRENDS, ON_DEMAND}
+    assert set(deps) == {INGEST, MINE_TRENDS, ON_DEMAND, ALERTS}
+    assert deps[ALERTS].schedules[0].schedule.cron == "*/5 * * * *"
     assert deps[INGEST].schedules[0].schedule.cron == "*/2 * * * *"
     assert deps[MINE_TRENDS].schedules[0].schedule.cron == "15 * * * *"
     assert deps[MINE_TRENDS].parameters == {"include_ingest": False}
@@ -203,17 +206,20 @@ def test_deployments_take_no_settings_and_no_paths_from_their_caller(tmp_path):
 
 
 def test_prefect_yaml_deploys_the_same_flows_with_the_default_schedules():
+    from flows.alerts import ALERTS
     from flows.deployments import INGEST, MINE_TRENDS, ON_DEMAND
 
     spec = yaml.safe_load((REPO / "prefect.yaml").read_text())
     defaults = Settings()
     by_name = {d["name"]: d for d in spec["deployments"]}
-    flows = {INGEST: "ingest_flow", MINE_TRENDS: "pipeline_flow", ON_DEMAND: "pipeline_flow"}
-    crons = {INGEST: defaults.ingest_cron, MINE_TRENDS: defaults.mine_cron, ON_DEMAND: None}
+    flows = {INGEST: "pipeline.py:ingest_flow", MINE_TRENDS: "pipeline.py:pipeline_flow",
+             ON_DEMAND: "pipeline.py:pipeline_flow", ALERTS: "alerts.py:alerts_flow"}
+    crons = {INGEST: defaults.ingest_cron, MINE_TRENDS: defaults.mine_cron, ON_DEMAND: None,
+             ALERTS: defaults.alerts_cron}
     assert set(by_name) == {n.split("/")[1] for n in flows}
     for full, fn in flows.items():
         d = by_name[full.split("/")[1]]
-        assert d["entrypoint"] == f"flows/pipeline.py:{fn}"
+        assert d["entrypoint"] == f"flows/{fn}"
         assert d["work_pool"]["name"] == "trendmine"
         got = [s["cron"] for s in d.get("schedules") or []]
         assert got == ([crons[full]] if crons[full] else [])

@@ -39,7 +39,7 @@ def send(
                           "TRENDMINE_ALERTS_EMAIL_TO (docs/alerts.md)", highlight=False)
     with connection(settings, autocommit=True) as conn:
         report = run(conn, settings, digest_now=digest_now)
-    for line in summary(report):
+    for line in report.lines():
         console.print(escape(line), highlight=False)
     if report.failures:
         for line in report.failures[:20]:
@@ -47,25 +47,6 @@ def send(
         raise TrendmineError(f"{len(report.failures)} send(s) failed",
                              "they stay in the ledger and are retried at the next run; "
                              "`trendmine alerts status` lists them")
-
-
-def summary(report) -> list[str]:  # type: ignore[no-untyped-def]
-    out = []
-    if report.trackers is not None:
-        t = report.trackers
-        out.append(f"tracker events: {t.events} ({t.unlinked} about unlinked issues)")
-        out += [f"  {m}" for m in t.moved] + [f"  skipped: {s}" for s in t.skipped]
-    out.append(f"feedback.loop events published: {report.loop_events}")
-    o = report.owners
-    if o is not None:
-        out.append(f"owners told: {o.sent} message(s); opted out {o.opted_out}, no owner "
-                   f"{o.no_owner}" + (f"; CRM notes written {o.crm_written}"
-                                      if o.crm_written else ""))
-    a = report.alerts
-    if a is not None:
-        held = f", {a.held} held for the weekly digest" if a.held else ""
-        out.append(f"alerts: {a.found} new, {a.sent} sent{held}, {len(a.failed)} failed")
-    return out
 
 
 @alerts_app.command("status")
