@@ -145,6 +145,7 @@ class _Report:
             **report_data.requesters(conn, self.w, self.carded)}
         self.lineage = report_data.lineage(conn, card_ids)
         self.continues = report_data.continue_counts(conn, card_ids)
+        self.decided, self.issues = report_data.decisions_and_links(conn, card_ids)
 
     # ------------------------------------------------------------------ pieces
     def label(self, theme_id: int, fallback: str = "") -> str:
@@ -187,6 +188,20 @@ class _Report:
               f"{r.last_mention:%Y-%m-%d}", r.open_deals, money(r.open_pipeline)]
              for r in shown]) + more
 
+    def status_html(self, theme_id: int) -> str:
+        """The decision in force and the linked Jira/Linear issues (`theme link`)."""
+        decision = self.decided.get(theme_id)
+        issues = []
+        for i in self.issues.get(theme_id, []):
+            name = f"{i.tracker.title()} {esc(i.issue_key)}"
+            href = safe_href(i.url)
+            name = f'<a href="{href}" rel="noopener noreferrer">{name}</a>' if href else name
+            issues.append(name + (f" ({esc(i.issue_state)})" if i.issue_state else ""))
+        if not decision and not issues:
+            return ""
+        return (f'<p class="kw">status: <b>{esc(decision or "undecided")}</b>'
+                + (" · " + ", ".join(issues) if issues else "") + "</p>")
+
     def lineage_html(self, theme_id: int) -> str:
         events = self.lineage.get(theme_id, [])
         n_cont = self.continues.get(theme_id, 0)
@@ -214,6 +229,7 @@ class _Report:
             f"accounts, ARR {money(r.arr)}</span></summary>"
             f'<p>{self.spark(r.theme_id)} <span class="fig">{self.figure_line(r)}</span></p>'
             f'<p class="kw">keywords: {kws or "-"}</p>'
+            f"{self.status_html(r.theme_id)}"
             f"<h4>What they say (one quote per account)</h4>{self.quotes_html(r.theme_id)}"
             f"<h4>Accounts asking</h4>{self.accounts_html(r.theme_id)}"
             f"<h4>Lineage</h4>{self.lineage_html(r.theme_id)}</details>")
@@ -278,6 +294,7 @@ class _Report:
                 f"#{p.theme_id} · {len(kids)} sub-themes · {p.mentions:,} mentions, "
                 f"{p.accounts:,} accounts, ARR {money(p.arr)}</span></summary>"
                 f'<p>{self.spark(p.theme_id)} <span class="fig">{self.figure_line(p)}</span></p>'
+                f"{self.status_html(p.theme_id)}"
                 f"{kid_table}<h4>What they say (one quote per account)</h4>"
                 f"{self.quotes_html(p.theme_id)}<h4>Accounts asking</h4>"
                 f"{self.accounts_html(p.theme_id)}<h4>Lineage</h4>"

@@ -174,7 +174,7 @@ def _decision(db, theme: int) -> tuple[str, str, str] | None:
                       "WHERE theme_id = %s", (theme,)).fetchone()
 
 
-def test_linked_issues_move_their_themes_and_tell_owners(env: Settings, db, sink):
+def test_linked_issues_move_their_themes_and_tell_owners(env: Settings, db, sink, tmp_path):
     mails = sink[0].mails
     dark, sso = _world(db)
     from trendmine.cli import app
@@ -230,6 +230,19 @@ def test_linked_issues_move_their_themes_and_tell_owners(env: Settings, db, sink
     view = db.execute("SELECT issue_key, state_kind, decision FROM trends.theme_links "
                       "ORDER BY issue_key").fetchall()
     assert view == [("ENG-3", "done", "shipped"), ("PROJ-12", "done", "shipped")]
+
+    # `theme ID` and the report show the status and the issues
+    detail = runner.invoke(app, ["theme", str(dark), "--since", "30d"])
+    assert detail.exit_code == 0, detail.output
+    assert "issue: jira PROJ-12: Done https://corp.atlassian.net/browse/PROJ-12" in detail.output
+    from report.html import write_report
+    from warehouse.trends import rebuild_trends
+
+    rebuild_trends(db, env)
+    html = write_report(db, tmp_path / "report.html", env).read_text()
+    assert "status: <b>shipped</b>" in html
+    assert '<a href="https://corp.atlassian.net/browse/PROJ-12" rel="noopener noreferrer">' \
+           "Jira PROJ-12</a> (Done)" in html
 
 
 def test_tracker_webhooks_unconfigured_are_refused(settings):

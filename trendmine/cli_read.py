@@ -324,6 +324,7 @@ def theme(
                                   offset=0 if export else (page - 1) * page_size,
                                   limit=None if export else page_size, until=win.until)
         d["decisions"] = theme_decisions(conn, theme_id)
+        d["links"] = _theme_links(conn, theme_id)
     if export:
         _print_records([_account_record(a) for a in accounts], fmt)
         return
@@ -411,12 +412,26 @@ def _print_theme(d: dict[str, Any], accounts: list[Any], page: int, page_size: i
     console.print("sources: " + (", ".join(f"{s['source']} {s['mentions']}"
                                           for s in d["sources"]) or "-"))
     _print_decisions(d["decisions"], d["theme_id"])
+    for link in d.get("links", []):  # Jira/Linear issues (`theme link`, docs/alerts.md)
+        console.print(f"issue: {_link_text(link)}", highlight=False)
     for ev in d["lineage"]:
         related = ", ".join(map(str, ev["related_theme_ids"] or []))
         who = (ev.get("detail") or {}).get("by")
         console.print(f"lineage: {ev['at']:%Y-%m-%d} {ev['event']} theme {ev['theme_id']}"
                       + (f" (with {related})" if related else "")
                       + (f" by {who}" if who else ""))
+
+
+def _theme_links(conn: Any, theme_id: int) -> list[Any]:
+    from notify.trackers import theme_links
+
+    return theme_links(conn, [theme_id]).get(theme_id, [])
+
+
+def _link_text(link: Any) -> str:
+    from trendmine.cli_alerts import link_text
+
+    return link_text(link)
 
 
 def _print_decisions(decisions: list[Any], theme_id: int) -> None:

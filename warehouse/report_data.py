@@ -223,6 +223,31 @@ def lineage(conn: psycopg.Connection, theme_ids: list[int], per_theme: int = 6
     return out
 
 
+@dataclass
+class IssueLink:
+    theme_id: int
+    tracker: str
+    issue_key: str
+    url: str | None
+    issue_state: str | None
+
+
+def decisions_and_links(conn: psycopg.Connection, theme_ids: list[int]
+                        ) -> tuple[dict[int, str], dict[int, list[IssueLink]]]:
+    """The decision in force per theme (shipped / planned / declined) and its Jira/Linear
+    issues (trends.theme_links): the status a theme's card shows."""
+    decided = dict(conn.execute(
+        "SELECT theme_id, decision FROM trendmine.current_decisions WHERE theme_id = ANY(%s)",
+        (theme_ids,)).fetchall())
+    links: dict[int, list[IssueLink]] = {}
+    for r in fetch(conn, IssueLink,
+                   "SELECT theme_id, tracker, issue_key, url, issue_state FROM trends.theme_links "
+                   "WHERE theme_id = ANY(%s) ORDER BY theme_id, tracker, issue_key",
+                   (theme_ids,)):
+        links.setdefault(r.theme_id, []).append(r)
+    return decided, links
+
+
 def continue_counts(conn: psycopg.Connection, theme_ids: list[int]) -> dict[int, int]:
     """How many mining runs matched each theme again ('continue' lineage events)."""
     return dict(conn.execute(
