@@ -417,3 +417,25 @@ def test_plain_smtp_off_the_host_needs_starttls(settings, smtp):
     target = deliver.SmtpTarget(configured(settings, None, port,
                                            smtp_url="smtps://u:p%40ss@mail.corp.test"))
     assert (target.tls, target.port, target.password) == (True, 465, "p@ss")
+
+
+def test_owners_come_from_the_crm_exports(db):
+    import io
+
+    from ingest.connectors import hubspot, salesforce
+    from ingest.writer import write_accounts
+    from schemas.events import Account
+
+    sf = (b"Id,Name,AnnualRevenue,Owner.Email,Owner_Slack_Id__c,LastModifiedDate\n"
+          b"001000000000001AAA,Acme,1000,Alice@Corp.test,U0ALICE,2026-01-01T00:00:00Z\n"
+          b"001000000000002AAA,Beta,1000,not an address,,2026-01-01T00:00:00Z\n")
+    hs = json.dumps({"results": [{"id": "9001", "properties": {
+        "name": "Gamma", "hubspot_owner_email": "bob@corp.test",
+        "hs_lastmodifieddate": "2026-01-01T00:00:00Z"}}]}).encode()
+    parsed = [*salesforce.parse_accounts("accounts", io.BytesIO(sf)),
+              *hubspot.parse_companies("accounts", io.BytesIO(hs))]
+    write_accounts(db, [(Account.model_validate(p.value), NOW) for p in parsed])
+    owners_of = {r[0]: r[1:] for r in db.execute(
+        "SELECT name, owner_email, owner_slack_id FROM trendmine.accounts")}
+    assert owners_of == {"Acme": ("alice@corp.test", "U0ALICE"), "Beta": (None, None),
+                         "Gamma": ("bob@corp.test", None)}

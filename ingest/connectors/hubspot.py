@@ -26,7 +26,13 @@ from ingest.connectors._base import (
     parse_number,
     parse_timestamp,
 )
-from ingest.connectors.salesforce import domains_of, external_ids_of, icp_fit_of, segment_of
+from ingest.connectors.salesforce import (
+    domains_of,
+    external_ids_of,
+    icp_fit_of,
+    owner_email_of,
+    segment_of,
+)
 from ingest.normalise import normalise_text
 
 VENDOR = "hubspot"
@@ -157,6 +163,9 @@ def _company(obj: dict[str, Any]) -> Parsed:
         "plan": clean_str(props.get("plan")),
         "domains": domains_of(props.get(p) for p in DOMAIN_PROPERTIES) or None,
         "external_ids": external_ids_of(props, _EXTERNAL_ID_PROPERTY) or None,
+        # the company owner (a property a HubSpot workflow copies from the owner record)
+        "owner_email": owner_email_of(clean_str(props.get("hubspot_owner_email"))),
+        "owner_slack_id": clean_str(props.get("owner_slack_id")),
         "updated_at": iso(parse_timestamp(
             props.get("hs_lastmodifieddate") or obj.get("updatedAt"), "hs_lastmodifieddate"
         )),

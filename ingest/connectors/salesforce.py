@@ -183,6 +183,15 @@ def external_ids_of(row: dict[str, Any], pattern: re.Pattern[str]) -> dict[str, 
     return out
 
 
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def owner_email_of(value: str | None) -> str | None:
+    """An owner's e-mail, lower case; None for anything else (a malformed owner field never
+    rejects the account: its owner is then not told)."""
+    return value.lower() if value and _EMAIL.fullmatch(value) else None
+
+
 def domains_of(values: Iterable[Any]) -> list[str]:
     """Company domains from website/domain fields (several may share one, comma- or
     semicolon-separated)."""
@@ -215,6 +224,9 @@ def _account(row: dict[str, str]) -> Parsed:
         "plan": _get(row, "plan__c"),
         "domains": domains_of(row.get(c) for c in DOMAIN_COLUMNS) or None,
         "external_ids": external_ids_of(row, _EXTERNAL_ID_FIELD) or None,
+        # the account owner, told of decisions (docs/alerts.md): Owner.Email in the export
+        "owner_email": owner_email_of(_get(row, "owner.email", "owneremail")),
+        "owner_slack_id": _get(row, "owner_slack_id__c"),
         "updated_at": iso(parse_timestamp(_get(row, "lastmodifieddate"), "LastModifiedDate")),
     }))
 
