@@ -146,6 +146,7 @@ def trends_flow(parent_run_id: int | None = None) -> dict[str, Any]:
     settings = flow_settings()
     with recorded(settings, "trends", parent_run_id) as run:
         run.counts = rebuild_trend_tables(settings)
+        run.counts["runs_pruned"] = runs.prune(settings)  # pipeline_runs retention
     return run.counts
 
 

@@ -82,8 +82,21 @@ class Settings(BaseSettings):
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         default="PLAINTEXT", description="How every Kafka client talks to the brokers."
     )
-    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
-        default=None, description="SASL mechanism (with SASL_PLAINTEXT / SASL_SSL)."
+    kafka_sasl_mechanism: Literal[
+        "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"
+    ] | None = Field(default=None, description="SASL mechanism (with SASL_PLAINTEXT / SASL_SSL).")
+    kafka_oauth_token_file: Path | None = Field(
+        default=None, description="OAUTHBEARER: a file holding the token, read again at each "
+        "login (a sidecar refreshes it).",
+    )
+    kafka_oauth_token_command: str | None = Field(
+        default=None, description="OAUTHBEARER: a command that prints the token (run at each "
+        "login), e.g. a cloud CLI's token command.",
+    )
+    kafka_timeout_s: float = Field(
+        default=10.0, gt=0, description="Longest wait for any Kafka connection, metadata or "
+        "admin call (status, doctor, topic creation); a broker that does not answer in time "
+        "is an error naming the step.",
     )
     kafka_sasl_username: str | None = Field(default=None, description="SASL user name.")
     kafka_sasl_password: SecretStr | None = Field(
@@ -460,6 +473,30 @@ class Settings(BaseSettings):
     hubspot_api_url: str = Field(default="https://api.hubapi.com", description="HubSpot API.")
     hubspot_access_token: SecretStr | None = Field(
         default=None, description="Write-back: HubSpot private app token (notes, companies).")
+
+    # --- logs, metrics, retention (docs/operations.md)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Least severe log level written (to stderr)."
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="text, or json: one JSON object per line for a log shipper."
+    )
+    metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, description="`ingest` and `serve` serve Prometheus "
+        "metrics on this port (/metrics); unset = off. `intake serve` has /metrics on its port.",
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Address the metrics port binds (0.0.0.0 in a "
+        "container, for the scraper).",
+    )
+    progress_interval_s: float = Field(
+        default=30.0, gt=0, description="`ingest` without a terminal logs a progress line this "
+        "often.",
+    )
+    pipeline_runs_keep_days: int = Field(
+        default=90, ge=1, description="pipeline_runs rows older than this are deleted by each "
+        "trends/pipeline run (a `running` row is never deleted).",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from foundation.config import Settings
 from foundation.db import connection
 from foundation.errors import TrendmineError
-from ingest.kafka import topic_names, topic_offsets
+from ingest.kafka import KafkaStepFailed, handshake, topic_names, topic_offsets
 from schemas import migrate as migrations
 
 MIN_POSTGRES = 14
@@ -60,6 +60,17 @@ def check_migrations(settings: Settings) -> Check:
     return Check("migrations", True, f"schema at V{version:03d}, nothing pending")
 
 
+def check_kafka(settings: Settings) -> Check:
+    """An authenticated handshake with the brokers; a failure names its step."""
+    try:
+        passed = handshake(settings)
+    except KafkaStepFailed as exc:
+        return Check("kafka", False, exc.message, exc.hint or "")
+    except TrendmineError as exc:  # a setting that does not make a client (no SASL password)
+        return Check("kafka", False, exc.message, exc.hint or "")
+    return Check("kafka", True, ", ".join(passed))
+
+
 def check_topics(settings: Settings) -> Check:
     try:
         found = {t.topic: t for t in topic_offsets(settings)}
@@ -70,7 +81,7 @@ def check_topics(settings: Settings) -> Check:
         return Check("kafka topics", False, f"missing {', '.join(missing)}",
                      "run `trendmine topics create`")
     partitions = sorted({t.partitions for t in found.values()})
-    lag = sum(t.lag or 0 for t in found.values())
+    lag = sum(t.lag for t in found.values())
     return Check("kafka topics", True, f"{len(found)} topics, partitions {partitions}, "
                  f"group {settings.consumer_group} lag ~{lag}")
 
@@ -135,7 +146,8 @@ def check_model(settings: Settings) -> Check:
 
 
 CHECKS: tuple[Callable[[Settings], Check], ...] = (
-    check_postgres, check_migrations, check_topics, check_accounts, check_prefect, check_model,
+    check_postgres, check_migrations, check_kafka, check_topics, check_accounts, check_prefect,
+    check_model,
 )
 
 

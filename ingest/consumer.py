@@ -35,7 +35,7 @@ from kafka.structs import MemberState, OffsetAndMetadata, TopicPartition
 from foundation.config import Settings
 from foundation.db import connect
 from foundation.errors import ServiceUnavailable
-from ingest import dlq
+from ingest import dlq, metrics
 from ingest.kafka import consumer, producer
 from ingest.transform import Messages, Transformed, Transformer
 from ingest.validate import DATABASE, Rejection
@@ -168,6 +168,8 @@ class IngestWorker:
         stats.consumed += len(records)
         stats.rejected += rejected
         stats.stored += len(records) - rejected
+        metrics.count_batch(len(records), len(records) - rejected,
+                            Counter(letter.rejection.code for letter in (*letters, *refused)))
         stats.batches += 1
         for rec in records:
             stats.by_topic[rec.topic] += 1
@@ -418,10 +420,15 @@ class Checkpoint:
             )
 
     def _update_lag(self) -> None:
-        """Lag from the fetch high-water marks (no ListOffsets: see ARCHITECTURE.md)."""
+        """Lag from the fetch high-water marks (no ListOffsets: see ARCHITECTURE.md). A
+        partition never committed starts at its earliest offset, so it counts from there."""
         lag: Counter = Counter()
+        by_partition = {}
         for tp in self.cons.assignment():
             hw = self.cons.highwater(tp)
             if hw is not None:
-                lag[tp.topic] += max(hw - self.cons.position(tp), 0)
+                n = max(hw - self.cons.position(tp), 0)
+                lag[tp.topic] += n
+                by_partition[(tp.topic, tp.partition)] = n
         self.stats.lag = dict(lag)
+        metrics.set_lag(by_partition)

@@ -42,7 +42,10 @@ def _global(
 ) -> None:
     if data_dir is not None:
         os.environ["TRENDMINE_DATA_DIR"] = str(data_dir)
-    get_settings(fresh=True)  # a bad setting fails here, as one line
+    settings = get_settings(fresh=True)  # a bad setting fails here, as one line
+    from foundation import logs
+
+    logs.configure(settings.log_level, settings.log_format, settings.secret_values())
     # numba (UMAP) compiles on first use in every process unless it finds its on-disk cache
     os.environ.setdefault("NUMBA_CACHE_DIR", str(numba_cache_dir()))
 

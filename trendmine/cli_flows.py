@@ -96,10 +96,13 @@ def serve() -> None:
         start_local_server,
         stop_local_server,
     )
+    from ingest import metrics
 
     settings = get_settings()
     home = configure_prefect(settings)
     lock = ServeLock(settings.data_dir).acquire()  # one serve per data dir: refuse a second
+    metrics.start_multiprocess(settings)  # before any flow subprocess starts
+    metrics.serve(settings)
     server = None
     server_dir = home or settings.data_dir / "prefect"
     try:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import threading
+import time
+from collections import Counter
 from typing import Annotated
 
 import typer
@@ -16,6 +19,7 @@ from rich.table import Table
 from foundation.config import get_settings
 
 console = Console()
+log = logging.getLogger(__name__)
 dlq_app = typer.Typer(
     help="The dead-letter topic: list, count and replay rejected records.",
     invoke_without_command=True,
@@ -75,24 +79,121 @@ def formats() -> None:
         console.print(f"{target}: {', '.join(connectors.formats_for(target))}")
 
 
+INGEST_CLI_FLOW = "ingest-cli"  # its flow name in pipeline_runs
+RUN_ROLL_S = 3600.0  # a long-running worker closes its pipeline_runs row and opens the next
+
+
+class _RunRows:
+    """pipeline_runs rows for `trendmine ingest`: one per --once run; a long-running worker
+    closes its row and opens the next every RUN_ROLL_S, each with the counts of its own
+    span, so no row stays `running` for hours (the stuck-run alert) and the counts add up."""
+
+    def __init__(self, settings) -> None:  # type: ignore[no-untyped-def]
+        from warehouse import runs
+
+        self.runs, self.settings = runs, settings
+        self.run_id = runs.start_run(settings, INGEST_CLI_FLOW)
+        self.since = time.monotonic()
+        self.base: dict = {}
+        self.latest = None  # the worker's stats as of its last batch
+
+    def _counts(self, stats) -> dict:  # type: ignore[no-untyped-def]
+        now = stats.as_dict()
+        out = {k: v - self.base.get(k, 0) if isinstance(v, int) else v for k, v in now.items()}
+        out["rejected_by_code"] = dict(
+            Counter(now["rejected_by_code"]) - Counter(self.base.get("rejected_by_code", {})))
+        out["in"], out["out"] = out["consumed"], out["stored"]
+        return out
+
+    def tick(self, stats) -> None:  # type: ignore[no-untyped-def]
+        self.latest = stats
+        if time.monotonic() - self.since < RUN_ROLL_S:
+            return
+        self.runs.finish_run(self.settings, self.run_id, self.runs.COMPLETED,
+                             self._counts(stats))
+        self.base = stats.as_dict()
+        self.run_id = self.runs.start_run(self.settings, INGEST_CLI_FLOW)
+        self.since = time.monotonic()
+
+    def finish(self, stats, status: str, error: str | None = None) -> None:  # type: ignore[no-untyped-def]
+        self.runs.finish_run(self.settings, self.run_id, status, self._counts(stats),
+                             error=error, if_running=True)
+
+
+class _ProgressLog:
+    """Without a terminal: a progress line in the log every TRENDMINE_PROGRESS_INTERVAL_S
+    (its numbers also as fields, for JSON logs)."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval, self.last, self.consumed = interval, time.monotonic(), 0
+
+    def __call__(self, stats, force: bool = False) -> None:  # type: ignore[no-untyped-def]
+        now = time.monotonic()
+        if not force and now - self.last < self.interval:
+            return
+        rate = (stats.consumed - self.consumed) / max(now - self.last, 1e-6)
+        self.last, self.consumed = now, stats.consumed
+        lag = sum(stats.lag.values())
+        log.info("ingest: consumed %d, stored %d, rejected %d, %.0f records/s, lag %d",
+                 stats.consumed, stats.stored, stats.rejected, rate, lag,
+                 extra={"consumed": stats.consumed, "stored": stats.stored,
+                        "rejected": stats.rejected, "records_per_s": round(rate, 1),
+                        "lag": lag})
+
+
 def ingest(
     once: Annotated[bool, typer.Option("--once", help="Drain what is there, then stop.")] = False,
 ) -> None:
     """Consume every topic as the `trendmine-ingest` group and land the records in Postgres.
 
-    Without --once it runs until stopped; Ctrl-C finishes the batch in hand, commits, exits."""
+    Without --once it runs until stopped; Ctrl-C finishes the batch in hand, commits, exits.
+    Each run is recorded in pipeline_runs (flow `ingest-cli`); without a terminal, progress
+    goes to the log; with TRENDMINE_METRICS_PORT, Prometheus metrics are served."""
+    from ingest import metrics
     from ingest.consumer import IngestStats, IngestWorker
 
     settings = get_settings()
     stop = threading.Event()
+    signals: list[int] = []
+
+    def on_signal(signum, _frame) -> None:  # type: ignore[no-untyped-def]
+        signals.append(signum)
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, on_signal)
+    metrics.serve(settings)
     worker = IngestWorker(settings)
-    with Live(
-        _progress_table(IngestStats()), console=console, refresh_per_second=4, transient=False
-    ) as live:
-        stats = worker.run(once=once, stop=stop, on_batch=lambda s: live.update(_progress_table(s)))
-        live.update(_progress_table(stats))
+    rows = _RunRows(settings)
+    stats = IngestStats()
+    try:
+        if console.is_terminal:
+            with Live(_progress_table(stats), console=console, refresh_per_second=4,
+                      transient=False) as live:
+                def on_batch(s) -> None:  # type: ignore[no-untyped-def]
+                    live.update(_progress_table(s))
+                    rows.tick(s)
+
+                stats = worker.run(once=once, stop=stop, on_batch=on_batch)
+                live.update(_progress_table(stats))
+        else:
+            progress = _ProgressLog(settings.progress_interval_s)
+
+            def on_batch(s) -> None:  # type: ignore[no-untyped-def]
+                progress(s)
+                rows.tick(s)
+
+            stats = worker.run(once=once, stop=stop, on_batch=on_batch)
+            progress(stats, force=True)
+    except BaseException as exc:
+        rows.finish(rows.latest or stats, rows.runs.FAILED, f"{type(exc).__name__}: {exc}")
+        raise
+    if signals:
+        name = signal.Signals(signals[0]).name
+        rows.finish(stats, rows.runs.CANCELLED,
+                    f"stopped by {name}: the batches in hand were stored and committed")
+    else:
+        rows.finish(stats, rows.runs.COMPLETED)
     by_code = ", ".join(f"{k}={v}" for k, v in stats.by_code.most_common()) or "none"
     console.print(
         f"stored {stats.stored}, rejected {stats.rejected} ({by_code}); "

@@ -112,3 +112,19 @@ def close_running(settings: Settings, ends: dict[str, tuple[str, str]]) -> int:
             )
             closed += cur.rowcount
     return closed
+
+
+def prune(settings: Settings) -> int:
+    """Delete the rows older than TRENDMINE_PIPELINE_RUNS_KEEP_DAYS (never a `running` row,
+    nor a parent whose children stay); returns how many went. Each trends run applies it."""
+    with connection(settings, autocommit=True) as conn:
+        # a parent goes only with its children (parent_run_id has no ON DELETE)
+        cur = conn.execute(
+            "DELETE FROM trendmine.pipeline_runs r WHERE r.status <> %(running)s "
+            "AND r.started_at < now() - make_interval(days => %(days)s) "
+            "AND NOT EXISTS (SELECT 1 FROM trendmine.pipeline_runs c "
+            "WHERE c.parent_run_id = r.run_id AND (c.status = %(running)s "
+            "OR c.started_at >= now() - make_interval(days => %(days)s)))",
+            {"running": RUNNING, "days": settings.pipeline_runs_keep_days},
+        )
+        return cur.rowcount
