@@ -139,6 +139,11 @@ _JSONB = ("metadata", "account_ref")
 _FROM_STAGE = ", ".join(f"{c}::jsonb" if c in _JSONB else c for c in FEEDBACK_COLS)
 # Set by the writer, not the transform: how the account was found (trendmine.resolve_account).
 _RESOLVED_COLS = ("account_method", "account_confidence")
+# A CRM id the source carried is taken as it is (no per-row work for the common case).
+_METHOD = (
+    "coalesce(account_method, CASE WHEN account_id IS NOT NULL THEN 'crm_id' END), "
+    "coalesce(account_confidence, CASE WHEN account_id IS NOT NULL THEN 1 END)"
+)
 
 # Binary COPY framing (Postgres docs, COPY "Binary Format"): signature, flags, header
 # extension length; and the file trailer.
@@ -208,7 +213,7 @@ def write_feedback(
     cur = conn.execute(
         f"""
         INSERT INTO trendmine.feedback AS f ({_STAGE_COLS}, {", ".join(_RESOLVED_COLS)})
-        SELECT {_FROM_STAGE}, {", ".join(_RESOLVED_COLS)} FROM stage_feedback
+        SELECT {_FROM_STAGE}, {_METHOD} FROM stage_feedback
         ON CONFLICT (source, source_id) DO UPDATE SET {updates},
             version = f.version + 1, last_ingested_at = now()
         WHERE coalesce(EXCLUDED.updated_at, EXCLUDED.created_at)
@@ -224,15 +229,11 @@ def write_feedback(
 
 
 def _resolve_staged(conn: psycopg.Connection) -> None:
-    """Give each staged record its account: the CRM id its source carried, else the match of
-    its clues against the identities known now (trendmine.resolve_account); a clue that
-    matches several accounts stays unresolved (ambiguous) for review. Records whose account
-    arrives later are found again by `resolve_feedback` when its identities (or the deal
-    they are linked to) are written."""
-    conn.execute(
-        "UPDATE stage_feedback SET account_method = 'crm_id', account_confidence = 1 "
-        "WHERE account_id IS NOT NULL"
-    )
+    """Give each staged record without a CRM id its account: the match of its clues (and
+    its deal) against what is known now (trendmine.resolve_account); a clue that matches
+    several accounts stays unresolved (ambiguous) for review. Records whose account arrives
+    later are found again by `resolve_feedback` when its identities (or the deal they are
+    linked to) are written."""
     conn.execute(
         """
         UPDATE stage_feedback s
@@ -262,19 +263,30 @@ WHERE f.feedback_id = r.feedback_id
   AND (f.account_id, f.account_method, f.account_confidence)
       IS DISTINCT FROM (r.account_id, r.method, r.confidence)
 """
-_SCOPED = """(
-    c.account_id = ANY(%(accounts)s)
-    OR (c.account_ref->>'system', c.account_ref->>'id') IN (
-        SELECT kind, value FROM trendmine.account_identities WHERE account_id = ANY(%(accounts)s))
-    OR c.account_ref->>'domain' IN (
-        SELECT value FROM trendmine.account_identities
-        WHERE kind = 'domain' AND account_id = ANY(%(accounts)s))
-    OR c.account_ref->>'key' IN (
-        SELECT value FROM trendmine.account_identities
-        WHERE kind = 'name' AND account_id = ANY(%(accounts)s))
-    OR c.opportunity_id = ANY(%(deals)s)
-    OR c.opportunity_id IN (
-        SELECT opportunity_id FROM trendmine.opportunities WHERE account_id = ANY(%(accounts)s))
+# The records one set of accounts / deals can touch, each branch one the V017 indexes serve
+# (clue expressions, opportunity_id), so writing a CRM batch need not scan every record.
+_SCOPED = """c.feedback_id IN (
+    WITH ident AS (
+        SELECT kind, value FROM trendmine.account_identities
+        WHERE account_id = ANY(%(accounts)s))
+    SELECT feedback_id FROM trendmine.feedback WHERE account_id = ANY(%(accounts)s)
+    UNION
+    SELECT f.feedback_id FROM ident i JOIN trendmine.feedback f
+      ON f.account_ref IS NOT NULL AND i.kind = 'domain' AND f.account_ref->>'domain' = i.value
+    UNION
+    SELECT f.feedback_id FROM ident i JOIN trendmine.feedback f
+      ON f.account_ref IS NOT NULL AND i.kind = 'name' AND f.account_ref->>'key' = i.value
+    UNION
+    SELECT f.feedback_id FROM ident i JOIN trendmine.feedback f
+      ON f.account_ref IS NOT NULL AND f.account_ref->>'system' = i.kind
+     AND f.account_ref->>'id' = i.value
+    UNION
+    SELECT feedback_id FROM trendmine.feedback
+    WHERE opportunity_id IS NOT NULL AND opportunity_id = ANY(%(deals)s)
+    UNION
+    SELECT f.feedback_id FROM trendmine.opportunities o JOIN trendmine.feedback f
+      ON f.opportunity_id IS NOT NULL AND f.opportunity_id = o.opportunity_id
+    WHERE o.account_id = ANY(%(accounts)s)
 )"""
 
 
