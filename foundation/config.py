@@ -519,7 +519,10 @@ class Settings(BaseSettings):
     def kafka_client_config(self) -> dict[str, Any]:
         """Security options for every kafka-python client (producer, consumer, admin)."""
         config: dict[str, Any] = {"security_protocol": self.kafka_security_protocol}
-        if self.kafka_security_protocol.startswith("SASL"):
+        sasl = self.kafka_security_protocol.startswith("SASL")
+        if sasl and self.kafka_sasl_mechanism == "OAUTHBEARER":
+            config["sasl_mechanism"] = "OAUTHBEARER"  # its token: ingest.kafka.client_config
+        elif sasl:
             if not (self.kafka_sasl_mechanism and self.kafka_sasl_username
                     and self.kafka_sasl_password):
                 raise TrendmineError(
