@@ -256,8 +256,7 @@ FROM (
     FROM trendmine.feedback c
     LEFT JOIN LATERAL trendmine.resolve_account(c.account_ref, c.opportunity_id) x ON true
     WHERE (c.account_ref IS NOT NULL OR c.opportunity_id IS NOT NULL)
-      AND c.account_method IS DISTINCT FROM 'crm_id'
-      AND {scope}
+      AND c.account_method IS DISTINCT FROM 'crm_id' {scope}
 ) r
 WHERE f.feedback_id = r.feedback_id
   AND (f.account_id, f.account_method, f.account_confidence)
@@ -265,7 +264,7 @@ WHERE f.feedback_id = r.feedback_id
 """
 # The records one set of accounts / deals can touch, each branch one the V017 indexes serve
 # (clue expressions, opportunity_id), so writing a CRM batch need not scan every record.
-_SCOPED = """c.feedback_id IN (
+_SCOPED_IDS = """
     WITH ident AS (
         SELECT kind, value FROM trendmine.account_identities
         WHERE account_id = ANY(%(accounts)s))
@@ -287,7 +286,9 @@ _SCOPED = """c.feedback_id IN (
     SELECT f.feedback_id FROM trendmine.opportunities o JOIN trendmine.feedback f
       ON f.opportunity_id IS NOT NULL AND f.opportunity_id = o.opportunity_id
     WHERE o.account_id = ANY(%(accounts)s)
-)"""
+"""
+# The ids are fetched first: as a join, the planner would rather scan every record.
+_SCOPED = "AND c.feedback_id = ANY(%(ids)s)"
 
 
 def resolve_feedback(
@@ -300,13 +301,14 @@ def resolve_feedback(
     the accounts', or they sit on one) or linked to one of `deals`; every record with clues
     when `accounts` is None. Returns the records whose account (or method) changed."""
     if accounts is None:
-        return conn.execute(_RESOLVE_FEEDBACK.replace("{scope}", "true")).rowcount
+        return conn.execute(_RESOLVE_FEEDBACK.replace("{scope}", "")).rowcount
     if not accounts and not deals:
         return 0
-    return conn.execute(
-        _RESOLVE_FEEDBACK.replace("{scope}", _SCOPED),
-        {"accounts": list(accounts), "deals": list(deals)},
-    ).rowcount
+    ids = [r[0] for r in conn.execute(
+        _SCOPED_IDS, {"accounts": list(accounts), "deals": list(deals)})]
+    if not ids:
+        return 0
+    return conn.execute(_RESOLVE_FEEDBACK.replace("{scope}", _SCOPED), {"ids": ids}).rowcount
 
 
 # Identities an account record carries, with how sure a match by each is.
