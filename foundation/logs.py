@@ -4,7 +4,9 @@ TRENDMINE_LOG_LEVEL, and every known secret scrubbed from what is written."""
 from __future__ import annotations
 
 import logging
+import re
 import sys
+import time
 from collections.abc import Iterable
 
 from pythonjsonlogger.json import JsonFormatter
@@ -19,6 +21,7 @@ CHATTY_LIBRARIES = (
 )
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
+REPEAT_WINDOW_S = 60.0
 _RENAMED = {"asctime": "time", "levelname": "level", "name": "logger"}
 
 
@@ -37,6 +40,25 @@ class _Scrub(logging.Filter):
                 record.exc_text = logging.Formatter().formatException(record.exc_info)
             if record.exc_text:
                 record.exc_text = scrub(record.exc_text, self.secrets)
+        return True
+
+
+class _Repeats(logging.Filter):
+    """kafka-python retries a refused connection with backoff and logs each try: one line per
+    distinct message (digits ignored: ports, backoffs) per REPEAT_WINDOW_S is enough."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: dict[str, float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("kafka"):
+            return True
+        key = re.sub(r"\d+", "#", record.getMessage())
+        now = time.monotonic()
+        if now - self.seen.get(key, -REPEAT_WINDOW_S) < REPEAT_WINDOW_S:
+            return False
+        self.seen[key] = now
         return True
 
 
@@ -60,6 +82,7 @@ def configure(level: str = "INFO", fmt: str = "text", secrets: Iterable[str] = (
         handler.setFormatter(JsonFormatter(JSON_FIELDS, rename_fields=_RENAMED))
     else:
         handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+    handler.addFilter(_Repeats())
     handler.addFilter(_Scrub(secrets))
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, _Handler)]:

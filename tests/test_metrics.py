@@ -93,7 +93,9 @@ def test_json_logs_have_levels_fields_and_no_secret(capsys):
         log = logging.getLogger("ingest.test")
         log.info("not written at WARNING")
         log.warning("login with %s failed", "hunter2-secret", extra={"lag": 3})
-        logging.getLogger("kafka.net.connection").warning("SaslHandshake failed")
+        for backoff in ("0.06", "0.12"):  # its retries: one line, not one per try
+            logging.getLogger("kafka.net.manager").warning("bootstrap failed (backoff %s secs)",
+                                                           backoff)
         lines = [json.loads(x) for x in capsys.readouterr().err.splitlines() if x.strip()]
     finally:
         logs.configure("WARNING", "text")
