@@ -42,9 +42,11 @@ _HEADING = re.compile(
     r"^\s*(?:#+\s*)?(?:steps to reproduce|actual(?: results?| behaviou?r)?|"
     r"expected(?: results?| behaviou?r)?|additional (?:information|info|details)|"
     r"description|summary|details|notes?|impact|workaround)\s*:\s*", re.IGNORECASE)
+# a greeting line: the word and at most three more ("Hello Brightwave team,"), so that
+# "Hey, can you add dark mode" stays
 _GREETING = re.compile(
-    r"^\s*(?:hi|hello|hey|dear|good (?:morning|afternoon|evening)|greetings)\b[^.!?\n]{0,40}"
-    r"[,!:]?\s*$", re.IGNORECASE)
+    r"^\s*(?:hi|hello|hey|dear|good (?:morning|afternoon|evening)|greetings)\b"
+    r"(?:[\s,]+[\w.&'-]+){0,3}\s*[,!:.]?\s*$", re.IGNORECASE)
 _CONTACT = re.compile(
     r"^\s*(?:(?:[a-z]{1,6}|phone|mobile|tel|email|e-mail)\s*:\s*)?"
     r"(?:\+?[\d ()./-]{7,}|\S+@\S+|\[(?:EMAIL|PHONE)\])\s*$", re.IGNORECASE)

@@ -204,6 +204,9 @@ def test_strip_boilerplate_keeps_the_request_only():
     assert strip_boilerplate("Thanks,") == "Thanks,"  # all boilerplate: the text itself
     assert strip_boilerplate("Hi team,\nPlease add dark mode.\n\nBest,\nSam") == \
         "Please add dark mode."
+    # a request that opens with a greeting word is not a greeting line
+    assert strip_boilerplate("Hello Brightwave team,\nHey, can you add dark mode to the app\n"
+                             "thanks") == "Hey, can you add dark mode to the app"
 
 
 def test_the_request_is_searched_without_who_asks():
