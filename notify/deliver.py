@@ -52,6 +52,10 @@ def retrying(settings: Settings, call: Callable[[], T], what: str) -> T:
         raise SendFailed(f"{what}: {exc} (after {settings.alerts_retries + 1} attempts)") from None
 
 
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 def _safe(settings: Settings, text: str) -> str:
     return scrub(text, settings.secret_values())[:500]
 
@@ -155,7 +159,8 @@ def send_mail(settings: Settings, to: list[str], subject: str, text: str,
         raise SendFailed("email: TRENDMINE_SMTP_FROM is not set")
     target = SmtpTarget(settings)
     msg = EmailMessage()
-    msg["From"], msg["To"], msg["Subject"] = settings.smtp_from, ", ".join(to), subject
+    # a label or note with a line break must not end the header (and add headers of its own)
+    msg["From"], msg["To"], msg["Subject"] = settings.smtp_from, ", ".join(to), one_line(subject)
     msg["Message-ID"] = make_msgid(domain=settings.smtp_from.rsplit("@", 1)[-1])
     for name, value in (headers or {}).items():
         msg[name] = value

@@ -70,7 +70,8 @@ def slack_alerts(bodies: list[dict[str, Any]], heading: str | None = None) -> di
     if len(bodies) > 45:
         blocks.append(_section(f"... and {len(bodies) - 45} more (`trendmine alerts status`)"))
     first = alert_lines(bodies[0])[0] if len(bodies) == 1 else heading or "trendmine alerts"
-    return {"text": first, "blocks": blocks}  # `text`: the notification's fallback
+    # text: what the notification shows (Slack's fallback for the blocks)
+    return {"text": slack_escape(first), "blocks": blocks}
 
 
 def mail_alerts(bodies: list[dict[str, Any]], heading: str | None = None) -> tuple[str, str]:
@@ -110,7 +111,7 @@ OPT_OUT = ("You get this because you own accounts that asked for it. To stop the
 def slack_owner(told: dict[str, Any], owner: str) -> dict[str, Any]:
     subject, lines = owner_lines(told)
     body = "\n".join(slack_escape(x) for x in lines[1:])
-    return {"text": subject, "blocks": [
+    return {"text": slack_escape(subject), "blocks": [
         _section(f"*{slack_escape(lines[0])}*\n{body}"),
         {"type": "context", "elements": [
             {"type": "mrkdwn", "text": slack_escape(OPT_OUT.format(owner=owner))}]},

@@ -192,8 +192,9 @@ def test_alerts_go_to_slack_and_email_once(settings, db, world, http, smtp):
     emerging = next(p for p in posts if "Emerging" in p["text"])
     block = emerging["blocks"][0]["text"]["text"]
     assert "SAML single sign-on" in block and "enterprise 3" in block  # segment mix
-    assert "ARR 360.0k" in block and "pipeline 250.0k" in block and "we need SAML single sign-on" in block
-    deal = next(p for p in posts if "opp-big" in p["text"] or "Deal opp-big" in p["text"])
+    assert "ARR 360.0k" in block and "pipeline 250.0k" in block
+    assert "we need SAML single sign-on" in block  # the theme's representative quote
+    deal = next(p for p in posts if "Deal opp-big" in p["text"])
     assert "CSV export" in deal["blocks"][0]["text"]["text"]
     assert len(sink.messages) == 2
     assert {m["X-Rcpt"] for m in sink.messages} == {"pm@corp.test, lead@corp.test"}
@@ -407,12 +408,16 @@ def test_secrets_read_from_files_and_masked(tmp_path, monkeypatch):
     assert {"smtp-pass", "inline-pw"} <= set(s.secret_values())
 
 
-def test_plain_smtp_off_the_host_needs_starttls(settings, smtp):
+def test_plain_smtp_off_the_host_needs_starttls(settings, smtp, monkeypatch):
     from notify import deliver
 
     sink, port = smtp
     s = configured(settings, None, port, smtp_url=f"smtp://localhost:{port}")
     deliver.send_mail(s, ["a@corp.test"], "hi", "loopback: plain is fine")
+    assert len(sink.messages) == 1
+    monkeypatch.setattr(deliver, "_loopback", lambda host: False)  # as if it were remote
+    with pytest.raises(deliver.SendFailed, match="offers no STARTTLS"):
+        deliver.send_mail(s, ["a@corp.test"], "hi", "never in clear")
     assert len(sink.messages) == 1
     target = deliver.SmtpTarget(configured(settings, None, port,
                                            smtp_url="smtps://u:p%40ss@mail.corp.test"))
@@ -439,3 +444,70 @@ def test_owners_come_from_the_crm_exports(db):
         "SELECT name, owner_email, owner_slack_id FROM trendmine.accounts")}
     assert owners_of == {"Acme": ("alice@corp.test", "U0ALICE"), "Beta": (None, None),
                          "Gamma": ("bob@corp.test", None)}
+
+
+def _self_signed(tmp_path):
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(NOW - timedelta(days=1)).not_valid_after(NOW + timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([
+                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_starttls_and_login_with_the_password_from_a_file(settings, tmp_path, monkeypatch):
+    import ssl
+
+    from aiosmtpd.smtp import AuthResult
+
+    from notify import deliver
+
+    cert, key = _self_signed(tmp_path)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    logins = []
+
+    def authenticate(server, session, envelope, mechanism, auth_data):
+        logins.append((auth_data.login, session.ssl is not None))
+        return AuthResult(success=auth_data.password == b"s3cret-pw", handled=False)
+
+    sink = Sink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port(), tls_context=tls,
+                            require_starttls=True, auth_require_tls=True,
+                            authenticator=authenticate)
+    controller.start()
+    try:
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the client trusts the test CA only
+        (tmp_path / "pw").write_text("s3cret-pw\n")
+        monkeypatch.setenv("TRENDMINE_SMTP_PASSWORD_FILE", str(tmp_path / "pw"))
+        s = configured(settings, None, controller.port,
+                       smtp_url=f"smtp://mailer@localhost:{controller.port}")
+        deliver.send_mail(s, ["pm@corp.test"], "over\nTLS", "sealed")
+        assert logins == [(b"mailer", True)]  # the password went over STARTTLS
+        assert sink.messages[0]["Subject"] == "over TLS"  # no header injection
+
+        (tmp_path / "pw").write_text("wrong-pw\n")
+        bad = configured(settings, None, controller.port,
+                         smtp_url=f"smtp://mailer@localhost:{controller.port}")
+        with pytest.raises(deliver.SendFailed, match="SMTP 535") as failed:
+            deliver.send_mail(bad, ["pm@corp.test"], "x", "y")
+        assert "wrong-pw" not in str(failed.value)
+    finally:
+        controller.stop()
