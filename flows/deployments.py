@@ -39,8 +39,11 @@ SERVER_STOP_TIMEOUT_S = 20.0
 REAPED = "its runner died; reaped by `trendmine serve`"
 LOCK_NAME = "serve.lock"
 SERVER_PID_NAME = "server.pid"
-# A deployment polled this recently (and after our own last serve stopped) has a live runner.
+# A deployment polled this recently (and after the last serve stopped) has a live runner.
 LIVE_POLL_S = 30.0
+# When a `serve` last stopped cleanly, in the Prefect server itself: a serve of another data
+# dir or host that starts right after it must not take its last polls for a live runner.
+STOPPED_VARIABLE = "trendmine_serve_stopped_at"
 # Starts `python -m prefect ...` so that the kernel sends it SIGTERM when its parent dies
 # (PR_SET_PDEATHSIG; Linux): a `serve` killed outright takes its local server with it.
 _TIED_TO_PARENT = (
@@ -267,19 +270,39 @@ def serve_forever(settings: Settings, lock: ServeLock) -> int:
     os.environ[SERVE_PID_ENV] = str(os.getpid())  # flow runs stop themselves if serve dies
     # Prefect's runner handles SIGTERM gracefully; send Ctrl-C down the same road.
     signal.signal(signal.SIGINT, lambda *_: os.kill(os.getpid(), signal.SIGTERM))
-    serve(*deployments, print_starting_message=False)
+    try:
+        serve(*deployments, print_starting_message=False)
+    finally:
+        _record_stop()
     return len(reaped)
+
+
+def _record_stop() -> None:
+    """Leave the time of this clean stop in Prefect (best effort: the server may be gone)."""
+    from prefect.logging import get_logger
+    from prefect.variables import Variable
+
+    try:
+        Variable.set(STOPPED_VARIABLE, time.time(), overwrite=True)
+    except Exception as exc:
+        get_logger("trendmine.serve").debug("could not record the stop: %s", exc)
 
 
 async def refuse_if_served(deployment_names: list[str], lock: ServeLock) -> None:
     """Raise if a runner elsewhere (another host or data dir) polls these deployments: its
-    live runs would look orphaned. Polls by the last serve of this data dir do not count."""
+    live runs would look orphaned. Polls before the last clean stop of a serve (recorded in
+    the data dir and in Prefect) or by this data dir's serve that died do not count."""
     from prefect import get_client
     from prefect.exceptions import ObjectNotFound
+    from prefect.variables import Variable
 
     if lock.previous_died():  # its last polls are the newest, and it is gone
         return
-    since = lock.previous_stopped_at()
+    stopped = await Variable.aget(STOPPED_VARIABLE)
+    candidates = [lock.previous_stopped_at(),
+                  datetime.fromtimestamp(stopped, UTC) if isinstance(stopped, float | int)
+                  else None]
+    since = max((c for c in candidates if c is not None), default=None)
     now = datetime.now(UTC)
     async with get_client() as client:
         for name in deployment_names:
@@ -294,7 +317,8 @@ async def refuse_if_served(deployment_names: list[str], lock: ServeLock) -> None
                 raise TrendmineError(
                     f"another `trendmine serve` polls {name} on this Prefect server (last "
                     f"poll {max(age, 0):.0f} s ago)",
-                    "stop it first; two would reap each other's runs")
+                    f"stop it first (two would reap each other's runs); if it was killed, "
+                    f"start again in {LIVE_POLL_S - age:.0f} s")
 
 
 async def ended_runs(flow_run_ids: list[str]) -> dict[str, tuple[str, str]]:
