@@ -31,8 +31,8 @@ KAFKA_USER = "trendmine"  # compose's TRENDMINE_KAFKA_SASL_USERNAME
 BROKER_NAMES = ("kafka-1", "kafka-2", "kafka-3", "localhost")
 VALID_DAYS = 365
 FILES = ("kafka_ca.pem", "kafka_broker.pem", "kafka_broker.properties", "kafka_password",
-         "postgres_password", "database_url", "prefect_db_password", "prefect_db_url",
-         "intake_secret")
+         "postgres_password", "trendmine_db_password", "database_url", "prefect_db_password",
+         "prefect_db_url", "intake_secret")
 
 
 def _name(common: str) -> x509.Name:
@@ -97,6 +97,7 @@ def secret_files() -> dict[str, bytes]:
     key, cert = make_broker_cert(ca_key, ca)
     key_password, kafka_password = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
     pg_password, prefect_password = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+    app_password = secrets.token_urlsafe(24)  # trendmine's role: not the superuser's
     pem = serialization.Encoding.PEM
     broker_pem = (java_readable_key(key, key_password) + cert.public_bytes(pem)
                   + ca.public_bytes(pem))
@@ -107,7 +108,8 @@ def secret_files() -> dict[str, bytes]:
                                     f"{KAFKA_USER}.password={kafka_password}\n").encode(),
         "kafka_password": kafka_password.encode(),
         "postgres_password": pg_password.encode(),
-        "database_url": f"postgresql://trendmine:{pg_password}@postgres:5432/trendmine".encode(),
+        "trendmine_db_password": app_password.encode(),
+        "database_url": f"postgresql://trendmine:{app_password}@postgres:5432/trendmine".encode(),
         "prefect_db_password": prefect_password.encode(),
         "prefect_db_url": (f"postgresql+asyncpg://prefect:{prefect_password}@prefect-db:5432/"
                            "prefect").encode(),

