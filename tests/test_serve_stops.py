@@ -221,3 +221,47 @@ def test_rows_of_runs_prefect_ended_are_closed_and_other_pollers_refused(prefect
     lock = ServeLock(tmp_path).acquire()  # its own last serve stopped after that poll: fine
     run_coro_as_sync(refuse_if_served([INGEST], lock))
     lock.release()
+
+
+STOPPED_FLOW = """
+import signal, sys
+from prefect import flow
+from prefect.exceptions import TerminationSignal
+from flows.pipeline import recorded
+from flows.runtime import flow_settings
+
+@flow(name="stopped-by-signal")
+def stopped():
+    with recorded(flow_settings(), "ingest") as run:
+        run.stage = "consume"
+        raise TerminationSignal(signal=signal.SIGTERM)
+
+@flow(name="broken")
+def broken():
+    with recorded(flow_settings(), "mine"):
+        raise ValueError("no themes today")
+
+{call}()
+"""
+
+
+def test_a_termination_signal_is_recorded_cancelled_and_an_error_failed(prefect_api, settings,
+                                                                         db, tmp_path):
+    """Prefect's TerminationSignal is a BaseException: the row is still written, `cancelled`
+    with the signal's name; an error in the body is `failed` with the error. In a process of
+    their own: on a TerminationSignal Prefect's engine re-sends the signal to its process."""
+    from prefect.settings import PREFECT_API_URL
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRENDMINE_", "PREFECT_"))}
+    env.update(TRENDMINE_DATABASE_URL=settings.dsn(), TRENDMINE_DATA_DIR=str(settings.data_dir),
+               PREFECT_API_URL=PREFECT_API_URL.value(), PYTHONPATH=str(REPO))
+    for call in ("stopped", "broken"):
+        script = tmp_path / f"{call}.py"
+        script.write_text(STOPPED_FLOW.replace("{call}", call))
+        out = subprocess.run([sys.executable, str(script)], cwd=REPO, env=env,
+                             capture_output=True, text=True, timeout=180)
+        assert out.returncode != 0, out.stderr[-2000:]
+    rows = dict(db.execute("SELECT flow, status || ': ' || error FROM trendmine.pipeline_runs"
+                           ).fetchall())
+    assert rows["ingest"].startswith("cancelled: consume: stopped by SIGTERM"), rows
+    assert rows["mine"] == "failed: ValueError: no themes today", rows
