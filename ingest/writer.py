@@ -25,7 +25,7 @@ from psycopg.pq import Format
 from psycopg.types.json import Jsonb
 
 from ingest.normalise import company_domain, company_key, email_domain
-from ingest.urls import web_url
+from ingest.urls import redact_url, web_url
 from schemas.events import Account, FeedbackEvent, Opportunity
 
 
@@ -98,7 +98,7 @@ def feedback_row(
     # in the report (ingest/urls.py says why).
     author, url, metadata = event.author, web_url(event.url), event.metadata
     if redact is not None and (author or url or metadata):
-        author, url = redact(author), redact(url)
+        author, url = redact(author), redact_url(url, redact)
         metadata = redact(metadata) if metadata else metadata
     clues = None if event.account_ref is None and event.author_email is None \
         else account_clues(event)

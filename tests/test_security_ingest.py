@@ -178,3 +178,20 @@ def test_every_stored_field_is_redacted_alike_and_has_no_control_characters(
     assert url == "https://ideas.acme.example/p?by=[EMAIL]"
     assert json.loads(metadata) == {"reporter": redacted, "tags": ["sso", "SMTP_PASS=[SECRET]"]}
     assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", text + author + url + metadata)
+
+
+def test_an_opaque_record_id_in_a_link_survives_redaction_and_pii_around_it_does_not():
+    from ingest.redact import redact_pii
+    from ingest.urls import redact_url
+
+    def redact(s: str) -> str:
+        return redact_pii(s)[0]
+
+    # a Luhn-valid 16-digit id names the call: redacting it broke the link (`call?id=[CARD]`)
+    assert redact_url("https://app.gong.io/call?id=4539578763621486", redact) == \
+        "https://app.gong.io/call?id=4539578763621486"
+    out = redact_url("https://x.io/u/jane.doe@acme.com?card=4539578763621486&ticket_id=77"
+                     "&password=hunter2#to=jane@acme.com", redact)
+    assert "jane" not in out and "4539578763621486" not in out and "hunter2" not in out
+    assert "ticket_id=77" in out
+    assert "@" not in redact_url("https://x.io/p?id=jane@acme.com", redact)
