@@ -511,3 +511,19 @@ def test_starttls_and_login_with_the_password_from_a_file(settings, tmp_path, mo
         assert "wrong-pw" not in str(failed.value)
     finally:
         controller.stop()
+
+
+def test_the_scheduled_flow_fails_visibly_and_recovers(settings, db, world, http, prefect_api):
+    from flows.alerts import alerts_flow
+    from flows.runtime import running_with
+    from foundation.errors import TrendmineError
+
+    _alert_world(world)
+    s = configured(settings, http)
+    http.status = 500
+    with running_with(s), pytest.raises(TrendmineError, match="2 send\\(s\\) failed"):
+        alerts_flow()
+    http.status = 200
+    with running_with(s):
+        result = alerts_flow()
+    assert "alerts: 0 new, 2 sent, 0 failed" in result["summary"]
