@@ -159,6 +159,8 @@ _SHARED_FROM, _SHARED_SHARE = 6, 0.05
 # _Corpus.remnant); the label looks this far down the ranking for one that is not.
 _REMNANT_SHARE, _REMNANT_LOOKAHEAD = 0.5, 10
 _BARE_VERB_LEADS = frozenset({"make", "let", "lets"})
+# A parent keeps this many diverse phrases and is named by two of at most this many words.
+_FAMILY_PHRASES, _FAMILY_WORDS = 6, 3
 # Ranking scores are compared at this precision (see PhraseLabeller._fit_phrases).
 _SCORE_DECIMALS = 4
 
@@ -498,9 +500,11 @@ class PhraseLabeller(CTfidfLabeller):
 
     def for_parents(self) -> PhraseLabeller:
         """A shallow copy (the encoder shared) for parent themes: a parent spans several
-        needs, so its label is a topic, never a question."""
+        needs, so its label is a topic, never a question, and it keeps more diverse
+        phrases to name the family from (`family_label`)."""
         twin = copy.copy(self)
         twin.question_leads = False
+        twin.n_phrases = max(self.n_phrases, _FAMILY_PHRASES)
         return twin
 
     def fit(self, texts: Sequence[str], labels: Sequence[int], embeddings: np.ndarray,
@@ -710,12 +714,14 @@ def unique_labels(labels: dict[int, str], sizes: dict[int, int],
 
 
 def family_label(phrases: Sequence[str]) -> str:
-    """A parent's name as a family: its best phrase and the next one that shares no
-    content word with it, joined with "&" ("Audit logs & compliance"); the best phrase
-    alone when none is that distinct."""
+    """A parent's name as a family: its best short phrase (at most `_FAMILY_WORDS` words,
+    else its best) and the next short one that shares no content word with it, joined
+    with "&" ("Audit logs & compliance"); the first alone when none is that distinct."""
     if not phrases:
         return ""
     stop = _stop_words()
+    short = [p for p in phrases if len(p.split()) <= _FAMILY_WORDS]
+    phrases = short or list(phrases[:1])
     first = phrases[0]
     seen = {w for w in first.lower().split() if not _weak(w, stop)}
     for other in phrases[1:]:

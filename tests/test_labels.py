@@ -160,3 +160,11 @@ def test_the_rest_of_a_question_with_a_noun_subject_is_not_the_label() -> None:
     assert _Corpus(texts).remnant("dark mode follow the os".split())
     assert not _Corpus(["I can freeze my card", "freeze my card"]).remnant(["freeze", "my",
                                                                               "card"])
+
+
+def test_a_family_is_named_by_short_phrases() -> None:
+    assert family_label(["Hotel in Phoenix near Chase Field", "Uber for 6 people", "Hotel",
+                         "Car rental"]) == "Hotel & car rental"
+    assert family_label(["Hotel in Phoenix near Chase Field"]) == \
+        "Hotel in Phoenix near Chase Field"  # no short one: the best as it is
+    assert PhraseLabeller(n_phrases=3).for_parents().n_phrases == 6
