@@ -12,15 +12,19 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import time
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from prometheus_client import (
+    CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
+    generate_latest,
     start_http_server,
 )
 from prometheus_client.core import GaugeMetricFamily
@@ -58,6 +62,7 @@ INTAKE_LATENCY = Histogram(
     ["route", "method"],
 )
 LAST_SUCCESS = "trendmine_last_success_timestamp_seconds"
+_SERVED: list[int] = []  # ports served by this process
 
 
 def count_batch(consumed: int, stored: int, rejected_by_code: dict[str, int]) -> None:
@@ -113,11 +118,10 @@ def serve(settings: Settings, *, port: int | None = None) -> bool:
     port = port or settings.metrics_port
     if not port:
         return False
-    registry = REGISTRY
-    if os.environ.get(MULTIPROC_ENV):
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry)
-    registry.register(LastSuccessCollector(settings))
+    registry = _registry()
+    if registry is not REGISTRY or not _SERVED:  # once per process in the default one
+        registry.register(LastSuccessCollector(settings))
+        _SERVED.append(port)
     try:
         start_http_server(port, addr=settings.metrics_host, registry=registry)
     except OSError as exc:
@@ -131,12 +135,66 @@ def serve(settings: Settings, *, port: int | None = None) -> bool:
     return True
 
 
-def start_multiprocess(settings: Settings) -> Path | None:
-    """For `serve`: a fresh directory where the flow subprocesses write their metrics."""
-    if not settings.metrics_port:
+def start_multiprocess(settings: Settings, name: str = "metrics",
+                       force: bool = False) -> Path | None:
+    """A fresh directory where the processes started from now on (`serve`'s flow runs,
+    `intake serve --workers N`) write their metrics; None when metrics are off."""
+    if not (settings.metrics_port or force):
         return None
-    path = Path(settings.data_dir).expanduser() / "metrics"
-    shutil.rmtree(path, ignore_errors=True)  # what a previous serve left: counters restart
+    path = Path(settings.data_dir).expanduser() / name
+    shutil.rmtree(path, ignore_errors=True)  # what a previous run left: counters restart
     path.mkdir(parents=True)
     os.environ[MULTIPROC_ENV] = str(path)
     return path
+
+
+def _registry() -> CollectorRegistry:
+    """The default registry, or (PROMETHEUS_MULTIPROC_DIR set) what every process wrote."""
+    if os.environ.get(MULTIPROC_ENV):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        return registry
+    return REGISTRY
+
+
+def exposition() -> tuple[bytes, str]:
+    """The text format of this process's metrics, and its content type (intake's /metrics)."""
+    return generate_latest(_registry()), CONTENT_TYPE_LATEST
+
+
+class IntakeMetrics:
+    """ASGI middleware: counts and times every HTTP request by route template (never the
+    raw path: a scanner's random URLs must not make new series), method and status."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+        status = [500]
+
+        async def send_status(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        route = _route_template(scope)
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            method = scope.get("method", "")
+            INTAKE_REQUESTS.labels(route=route, method=method, status=str(status[0])).inc()
+            INTAKE_LATENCY.labels(route=route, method=method).observe(time.perf_counter() - t0)
+
+
+def _route_template(scope: dict) -> str:
+    """The path template of the route that will answer (e.g. /v1/feedback/{source})."""
+    from starlette.routing import Match
+
+    for route in getattr(scope.get("app"), "routes", ()):
+        if route.matches(scope)[0] is Match.FULL:
+            return getattr(route, "path", "unmatched")
+    return "unmatched"

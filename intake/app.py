@@ -32,6 +32,7 @@ from starlette.routing import Route
 
 from foundation.config import Settings, get_settings
 from foundation.errors import TrendmineError
+from ingest import metrics
 from ingest.kafka import check_reachable
 from ingest.producer import topic_for
 from intake import canny, logs, signatures, trackers, webhooks
@@ -81,6 +82,12 @@ def public_url(request: Request, settings: Settings) -> str:
     return str(request.url)
 
 
+def client_ip(request: Request) -> str | None:
+    """The caller's address; behind a proxy, what the proxy forwarded when uvicorn trusts it
+    (FORWARDED_ALLOW_IPS; uvicorn applies X-Forwarded-For before the app sees the request)."""
+    return request.client.host if request.client else None
+
+
 def _check_target(value: str, allowed: tuple[str, ...], what: str) -> str:
     if value not in allowed:
         raise Refused(422, f"unknown_{what}", f"unknown {what} {value!r}; use one of: "
@@ -125,7 +132,7 @@ class Intake:
         payload.ack = {"accepted": sent.published, "dead_lettered": sent.dead_lettered,
                        "ignored": payload.ignored}
         logs.event(self.log, "accepted", path=request.url.path, status=202, target=target,
-                   ms=logs.elapsed_ms(t0), **payload.ack)
+                   ms=logs.elapsed_ms(t0), client=client_ip(request), **payload.ack)
         return payload
 
     @staticmethod
@@ -308,8 +315,15 @@ async def linear(request: Request) -> JSONResponse:
         trackers.linear)
 
 
+async def metrics_endpoint(request: Request) -> Response:
+    """Prometheus metrics of this receiver (every worker's with `--workers N`)."""
+    body, content_type = metrics.exposition()
+    return Response(body, media_type=content_type)
+
+
 ROUTES = [
     Route("/healthz", healthz, methods=["GET"]),
+    Route("/metrics", metrics_endpoint, methods=["GET"]),
     Route("/v1/feedback/{source}", feedback, methods=["POST"]),
     Route("/v1/webhooks/zendesk", zendesk, methods=["POST"]),
     Route("/v1/webhooks/intercom", intercom, methods=["POST"]),
@@ -333,7 +347,7 @@ def _topics(settings: Settings) -> list[str]:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    log = logs.configure(settings)
+    log = logs.configure(settings, logging.getLevelName(settings.log_level))
     intake = Intake(settings, log, signatures.load_public_key(
         settings.intake_gong_public_key_path), signatures.NonceCache(
         settings.intake_replay_tolerance_s), GroupPublisher(settings, _topics(settings)))
@@ -348,13 +362,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="trendmine intake", version="1", lifespan=lifespan, routes=ROUTES,
                   docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(metrics.IntakeMetrics)
     app.state.intake = intake
     app.state.trackers = trackers.TrackerPublisher(settings)
 
     @app.exception_handler(Refused)
     async def _refused(request: Request, exc: Refused) -> JSONResponse:
         logs.event(log, "refused", path=request.url.path, status=exc.status, error=exc.error,
-                   reason=exc.reason)
+                   reason=exc.reason, client=client_ip(request))
         return JSONResponse({"error": exc.error, "reason": exc.reason}, exc.status)
 
     return app

@@ -20,6 +20,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from foundation.config import Settings
 from foundation.errors import TrendmineError
+from ingest import metrics
 from ingest.kafka import check_reachable
 
 MAX_HEAD_BYTES = 16 * 1024  # request line + headers (h11's default bound, for httptools too)
@@ -123,5 +124,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8080, workers
     """Run the receiver until Ctrl-C (each worker process builds its own app and producer)."""
     on_memory_broker(settings, allow_memory_broker)
     check_reachable(settings)  # fail in one line, before uvicorn starts
+    if workers > 1:  # /metrics answers from one worker: it serves what all of them wrote
+        metrics.start_multiprocess(settings, "intake-metrics", force=True)
     uvicorn.run("intake.app:create_app", factory=True, host=host, port=port, workers=workers,
                 **server_options(settings))

@@ -154,3 +154,27 @@ def test_pipeline_runs_older_than_the_setting_are_pruned(settings, db):
     left = [r[0] for r in db.execute(
         "SELECT run_id FROM trendmine.pipeline_runs ORDER BY 1").fetchall()]
     assert left == ids[1:]
+
+
+def test_intake_serves_metrics_and_logs_the_client_address(services, tmp_path, capfd):
+    from .conftest import make_settings
+    from .test_intake import SECRET, Running, signed
+    from .test_intake import event as intake_event
+
+    s = make_settings(services, tmp_path, intake_secret=SECRET)
+    with Running(s) as client:
+        body = json.dumps(intake_event(1)).encode()
+        assert client.post("/v1/feedback/support_tickets", content=body,
+                           headers=signed(body)).status_code == 202
+        assert client.post("/v1/feedback/support_tickets", content=body,
+                           headers=signed(body, secret="wrong")).status_code == 401
+        client.get("/no/such/path/9f3a")
+        text = client.get("/metrics").text
+    route = 'method="POST",route="/v1/feedback/{source}"'
+    assert f'trendmine_intake_requests_total{{{route},status="202"}}' in text
+    assert f'trendmine_intake_requests_total{{{route},status="401"}}' in text
+    assert 'trendmine_intake_request_duration_seconds_bucket{le="0.005",' + route in text
+    assert "9f3a" not in text  # unmatched paths share one series
+    lines = [json.loads(x) for x in capfd.readouterr().err.splitlines() if x.startswith("{")]
+    answered = [x for x in lines if x.get("msg") in ("accepted", "refused")]
+    assert answered and all(x["client"] == "127.0.0.1" for x in answered)
