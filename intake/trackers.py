@@ -134,7 +134,7 @@ class TrackerPublisher:
             except PublishFailed:
                 raise
             except Exception as exc:  # no producer could be made: the broker is away
-                raise PublishFailed(f"cannot publish the tracker event ({exc})") from exc
+                raise PublishFailed(f"cannot connect a producer ({exc})") from exc
 
     async def close(self) -> None:
         if self._prod is not None:

@@ -16,12 +16,13 @@ A run (`trendmine alerts send`, the `alerts` deployment):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import class_row, dict_row
 from psycopg.types.json import Jsonb
 
 from foundation.config import Settings
@@ -166,7 +167,7 @@ def _send_one(settings: Settings, channel: str, bodies: list[dict[str, Any]],
         deliver.send_mail(settings, recipients(settings), subject, text)
 
 
-def _try(call: Any) -> str | None:
+def _try(call: Callable[[], None]) -> str | None:
     try:
         call()
     except deliver.SendFailed as exc:
@@ -199,15 +200,13 @@ class LedgerRow:
     status: str
     attempts: int
     last_error: str | None
-    created_at: Any
-    sent_at: Any
+    created_at: datetime
+    sent_at: datetime | None
 
 
 def ledger(conn: psycopg.Connection, unsent_only: bool = False, limit: int = 50
            ) -> list[LedgerRow]:
     """The ledger, newest first (`alerts status`): unsent and failed rows are what to fix."""
-    from psycopg.rows import class_row
-
     where = "WHERE status <> 'sent'" if unsent_only else ""
     with conn.cursor(row_factory=class_row(LedgerRow)) as cur:
         return cur.execute(

@@ -195,6 +195,16 @@ def _write_back(conn: psycopg.Connection, settings: Settings, rows: list[dict[st
             (status, error, r["theme_id"], r["decision"], r["account_id"]))
 
 
+def not_told(conn: psycopg.Connection, limit: int = 50) -> list[tuple[Any, ...]]:
+    """(theme, decision, account, status, attempts, last error) of the owners not told yet
+    and the CRM writes that failed, newest first (`alerts status`)."""
+    return conn.execute(
+        f"SELECT theme_id, decision, account_id, status, attempts, "
+        f"coalesce(last_error, crm_error) FROM {OWNER_NOTIFICATIONS_TABLE} "
+        "WHERE status IN ('pending', 'failed') OR crm_status = 'failed' "
+        "ORDER BY created_at DESC LIMIT %s", (limit,)).fetchall()
+
+
 def opt_out(conn: psycopg.Connection, owner: str, who: str | None, undo: bool = False) -> bool:
     """Record (or lift) an owner's opt-out; False when nothing changed."""
     key = owner.strip().lower() if "@" in owner else owner.strip()

@@ -20,12 +20,11 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
 
 from foundation.config import Settings
 from foundation.errors import TrendmineError
 from ingest.kafka import consumer
-from schemas.names import THEME_LINKS_TABLE, TRACKER_TOPIC, TRACKERS
+from schemas.names import CURRENT_DECISIONS_VIEW, THEME_LINKS_TABLE, TRACKER_TOPIC, TRACKERS
 from warehouse.loop import decide
 
 GROUP = "trendmine-trackers"
@@ -89,7 +88,7 @@ def theme_links(conn: psycopg.Connection, theme_ids: list[int]) -> dict[int, lis
     rows = conn.execute(
         "SELECT l.theme_id, l.tracker, l.issue_key, l.url, l.issue_state, l.state_kind, "
         f"d.decision FROM {THEME_LINKS_TABLE} l "
-        "LEFT JOIN trendmine.current_decisions d USING (theme_id) "
+        f"LEFT JOIN {CURRENT_DECISIONS_VIEW} d USING (theme_id) "
         "WHERE l.theme_id = ANY(%s) ORDER BY l.theme_id, l.tracker, l.issue_key",
         (theme_ids,)).fetchall()
     for r in rows:
@@ -184,8 +183,3 @@ def _apply_message(conn: psycopg.Connection, settings: Settings, m: Any,
     except (ValueError, KeyError, TypeError) as exc:  # not an event of ours: never blocks
         applied.skipped.append(f"offset {m.offset}: unreadable event ({exc})")
 
-
-def links_table(conn: psycopg.Connection) -> list[dict[str, Any]]:
-    with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute("SELECT * FROM trends.theme_links ORDER BY theme_id, tracker, "
-                           "issue_key").fetchall()

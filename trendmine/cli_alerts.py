@@ -56,15 +56,12 @@ def status(
 ) -> None:
     """The alert ledger (unsent and failed first: what to fix) and owners not yet told."""
     from foundation.db import connection
-    from notify import alerts
+    from notify import alerts, owners
 
     settings = get_settings()
     with connection(settings, autocommit=True) as conn:
         rows = alerts.ledger(conn, unsent_only=not all_rows, limit=limit)
-        stuck = conn.execute(
-            "SELECT theme_id, decision, account_id, status, attempts, last_error "
-            "FROM trendmine.owner_notifications WHERE status IN ('pending', 'failed') "
-            "OR crm_status = 'failed' ORDER BY created_at DESC LIMIT %s", (limit,)).fetchall()
+        stuck = owners.not_told(conn, limit)
     table = Table("alert", "channel", "status", "tries", "found", "sent", "last error",
                   title="alerts" + ("" if all_rows else " not sent"))
     for r in rows:

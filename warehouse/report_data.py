@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from mining.scoring import ScoreWeights
+from schemas.names import CURRENT_DECISIONS_VIEW, THEME_LINKS_VIEW
 from warehouse import queries
 from warehouse.rows import fetch, fetch_value
 from warehouse.trends import period_starts
@@ -237,12 +238,13 @@ def decisions_and_links(conn: psycopg.Connection, theme_ids: list[int]
     """The decision in force per theme (shipped / planned / declined) and its Jira/Linear
     issues (trends.theme_links): the status a theme's card shows."""
     decided = dict(conn.execute(
-        "SELECT theme_id, decision FROM trendmine.current_decisions WHERE theme_id = ANY(%s)",
+        f"SELECT theme_id, decision FROM {CURRENT_DECISIONS_VIEW} WHERE theme_id = ANY(%s)",
         (theme_ids,)).fetchall())
     links: dict[int, list[IssueLink]] = {}
     for r in fetch(conn, IssueLink,
-                   "SELECT theme_id, tracker, issue_key, url, issue_state FROM trends.theme_links "
-                   "WHERE theme_id = ANY(%s) ORDER BY theme_id, tracker, issue_key",
+                   "SELECT theme_id, tracker, issue_key, url, issue_state "
+                   f"FROM {THEME_LINKS_VIEW} WHERE theme_id = ANY(%s) "
+                   "ORDER BY theme_id, tracker, issue_key",
                    (theme_ids,)):
         links.setdefault(r.theme_id, []).append(r)
     return decided, links
