@@ -2,8 +2,9 @@
 stops it: a second serve is refused while the first one's run goes on; SIGKILL of serve alone
 (the run stops itself, recorded `failed` with the reason, and the server goes with serve);
 SIGKILL of serve's whole process group (the row is closed at the next start, which finds the
-port free); a terminal Ctrl-C (`cancelled`). After each, the next serve's scheduled ingest
-runs and stores what was produced meanwhile. Real processes, Prefect server, broker, Postgres.
+port free); a terminal Ctrl-C and SIGTERM (`cancelled`). After each, the next serve's
+scheduled ingest runs and stores what was produced meanwhile. Real processes, Prefect
+server, broker, Postgres.
 """
 
 from __future__ import annotations
@@ -127,9 +128,27 @@ def test_serve_killed_every_way_leaves_honest_rows_and_serves_again(settings, tm
     finally:
         _stop(fourth)
     stopped = _row(settings, run.run_id)
+    # the group's SIGINT or the runner's SIGTERM, whichever lands first
     assert stopped.status == "cancelled" and "stopped by SIG" in stopped.error, stopped
     assert not _alive(server)
     assert not (settings.data_dir / "prefect" / SERVER_PID_NAME).exists()
+
+    # SIGTERM (systemd, Kubernetes) after the next scheduled run completes: `cancelled` too
+    log = tmp_path / "serve-d.log"
+    fifth = _serve(settings, port, log)
+    try:
+        put(settings, "support_tickets", [event(i) for i in range(400, 410)])
+        _wait(lambda: next((r for r in _ingest_runs(settings) if r.run_id > stopped.run_id
+                            and r.status == "completed" and _stored(settings) == 80), None),
+              240, "a completed ingest run after the Ctrl-C", fifth, log)
+        run = _running_after(settings, max(r.run_id for r in _ingest_runs(settings)), fifth,
+                             log)
+        fifth.send_signal(signal.SIGTERM)
+        assert fifth.wait(90) == 0, log.read_text()[-3000:]
+    finally:
+        _stop(fifth)
+    stopped = _row(settings, run.run_id)
+    assert stopped.status == "cancelled" and "stopped by SIGTERM" in stopped.error, stopped
     assert not [r for r in _ingest_runs(settings) if r.status == "running"]
 
 
