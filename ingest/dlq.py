@@ -374,7 +374,9 @@ def _decode(msg) -> DeadLetter:  # type: ignore[no-untyped-def]
 
 
 def _poll(c, idle_seconds: float) -> Iterator[list]:  # type: ignore[no-untyped-def]
-    """Batches of records until nothing new came for idle_seconds."""
+    """Batches of records until every partition is read up to its fetch high-water mark, or
+    nothing new came for idle_seconds. A high-water mark that lags only ends this call
+    early: what it missed is read by the next (the cursor is exact)."""
     last = time.monotonic()
     while time.monotonic() - last < idle_seconds:
         batch = c.poll(timeout_ms=300)
@@ -382,6 +384,16 @@ def _poll(c, idle_seconds: float) -> Iterator[list]:  # type: ignore[no-untyped-
         if msgs:
             last = time.monotonic()
             yield msgs
+        elif _at_end(c):
+            return
+
+
+def _at_end(c) -> bool:  # type: ignore[no-untyped-def]
+    for tp in c.assignment():
+        hw = c.highwater(tp)
+        if hw is None or c.position(tp) < hw:
+            return False
+    return True
 
 
 def read_all(settings: Settings, idle_seconds: float = 2.0) -> Iterator[DeadLetter]:
