@@ -51,12 +51,10 @@ from schemas.names import (
 
 log = logging.getLogger(__name__)
 STOP_JOIN_GRACE_S = 15.0  # a stop during the group join waits this long for the join to finish
-# Batches handed to the writer and not yet settled. With one, the poll of the next batch waited
-# for the write before it, and the transform process sat idle meanwhile (~25% of its time);
-# with three and two transform processes (the transform being the heaviest stage once it
-# also encodes the rows), consecutive batches' transforms overlap: A/B on 2 cores, 60k
-# events, 1 process / 2 in flight 14.9-18.0k events/s, 2 / 2 18.0-23.9k, 2 / 3 19.8-20.9k.
-# Each batch in flight holds batch_size records.
+# Batches handed to the writer and not yet settled: the next batch is polled and
+# transformed while earlier ones are written, so the transform processes (the heaviest
+# stage: they also encode the rows) never wait on the database. Measured in
+# docs/benchmarks.md (ingest). Each batch in flight holds batch_size records.
 BATCHES_IN_FLIGHT = 3
 # An offset commit refused because the group moved on: not an error for an idempotent batch.
 _REBALANCED = (
