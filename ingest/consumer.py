@@ -418,7 +418,7 @@ class Checkpoint:
             )
 
     def _update_lag(self) -> None:
-        """Lag from the fetch high-water marks (no ListOffsets: see ARCHITECTURE.md). A
+        """Lag from the fetch high-water marks (no ListOffsets: see docs/architecture.md). A
         partition never committed starts at its earliest offset, so it counts from there."""
         lag: Counter = Counter()
         by_partition = {}
