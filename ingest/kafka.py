@@ -368,7 +368,7 @@ def topic_offsets(settings: Settings, group_id: str | None = None) -> list[Topic
     """End offsets, the group's committed offsets and its lag per topic, every call under
     TRENDMINE_KAFKA_TIMEOUT_S (the whole under three times that).
 
-    On the embedded broker end offsets may be approximate (see ARCHITECTURE.md); nothing
+    On the embedded broker end offsets may be approximate (see docs/architecture.md); nothing
     that must be correct depends on them.
     """
     group_id = group_id or settings.topic(settings.consumer_group)
