@@ -1,4 +1,4 @@
-"""Canonical event models of the data contract (ARCHITECTURE.md).
+"""Canonical event models of the data contract (docs/architecture.md).
 
 A feedback event, an account snapshot and an opportunity snapshot, one JSON object per Kafka
 message. The JSON Schema files in ``schemas/jsonschema`` are generated from these models
