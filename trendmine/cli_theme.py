@@ -1,4 +1,4 @@
-"""`trendmine theme ...`: one theme's detail (`theme ID`, kept from v1) and the commands that act
+"""`trendmine theme ...`: one theme's detail (`theme ID`) and the commands that act
 on a theme. Other modules add their subcommands to `theme_app` (curation, decisions).
 """
 
