@@ -261,8 +261,7 @@ class ThemeModel:
     def _fit_labellers(self, texts: Sequence[str], groups: Sequence | None,
                        parent_labeller: Any) -> None:
         """Leaf then parent labels. Called with BLAS on one thread: labelling is hundreds
-        of small matrix products, where BLAS threads only add contention (a leaf fit at
-        100k items took 3x longer with them on a busy 2-core machine)."""
+        of small matrix products, where BLAS threads only add contention."""
         docs = list(texts)  # one object for both levels: a labeller may reuse its tokens
         self.labeller_.fit(docs, self.labels_, self.embeddings_fit_, groups)
         self.keywords_ = self.labeller_.keywords_
