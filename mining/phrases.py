@@ -45,7 +45,7 @@ GENERIC_WORDS = frozenset({
 # Words in sklearn's stop list that name things: a phrase may start or end on them ("Due
 # date on the bill", "Pay my utility bill", "Dark mode follow the operating system"). Not
 # its adverbs and verbs ("last", "next", "back", "show", "call", "find"): as label ends they
-# read as cut off ("Who deleted a report last"); tried on CLINC150 val and the demo set.
+# read as cut off ("Who deleted a report last"), on CLINC150 val and the demo set alike.
 _LABEL_WORDS = frozenset({"amount", "bill", "bottom", "detail", "due", "fire", "front",
                           "interest", "name", "part", "side", "system", "top"})
 # Verb forms that open questions, not topics ("did i spend", "does it cost").
