@@ -5,8 +5,10 @@ returns a `Page`: what the template shows, and the rows and columns of its CSV e
 
 from __future__ import annotations
 
+import functools
 import json
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, date, datetime, time
 from typing import Any
 
@@ -21,6 +23,7 @@ from warehouse import report_data, sales
 from warehouse.loop import theme_decisions
 from warehouse.queries import (
     RANK_BY,
+    ThemeAccount,
     day_window,
     emerging_headline,
     emerging_report,
@@ -41,9 +44,15 @@ EXPLAIN_KEYS = ("demand", "pipeline_factor", "recent_score", "earlier_score", "l
 
 @dataclass
 class Page:
+    """What a page shows, and its CSV: `rows` (or a function making them, where they cost
+    more than the page itself) under `columns`."""
+
     context: dict[str, Any]
     columns: list[str] = field(default_factory=list)
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[dict[str, Any]] | Callable[[], list[dict[str, Any]]] = field(default_factory=list)
+
+    def records(self) -> list[dict[str, Any]]:
+        return self.rows() if callable(self.rows) else self.rows
 
 
 def _choice(value: str | None, allowed: tuple[str, ...], name: str, default: str) -> str:
@@ -75,7 +84,7 @@ def themes(conn: psycopg.Connection, settings: Settings, q: dict[str, str]) -> P
     if source is not None:
         source = _choice(source, SOURCES, "source", "")
     segment = q.get("segment") or None
-    limit = _int(q.get("limit"), 50, 1, 1000, "limit")
+    limit = _int(q.get("limit"), 20, 1, 1000, "limit")  # the CLI's default
     window = day_window(since, period, settings.timezone)
     rows = top_trends(conn, window.since, period, segment, source, rank, limit,
                       weights=_weights(settings), now=window.until, level=level,
@@ -127,14 +136,12 @@ def theme(conn: psycopg.Connection, settings: Settings, theme_id: int, q: dict[s
     # quotes as the report picks them: one per account, the closest to the theme first
     quotes = report_data.quotes(conn, report_data.report_window(conn, win.days, tz),
                                 [theme_id], per_theme=6, level=d["level"]).get(theme_id, [])
-    deals = sales.group_deals(sales.deal_themes(conn, settings, stage="open", theme_id=theme_id),
-                              report_data.unlisted_theme_ids(conn) - {theme_id})
     origin = theme_origins(conn, [theme_id]).get(theme_id)
     rows = [{k: _plain(v) for k, v in asdict(a).items()} for a in accounts]
-    return Page({"d": d, "accounts": accounts, "quotes": quotes, "deals": deals,
+    return Page({"d": d, "accounts": accounts, "quotes": quotes,
                  "origin": origin, "segments": known_segments(conn),
                  "f": {"since": since, "period": period, "segment": segment or ""}},
-                list(rows[0]) if rows else ["account_id"], rows)
+                [f.name for f in fields(ThemeAccount)], rows)
 
 
 def emerging(conn: psycopg.Connection, settings: Settings, q: dict[str, str]) -> Page:
@@ -157,7 +164,7 @@ def emerging(conn: psycopg.Connection, settings: Settings, q: dict[str, str]) ->
 def similar(conn: psycopg.Connection, settings: Settings, q: dict[str, str]) -> Page:
     """`trendmine similar TEXT --limit` (records not yet searchable are indexed first, once,
     as the CLI does)."""
-    from mining.embed import Embedder, embed_query
+    from mining.embed import Embedder
     from warehouse.similar import index_missing, request_text, similar_by_account, unindexed
 
     text = (q.get("q") or "").strip()
@@ -167,7 +174,8 @@ def similar(conn: psycopg.Connection, settings: Settings, q: dict[str, str]) -> 
         return Page(ctx, ["account_id"], [])
     embedder = Embedder(model=settings.embedding_model, device=settings.embedding_device)
     model_id = embedder.model_id
-    vec = embed_query(request_text(text), settings.embedding_model, settings.embedding_device)
+    vec = _query_encoder(settings.embedding_model, settings.embedding_device).encode(
+        [request_text(text)])[0]
     if unindexed(conn, model_id):
         index_missing(conn, embedder.encode, model_id)
     answer = similar_by_account(conn, text, vec, model_id, settings.similar_min_similarity,
@@ -187,6 +195,17 @@ def similar(conn: psycopg.Connection, settings: Settings, q: dict[str, str]) -> 
              "theme_id": r.theme_id, "theme_label": r.theme_label, "text": r.text, "url": r.url}
             for a in answer.listed for r in a.records]
     return Page(ctx, columns, rows)
+
+
+@functools.lru_cache(maxsize=2)
+def _query_encoder(model: str, device: str | None) -> Any:
+    """mining.embed.embed_query's encoder (the same vectors), kept loaded: a server answers
+    many questions, and loading the model's weights costs more than embedding one."""
+    from mining.embed import Embedder, LightEncoder
+
+    if device in (None, "cpu") and LightEncoder.supports(model):
+        return LightEncoder(model)
+    return Embedder(model=model, device=device)
 
 
 DEAL_COLUMNS = ["opportunity_id", "opportunity_name", "account_id", "account_name", "stage",
@@ -210,11 +229,14 @@ def deals(conn: psycopg.Connection, settings: Settings, q: dict[str, str]) -> Pa
     skip = {o for ids in bad.values() for o in ids}
     hidden = report_data.unlisted_theme_ids(conn) - {theme_id}
     found = sales.group_deals([r for r in rows if r.opportunity_id not in skip], hidden)
-    out = [{c: _csv_cell(d.as_flat_dict()[c]) for c in DEAL_COLUMNS} for d in found]
+
+    def export() -> list[dict[str, Any]]:
+        return [{c: _csv_cell(flat[c]) for c in DEAL_COLUMNS}
+                for flat in (d.as_flat_dict() for d in found)]
     return Page({"deals": found, "label": label, "today": today, "until": until,
                  "skipped": bad,
                  "f": {"theme": theme_id or "", "stage": stage or "",
-                       "closing_within": within or ""}}, DEAL_COLUMNS, out)
+                       "closing_within": within or ""}}, DEAL_COLUMNS, export)
 
 
 def _csv_cell(v: Any) -> Any:

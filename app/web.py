@@ -339,6 +339,6 @@ def _csv(result: pages.Page, name: str) -> Response:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=result.columns, extrasaction="ignore")
     w.writeheader()
-    w.writerows({k: csv_cell(v) for k, v in r.items()} for r in result.rows)
+    w.writerows({k: csv_cell(v) for k, v in r.items()} for r in result.records())
     return Response(buf.getvalue(), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
