@@ -372,7 +372,7 @@ class _Report:
             "ARR of those accounts, each counted once (current CRM figures, as `trendmine "
             "trends`).</dd><dt>Open pipeline linked</dt><dd>Open deals linked from the feedback "
             "itself, each deal once. The account tables show each account's own open deals."
-            "</dd><dt>Weighted score, growth</dt><dd>See README, Scoring; growth compares the "
+            "</dd><dt>Weighted score, growth</dt><dd>See docs/scoring.md; growth compares the "
             f"last complete week with the mean of the {GROWTH_PERIODS} before it (as "
             "trends.theme_trends).</dd><dt>Urgent</dt><dd>Share of the theme's records in the "
             "window with an urgency or churn cue (\"blocker\", \"cancel\", \"urgent\", ...; "
