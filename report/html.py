@@ -376,7 +376,7 @@ class _Report:
             f"last complete week with the mean of the {GROWTH_PERIODS} before it (as "
             "trends.theme_trends).</dd><dt>Urgent</dt><dd>Share of the theme's records in the "
             "window with an urgency or churn cue (\"blocker\", \"cancel\", \"urgent\", ...; "
-            "negations such as \"not urgent\" do not count): an offline word list, see README."
+            "negations such as \"not urgent\" do not count): an offline word list, see docs/read-side.md."
             "</dd></dl>"
             f"<p>Left out of every list: {hidden_txt}. Hidden themes are a curation decision, "
             "chatter is greetings and boilerplate; `trendmine theme ID` still shows them.</p>"
