@@ -62,7 +62,7 @@ def _pct(v: float | None) -> str:
 
 
 _TONE_NOTE = ("urgent = share of records with an urgency cue, tone = mean sentiment -1..+1 "
-              "(offline lexicon, README 'Tone')")
+              "(offline lexicon, docs/read-side.md)")
 
 
 def _share(v: float | None) -> str:
