@@ -59,7 +59,7 @@ def pull(
 
     names = source or configured_pulls(settings)
     if not names:
-        console.print("no pull is configured (see README: Connecting your sources)")
+        console.print("no pull is configured (see docs/sources.md)")
         return
     for name in names:
         result = pull_flow(name)
