@@ -241,7 +241,7 @@ def soak(stack: EmbeddedStack, tmp: Path, n: int, seed: int) -> int:
         print("worker failed:", err.decode(errors="replace")[-1500:])
     # A last `ingest --once` must find nothing left. On the embedded broker it may not get
     # into the group at all after members came and went (a Tansu coordinator quirk, see
-    # the README); it then says so and exits 1, where it used to report "consumed 0".
+    # docs/dead-letters.md); it then says so and exits 1.
     done = subprocess.run(
         [sys.executable, "-m", "trendmine", "ingest", "--once"],
         env=env, cwd=REPO, capture_output=True, text=True, timeout=900,
