@@ -98,7 +98,7 @@ def theme_link(theme_id: int, label: str) -> str:
 
 
 def _urgent(v: float | None) -> str:
-    """Share of the theme's records with an urgency cue (mining.sentiment, see docs/read-side.md)."""
+    """Share of the theme's records with an urgency cue (mining.sentiment; docs/read-side.md)."""
     return "-" if v is None else f"{v:.0%}"
 
 
