@@ -11,7 +11,8 @@ Every POST goes through the same steps, in this order, and publishes nothing unl
 and only then the answer is 202 (200 with the SOAP Ack for Salesforce).
 
 The canonical endpoint `POST /v1/feedback/{source}` is a contract; see docs/sources.md.
-The app serves no /docs, /redoc or /openapi.json: the intake port faces the internet, and the endpoints are plain Starlette routes (no per-request dependency solving).
+The app serves no /docs, /redoc or /openapi.json: the intake port faces the internet, and
+the endpoints are plain Starlette routes (no per-request dependency solving).
 """
 
 from __future__ import annotations
