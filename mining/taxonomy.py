@@ -9,10 +9,14 @@ so `SeedAssigner` uses the structure of the data as well:
    anchor its centroid is closest to, when that cosine reaches the bar. The bar is calibrated
    from the seeds themselves: a need looks about as much like another need's anchor as the
    seeds' anchors look like their nearest other seed's, so the `claim_quantile` of those
-   nearest-seed cosines is what an unseeded cluster must not reach. A seed claims more than
-   one cluster only when they say the same thing (centroids at `same_need` or more alike: a
-   need the clustering cut in two) or when one of its examples is nearest that cluster (a
-   phrasing the PM gave), so a nearby need of its own stays out.
+   nearest-seed cosines is what an unseeded cluster must not reach. Each seed then moves
+   that bar by how closely its own examples agree (an acceptance radius per seed): each
+   example is left out of the anchor in turn and its cosine to the rest (name included)
+   measured; a seed whose examples agree more than the seeds' average is a narrow need and
+   its bar rises (`radius_weight` times the difference), a broad one's falls. A seed
+   claims more than one cluster only when they say the same thing (centroids at
+   `same_need` or more alike: a need the clustering cut in two) or when one of its examples
+   is nearest that cluster (a phrasing the PM gave), so a nearby need of its own stays out.
 3. *Competition*: clusters no seed claims stay as free prototypes; every item goes to the
    nearest of the seeds' centroids and the free prototypes, so a cluster that mixes a seeded
    need with another gives each its own items.
@@ -50,21 +54,26 @@ class SeedAssigner:
     Parameters: `name_weight` (the name beside the examples in a seed's anchor: 1 = as much
     as all its examples together), `claim_quantile` (the calibrated bar, module doc),
     `same_need` (cosine of two clusters one seed may both claim), `example_weight` (the
-    anchor's weight, as a count of items, in a self-trained centroid), `n_iter` (rounds).
+    anchor's weight, as a count of items, in a self-trained centroid), `n_iter` (rounds),
+    `radius_weight` (how far each seed's bar follows the agreement of its own examples;
+    0 = one bar for all seeds).
 
     Learned: `seed_of_` (seed index per item, -1 = no seed), `score_` (cosine to the
-    assigned seed's centroid, else to the nearest one), `threshold_` (the bar),
+    assigned seed's centroid, else to the nearest one), `threshold_` (the common bar),
+    `seed_threshold_` (k: each seed's bar for claiming a cluster),
     `centroids_` (k, d: the seeds' self-trained centroids), `anchors_` (k, d),
     `cluster_seed_` ({cluster label: seed} for the clusters claimed).
     """
 
     def __init__(self, name_weight: float = 1.0, claim_quantile: float = 0.65,
-                 same_need: float = 0.85, example_weight: float = 3.0, n_iter: int = 4) -> None:
+                 same_need: float = 0.85, example_weight: float = 3.0, n_iter: int = 4,
+                 radius_weight: float = 1.0) -> None:
         self.name_weight = name_weight
         self.claim_quantile = claim_quantile
         self.same_need = same_need
         self.example_weight = example_weight
         self.n_iter = n_iter
+        self.radius_weight = radius_weight
 
     def _validate(self) -> None:
         check_float("name_weight", self.name_weight, 0.0, 100.0)
@@ -72,6 +81,7 @@ class SeedAssigner:
         check_float("same_need", self.same_need, -1.0, 1.0)
         check_float("example_weight", self.example_weight, 0.0, 1e6)
         check_int("n_iter", self.n_iter, 1)
+        check_float("radius_weight", self.radius_weight, 0.0, 100.0)
 
     def fit(self, embeddings: np.ndarray, seed_example_embeddings: np.ndarray,
             seed_of_example: np.ndarray, seed_name_embeddings: np.ndarray | None = None,
@@ -100,6 +110,7 @@ class SeedAssigner:
             self.seed_of_ = np.full(n, -1, np.int64)
             self.score_ = np.zeros(n, np.float32)
             self.threshold_ = DEFAULT_BAR
+            self.seed_threshold_ = np.zeros(0, np.float32)
             self.anchors_ = self.centroids_ = np.zeros((0, X.shape[1]), np.float32)
             return self
         self.anchors_ = self._anchors(E, seed_of, names, k)
@@ -108,6 +119,8 @@ class SeedAssigner:
         F = self._cluster_means(X, labels, ids)
         C = self.anchors_
         self.threshold_ = self._bar(self.anchors_)
+        self.seed_threshold_ = (self.threshold_ + self.radius_weight
+                                * self._agreement(E, seed_of, names, k)).astype(np.float32)
         for _ in range(self.n_iter):
             # claims are judged against the PM's own words, which self-training cannot drift
             claimed = self._claims(F, self.anchors_)
@@ -138,6 +151,27 @@ class SeedAssigner:
         F = _group_sums(X, index, ids.size)
         return l2_normalize(F) if ids.size else F
 
+    def _agreement(self, E: np.ndarray, seed_of: np.ndarray, names: np.ndarray | None,
+                   k: int) -> np.ndarray:
+        """Per seed, the mean cosine of each example to the anchor built without it, minus
+        the mean over the seeds (0 for a seed with a single example: nothing to leave out)."""
+        counts = np.bincount(seed_of, minlength=k)
+        rest = np.zeros((k, E.shape[1]), np.float32)
+        np.add.at(rest, seed_of, E)
+        rest = l2_normalize(rest[seed_of] - E)
+        if names is not None:
+            has = seed_of < names.shape[0]
+            rest[has] += self.name_weight * names[seed_of[has]]
+        held_out = (l2_normalize(rest) * E).sum(axis=1)
+        shared = counts[seed_of] >= 2
+        if not shared.any():
+            return np.zeros(k, np.float32)
+        per_seed = np.zeros(k, np.float32)
+        np.add.at(per_seed, seed_of[shared], held_out[shared])
+        many = counts >= 2
+        per_seed[many] /= counts[many]
+        return np.where(many, per_seed - per_seed[many].mean(), 0.0).astype(np.float32)
+
     def _bar(self, C: np.ndarray) -> float:
         """The `claim_quantile` of each seed's cosine to its nearest other seed."""
         if C.shape[0] < 2:
@@ -153,7 +187,7 @@ class SeedAssigner:
             return np.zeros(0, np.int64)
         S = F @ C.T
         top, best = S.argmax(axis=1), S.max(axis=1)
-        claimed = np.where(best >= self.threshold_, top, -1)
+        claimed = np.where(best >= self.seed_threshold_[top], top, -1)
         # the cluster nearest each example: a phrasing the PM gave, wherever it landed
         near = self._examples @ F.T
         close = near.max(axis=1) >= self.threshold_

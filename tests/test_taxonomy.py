@@ -64,12 +64,38 @@ def test_a_cluster_few_of_whose_members_match_a_seed_stays_unseeded():
     assert (with_clusters.seed_of_[y == 0] == 0).mean() >= 0.9
 
 
+def test_a_narrow_seed_has_a_higher_bar_than_broad_ones():
+    """Each seed's bar follows how closely its own examples agree: a seed whose examples
+    say one thing (here a need with no records yet) does not take the cluster of a nearby
+    need no seed covers, while seeds with varied examples still take their own needs."""
+    rng = np.random.default_rng(3)
+    centres = rng.normal(size=(8, DIM))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    near = 0.4 * centres[0] + np.sqrt(1 - 0.4**2) * centres[7]  # cosine 0.4 to need 0
+    data_centres = np.vstack([centres[1:7], near])  # need 0 has no records; 7 is unseeded
+    y = np.repeat(np.arange(7), 40)
+    X = data_centres[y] + rng.normal(scale=0.08, size=(y.size, DIM))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    E = np.concatenate([centres[0] + rng.normal(scale=0.02, size=(3, DIM))]
+                       + [centres[s] + rng.normal(scale=0.3, size=(3, DIM)) for s in range(1, 7)])
+    seed_of = np.repeat(np.arange(7), 3)
+    model = SeedAssigner().fit(X, E, seed_of, centres[:7], y)
+    assert model.seed_threshold_.shape == (7,)
+    assert model.seed_threshold_[0] > model.seed_threshold_[1:].max()
+    assert (model.seed_of_[y == 6] >= 0).mean() == 0.0
+    assert (model.seed_of_[y < 6] == y[y < 6] + 1).mean() >= 0.95
+    one_bar = SeedAssigner(radius_weight=0.0).fit(X, E, seed_of, centres[:7], y)
+    assert (one_bar.seed_of_[y == 6] == 0).mean() >= 0.9  # what the common bar alone does
+
+
 def test_no_seeds_and_parameter_errors():
     X = np.eye(4, dtype=np.float32)
     model = SeedAssigner().fit(X, np.zeros((0, 4)), np.zeros(0, np.int64))
     assert (model.seed_of_ == -1).all()
     with pytest.raises(ValueError, match="claim_quantile"):
         SeedAssigner(claim_quantile=2.0).fit(X, X[:1], [0])
+    with pytest.raises(ValueError, match="radius_weight"):
+        SeedAssigner(radius_weight=-1.0).fit(X, X[:1], [0])
     with pytest.raises(ValueError, match="seed_of_example"):
         SeedAssigner().fit(X, X[:2], [0])
 
