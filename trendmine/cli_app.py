@@ -26,14 +26,25 @@ def serve(
                     ] = "127.0.0.1",
 ) -> None:
     """Serve the web app (uvicorn, one process) until Ctrl-C."""
+    import psycopg
     import uvicorn
 
+    from app.security import AppSettings
+    from app.users import list_users
     from app.web import create_app
     from foundation.db import connection
+    from foundation.errors import TrendmineError
 
     settings = get_settings()
     with connection(settings) as conn:  # a missing database fails here, as one line
-        conn.execute("SELECT 1")
+        try:
+            users = list_users(conn)
+        except psycopg.errors.UndefinedTable:
+            raise TrendmineError("the database has no web app users table yet",
+                                 "run `trendmine migrate`") from None
+    if not users and not AppSettings().trusted_header:
+        console.print("[yellow]no users yet: add one with `trendmine app user add EMAIL "
+                      "--role editor`[/yellow]")
     console.print(f"trendmine web app on http://{host}:{port}/ (Ctrl-C stops it)",
                   highlight=False)
     # proxy_headers: behind the proxy on loopback, https and the client address come through
