@@ -90,6 +90,7 @@ def themes(conn: psycopg.Connection, settings: Settings, q: dict[str, str]) -> P
                       weights=_weights(settings), now=window.until, level=level,
                       tz=settings.timezone)
     origins = theme_origins(conn, [r.theme_id for r in rows])
+    decided, _ = report_data.decisions_and_links(conn, [r.theme_id for r in rows])
     columns = ["theme_id", "label", "origin", "value", "mentions", "accounts", "arr",
                "pipeline", "score", "growth", "urgent_share", "sentiment", "series",
                *(f"value_{k}" for k in EXPLAIN_KEYS)]
@@ -101,7 +102,8 @@ def themes(conn: psycopg.Connection, settings: Settings, q: dict[str, str]) -> P
             "sentiment": "" if r.sentiment is None else f"{r.sentiment:.4f}",
             "series": " ".join(f"{v:g}" for v in r.series),
             **{f"value_{k}": r.explain.get(k, "") for k in EXPLAIN_KEYS}} for r in rows]
-    return Page({"rows": rows, "total": rows.total, "origins": origins, "window": window,
+    return Page({"rows": rows, "total": rows.total, "origins": origins, "decided": decided,
+                 "window": window,
                  "caption": window.caption(source), "segments": known_segments(conn),
                  "f": {"since": since, "period": period, "level": level, "rank_by": rank,
                        "source": source or "", "segment": segment or "", "limit": limit}},
@@ -137,8 +139,9 @@ def theme(conn: psycopg.Connection, settings: Settings, theme_id: int, q: dict[s
     quotes = report_data.quotes(conn, report_data.report_window(conn, win.days, tz),
                                 [theme_id], per_theme=6, level=d["level"]).get(theme_id, [])
     origin = theme_origins(conn, [theme_id]).get(theme_id)
+    _, links = report_data.decisions_and_links(conn, [theme_id])
     rows = [{k: _plain(v) for k, v in asdict(a).items()} for a in accounts]
-    return Page({"d": d, "accounts": accounts, "quotes": quotes,
+    return Page({"d": d, "accounts": accounts, "quotes": quotes, "links": links.get(theme_id, []),
                  "origin": origin, "segments": known_segments(conn),
                  "f": {"since": since, "period": period, "segment": segment or ""}},
                 [f.name for f in fields(ThemeAccount)], rows)

@@ -18,7 +18,14 @@ from app import users
 from app.security import AppSettings
 from app.web import create_app
 from mining.scoring import ScoreWeights
-from tests.test_app_world import EDITOR, HOSTILE_URL, SAFE_URL, VIEWER, build_world
+from tests.test_app_world import (
+    EDITOR,
+    HOSTILE_URL,
+    ISSUE_URL,
+    SAFE_URL,
+    VIEWER,
+    build_world,
+)
 from warehouse.queries import day_window, top_trends
 
 PAGES = ["/themes", "/themes?level=parent", "/emerging", "/deals", "/winloss", "/fit",
@@ -148,6 +155,9 @@ def test_feedback_markup_and_javascript_links_render_inert(settings, world):
     assert "&lt;img src=x onerror=" in html and "<img" not in html and "<b>bold" not in html
     assert 'href="javascript:' not in html and "javascript:document.title" in html  # as text
     assert HOSTILE_URL not in re.findall(r'href="([^"]+)"', html)
+    links = re.search(r'<ul class="links" id="links">(.*?)</ul>', html, re.S).group(1)
+    assert f'<a href="{ISSUE_URL}" rel="noopener noreferrer nofollow"' in links
+    assert "ENG-9" in links and "javascript:" in links and links.count("<a ") == 1
     export = c.get(f"/themes/{world.export}").text
     assert f'href="{SAFE_URL}" rel="noopener noreferrer nofollow"' in export
 
@@ -184,6 +194,7 @@ def test_editor_decides_merges_hides_and_seeds(settings, db, world):
                                                                          EDITOR[0])
     page = c.get(f"/themes/{world.sso}").text
     assert "planned" in page and "Acme Corp" in page
+    assert '<span class="badge decision">planned</span>' in c.get("/themes").text
     r = c.post(f"/themes/{world.sso}/merge", data={"others": str(world.mobile), "csrf": token})
     assert r.status_code == 303
     assert db.execute("SELECT status FROM trendmine.themes WHERE theme_id = %s",

@@ -17,6 +17,7 @@ VIEWER = ("viewer@example.com", "viewer passphrase 1")
 HOSTILE_TEXT = '<img src=x onerror="document.title=\'pwned\'"><b>bold</b> we need SSO'
 HOSTILE_URL = "javascript:document.title='pwned'"
 SAFE_URL = "https://support.example.com/tickets/42"
+ISSUE_URL = "https://example.atlassian.net/browse/PROJ-7"
 
 
 @dataclass
@@ -52,6 +53,9 @@ def build_world(db, settings) -> AppWorld:
     db.execute("UPDATE trendmine.feedback SET url = %s WHERE feedback_id = %s", (SAFE_URL, safe))
     db.execute("UPDATE trendmine.feedback_snippet s SET text = f.text FROM trendmine.feedback f "
                "WHERE f.feedback_id = s.feedback_id")
+    db.execute("INSERT INTO trendmine.theme_links (theme_id, tracker, issue_key, url, issue_state) "
+               "VALUES (%s, 'jira', 'PROJ-7', %s, 'In Progress'), "
+               "(%s, 'linear', 'ENG-9', %s, NULL)", (sso, ISSUE_URL, sso, HOSTILE_URL))
     rebuild_trends(db, settings)
     users.add_user(db, EDITOR[0], "editor", EDITOR[1])
     users.add_user(db, VIEWER[0], "viewer", VIEWER[1])
