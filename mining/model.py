@@ -274,7 +274,7 @@ class ThemeModel:
         # Parents are named as need families: a parent of one leaf by that leaf's label, one
         # of several by its best phrase and the next distinct one ("Audit logs &
         # compliance"); unique among the parents, the others' labels as alternatives.
-        from mining.phrases import family_label, unique_labels
+        from mining.phrases import family_alternatives, family_label, unique_labels
 
         phrases = getattr(parent_labeller, "phrases_", {})
         names, children, sizes = dict(parent_labeller.labels_text_), {}, {}
@@ -288,7 +288,7 @@ class ThemeModel:
             elif phrases.get(p):
                 names[p] = family_label(phrases[p])
         self.parent_labels_text_ = unique_labels(
-            names, sizes, lambda p: [*phrases.get(p, [])[1:], *children[p]])
+            names, sizes, lambda p: family_alternatives(phrases.get(p, [])[1:], children[p]))
 
     @staticmethod
     def _renumber(labels: np.ndarray, rank: np.ndarray) -> np.ndarray:

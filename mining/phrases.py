@@ -37,7 +37,8 @@ GENERIC_WORDS = frozenset({
     "can", "cant", "can't", "dont", "don't", "doesnt", "doesn't", "didnt", "didn't", "get",
     "got", "getting", "know", "think", "let", "lets", "let's", "make", "sure", "thanks",
     "thank", "hi", "hello", "hey", "ok", "okay", "yes", "yeah", "tell", "help", "way",
-    "going", "able", "wondering", "try", "trying", "request", "requested", "requesting",
+    "going", "able", "wondering", "recently", "lately", "making", "try", "trying", "request",
+    "requested", "requesting",
     "ask", "asked", "asking", "customer", "client", "team", "issue", "problem", "thing",
     "things", "stuff", "lot", "lots", "good", "great", "bad", "new", "use", "using",
     "wanna", "gonna", "gotta", "kinda", "wonder",
@@ -51,7 +52,8 @@ _LABEL_WORDS = frozenset({"amount", "bill", "bottom", "detail", "due", "fire", "
 # Verb forms that open questions, not topics ("did i spend", "does it cost").
 _AUXILIARIES = frozenset({"did", "does", "doing", "done", "is", "are", "was", "were", "am",
                           "has", "have", "had", "will", "shall", "should", "may", "might",
-                          "must", "what", "how", "why", "when", "where", "who", "which"})
+                          "must", "what", "how", "why", "when", "where", "who", "which",
+                          "whats", "hows", "wheres", "whos"})
 # Negated auxiliaries and modals, with or without the apostrophe: a label never ends on one
 # ("Cheque deposit hasn't").
 _NEGATIONS = frozenset(
@@ -161,6 +163,24 @@ _REMNANT_SHARE, _REMNANT_LOOKAHEAD = 0.5, 10
 _BARE_VERB_LEADS = frozenset({"make", "let", "lets"})
 # A parent keeps this many diverse phrases and is named by two of at most this many words.
 _FAMILY_PHRASES, _FAMILY_WORDS = 6, 3
+# Labels longer than this many words lose `_LONG_PENALTY` of rank score per extra word: a
+# PM names a need in 2-4 words.
+_PLAIN_WORDS, _LONG_PENALTY = 4, 0.1
+# A code (flight, order or model number: "dl123", "ua90"), a date or a day names one
+# member's case, not the need, even when the members share it: it costs a label this much
+# rank score (a day less: "Friday reservation" reads better than "Reservation at longhorn").
+_CODE, _CODE_COST, _DAY_COST = re.compile(r"[a-z]{1,3}-?\d{2,}|\d+(?:st|nd|rd|th)"), 3.0, 0.5
+_DAYS = frozenset({"monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
+                   "sunday", "tomorrow", "yesterday", "tonight", "january", "february",
+                   "march", "april", "june", "july", "august", "september", "october",
+                   "november", "december"})
+# Generic nouns that may end a label after a content word (see _generic_head).
+_HEAD_NOUNS = frozenset({"request", "requests", "issue", "issues", "problem", "problems"})
+# Rank cost of a phrase of one content word: "Turn on" names less than "Turn on the tv",
+# though a word most members share beats a detail of few ("Your name", not "Name is jason").
+_ONE_WORD_COST = 0.8
+# Endings `stem` drops, longest first.
+_STEM_SUFFIXES = ("ing", "ed", "es", "s")
 # Ranking scores are compared at this precision (see PhraseLabeller._fit_phrases).
 _SCORE_DECIMALS = 4
 
@@ -188,6 +208,19 @@ def _weak(word: str, stop: frozenset[str]) -> bool:
             or head in _AUXILIARIES)
 
 
+def _detail(word: str) -> float:
+    """The rank cost of a code, date or day ("dl123's", "4th", "tuesday"): one member's
+    case, not a need; 0 for any other word."""
+    word = re.split(r"['’]", word.lower(), maxsplit=1)[0]
+    return _CODE_COST if _CODE.fullmatch(word) else _DAY_COST if word in _DAYS else 0.0
+
+
+def _generic_head(prev: str, last: str, stop: frozenset[str]) -> bool:
+    """A generic noun that ends a name after a content word ("Vacation request", "Login
+    issue"), though it opens none."""
+    return last in _HEAD_NOUNS and bool(prev) and not _weak(prev, stop)
+
+
 def dangling_end(words: Sequence[str], stop: frozenset[str] | None = None) -> bool:
     """Whether a phrase (lower-cased words) reads as cut off: it ends on a function word,
     auxiliary or negation ("Cheque deposit hasn't"), on a verb right after a subject,
@@ -199,7 +232,7 @@ def dangling_end(words: Sequence[str], stop: frozenset[str] | None = None) -> bo
         return True
     last, prev = words[-1], (words[-2] if len(words) > 1 else "")
     if _weak(last, stop):
-        return (prev, last) not in _PHRASAL
+        return (prev, last) not in _PHRASAL and not _generic_head(prev, last, stop)
     if last in _TRAILING:
         return True
     if last in _NEEDS_COMPLEMENT and prev not in _DETERMINERS:
@@ -208,6 +241,8 @@ def dangling_end(words: Sequence[str], stop: frozenset[str] | None = None) -> bo
         return True  # "Card for top": the verb of "top up"
     if prev == "to" and len(words) > 2 and not _weak(words[-3], stop):
         return False  # "to" after a content word is a preposition: "Directions to Phoenix"
+    if prev == "without" and last.endswith("ing"):
+        return True  # "Setup without breaking": the gerund still needs its object
     return prev in _VERB_CONTEXT and last not in _COMPLETE_VERBS
 
 
@@ -249,7 +284,8 @@ def candidate_phrases(text: str, max_words: int = 5,
                 if i + n > len(low):
                     break
                 j = i + n - 1
-                if weak[j] and (n == 1 or (low[j - 1], low[j]) not in _PHRASAL):
+                if weak[j] and (n == 1 or ((low[j - 1], low[j]) not in _PHRASAL
+                                           and not _generic_head(low[j - 1], low[j], stop))):
                     continue
                 if n == 1 or not (dangling_end(low[i : j + 1], stop)
                                   or question_fragment(low[i : j + 1])):
@@ -320,8 +356,8 @@ class _Corpus:
                 [self._continuation(end, words[-1], stop, bridge=incomplete)
                  for _, end in self._find(words)],
                 _COMPLETE_DANGLING if incomplete else _CONTINUED, _MAX_LABEL_WORDS - len(words))
-            if run is None or (not incomplete and (dangling_end([*words, *run], stop)
-                                                   or question_fragment([*words, *run]))):
+            if run is None or any(map(_detail, run)) or (not incomplete and (
+                    dangling_end([*words, *run], stop) or question_fragment([*words, *run]))):
                 break  # never from complete to hanging ("Daily Slack digest instead")
             words.extend(run)
         while len(words) < _MAX_LABEL_WORDS:  # to the left: the verb of "card to the app"
@@ -411,7 +447,10 @@ class _Corpus:
 
     def surface_form(self, phrase: str) -> str:
         """`surface_form` of one phrase."""
-        forms = Counter(self.text[start:end] for start, end in self._find(phrase.split()))
+        n = len(phrase.split())
+        # only forms with the phrase's words alone: "calendar & alarm" would add a word
+        forms = Counter(form for start, end in self._find(phrase.split())
+                        if len((form := self.text[start:end]).split()) == n)
         best = min(forms.items(), key=lambda kv: (-kv[1], kv[0]))[0] if forms else phrase
         best = " ".join(best.split())
         return best[:1].upper() + best[1:]
@@ -480,6 +519,7 @@ class PhraseLabeller(CTfidfLabeller):
         diversity: float = 0.5,
         contrast: float = 2.0,
         member_weight: float = 0.2,
+        coverage_weight: float = 2.0,
         question_leads: bool = False,
         top_n_words: int = 10,
         ngram_range: tuple[int, int] = (1, 2),
@@ -496,6 +536,7 @@ class PhraseLabeller(CTfidfLabeller):
         self.diversity = diversity
         self.contrast = contrast
         self.member_weight = member_weight
+        self.coverage_weight = coverage_weight
         self.question_leads = question_leads
 
     def for_parents(self) -> PhraseLabeller:
@@ -515,6 +556,7 @@ class PhraseLabeller(CTfidfLabeller):
         check_float("diversity", self.diversity, 0.0, 1.0)
         check_float("contrast", self.contrast, 0.0, 10.0)
         check_float("member_weight", self.member_weight, 0.0, 10.0)
+        check_float("coverage_weight", self.coverage_weight, 0.0, 10.0)
         if self.encoder is not None and not isinstance(self.encoder, TextEncoder):
             raise ValueError("encoder: expected an object with an encode(texts) method")
         super().fit(texts, labels, embeddings, groups)
@@ -534,6 +576,7 @@ class PhraseLabeller(CTfidfLabeller):
         from sklearn.feature_extraction.text import CountVectorizer
 
         stop = _stop_words()
+        self._word_stats: _WordStats | None = None
         leads = _QUESTION_LEADS if self.question_leads and self.encoder is not None \
             else frozenset()
         vec = CountVectorizer(
@@ -554,6 +597,7 @@ class PhraseLabeller(CTfidfLabeller):
         sizes = np.bincount(pos, minlength=ids.size)
         words = (_WordStats(*self._tokenised("clause words", texts, lambda: clause_words(texts)),
                             vocab, indicator, stop) if self.encoder is not None else None)
+        self._word_stats = words  # for the coverage of completed labels (_fit_phrases)
         out = []
         for k in range(ids.size):
             row = df_theme.getrow(k)
@@ -568,15 +612,23 @@ class PhraseLabeller(CTfidfLabeller):
                 score = (df / sizes[k]) * np.sqrt(df / df_all[idx]) * length[idx]
                 feats: dict[str, np.ndarray] = {}
             else:
-                if multi.any():  # a phrase reads better than a lone word: words as fallback
-                    idx, df = idx[multi], df[multi]
+                # a phrase of two content words reads better than one word with function
+                # words ("Turn on the tv", not "Turn on"), that better than a lone word; a
+                # word said twice is no phrase ("Bill bill")
+                plain = ~words.repeats[idx]
+                for better in (plain & multi, plain):
+                    if better.any():
+                        idx, df = idx[better], df[better]
+                        break
                 shared = df >= max(2, int(np.ceil(_SHARED_SHARE * sizes[k])))
                 if sizes[k] >= _SHARED_FROM and shared.sum() >= self.n_phrases:
                     # said by a few members: one member's typo or detail is no name
                     # ("Reports compare tihs quarter", "Solution to sixty times thirty")
                     idx, df = idx[shared], df[shared]
                 feats = words.features(k, idx, sizes[k])
-                score = feats["word_typical"] + feats["word_specific"] + np.log(df)
+                feats["n_stems"] = words.n_stems[idx]
+                score = (feats["word_typical"] + feats["word_specific"] + np.log(df)
+                         + np.log(np.maximum(feats["coverage"], 1e-3)))
             order = np.lexsort((idx, -score))[: self.n_candidates]
             idx, df = idx[order], df[order]
             out.append({"terms": vocab[idx], "df": df.astype(np.float64),
@@ -625,7 +677,11 @@ class PhraseLabeller(CTfidfLabeller):
                 picked = [i for i in range(min(self.n_phrases, len(cand)))
                           if np.isfinite(rel[i])] or [0]
             corpus = corpora[cid] = _Corpus([texts[i] for i in members])
-            picked = self._not_remnants(picked, cand, corpus, stop)
+            if self._word_stats is not None:
+                picked = self._best_named(picked, cand, rel, c["coverage"][ranked], corpus,
+                                          stop, functools.partial(self._word_stats.coverage, k))
+            else:
+                picked = self._not_remnants(picked, cand, corpus, stop)
             complete = _distinct(corpus.completed(cand[i], stop) for i in picked)
             # the label heads the pool as shown
             self.candidates_[cid] = [complete[0], *(c for j, c in enumerate(cand)
@@ -633,7 +689,31 @@ class PhraseLabeller(CTfidfLabeller):
             phrases = [corpus.surface_form(p) for p in complete]
             self.phrases_[cid] = phrases
             self.labels_text_[cid] = phrases[0]
+        self._word_stats = None  # texts' matrices: not part of the learned state
         self._make_unique(labels, corpora, stop)
+
+    def _best_named(self, picked: list[int], cand: list[str], rel: np.ndarray,
+                    coverage: np.ndarray, corpus: _Corpus, stop: frozenset[str],
+                    cover: Callable[[Sequence[str]], np.ndarray]) -> list[int]:
+        """The picks, the first replaced by the best of the first `_REMNANT_LOOKAHEAD`
+        ranked candidates as they read once completed: its rank score with the coverage
+        of the completed phrase in place of the candidate's (a completion that adds one
+        member's detail loses: "Hotel" -> "Hotel in phoenix near chase field"), less
+        `_LONG_PENALTY` per word over `_PLAIN_WORDS` and the `_detail` cost of its words
+        ("Flight dl123" names one flight, "Flight status" the need), never the rest of a
+        question."""
+        n = min(len(cand), _REMNANT_LOOKAHEAD)
+        done = [corpus.completed(cand[i], stop) for i in range(n)]
+        ok = [i for i in range(n) if not corpus.remnant(done[i].split())]
+        if not ok:
+            return picked
+        covered = cover([done[i] for i in ok])
+        final = np.round([rel[i] + self.coverage_weight * (covered[j] - coverage[i])
+                          - _LONG_PENALTY * max(0, len(done[i].split()) - _PLAIN_WORDS)
+                          - sum(map(_detail, done[i].split()))
+                          for j, i in enumerate(ok)], _SCORE_DECIMALS)
+        best = ok[int(np.argmax(final))]  # ties: the better-ranked candidate
+        return [best, *(j for j in picked if j != best)]
 
     @staticmethod
     def _not_remnants(picked: list[int], cand: list[str], corpus: _Corpus,
@@ -684,7 +764,9 @@ class PhraseLabeller(CTfidfLabeller):
         nearest = np.bincount(closest, minlength=len(E))
         return (own + self.contrast * (own - other)
                 + self.member_weight * nearest / len(members)
-                + _WORD_TYPICAL * c["word_typical"] + _WORD_SPECIFIC * c["word_specific"])
+                + _WORD_TYPICAL * c["word_typical"] + _WORD_SPECIFIC * c["word_specific"]
+                + self.coverage_weight * c["coverage"]
+                - _ONE_WORD_COST * (c["n_stems"] < 2))
 
 
 def _distinct(phrases: Iterable[str]) -> list[str]:
@@ -727,16 +809,40 @@ def family_label(phrases: Sequence[str]) -> str:
     for other in phrases[1:]:
         words = {w for w in other.lower().split() if not _weak(w, stop)}
         if words and not words & seen and not any(_same_stem(w, s) for w in words
-                                                  for s in seen):
+                                                  for s in seen) \
+                and len(first.split()) + 1 + len(other.split()) <= _MAX_LABEL_WORDS:
             second = other[:1].lower() + other[1:] if other[1:2].islower() else other
             return f"{first} & {second}"
     return first
+
+
+def family_alternatives(phrases: Sequence[str], children: Sequence[str]) -> list[str]:
+    """A parent's other names, best first, for `unique_labels`: its short phrases (at most
+    `_FAMILY_WORDS` words), then its children's labels of at most `_MAX_LABEL_WORDS`: a
+    parent's name stays a short family name ("Calendar", not "Day on my calendar & alarm
+    for 9 tomorrow")."""
+    return [*(p for p in phrases if len(p.split()) <= _FAMILY_WORDS),
+            *(c for c in children if c and len(c.split()) <= _MAX_LABEL_WORDS)]
 
 
 def _same_stem(a: str, b: str) -> bool:
     """Two words that are one word's forms ("log", "logs", "logging")."""
     n = min(len(a), len(b))
     return a.rstrip("s") == b.rstrip("s") or (n >= 5 and a[:n - 1] == b[:n - 1])
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def stem(word: str) -> str:
+    """A word's light stem for counting who says it: lower-cased, a possessive, plural or
+    verb ending and a final "e" dropped ("reviews" -> "review", "taxes"/"tax", "charged"/
+    "charging"/"charge" -> "charg", "address" kept)."""
+    word = re.split(r"['’]", word.lower(), maxsplit=1)[0]
+    for suffix in _STEM_SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3 \
+                and not (suffix == "s" and word.endswith(("ss", "us", "is"))):
+            word = word[: -len(suffix)]
+            break
+    return word[:-1] if word.endswith("e") and len(word) > 3 else word
 
 
 def clause_words(texts: Sequence[str]) -> tuple[sp.csr_matrix, dict[str, int]]:
@@ -753,12 +859,22 @@ def clause_words(texts: Sequence[str]) -> tuple[sp.csr_matrix, dict[str, int]]:
 class _WordStats:
     """Per theme, how typical (share of members using it) and how specific (share of its
     uses inside the theme) each word of a candidate phrase is; a phrase gets the mean log
-    of each over its content words ("add grapes to my shopping": "grapes" is one member's)."""
+    of each over its content words ("add grapes to my shopping": "grapes" is one member's).
+    And its coverage: the share of members whose text holds every content word of the
+    phrase, as `stem`s ("Flight status" covers "status of my delta flight"; "Flight dl123"
+    one member)."""
 
     def __init__(self, counts: sp.csr_matrix, index: dict[str, int], vocab: np.ndarray,
                  indicator: sp.csr_matrix, stop: frozenset[str]) -> None:
         self.df_theme = (indicator @ counts).tocsr()  # (themes, words)
         self.df_all = np.maximum(np.asarray(counts.sum(axis=0)).ravel(), 1)
+        self.stop, self.indicator = stop, indicator.tocsr()
+        stems = [stem(w) for w in index]
+        self.stem_index = {s: i for i, s in enumerate(dict.fromkeys(stems))}
+        to_stem = sp.csr_matrix((np.ones(len(stems)), (
+            list(index.values()), [self.stem_index[s] for s in stems])),
+            shape=(len(index), len(self.stem_index)))
+        self.has_stem = ((counts @ to_stem) > 0).astype(np.float32).tocsr()  # (texts, stems)
         # phrase x word incidence over content words, rows averaging (1 / n content words)
         r, cidx, val = [], [], []
         for p, phrase in enumerate(vocab):
@@ -769,12 +885,39 @@ class _WordStats:
                 cidx.append(index[w])
                 val.append(1.0 / len(content))
         self.incidence = sp.csr_matrix((val, (r, cidx)), shape=(len(vocab), len(index)))
+        self.vocab_stems = ((self.incidence @ to_stem) > 0).astype(np.float32).tocsr()
+        self.n_stems = np.diff(self.vocab_stems.indptr)
+        self.repeats = self.n_stems < np.diff(self.incidence.indptr)
 
     def features(self, k: int, idx: np.ndarray, size: int) -> dict[str, np.ndarray]:
         df = self.df_theme.getrow(k).toarray().ravel()
         rows = self.incidence[idx]
         return {"word_typical": rows @ np.log(np.maximum(df / size, 1e-3)),
-                "word_specific": rows @ np.log(np.maximum(df / self.df_all, 1e-3))}
+                "word_specific": rows @ np.log(np.maximum(df / self.df_all, 1e-3)),
+                "coverage": self._cover(k, self.vocab_stems[idx])}
+
+    def coverage(self, k: int, phrases: Sequence[str]) -> np.ndarray:
+        """Share of theme k's members holding each phrase's content words (any phrase:
+        a completed label too)."""
+        r, cidx = [], []
+        for p, phrase in enumerate(phrases):
+            ws = phrase.lower().split()
+            content = [w for w in ws if not _weak(w, self.stop)] or ws
+            for s in {stem(w) for w in content}:
+                r.append(p)
+                cidx.append(self.stem_index.get(s, -1))
+        keep = np.asarray(cidx) >= 0
+        missing = np.bincount(np.asarray(r, dtype=np.int64)[~keep], minlength=len(phrases))
+        P = sp.csr_matrix((np.ones(int(keep.sum())), (np.asarray(r)[keep],
+                                                     np.asarray(cidx)[keep])),
+                          shape=(len(phrases), len(self.stem_index)))
+        return np.where(missing > 0, 0.0, self._cover(k, P))
+
+    def _cover(self, k: int, phrase_stems: sp.csr_matrix) -> np.ndarray:
+        members = self.indicator.getrow(k).indices
+        need = np.asarray(phrase_stems.sum(axis=1)).ravel()
+        hits = (self.has_stem[members] @ phrase_stems.T).toarray()  # (members, phrases)
+        return (hits >= need - 0.5).mean(axis=0) if members.size else np.zeros(len(need))
 
 
 def compute_centroids_of(X: np.ndarray, labels: np.ndarray, ids: np.ndarray

@@ -168,3 +168,44 @@ def test_a_family_is_named_by_short_phrases() -> None:
     assert family_label(["Hotel in Phoenix near Chase Field"]) == \
         "Hotel in Phoenix near Chase Field"  # no short one: the best as it is
     assert PhraseLabeller(n_phrases=3).for_parents().n_phrases == 6
+
+
+def test_the_label_names_what_most_members_share_not_one_members_detail() -> None:
+    hotels = ["find a hotel with good reviews in phoenix near chase field",
+              "hotel in phoenix near chase field with good reviews",
+              "find me a hotel with good reviews in boston", "a hotel with good reviews in rome",
+              "find a hotel in paris with good reviews", "hotel with good reviews in lima",
+              "which hotel has good reviews in oslo"]
+    flights = ["status of flight dl123", "what is the status of flight dl123",
+               "flight dl123 status please", "is flight ua90 on time", "status of my flight",
+               "flight status for ua90 today"]
+    texts = hotels + flights
+    labels = np.array([0] * len(hotels) + [1] * len(flights))
+    enc = WordEncoder()
+    lab = PhraseLabeller(encoder=enc).fit(texts, labels, enc.encode(texts))
+    hotel, flight = lab.labels_text_[0].lower(), lab.labels_text_[1].lower()
+    assert "hotel" in hotel and "review" in hotel and "phoenix" not in hotel, hotel
+    assert "flight" in flight and not any(c.isdigit() for c in flight), flight
+
+
+def test_stems_count_word_forms_as_one() -> None:
+    from mining.phrases import stem
+
+    assert stem("reviews") == stem("review")
+    assert stem("taxes") == stem("tax")
+    assert stem("charged") == stem("charging") == stem("charge")
+    assert stem("addresses") == stem("address") != stem("add")
+
+
+def test_names_stay_within_six_words() -> None:
+    from mining.phrases import family_alternatives, surface_form
+
+    # "&" between two words of a phrase is not a word of the label
+    assert surface_form("calendar alarm", ["calendar & alarm for 9", "my calendar alarm"]
+                        ) == "Calendar alarm"
+    assert len(family_label(["Day on my calendar", "Alarm for 9 tomorrow", "Set alarm",
+                             "Calendar"]).split()) <= 6
+    assert len(family_label(["Calendar for me", "Alarm for 9 tomorrow"]).split()) <= 6
+    assert family_alternatives(["Day on my calendar", "Alarms"],
+                               ["Day on my calendar & alarm for 9 tomorrow", "Set an alarm"]
+                               ) == ["Alarms", "Set an alarm"]
