@@ -51,12 +51,13 @@ def test_off_topic_records_are_chatter_at_both_levels(settings, tmp_path):
     # Off-topic records form chatter leaves. The exceptions: a few sit as a minority in a
     # product leaf (the nearest theme took them), and the world's noise includes one real
     # product question ("How do I change my avatar? Couldn't find it in settings."), a shown
-    # leaf of ~10 records, rightly.
+    # leaf of ~10 records, rightly. The bound is a share, not a count: how many records
+    # the nearest theme takes moves with the CPU and BLAS, the proportions do not.
     own = Counter()  # off-topic records in leaves they make most of, by visibility
     for leaf, c in leaf_votes.items():
         if c[True] > c[False]:
             own[vis[leaf]] += c[True]
-    assert own["shown"] <= 15 and own["chatter"] >= 4 * own["shown"], (own, [
+    assert own["shown"] <= 0.2 * sum(own.values()) and own["chatter"] >= 4 * own["shown"], (own, [
         (t, dict(c), _texts(settings, t)[:3]) for t, c in leaf_votes.items()
         if c[True] > c[False] and vis[t] == "shown"])
     # Shown parents hold (almost) no off-topic records; chatter hides (almost) no product
