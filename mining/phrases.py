@@ -121,8 +121,8 @@ _TIME_WORDS = frozenset({"today", "tonight", "week", "weekend", "month", "quarte
                          "morning", "afternoon", "evening", "night", "time", "monday",
                          "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"})
 # Adverbs that leave a label hanging ("Daily Slack digest instead").
-_TRAILING = frozenset({"instead", "anymore", "halfway", "yet", "already", "ever", "again",
-                       "currently", "soon", "asap"})
+_TRAILING = frozenset({"right", "instead", "anymore", "halfway", "yet", "already", "ever",
+                       "again", "currently", "soon", "asap"})
 _INNER_QUESTION_WORDS = frozenset({"how", "why", "where", "which", "what", "whats"})
 _DETERMINERS = frozenset({"a", "an", "the", "my", "your", "our", "their", "his", "her",
                           "its", "this", "that", "these", "those", "some", "any"})
@@ -448,9 +448,10 @@ class _Corpus:
     def surface_form(self, phrase: str) -> str:
         """`surface_form` of one phrase."""
         n = len(phrase.split())
-        # only forms with the phrase's words alone: "calendar & alarm" would add a word
+        # a form with a word more ("pasta & pizza") only while the label stays short
         forms = Counter(form for start, end in self._find(phrase.split())
-                        if len((form := self.text[start:end]).split()) == n)
+                        if len((form := self.text[start:end]).split()) <= max(
+                            n, _MAX_LABEL_WORDS))
         best = min(forms.items(), key=lambda kv: (-kv[1], kv[0]))[0] if forms else phrase
         best = " ".join(best.split())
         return best[:1].upper() + best[1:]
