@@ -506,9 +506,11 @@ class PhraseLabeller(CTfidfLabeller):
     elsewhere) are embedded and ranked by: closeness to the theme centroid, plus
     `contrast` x how much closer that is than to the nearest other theme, plus
     `member_weight` x the share of members to which it is the closest candidate, plus
-    terms for how typical and specific its words are to the theme. The best that is not
-    the rest of a question is completed from the members' words and becomes the label;
-    labels are then made unique (`unique_labels`).
+    terms for how typical and specific its words are to the theme, plus `coverage_weight`
+    x the share of members holding its content words (`_WordStats`). Of the first
+    `_REMNANT_LOOKAHEAD`, the best as completed from the members' words (its coverage then,
+    less the cost of codes, days and length; never the rest of a question) becomes the
+    label; labels are then made unique (`unique_labels`).
     """
 
     def __init__(
