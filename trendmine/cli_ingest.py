@@ -149,9 +149,6 @@ def ingest(
     Without --once it runs until stopped; Ctrl-C finishes the batch in hand, commits, exits.
     Each run is recorded in pipeline_runs (flow `ingest-cli`); without a terminal, progress
     goes to the log; with TRENDMINE_METRICS_PORT, Prometheus metrics are served."""
-    from ingest import metrics
-    from ingest.consumer import IngestStats, IngestWorker
-
     settings = get_settings()
     stop = threading.Event()
     signals: list[int] = []
@@ -160,8 +157,21 @@ def ingest(
         signals.append(signum)
         stop.set()
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, on_signal)
+    # the previous handlers come back at the end: `ingest` may run inside a longer process
+    # (a test, a notebook) whose own Ctrl-C handling must not be left replaced
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        _ingest_until_stopped(settings, once, stop, signals)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _ingest_until_stopped(settings, once: bool, stop: threading.Event,  # type: ignore[no-untyped-def]
+                          signals: list[int]) -> None:
+    from ingest import metrics
+    from ingest.consumer import IngestStats, IngestWorker
+
     metrics.serve(settings)
     worker = IngestWorker(settings)
     rows = _RunRows(settings)
