@@ -270,26 +270,13 @@ def winloss(conn: psycopg.Connection, settings: Settings, q: dict[str, str]) -> 
                  "f": {"since": since}}, WINLOSS_COLUMNS, out)
 
 
-CHANNELS = ("customers", "sales", "portal")
-FIT_COLUMNS = ["theme_id", "label", "accounts", "poor_fit_accounts", "unknown_fit_accounts",
-               "poor_fit_share", "poor_fit_arr_share", "revenue_debt",
-               *(f"{ch}_share" for ch in CHANNELS), "only_source"]
-
-
 def fit(conn: psycopg.Connection, settings: Settings, q: dict[str, str]) -> Page:
     """`trendmine fit --debt-only --limit`: revenue debt and who hears each theme."""
     debt_only = (q.get("debt_only") or "") in ("1", "true", "on")
     limit = _int(q.get("limit"), 100, 1, 1000, "limit")
-    every = sales.theme_fit(conn, settings)
-    rows = [r for r in every if r.revenue_debt or not debt_only][:limit]
-    sources = sales.theme_sources(conn, [r.theme_id for r in rows])
-    mix = sales.channel_mix(sources)
-    only = {s.theme_id: s.source for s in sources if s.share >= 0.9999}
-    out = [{**r.as_dict(), **{f"{ch}_share": round(mix.get(r.theme_id, {}).get(ch, 0.0), 4)
-                               for ch in CHANNELS}, "only_source": only.get(r.theme_id)}
-           for r in rows]
+    out, every = sales.fit_rows(conn, settings, debt_only, limit)
     return Page({"rows": out, "headline": sales.fit_headline(every, settings),
-                 "threshold": settings.icp_fit_threshold, "channels": CHANNELS,
+                 "threshold": settings.icp_fit_threshold, "channels": sales.CHANNELS,
                  "total": sum(r.revenue_debt for r in every) if debt_only else len(every),
                  "f": {"debt_only": "1" if debt_only else "", "limit": limit}},
-                FIT_COLUMNS, [{c: _csv_cell(r[c]) for c in FIT_COLUMNS} for r in out])
+                sales.FIT_COLUMNS, [{c: _csv_cell(r[c]) for c in sales.FIT_COLUMNS} for r in out])

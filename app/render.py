@@ -11,20 +11,8 @@ from urllib.parse import urlsplit
 
 from markupsafe import Markup, escape
 
-
-def money(v: float | None) -> str:
-    if v is None:
-        return "-"
-    v = float(v)
-    if abs(v) >= 1e6:
-        return f"{v / 1e6:,.1f}M"
-    if abs(v) >= 1e3:
-        return f"{v / 1e3:,.0f}k"
-    return f"{v:,.0f}"
-
-
-def pct(v: float | None) -> str:
-    return "-" if v is None else f"{v:+.0%}"
+from foundation.formats import money
+from foundation.formats import signed_pct as pct
 
 
 def share(v: float | None) -> str:

@@ -18,6 +18,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from foundation.config import get_settings
+from foundation.formats import money as _money
+from foundation.formats import signed_pct as _pct
 
 console = Console()
 _BARS = "▁▂▃▄▅▆▇█"
@@ -47,18 +49,6 @@ def sparkline(values: list[float]) -> str:
         return _BARS[0] * len(values)
     return "".join(_BARS[min(len(_BARS) - 1, int(v / top * (len(_BARS) - 1) + 0.5))]
                    for v in values)
-
-
-def _money(v: float) -> str:
-    if abs(v) >= 1e6:
-        return f"{v / 1e6:,.1f}M"
-    if abs(v) >= 1e3:
-        return f"{v / 1e3:,.0f}k"
-    return f"{v:,.0f}"
-
-
-def _pct(v: float | None) -> str:
-    return "-" if v is None else f"{v:+.0%}"
 
 
 _TONE_NOTE = ("urgent = share of records with an urgency cue, tone = mean sentiment -1..+1 "

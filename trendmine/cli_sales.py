@@ -237,9 +237,6 @@ def winloss(
     console.print(f"[dim]{escape(sales.explain_p_q(answer.min_deals, answer.fdr))}[/dim]")
 
 
-_CHANNELS = ("customers", "sales", "portal")
-
-
 def fit(
     debt_only: Annotated[bool, typer.Option(help="Only themes flagged as revenue debt.")] = False,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 30,
@@ -254,17 +251,8 @@ def fit(
 
     settings = get_settings()
     with connection(settings) as conn:
-        every = sales.theme_fit(conn, settings)
-        rows = [r for r in every if r.revenue_debt or not debt_only][:limit]
-        sources = sales.theme_sources(conn, [r.theme_id for r in rows])
-    mix = sales.channel_mix(sources)
-    only = {s.theme_id: s.source for s in sources if s.share >= 0.9999}
-    out = [{**r.as_dict(), **{f"{ch}_share": round(mix.get(r.theme_id, {}).get(ch, 0.0), 4)
-                               for ch in _CHANNELS}, "only_source": only.get(r.theme_id)}
-           for r in rows]
-    columns = ["theme_id", "label", "accounts", "poor_fit_accounts", "unknown_fit_accounts",
-               "poor_fit_share", "poor_fit_arr_share", "revenue_debt",
-               *(f"{ch}_share" for ch in _CHANNELS), "only_source"]
+        out, every = sales.fit_rows(conn, settings, debt_only, limit)
+    columns = sales.FIT_COLUMNS
     if _emit(out, fmt, columns):
         return
     console.print(escape(sales.fit_headline(every, settings)), highlight=False)
@@ -280,7 +268,7 @@ def fit(
                       f"{r['poor_fit_accounts']} of {r['accounts']} ({r['unknown_fit_accounts']})",
                       f"{_share(r['poor_fit_share'])} ({_share(r['poor_fit_arr_share'])})",
                       "[bold red]REVENUE DEBT[/bold red]" if r["revenue_debt"] else "",
-                      " / ".join(_share(r[f"{ch}_share"]) for ch in _CHANNELS),
+                      " / ".join(_share(r[f"{ch}_share"]) for ch in sales.CHANNELS),
                       r["only_source"] or "")
     console.print(table)
     if len(out) < (sum(r.revenue_debt for r in every) if debt_only else len(every)):

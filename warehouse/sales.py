@@ -528,6 +528,28 @@ def channel_mix(rows: list[ThemeSource]) -> dict[int, dict[str, float]]:
     return mix
 
 
+CHANNELS = ("customers", "sales", "portal")
+FIT_COLUMNS = ["theme_id", "label", "accounts", "poor_fit_accounts", "unknown_fit_accounts",
+               "poor_fit_share", "poor_fit_arr_share", "revenue_debt",
+               *(f"{ch}_share" for ch in CHANNELS), "only_source"]
+
+
+def fit_rows(conn: psycopg.Connection, settings: Settings, debt_only: bool, limit: int
+             ) -> tuple[list[dict[str, Any]], list[ThemeFit]]:
+    """What `fit` shows (CLI and web app alike): up to `limit` shown themes (revenue debt
+    only with `debt_only`) as FIT_COLUMNS dicts with their channel shares and the one source
+    a theme is heard in, and every theme's ThemeFit (for the headline and totals)."""
+    every = theme_fit(conn, settings)
+    rows = [r for r in every if r.revenue_debt or not debt_only][:limit]
+    sources = theme_sources(conn, [r.theme_id for r in rows])
+    mix = channel_mix(sources)
+    only = {s.theme_id: s.source for s in sources if s.share >= 0.9999}
+    out = [{**r.as_dict(), **{f"{ch}_share": round(mix.get(r.theme_id, {}).get(ch, 0.0), 4)
+                               for ch in CHANNELS}, "only_source": only.get(r.theme_id)}
+           for r in rows]
+    return out, every
+
+
 # ---------------------------------------------------------------------------- rebuild
 
 
