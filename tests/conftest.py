@@ -98,6 +98,33 @@ def db(settings) -> Iterator[psycopg.Connection]:
         yield conn
 
 
+def invoke_cli(settings: Settings, monkeypatch, register, *args: str, env=None, **extra_env):
+    """Run one command group's CLI in this process against `settings` (its environment
+    set through `monkeypatch`, TRENDMINE_<NAME> for each of `extra_env`), as CliRunner."""
+    import typer
+    from typer.testing import CliRunner
+
+    from foundation.config import get_settings
+
+    monkeypatch.setenv("TRENDMINE_DATABASE_URL", settings.dsn())
+    monkeypatch.setenv("TRENDMINE_KAFKA_BOOTSTRAP", settings.bootstrap())
+    monkeypatch.setenv("TRENDMINE_TOPIC_PREFIX", settings.topic_prefix)
+    for name, value in extra_env.items():
+        monkeypatch.setenv(f"TRENDMINE_{name.upper()}", str(value))
+    get_settings(fresh=True)
+    app = typer.Typer()
+
+    @app.callback()
+    def _root() -> None:
+        pass
+
+    register(app)
+    try:
+        return CliRunner().invoke(app, list(args), env=env)
+    finally:
+        get_settings(fresh=True)
+
+
 @pytest.fixture(scope="session")
 def prefect_api(tmp_path_factory):
     """One Prefect API for the session, defined here so that it starts once (a fixture

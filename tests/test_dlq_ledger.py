@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import typer
-from typer.testing import CliRunner
 
 from foundation.errors import TrendmineError
 from ingest import dlq
@@ -16,6 +14,7 @@ from ingest.consumer import IngestWorker
 from ingest.kafka import producer
 from ingest.validate import Rejection
 from schemas import names
+from tests.conftest import invoke_cli
 
 from .test_ingest import drain, event, put
 
@@ -33,24 +32,10 @@ def _rows(db) -> list[tuple]:  # type: ignore[no-untyped-def]
 
 
 def cli(settings, monkeypatch, *args: str):  # type: ignore[no-untyped-def]
-    from foundation.config import get_settings
     from trendmine import cli_ingest
 
-    monkeypatch.setenv("TRENDMINE_DATABASE_URL", settings.dsn())
-    monkeypatch.setenv("TRENDMINE_KAFKA_BOOTSTRAP", settings.bootstrap())
-    monkeypatch.setenv("TRENDMINE_TOPIC_PREFIX", settings.topic_prefix)
-    get_settings(fresh=True)
-    app = typer.Typer()
-
-    @app.callback()
-    def _root() -> None:
-        pass
-
-    cli_ingest.register(app)
-    try:
-        return CliRunner().invoke(app, ["dlq", *args], env={"COLUMNS": "250"})
-    finally:
-        get_settings(fresh=True)
+    return invoke_cli(settings, monkeypatch, cli_ingest.register, "dlq", *args,
+                      env={"COLUMNS": "250"})
 
 
 def test_a_reread_keeps_one_row_and_another_record_at_the_same_offset_gets_its_own(settings, db):

@@ -9,7 +9,6 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import typer
 
 from foundation.db import connect
 from foundation.errors import ServiceUnavailable, TrendmineError
@@ -19,6 +18,7 @@ from ingest.kafka import producer
 from ingest.producer import publish_files
 from schemas import names
 from schemas.names import INGEST_TOPICS
+from tests.conftest import invoke_cli
 
 from .test_ingest import drain, event, put
 
@@ -206,28 +206,11 @@ def test_produce_stops_part_way_and_says_what_was_published(settings, tmp_path):
 
 
 def test_dlq_cli_prints_stored_markup_as_text(settings, monkeypatch):
-    from typer.testing import CliRunner
-
-    from foundation.config import get_settings
     from trendmine import cli_ingest
 
     put(settings, "support_tickets", [event(1, source="[/x] [bold]fax")])
     drain(settings)
-    monkeypatch.setenv("TRENDMINE_DATABASE_URL", settings.dsn())
-    monkeypatch.setenv("TRENDMINE_KAFKA_BOOTSTRAP", settings.bootstrap())
-    monkeypatch.setenv("TRENDMINE_TOPIC_PREFIX", settings.topic_prefix)
-    get_settings(fresh=True)
-    app = typer.Typer()
-
-    @app.callback()
-    def _root() -> None:
-        pass
-
-    cli_ingest.register(app)
-    try:
-        res = CliRunner().invoke(app, ["dlq"], env={"COLUMNS": "250"})
-    finally:
-        get_settings(fresh=True)
+    res = invoke_cli(settings, monkeypatch, cli_ingest.register, "dlq", env={"COLUMNS": "250"})
     assert res.exit_code == 0, res.output
     assert "[/x] [bold]fax" in res.output and "unknown_source: 1" in res.output
 

@@ -12,14 +12,13 @@ import subprocess
 import sys
 import urllib.request
 
-import typer
 from prometheus_client import REGISTRY
-from typer.testing import CliRunner
 
 from foundation import logs
 from infra.embedded import free_port
 from ingest import metrics
 from ingest.kafka import topic_offsets
+from tests.conftest import invoke_cli
 from warehouse import runs
 
 from .test_ingest import drain, event, put
@@ -106,26 +105,10 @@ def test_json_logs_have_levels_fields_and_no_secret(capsys):
 
 
 def _cli(settings, monkeypatch, *args: str):  # type: ignore[no-untyped-def]
-    from foundation.config import get_settings
     from trendmine import cli_ingest
 
-    monkeypatch.setenv("TRENDMINE_DATABASE_URL", settings.dsn())
-    monkeypatch.setenv("TRENDMINE_KAFKA_BOOTSTRAP", settings.bootstrap())
-    monkeypatch.setenv("TRENDMINE_TOPIC_PREFIX", settings.topic_prefix)
-    monkeypatch.setenv("TRENDMINE_IDLE_SECONDS", "2")
-    monkeypatch.setenv("TRENDMINE_PROGRESS_INTERVAL_S", "0.5")
-    get_settings(fresh=True)
-    app = typer.Typer()
-
-    @app.callback()
-    def _root() -> None:
-        pass
-
-    cli_ingest.register(app)
-    try:
-        return CliRunner().invoke(app, list(args))
-    finally:
-        get_settings(fresh=True)
+    return invoke_cli(settings, monkeypatch, cli_ingest.register, *args,
+                      idle_seconds=2, progress_interval_s=0.5)
 
 
 def test_ingest_cli_is_a_pipeline_run_and_logs_progress_without_a_terminal(
